@@ -1,0 +1,24 @@
+//! skel-trace: the SimKube trace model and its streaming readers and writers (JSON and msgpack).
+//!
+//! A trace is `{"version": 2, "config": .., "events": [..], "index": .., "pod_lifecycles": ..}`.
+//! [`read_trace`] streams one to a [`TraceVisitor`] an event at a time; [`TraceWriter`] writes
+//! one back; [`Trace`] holds a whole trace in memory. This crate knows nothing about SKEL.
+
+mod config;
+mod decode;
+mod error;
+mod index;
+mod lifecycles;
+mod model;
+mod read;
+mod trace;
+mod write;
+
+pub use config::{default_pod_spec_template_paths, Config, TrackedObjectConfig};
+pub use error::{Location, ReadError, TraceError};
+pub use index::check_index;
+pub use lifecycles::{PodLifecycle, PodLifecycleEntry, PodLifecycles};
+pub use model::{Event, Format, Manifest, Section, TRACE_VERSION};
+pub use read::{read_trace, TraceVisitor};
+pub use trace::Trace;
+pub use write::TraceWriter;
