@@ -1,0 +1,294 @@
+//! The SKEL abstract syntax tree: what the script says, with the source span of every node.
+
+use std::fmt;
+
+/// A byte range in the script source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    pub fn new(start: usize, end: usize) -> Span {
+        Span { start, end }
+    }
+
+    pub fn len(&self) -> usize {
+        self.end.saturating_sub(self.start)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The smallest span covering both.
+    pub fn to(self, other: Span) -> Span {
+        Span::new(self.start.min(other.start), self.end.max(other.end))
+    }
+}
+
+impl From<Span> for miette::SourceSpan {
+    fn from(s: Span) -> Self {
+        (s.start, s.len()).into()
+    }
+}
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}..{}", self.start, self.end)
+    }
+}
+
+/// A whole script: its statements in source order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Script {
+    pub statements: Vec<Statement>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CommandName {
+    Delete,
+    Remove,
+    Modify,
+}
+
+impl CommandName {
+    pub const ALL: [CommandName; 3] = [CommandName::Delete, CommandName::Remove, CommandName::Modify];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommandName::Delete => "delete",
+            CommandName::Remove => "remove",
+            CommandName::Modify => "modify",
+        }
+    }
+}
+
+impl fmt::Display for CommandName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One `command(...);` statement. `span` covers the command without its `;`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    pub command: CommandName,
+    pub command_span: Span,
+    /// `None` for the one-argument forms (`remove(PATH)`, `modify(PATH = VALUE)`).
+    pub selector: Option<Selector>,
+    pub action: Action,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Delete,
+    Remove(Path),
+    Modify { target: Path, value: Operand },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Selector {
+    /// `*`
+    All(Span),
+    /// `test && test && ...`
+    And(Vec<Test>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Test {
+    /// `@t OP VALUE`
+    Time { op: CmpOp, op_span: Span, value: Operand, span: Span },
+    /// `exists(P)`, `!exists(P)`, `P OP VALUE`
+    Field(FieldTest),
+    /// `$x := PATH | TEST`
+    Bind { var: Ident, path: Path, test: FieldTest, span: Span },
+}
+
+impl Test {
+    pub fn span(&self) -> Span {
+        match self {
+            Test::Time { span, .. } | Test::Bind { span, .. } => *span,
+            Test::Field(t) => t.span(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldTest {
+    Exists { path: Path, span: Span },
+    NotExists { path: Path, span: Span },
+    Compare { lhs: Path, op: CmpOp, op_span: Span, rhs: Operand, span: Span },
+}
+
+impl FieldTest {
+    pub fn span(&self) -> Span {
+        match self {
+            FieldTest::Exists { span, .. } | FieldTest::NotExists { span, .. } | FieldTest::Compare { span, .. } => {
+                *span
+            }
+        }
+    }
+
+    /// The path the test looks at (its left side).
+    pub fn path(&self) -> &Path {
+        match self {
+            FieldTest::Exists { path, .. } | FieldTest::NotExists { path, .. } => path,
+            FieldTest::Compare { lhs, .. } => lhs,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Gt,
+    Le,
+    Ge,
+}
+
+impl CmpOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Gt => ">",
+            CmpOp::Le => "<=",
+            CmpOp::Ge => ">=",
+        }
+    }
+
+    pub fn is_ordering(self) -> bool {
+        !matches!(self, CmpOp::Eq | CmpOp::Ne)
+    }
+}
+
+impl fmt::Display for CmpOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The right side of a comparison or assignment.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operand {
+    Literal(Literal),
+    Path(Path),
+}
+
+impl Operand {
+    pub fn span(&self) -> Span {
+        match self {
+            Operand::Literal(l) => l.span,
+            Operand::Path(p) => p.span,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Literal {
+    pub value: LiteralValue,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LiteralValue {
+    /// Non-negative integers up to u64::MAX (SimKube: i64; larger is a parse error).
+    Integer(u64),
+    String(String),
+    Bool(bool),
+    /// `10s`, `5m`, `2h`, in seconds; only meaningful against `@t`.
+    Duration(u64),
+}
+
+/// A variable name including its `$`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Path {
+    /// `Some` when the path starts with a variable (`$x.name`).
+    pub var: Option<Ident>,
+    pub segments: Vec<Segment>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Segment {
+    /// `name` or `"quoted.name"`
+    Key { name: String, quoted: bool, span: Span },
+    /// `[N]`
+    Index { index: u64, span: Span },
+    /// `[*]`
+    AnyIndex { span: Span },
+}
+
+impl Segment {
+    pub fn span(&self) -> Span {
+        match self {
+            Segment::Key { span, .. } | Segment::Index { span, .. } | Segment::AnyIndex { span } => *span,
+        }
+    }
+}
+
+/// Writes a key as SKEL source: bare when it can be, quoted otherwise.
+pub fn write_key(f: &mut impl fmt::Write, name: &str) -> fmt::Result {
+    let bare = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare {
+        f.write_str(name)
+    } else {
+        write!(f, "\"{name}\"")
+    }
+}
+
+impl fmt::Display for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        if let Some(v) = &self.var {
+            f.write_str(&v.name)?;
+            first = false;
+        }
+        for seg in &self.segments {
+            match seg {
+                Segment::Key { name, .. } => {
+                    if !first {
+                        f.write_str(".")?;
+                    }
+                    write_key(f, name)?;
+                }
+                Segment::Index { index, .. } => write!(f, "[{index}]")?,
+                Segment::AnyIndex { .. } => f.write_str("[*]")?,
+            }
+            first = false;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Literal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.value {
+            LiteralValue::Integer(n) => write!(f, "{n}"),
+            LiteralValue::String(s) => write!(f, "\"{s}\""),
+            LiteralValue::Bool(b) => write!(f, "{b}"),
+            LiteralValue::Duration(s) => write!(f, "{s}s"),
+        }
+    }
+}
+
+impl fmt::Display for Operand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Operand::Literal(l) => l.fmt(f),
+            Operand::Path(p) => p.fmt(f),
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! skel-grammar: the SKEL grammar (`skel.pest`), the AST with spans, and parse diagnostics.
+//! pest stops here: nothing outside this crate sees a pest `Pair` or `Rule`.
+
+pub mod ast;
+mod error;
+mod lower;
+mod print;
+
+pub use error::ParseError;
+pub use lower::{parse, Parsed};
+pub use print::ast_to_string;

@@ -1,0 +1,462 @@
+//! Script -> AST: splits the source into statements, runs pest on each, and lowers pest pairs
+//! into `ast` nodes; pest's own errors are translated here and never escape the crate.
+
+use pest::iterators::Pair;
+use pest::Parser as _;
+
+use crate::ast::*;
+use crate::error::ParseError;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../skel.pest"]
+struct SkelParser;
+
+/// The result of parsing: the statements that parsed, and a diagnostic for each that did not.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Parsed {
+    pub script: Script,
+    pub errors: Vec<ParseError>,
+}
+
+/// Parses a whole script. Never fails as a whole: a bad statement yields a diagnostic and the
+/// others are still parsed (the language server and `skel compile` report all of them).
+pub fn parse(src: &str) -> Parsed {
+    let mut out = Parsed::default();
+    let chunks = match split_statements(src) {
+        Ok(c) => c,
+        Err(e) => {
+            out.errors.push(e);
+            return out;
+        }
+    };
+    for chunk in chunks {
+        let text = src.get(chunk.start..chunk.end).unwrap_or("");
+        if chunk.terminated && is_blank(text) {
+            out.errors.push(ParseError::EmptyStatement { span: Span::new(chunk.end, chunk.end + 1) });
+            continue;
+        }
+        if !chunk.terminated && is_blank(text) {
+            continue;
+        }
+        match parse_statement(text, chunk.start) {
+            Ok(stmt) => {
+                if chunk.terminated {
+                    out.script.statements.push(stmt);
+                } else {
+                    let end = stmt.span.end;
+                    out.errors.push(ParseError::MissingSemicolon { span: Span::new(end.saturating_sub(1), end) });
+                }
+            }
+            Err(e) => out.errors.push(e),
+        }
+    }
+    out
+}
+
+struct Chunk {
+    start: usize,
+    end: usize,
+    /// Ended by `;` (the last chunk of a script may not be).
+    terminated: bool,
+}
+
+/// Splits at top-level `;`, skipping strings and comments.
+fn split_statements(src: &str) -> Result<Vec<Chunk>, ParseError> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut iter = src.char_indices();
+    while let Some((i, c)) = iter.next() {
+        match c {
+            '"' => {
+                let mut closed = false;
+                for (_, c2) in iter.by_ref() {
+                    if c2 == '"' {
+                        closed = true;
+                        break;
+                    }
+                }
+                if !closed {
+                    return Err(ParseError::UnterminatedString { span: Span::new(i, i + 1) });
+                }
+            }
+            '#' => {
+                for (_, c2) in iter.by_ref() {
+                    if c2 == '\n' {
+                        break;
+                    }
+                }
+            }
+            ';' => {
+                chunks.push(Chunk { start, end: i, terminated: true });
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    chunks.push(Chunk { start, end: src.len(), terminated: false });
+    Ok(chunks)
+}
+
+/// True when the text holds only whitespace and comments.
+fn is_blank(text: &str) -> bool {
+    text.lines().all(|line| {
+        let t = line.trim();
+        t.is_empty() || t.starts_with('#')
+    })
+}
+
+fn parse_statement(text: &str, offset: usize) -> Result<Statement, ParseError> {
+    check_command_name(text, offset)?;
+    let mut pairs = match SkelParser::parse(Rule::statement, text) {
+        Ok(p) => p,
+        Err(e) => return Err(translate_error(text, offset, &e)),
+    };
+    let stmt = pairs.next().and_then(|p| p.into_inner().next()).ok_or_else(|| internal(offset))?;
+    Lower { offset }.statement(stmt)
+}
+
+/// An unexpected tree shape; cannot happen for trees produced by the grammar, but the
+/// lowering reports it rather than panicking.
+fn internal(offset: usize) -> ParseError {
+    ParseError::Syntax {
+        found: "input".into(),
+        span: Span::new(offset, offset),
+        expected: "a statement".into(),
+        help: None,
+    }
+}
+
+// ------------------------------------------------------------------ pest error translation
+
+fn translate_error(text: &str, offset: usize, err: &pest::error::Error<Rule>) -> ParseError {
+    let pos = match err.location {
+        pest::error::InputLocation::Pos(p) => p,
+        pest::error::InputLocation::Span((s, _)) => s,
+    };
+    let positives: Vec<Rule> = match &err.variant {
+        pest::error::ErrorVariant::ParsingError { positives, .. } => positives.clone(),
+        pest::error::ErrorVariant::CustomError { .. } => Vec::new(),
+    };
+    let rest = text.get(pos..).unwrap_or("");
+
+    let before = text.get(..pos).unwrap_or("");
+    let (found, len) = describe_found(rest);
+    let span = Span::new(offset + pos, offset + pos + len);
+    let expected = describe_expected(&positives);
+    let help = syntax_help(before, rest, &positives);
+    ParseError::Syntax { found, span, expected, help }
+}
+
+/// Reports an unknown command (`modfy(...)`, `DELETE(*)`, `insert(...)`) before pest sees it,
+/// so the diagnostic can name the command and suggest the closest one.
+fn check_command_name(text: &str, offset: usize) -> Result<(), ParseError> {
+    let mut pos = 0;
+    // skip leading whitespace and comments
+    loop {
+        let rest = text.get(pos..).unwrap_or("");
+        let trimmed = rest.trim_start();
+        pos += rest.len() - trimmed.len();
+        if trimmed.starts_with('#') {
+            pos += trimmed.find('\n').unwrap_or(trimmed.len());
+        } else {
+            break;
+        }
+    }
+    let rest = text.get(pos..).unwrap_or("");
+    let name = leading_word(rest);
+    if name.is_empty() || CommandName::ALL.iter().any(|c| c.as_str() == name) {
+        return Ok(());
+    }
+    let span = Span::new(offset + pos, offset + pos + name.len());
+    Err(ParseError::UnknownCommand { help: command_help(name), name: name.to_string(), span })
+}
+
+fn leading_word(s: &str) -> &str {
+    let end = s.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).unwrap_or(s.len());
+    s.get(..end).unwrap_or("")
+}
+
+fn command_help(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    if let Some(c) = CommandName::ALL.iter().find(|c| c.as_str() == lower) {
+        return format!("commands are lower case: did you mean `{c}`?");
+    }
+    let best =
+        CommandName::ALL.iter().map(|c| (strsim::damerau_levenshtein(&lower, c.as_str()), c)).min_by_key(|(d, _)| *d);
+    match best {
+        Some((d, c)) if d <= 2 => format!("did you mean `{c}`?"),
+        _ => {
+            "SKEL's commands are `delete(SELECTOR)`, `remove([SELECTOR,] PATH)` and `modify([SELECTOR,] PATH = VALUE)`"
+                .to_string()
+        }
+    }
+}
+
+fn describe_found(rest: &str) -> (String, usize) {
+    let Some(c) = rest.chars().next() else {
+        return ("end of statement".to_string(), 0);
+    };
+    if c.is_whitespace() {
+        return ("whitespace".to_string(), c.len_utf8());
+    }
+    let word = leading_word(rest);
+    if !word.is_empty() {
+        return (format!("`{word}`"), word.len());
+    }
+    for op in ["==", "!=", "<=", ">=", "=>", "=<", ":=", "&&", "||"] {
+        if rest.starts_with(op) {
+            return (format!("`{op}`"), op.len());
+        }
+    }
+    (format!("`{c}`"), c.len_utf8())
+}
+
+fn describe_expected(positives: &[Rule]) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for r in positives {
+        let n = match r {
+            Rule::delete_cmd | Rule::remove_cmd | Rule::modify_cmd => "a command",
+            Rule::comparator => "a comparison (`==`, `!=`, `<`, `>`, `<=`, `>=`)",
+            Rule::path | Rule::name | Rule::quoted_name | Rule::var => "a field path",
+            Rule::index => "`[N]` or `[*]`",
+            Rule::number | Rule::star => "an index or `*`",
+            Rule::duration | Rule::integer | Rule::string | Rule::boolean => "a value",
+            Rule::selector | Rule::select_all | Rule::time_test | Rule::var_test | Rule::field_test => "a selector",
+            Rule::exists | Rule::not_exists | Rule::compare => "a test",
+            Rule::assignment => "an assignment `PATH = VALUE`",
+            Rule::EOI => "`;`",
+            _ => "more input",
+        };
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    match names.len() {
+        0 => "valid SKEL".to_string(),
+        1 => names[0].to_string(),
+        _ => {
+            let (last, init) = names.split_last().unwrap_or((&"", &[]));
+            format!("{} or {}", init.join(", "), last)
+        }
+    }
+}
+
+fn syntax_help(before: &str, rest: &str, positives: &[Rule]) -> Option<String> {
+    let wants_cmp = positives.contains(&Rule::comparator);
+    if wants_cmp && rest.starts_with('=') && !rest.starts_with("==") {
+        return Some("use `==` to compare; a single `=` assigns in `modify(SELECTOR, PATH = VALUE)`".into());
+    }
+    if rest.starts_with('(') {
+        let prev = before.trim_end();
+        let word_start =
+            prev.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).map_or(0, |i| i + 1);
+        let prev_word = prev.get(word_start..).unwrap_or("");
+        if !prev_word.is_empty() && prev_word != "exists" && strsim::damerau_levenshtein(prev_word, "exists") <= 2 {
+            return Some("did you mean `exists(PATH)`?".into());
+        }
+    }
+    if wants_cmp && rest.starts_with(')') {
+        return Some(
+            "a selector test needs a comparison (`kind == \"Pod\"`) or `exists(PATH)`; \
+             the one-argument `remove(PATH)` takes a path only"
+                .into(),
+        );
+    }
+    if rest.starts_with('-') && rest.get(1..2).is_some_and(|c| c.chars().all(|c| c.is_ascii_digit())) {
+        return Some("SimKube's SKEL has no negative numbers".into());
+    }
+    let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(0);
+    let after_digits = rest.get(digits..).unwrap_or("");
+    if (digits > 0 && after_digits.starts_with('.'))
+        || (rest.starts_with('.') && before.ends_with(|c: char| c.is_ascii_digit()))
+    {
+        return Some("SKEL numbers are whole numbers; `1.5` is not supported".into());
+    }
+    None
+}
+
+// ------------------------------------------------------------------ pairs -> AST
+
+struct Lower {
+    offset: usize,
+}
+
+impl Lower {
+    fn span(&self, p: &Pair<'_, Rule>) -> Span {
+        let s = p.as_span();
+        Span::new(self.offset + s.start(), self.offset + s.end())
+    }
+
+    fn statement(&self, cmd: Pair<'_, Rule>) -> Result<Statement, ParseError> {
+        let span = self.span(&cmd);
+        let command = match cmd.as_rule() {
+            Rule::delete_cmd => CommandName::Delete,
+            Rule::remove_cmd => CommandName::Remove,
+            Rule::modify_cmd => CommandName::Modify,
+            _ => return Err(internal(span.start)),
+        };
+        let command_span = Span::new(span.start, span.start + command.as_str().len());
+        let mut selector = None;
+        let mut action = None;
+        for p in cmd.into_inner() {
+            match p.as_rule() {
+                Rule::selector => selector = Some(self.selector(p)?),
+                Rule::path => action = Some(Action::Remove(self.path(p)?)),
+                Rule::assignment => {
+                    let mut it = p.into_inner();
+                    let target = self.path(it.next().ok_or_else(|| internal(span.start))?)?;
+                    let value = self.operand(it.next().ok_or_else(|| internal(span.start))?)?;
+                    action = Some(Action::Modify { target, value });
+                }
+                _ => return Err(internal(span.start)),
+            }
+        }
+        let action = match (command, action) {
+            (CommandName::Delete, None) => Action::Delete,
+            (_, Some(a)) => a,
+            _ => return Err(internal(span.start)),
+        };
+        Ok(Statement { command, command_span, selector, action, span })
+    }
+
+    fn selector(&self, p: Pair<'_, Rule>) -> Result<Selector, ParseError> {
+        let mut tests = Vec::new();
+        for t in p.into_inner() {
+            match t.as_rule() {
+                Rule::select_all => return Ok(Selector::All(self.span(&t))),
+                Rule::time_test => {
+                    let span = self.span(&t);
+                    let mut it = t.into_inner();
+                    let op_pair = it.next().ok_or_else(|| internal(span.start))?;
+                    let (op, op_span) = (self.cmp_op(&op_pair)?, self.span(&op_pair));
+                    let value = self.operand(it.next().ok_or_else(|| internal(span.start))?)?;
+                    tests.push(Test::Time { op, op_span, value, span });
+                }
+                Rule::var_test => {
+                    let span = self.span(&t);
+                    let mut it = t.into_inner();
+                    let v = it.next().ok_or_else(|| internal(span.start))?;
+                    let var = Ident { name: v.as_str().to_string(), span: self.span(&v) };
+                    let path = self.path(it.next().ok_or_else(|| internal(span.start))?)?;
+                    let test = self.field_test(it.next().ok_or_else(|| internal(span.start))?)?;
+                    tests.push(Test::Bind { var, path, test, span });
+                }
+                Rule::field_test => tests.push(Test::Field(self.field_test(t)?)),
+                _ => return Err(internal(self.span(&t).start)),
+            }
+        }
+        Ok(Selector::And(tests))
+    }
+
+    fn field_test(&self, p: Pair<'_, Rule>) -> Result<FieldTest, ParseError> {
+        let start = self.span(&p).start;
+        let inner = p.into_inner().next().ok_or_else(|| internal(start))?;
+        let span = self.span(&inner);
+        let rule = inner.as_rule();
+        let mut it = inner.into_inner();
+        let path = self.path(it.next().ok_or_else(|| internal(start))?)?;
+        Ok(match rule {
+            Rule::exists => FieldTest::Exists { path, span },
+            Rule::not_exists => FieldTest::NotExists { path, span },
+            Rule::compare => {
+                let op_pair = it.next().ok_or_else(|| internal(start))?;
+                let (op, op_span) = (self.cmp_op(&op_pair)?, self.span(&op_pair));
+                let rhs = self.operand(it.next().ok_or_else(|| internal(start))?)?;
+                FieldTest::Compare { lhs: path, op, op_span, rhs, span }
+            }
+            _ => return Err(internal(start)),
+        })
+    }
+
+    fn cmp_op(&self, p: &Pair<'_, Rule>) -> Result<CmpOp, ParseError> {
+        Ok(match p.as_str() {
+            "==" => CmpOp::Eq,
+            "!=" => CmpOp::Ne,
+            "<" => CmpOp::Lt,
+            ">" => CmpOp::Gt,
+            "<=" => CmpOp::Le,
+            ">=" => CmpOp::Ge,
+            _ => return Err(internal(self.span(p).start)),
+        })
+    }
+
+    fn operand(&self, p: Pair<'_, Rule>) -> Result<Operand, ParseError> {
+        let span = self.span(&p);
+        let text = p.as_str();
+        let value = match p.as_rule() {
+            Rule::path => return Ok(Operand::Path(self.path(p)?)),
+            Rule::integer => LiteralValue::Integer(self.integer(text, span)?),
+            Rule::string => {
+                LiteralValue::String(p.into_inner().next().map(|s| s.as_str().to_string()).unwrap_or_default())
+            }
+            Rule::boolean => LiteralValue::Bool(text.eq_ignore_ascii_case("true")),
+            Rule::duration => {
+                let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+                let (num, unit) = text.split_at(digits);
+                let factor = match unit {
+                    "s" => 1,
+                    "m" => 60,
+                    "h" => 3600,
+                    _ => {
+                        let hint = match unit {
+                            "d" => format!("; a day is `{}h`", num.parse::<u64>().unwrap_or(1).saturating_mul(24)),
+                            "ms" => "; times are whole seconds".to_string(),
+                            "min" => format!("; did you mean `{num}m`?"),
+                            "sec" => format!("; did you mean `{num}s`?"),
+                            _ => String::new(),
+                        };
+                        let uspan = Span::new(span.start + digits, span.end);
+                        return Err(ParseError::BadTimeUnit { unit: unit.to_string(), hint, span: uspan });
+                    }
+                };
+                let n = self.integer(num, Span::new(span.start, span.start + digits))?;
+                match n.checked_mul(factor) {
+                    Some(secs) if secs <= i64::MAX as u64 => LiteralValue::Duration(secs),
+                    _ => return Err(ParseError::IntegerTooLarge { text: text.to_string(), span }),
+                }
+            }
+            _ => return Err(internal(span.start)),
+        };
+        Ok(Operand::Literal(Literal { value, span }))
+    }
+
+    fn integer(&self, text: &str, span: Span) -> Result<u64, ParseError> {
+        text.parse::<u64>().map_err(|_| ParseError::IntegerTooLarge { text: text.to_string(), span })
+    }
+
+    fn path(&self, p: Pair<'_, Rule>) -> Result<Path, ParseError> {
+        let span = self.span(&p);
+        let mut var = None;
+        let mut segments = Vec::new();
+        for (i, part) in p.into_inner().enumerate() {
+            let pspan = self.span(&part);
+            match part.as_rule() {
+                Rule::var => {
+                    if i != 0 {
+                        return Err(ParseError::VariableInsidePath { name: part.as_str().to_string(), span: pspan });
+                    }
+                    var = Some(Ident { name: part.as_str().to_string(), span: pspan });
+                }
+                Rule::name => {
+                    segments.push(Segment::Key { name: part.as_str().to_string(), quoted: false, span: pspan })
+                }
+                Rule::quoted_name => {
+                    let name = part.into_inner().next().map(|s| s.as_str().to_string()).unwrap_or_default();
+                    segments.push(Segment::Key { name, quoted: true, span: pspan });
+                }
+                Rule::index => {
+                    let inner = part.into_inner().next().ok_or_else(|| internal(pspan.start))?;
+                    match inner.as_rule() {
+                        Rule::star => segments.push(Segment::AnyIndex { span: pspan }),
+                        _ => {
+                            let index = self.integer(inner.as_str(), self.span(&inner))?;
+                            segments.push(Segment::Index { index, span: pspan });
+                        }
+                    }
+                }
+                _ => return Err(internal(pspan.start)),
+            }
+        }
+        Ok(Path { var, segments, span })
+    }
+}

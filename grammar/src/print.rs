@@ -1,0 +1,110 @@
+//! The stable text form of an AST (`skel compile --emit ast`): one node per line, with spans.
+
+use std::fmt::Write;
+
+use crate::ast::*;
+
+pub fn ast_to_string(script: &Script) -> String {
+    let mut out = String::new();
+    for (i, s) in script.statements.iter().enumerate() {
+        statement(&mut out, i, s);
+    }
+    out
+}
+
+fn statement(out: &mut String, i: usize, s: &Statement) {
+    let _ = writeln!(out, "statement {i} {} @{}", s.command, s.span);
+    match &s.selector {
+        None => {}
+        Some(Selector::All(span)) => {
+            let _ = writeln!(out, "  selector all @{span}");
+        }
+        Some(Selector::And(tests)) => {
+            let _ = writeln!(out, "  selector and");
+            for t in tests {
+                test(out, t);
+            }
+        }
+    }
+    match &s.action {
+        Action::Delete => {
+            let _ = writeln!(out, "  action delete");
+        }
+        Action::Remove(p) => {
+            let _ = writeln!(out, "  action remove");
+            path(out, 4, "target", p);
+        }
+        Action::Modify { target, value } => {
+            let _ = writeln!(out, "  action modify");
+            path(out, 4, "target", target);
+            operand(out, 4, "value", value);
+        }
+    }
+}
+
+fn test(out: &mut String, t: &Test) {
+    match t {
+        Test::Time { op, value, span, .. } => {
+            let _ = writeln!(out, "    time @t {op} @{span}");
+            operand(out, 6, "value", value);
+        }
+        Test::Field(f) => field_test(out, 4, f),
+        Test::Bind { var, path: p, test, span } => {
+            let _ = writeln!(out, "    bind {} @{span}", var.name);
+            path(out, 6, "over", p);
+            field_test(out, 6, test);
+        }
+    }
+}
+
+fn field_test(out: &mut String, indent: usize, t: &FieldTest) {
+    let pad = " ".repeat(indent);
+    match t {
+        FieldTest::Exists { path: p, span } => {
+            let _ = writeln!(out, "{pad}exists @{span}");
+            path(out, indent + 2, "path", p);
+        }
+        FieldTest::NotExists { path: p, span } => {
+            let _ = writeln!(out, "{pad}not_exists @{span}");
+            path(out, indent + 2, "path", p);
+        }
+        FieldTest::Compare { lhs, op, rhs, span, .. } => {
+            let _ = writeln!(out, "{pad}compare {op} @{span}");
+            path(out, indent + 2, "lhs", lhs);
+            operand(out, indent + 2, "rhs", rhs);
+        }
+    }
+}
+
+fn path(out: &mut String, indent: usize, role: &str, p: &Path) {
+    let pad = " ".repeat(indent);
+    let mut parts = Vec::new();
+    if let Some(v) = &p.var {
+        parts.push(format!("var {}", v.name));
+    }
+    for s in &p.segments {
+        parts.push(match s {
+            Segment::Key { name, quoted: false, .. } => format!("key {name}"),
+            Segment::Key { name, quoted: true, .. } => format!("key \"{name}\""),
+            Segment::Index { index, .. } => format!("index {index}"),
+            Segment::AnyIndex { .. } => "index *".to_string(),
+        });
+    }
+    let _ = writeln!(out, "{pad}{role} path `{p}` @{} [{}]", p.span, parts.join(", "));
+}
+
+fn operand(out: &mut String, indent: usize, role: &str, o: &Operand) {
+    match o {
+        Operand::Path(p) => path(out, indent, role, p),
+        Operand::Literal(l) => {
+            let pad = " ".repeat(indent);
+            let kind = match l.value {
+                LiteralValue::Integer(_) => "integer",
+                LiteralValue::String(_) => "string",
+                LiteralValue::Bool(_) => "bool",
+                LiteralValue::Duration(_) => "duration",
+            };
+            let _ = writeln!(out, "{pad}{role} {kind} {l} @{}", l.span);
+        }
+    }
+}
