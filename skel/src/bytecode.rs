@@ -1,0 +1,264 @@
+//! The bytecode: a flat instruction list per program over interned keys, a constant pool and a
+//! path table; verified before it runs and printable by the disassembler (`--emit bytecode`).
+
+use std::fmt::{self, Write};
+
+use serde_json::Value;
+pub use skel_grammar::ast::{CmpOp, CommandName, Span};
+
+pub type KeyId = u32;
+pub type ConstId = u32;
+pub type PathId = u32;
+pub type Slot = u16;
+pub type Pc = u32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Seg {
+    Key(KeyId),
+    Index(u32),
+    AnyIndex,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PathRoot {
+    Object,
+    Slot(Slot),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PathCode {
+    pub root: PathRoot,
+    pub segs: Box<[Seg]>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeOperand {
+    Absolute(i64),
+    /// Seconds after the trace's first event; resolved when the run starts.
+    Relative(i64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rhs {
+    Const(ConstId),
+    Path(PathId),
+}
+
+/// A field predicate: what a plain test checks, and what a binding checks per candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pred {
+    Exists(PathId),
+    NotExists(PathId),
+    Cmp { lhs: PathId, op: CmpOp, rhs: Rhs },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Instr {
+    /// flag := event.ts OP time
+    Time {
+        op: CmpOp,
+        time: TimeOperand,
+    },
+    /// flag := pred holds on the object
+    Test(Pred),
+    /// slot := the locations `over` reaches for which `pred` holds (with the slot standing for
+    /// one candidate while `pred` runs); flag := the set is non-empty (for `NotExists`: no
+    /// candidate has the path, and the slot is left empty).
+    Bind {
+        slot: Slot,
+        over: PathId,
+        pred: Pred,
+    },
+    /// if !flag goto target
+    JumpIfFalse(Pc),
+    Delete,
+    Remove(PathId),
+    Modify {
+        target: PathId,
+        value: Rhs,
+    },
+    /// End of a statement.
+    Return,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StmtInfo {
+    pub command: CommandName,
+    pub span: Span,
+    pub entry: Pc,
+    /// Slots this statement uses (`0..slots`).
+    pub slots: u16,
+    /// The action can change `metadata`, `apiVersion` or `kind`, which SimKube types strictly;
+    /// the VM validates them after such a statement ran.
+    pub touches_typed_fields: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Program {
+    pub keys: Vec<Box<str>>,
+    pub consts: Vec<Value>,
+    pub paths: Vec<PathCode>,
+    pub code: Vec<Instr>,
+    pub stmts: Vec<StmtInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid bytecode at {pc}: {what}")]
+pub struct VerifyError {
+    pub pc: usize,
+    pub what: String,
+}
+
+impl Program {
+    pub fn uses_relative_time(&self) -> bool {
+        self.code.iter().any(|i| matches!(i, Instr::Time { time: TimeOperand::Relative(_), .. }))
+    }
+
+    pub fn max_slots(&self) -> usize {
+        self.stmts.iter().map(|s| s.slots as usize).max().unwrap_or(0)
+    }
+
+    /// Checks every index and jump before the program runs, so the VM can rely on them.
+    pub fn verify(&self) -> Result<(), VerifyError> {
+        let err = |pc: usize, what: String| Err(VerifyError { pc, what });
+        for (i, p) in self.paths.iter().enumerate() {
+            for s in p.segs.iter() {
+                if let Seg::Key(k) = s {
+                    if *k as usize >= self.keys.len() {
+                        return err(0, format!("path p{i} uses key #{k}"));
+                    }
+                }
+            }
+        }
+        let mut stmt_ends = Vec::new();
+        for (si, s) in self.stmts.iter().enumerate() {
+            let entry = s.entry as usize;
+            let end = self.code.iter().skip(entry).position(|i| *i == Instr::Return).map(|off| entry + off);
+            let Some(end) = end else { return err(entry, format!("statement {si} has no return")) };
+            stmt_ends.push((s, entry, end));
+        }
+        for (s, entry, end) in stmt_ends {
+            for pc in entry..=end {
+                let Some(ins) = self.code.get(pc) else { return err(pc, "past the end".into()) };
+                let slot_ok = |p: PathId| match self.paths.get(p as usize) {
+                    None => false,
+                    Some(pc) => match pc.root {
+                        PathRoot::Object => true,
+                        PathRoot::Slot(sl) => sl < s.slots,
+                    },
+                };
+                let pred_ok = |p: &Pred| match *p {
+                    Pred::Exists(a) | Pred::NotExists(a) => slot_ok(a),
+                    Pred::Cmp { lhs, rhs, .. } => slot_ok(lhs) && self.rhs_ok(rhs, &slot_ok),
+                };
+                let ok = match ins {
+                    Instr::Time { .. } | Instr::Delete | Instr::Return => true,
+                    Instr::Test(p) => pred_ok(p),
+                    Instr::Bind { slot, over, pred } => *slot < s.slots && slot_ok(*over) && pred_ok(pred),
+                    Instr::JumpIfFalse(t) => (*t as usize) > pc && (*t as usize) <= end,
+                    Instr::Remove(p) => slot_ok(*p),
+                    Instr::Modify { target, value } => slot_ok(*target) && self.rhs_ok(*value, &slot_ok),
+                };
+                if !ok {
+                    return err(pc, format!("`{}` refers outside the program", self.instr_text(ins)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn rhs_ok(&self, r: Rhs, path_ok: &dyn Fn(PathId) -> bool) -> bool {
+        match r {
+            Rhs::Const(c) => (c as usize) < self.consts.len(),
+            Rhs::Path(p) => path_ok(p),
+        }
+    }
+
+    pub fn path_text(&self, id: PathId) -> String {
+        let Some(p) = self.paths.get(id as usize) else { return format!("p{id}?") };
+        let mut s = match p.root {
+            PathRoot::Object => String::from("."),
+            PathRoot::Slot(n) => format!("${n}"),
+        };
+        for (i, seg) in p.segs.iter().enumerate() {
+            match seg {
+                Seg::Key(k) => {
+                    if i > 0 || matches!(p.root, PathRoot::Slot(_)) {
+                        s.push('.');
+                    }
+                    let key = self.keys.get(*k as usize).map_or("?", |k| k);
+                    let _ = skel_grammar::ast::write_key(&mut s, key);
+                }
+                Seg::Index(n) => {
+                    let _ = write!(s, "[{n}]");
+                }
+                Seg::AnyIndex => s.push_str("[*]"),
+            }
+        }
+        s
+    }
+
+    fn rhs_text(&self, r: Rhs) -> String {
+        match r {
+            Rhs::Const(c) => format!("c{c}"),
+            Rhs::Path(p) => format!("p{p}"),
+        }
+    }
+
+    fn pred_text(&self, p: &Pred) -> String {
+        match *p {
+            Pred::Exists(a) => format!("exists p{a}"),
+            Pred::NotExists(a) => format!("not_exists p{a}"),
+            Pred::Cmp { lhs, op, rhs } => format!("cmp p{lhs} {op} {}", self.rhs_text(rhs)),
+        }
+    }
+
+    fn instr_text(&self, i: &Instr) -> String {
+        match i {
+            Instr::Time { op, time: TimeOperand::Absolute(t) } => format!("time {op} {t}"),
+            Instr::Time { op, time: TimeOperand::Relative(t) } => format!("time {op} start+{t}s"),
+            Instr::Test(p) => format!("test {}", self.pred_text(p)),
+            Instr::Bind { slot, over, pred } => format!("bind ${slot} over p{over} where {}", self.pred_text(pred)),
+            Instr::JumpIfFalse(t) => format!("jump_if_false {t:04}"),
+            Instr::Delete => "delete".into(),
+            Instr::Remove(p) => format!("remove p{p}"),
+            Instr::Modify { target, value } => format!("modify p{target} = {}", self.rhs_text(*value)),
+            Instr::Return => "return".into(),
+        }
+    }
+
+    /// The disassembler: a stable text form of the whole program.
+    pub fn disassemble(&self) -> String {
+        let mut out = String::new();
+        let _ = self.write_disassembly(&mut out);
+        out
+    }
+
+    fn write_disassembly(&self, out: &mut String) -> fmt::Result {
+        writeln!(out, "keys:")?;
+        for (i, k) in self.keys.iter().enumerate() {
+            writeln!(out, "  k{i} {k:?}")?;
+        }
+        writeln!(out, "consts:")?;
+        for (i, c) in self.consts.iter().enumerate() {
+            writeln!(out, "  c{i} {c}")?;
+        }
+        writeln!(out, "paths:")?;
+        for i in 0..self.paths.len() {
+            writeln!(out, "  p{i} {}", self.path_text(i as PathId))?;
+        }
+        for (si, s) in self.stmts.iter().enumerate() {
+            let flag = if s.touches_typed_fields { " validates-typed-fields" } else { "" };
+            writeln!(out, "stmt {si} {} @{} slots={}{flag}:", s.command, s.span, s.slots)?;
+            let mut pc = s.entry as usize;
+            while let Some(ins) = self.code.get(pc) {
+                writeln!(out, "  {pc:04}  {}", self.instr_text(ins))?;
+                if *ins == Instr::Return {
+                    break;
+                }
+                pc += 1;
+            }
+        }
+        Ok(())
+    }
+}

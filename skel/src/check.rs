@@ -1,0 +1,421 @@
+//! AST -> checked IR: resolves variables (defined once, before use, on the left of their `|`
+//! test), checks the kinds of values (`@t` only against times, durations only against `@t`,
+//! single-valued assignments) and warns about forms SimKube rejects at run time.
+
+use miette::Diagnostic;
+use serde_json::Value;
+use skel_grammar::ast::{self, Span};
+use thiserror::Error;
+
+use crate::ir::*;
+
+#[derive(Debug, Clone, PartialEq, Error, Diagnostic)]
+pub enum CheckError {
+    #[error("variable `{name}` is not defined")]
+    #[diagnostic(code(skel::check::undefined_variable))]
+    UndefinedVariable {
+        name: String,
+        #[label("not defined in this statement")]
+        span: Span,
+        #[help]
+        help: String,
+    },
+
+    #[error("variable `{name}` is defined twice")]
+    #[diagnostic(
+        code(skel::check::duplicate_variable),
+        help("each variable is defined once per statement; give the second one another name")
+    )]
+    DuplicateVariable {
+        name: String,
+        #[label("defined again here")]
+        span: Span,
+        #[label("first defined here")]
+        first: Span,
+    },
+
+    #[error("the test after `|` must start with `{var}`")]
+    #[diagnostic(code(skel::check::invalid_lhs))]
+    InvalidLhs {
+        var: String,
+        #[label("{found}")]
+        span: Span,
+        found: String,
+        #[help]
+        help: String,
+    },
+
+    #[error("`@t` compares with a time, not {found}")]
+    #[diagnostic(
+        code(skel::check::time_type),
+        help("use unix seconds (`@t >= 1709242000`) or a time after the first event (`@t >= 10m`; units s, m, h)")
+    )]
+    TimeType {
+        found: String,
+        #[label("not a time")]
+        span: Span,
+    },
+
+    #[error("the time `{text}` is too large")]
+    #[diagnostic(code(skel::check::time_too_large), help("unix seconds must fit in a signed 64-bit integer"))]
+    TimeTooLarge {
+        text: String,
+        #[label("too large")]
+        span: Span,
+    },
+
+    #[error("a duration only compares with `@t`")]
+    #[diagnostic(
+        code(skel::check::duration_outside_time),
+        help("write the number without a unit, or quote it as a string")
+    )]
+    DurationOutsideTime {
+        #[label("a duration")]
+        span: Span,
+    },
+
+    #[error("`{op}` cannot order {what}")]
+    #[diagnostic(
+        code(skel::check::unordered_value),
+        help("`<`, `>`, `<=` and `>=` compare numbers or strings; use `==` or `!=` for booleans")
+    )]
+    UnorderedValue {
+        op: String,
+        what: String,
+        #[label("not a number or string")]
+        span: Span,
+    },
+
+    #[error("the value of `modify` must be a single value")]
+    #[diagnostic(
+        code(skel::check::multi_valued_assignment),
+        help("`[*]` reaches every element; use an index (`[0]`) or bind a variable with `$x := PATH | TEST` and assign `$x.field`")
+    )]
+    MultiValuedAssignment {
+        #[label("this path can reach more than one value")]
+        span: Span,
+    },
+
+    #[error("`[*]` in a `modify` target is a run-time error for every matching object")]
+    #[diagnostic(
+        code(skel::check::wildcard_in_modify_target),
+        severity(Warning),
+        help("SimKube cannot set through `[*]`; bind a variable instead: `modify($c := {prefix} | exists($c), $c.{suffix} = ...)`")
+    )]
+    WildcardInModifyTarget {
+        prefix: String,
+        suffix: String,
+        #[label("`[*]` here")]
+        span: Span,
+    },
+
+    #[error("values in `metadata.{field}` must be strings")]
+    #[diagnostic(
+        code(skel::check::label_not_string),
+        severity(Warning),
+        help("Kubernetes {field} are string maps; quote the value: `\"{text}\"` (as written, every matching object is a run-time error)")
+    )]
+    LabelNotString {
+        field: String,
+        text: String,
+        #[label("not a string")]
+        span: Span,
+    },
+}
+
+impl CheckError {
+    pub fn is_error(&self) -> bool {
+        !matches!(self, CheckError::WildcardInModifyTarget { .. } | CheckError::LabelNotString { .. })
+    }
+}
+
+/// The checker's result: the IR (when there were no errors) and every diagnostic, warnings
+/// included.
+#[derive(Debug, Clone, Default)]
+pub struct Checked {
+    pub script: Script,
+    pub diagnostics: Vec<CheckError>,
+}
+
+impl Checked {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(CheckError::is_error)
+    }
+}
+
+/// Checks a parsed script. Statements with errors are left out of the IR; the others are kept
+/// so that every diagnostic of the script is reported in one pass.
+pub fn check(script: &ast::Script) -> Checked {
+    let mut out = Checked::default();
+    for stmt in &script.statements {
+        let mut cx = StmtChecker { vars: Vec::new(), all_names: all_var_names(stmt), diags: Vec::new() };
+        let ir = cx.statement(stmt);
+        let ok = !cx.diags.iter().any(CheckError::is_error);
+        out.diagnostics.append(&mut cx.diags);
+        if ok {
+            if let Some(ir) = ir {
+                out.script.statements.push(ir);
+            }
+        }
+    }
+    out
+}
+
+fn all_var_names(stmt: &ast::Statement) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Some(ast::Selector::And(tests)) = &stmt.selector {
+        for t in tests {
+            if let ast::Test::Bind { var, .. } = t {
+                names.push(var.name.clone());
+            }
+        }
+    }
+    names
+}
+
+struct StmtChecker {
+    vars: Vec<Var>,
+    /// Every variable the statement defines, for "defined later" and "did you mean" help.
+    all_names: Vec<String>,
+    diags: Vec<CheckError>,
+}
+
+impl StmtChecker {
+    fn statement(&mut self, s: &ast::Statement) -> Option<Stmt> {
+        let mut conds = Vec::new();
+        if let Some(ast::Selector::And(tests)) = &s.selector {
+            for t in tests {
+                if let Some(c) = self.test(t) {
+                    conds.push(c);
+                }
+            }
+        }
+        let action = match &s.action {
+            ast::Action::Delete => Some(Action::Delete),
+            ast::Action::Remove(p) => self.path(p).map(Action::Remove),
+            ast::Action::Modify { target, value } => {
+                let t = self.path(target);
+                let v = self.assigned_value(value);
+                if let (Some(t), Some(v)) = (&t, &v) {
+                    self.modify_warnings(t, target, v, value);
+                }
+                match (t, v) {
+                    (Some(target), Some(value)) => Some(Action::Modify { target, value }),
+                    _ => None,
+                }
+            }
+        };
+        Some(Stmt { command: s.command, span: s.span, conds, action: action?, vars: std::mem::take(&mut self.vars) })
+    }
+
+    fn test(&mut self, t: &ast::Test) -> Option<Cond> {
+        match t {
+            ast::Test::Time { op, value, span, .. } => {
+                let at = self.time_value(value)?;
+                Some(Cond::Time { op: *op, at, span: *span })
+            }
+            ast::Test::Field(f) => {
+                let pred = self.pred(f, None)?;
+                Some(Cond::Test { pred, span: f.span() })
+            }
+            ast::Test::Bind { var, path, test, span } => {
+                let over = self.path(path);
+                // The variable is visible in its own test (as the candidate location).
+                let id = self.define(var)?;
+                let pred = self.pred(test, Some((id, var)))?;
+                Some(Cond::Bind { var: id, over: over?, pred, span: *span })
+            }
+        }
+    }
+
+    fn define(&mut self, var: &ast::Ident) -> Option<VarId> {
+        if let Some(first) = self.vars.iter().find(|v| v.name == var.name) {
+            self.diags.push(CheckError::DuplicateVariable {
+                name: var.name.clone(),
+                span: var.span,
+                first: first.span,
+            });
+            return None;
+        }
+        self.vars.push(Var { name: var.name.clone(), span: var.span });
+        Some(self.vars.len() - 1)
+    }
+
+    fn time_value(&mut self, value: &ast::Operand) -> Option<TimeRef> {
+        match value {
+            ast::Operand::Literal(ast::Literal { value: ast::LiteralValue::Integer(n), span }) => {
+                match i64::try_from(*n) {
+                    Ok(t) => Some(TimeRef::Absolute(t)),
+                    Err(_) => {
+                        self.diags.push(CheckError::TimeTooLarge { text: n.to_string(), span: *span });
+                        None
+                    }
+                }
+            }
+            ast::Operand::Literal(ast::Literal { value: ast::LiteralValue::Duration(s), .. }) => {
+                // The parser caps durations at i64::MAX seconds.
+                Some(TimeRef::Relative(i64::try_from(*s).unwrap_or(i64::MAX)))
+            }
+            other => {
+                let found = match other {
+                    ast::Operand::Path(p) => format!("the path `{p}`"),
+                    ast::Operand::Literal(l) => match l.value {
+                        ast::LiteralValue::String(_) => format!("the string {l}"),
+                        _ => format!("`{l}`"),
+                    },
+                };
+                self.diags.push(CheckError::TimeType { found, span: other.span() });
+                None
+            }
+        }
+    }
+
+    /// A field test; `bound` is the variable being defined when this is the test of a `Bind`.
+    fn pred(&mut self, t: &ast::FieldTest, bound: Option<(VarId, &ast::Ident)>) -> Option<Pred> {
+        let lhs_ast = t.path();
+        if let Some((_, var)) = bound {
+            let uses_it = lhs_ast.var.as_ref().is_some_and(|v| v.name == var.name);
+            if !uses_it {
+                let (found, span) = match &lhs_ast.var {
+                    Some(v) => (format!("`{}` is not the variable being defined", v.name), v.span),
+                    None => ("does not start with a variable".to_string(), lhs_ast.span),
+                };
+                let help = format!(
+                    "the test tells which locations `{0}` binds, so its path starts with `{0}`: `{0}{1}`",
+                    var.name,
+                    suffix_after_var(lhs_ast)
+                );
+                self.diags.push(CheckError::InvalidLhs { var: var.name.clone(), span, found, help });
+                return None;
+            }
+        }
+        let lhs = self.path(lhs_ast);
+        Some(match t {
+            ast::FieldTest::Exists { .. } => Pred::Exists(lhs?),
+            ast::FieldTest::NotExists { .. } => Pred::NotExists(lhs?),
+            ast::FieldTest::Compare { op, rhs, .. } => {
+                let rhs = self.compared_value(*op, rhs);
+                Pred::Compare { lhs: lhs?, op: *op, rhs: rhs? }
+            }
+        })
+    }
+
+    fn compared_value(&mut self, op: CmpOp, v: &ast::Operand) -> Option<Operand> {
+        if let ast::Operand::Literal(l) = v {
+            if op.is_ordering() && matches!(l.value, ast::LiteralValue::Bool(_)) {
+                self.diags.push(CheckError::UnorderedValue {
+                    op: op.to_string(),
+                    what: format!("the boolean `{l}`"),
+                    span: l.span,
+                });
+                return None;
+            }
+        }
+        self.operand(v)
+    }
+
+    fn assigned_value(&mut self, v: &ast::Operand) -> Option<Operand> {
+        if let ast::Operand::Path(p) = v {
+            if p.var.is_none() && p.segments.iter().any(|s| matches!(s, ast::Segment::AnyIndex { .. })) {
+                self.diags.push(CheckError::MultiValuedAssignment { span: p.span });
+                return None;
+            }
+        }
+        self.operand(v)
+    }
+
+    fn operand(&mut self, v: &ast::Operand) -> Option<Operand> {
+        match v {
+            ast::Operand::Path(p) => self.path(p).map(Operand::Path),
+            ast::Operand::Literal(l) => Some(Operand::Const(match &l.value {
+                ast::LiteralValue::Integer(n) => Value::from(*n),
+                ast::LiteralValue::String(s) => Value::String(s.clone()),
+                ast::LiteralValue::Bool(b) => Value::Bool(*b),
+                ast::LiteralValue::Duration(_) => {
+                    self.diags.push(CheckError::DurationOutsideTime { span: l.span });
+                    return None;
+                }
+            })),
+        }
+    }
+
+    fn path(&mut self, p: &ast::Path) -> Option<Path> {
+        let root = match &p.var {
+            None => Root::Object,
+            Some(v) => match self.vars.iter().position(|d| d.name == v.name) {
+                Some(id) => Root::Var(id),
+                None => {
+                    self.diags.push(self.undefined(v));
+                    return None;
+                }
+            },
+        };
+        let segs = p
+            .segments
+            .iter()
+            .map(|s| match s {
+                ast::Segment::Key { name, .. } => Seg::Key(name.clone()),
+                ast::Segment::Index { index, .. } => Seg::Index(*index),
+                ast::Segment::AnyIndex { .. } => Seg::AnyIndex,
+            })
+            .collect();
+        Some(Path { root, segs, span: p.span })
+    }
+
+    fn undefined(&self, v: &ast::Ident) -> CheckError {
+        let help = if self.all_names.contains(&v.name) {
+            format!("`{0}` is defined later in this selector; define it before its first use", v.name)
+        } else {
+            let best = self
+                .vars
+                .iter()
+                .map(|d| (strsim::damerau_levenshtein(&d.name, &v.name), &d.name))
+                .min_by_key(|(d, _)| *d);
+            match best {
+                Some((d, name)) if d <= 2 => format!("did you mean `{name}`?"),
+                _ if self.vars.is_empty() => format!(
+                    "define it in the selector first: `{} := PATH | TEST`; variables live for one statement",
+                    v.name
+                ),
+                _ => {
+                    let names: Vec<String> = self.vars.iter().map(|d| format!("`{}`", d.name)).collect();
+                    format!("the variables defined here are {}", names.join(", "))
+                }
+            }
+        };
+        CheckError::UndefinedVariable { name: v.name.clone(), span: v.span, help }
+    }
+
+    fn modify_warnings(&mut self, target: &Path, target_ast: &ast::Path, value: &Operand, value_ast: &ast::Operand) {
+        if let Some(pos) = target_ast.segments.iter().position(|s| matches!(s, ast::Segment::AnyIndex { .. })) {
+            let star = target_ast.segments.get(pos).map(|s| s.span()).unwrap_or(target_ast.span);
+            let full = target_ast.to_string();
+            let cut = star.end.saturating_sub(target_ast.span.start);
+            let prefix = full.get(..cut).unwrap_or(&full).to_string();
+            let suffix = full.get(cut..).unwrap_or("").trim_start_matches('.').to_string();
+            self.diags.push(CheckError::WildcardInModifyTarget { prefix, suffix, span: star });
+        }
+        if target.root == Root::Object && target.segs.len() == 3 {
+            if let (Some(Seg::Key(m)), Some(Seg::Key(field))) = (target.segs.first(), target.segs.get(1)) {
+                let is_map = m == "metadata" && (field == "labels" || field == "annotations");
+                if let (true, Operand::Const(v)) = (is_map, value) {
+                    if !v.is_string() {
+                        self.diags.push(CheckError::LabelNotString {
+                            field: field.clone(),
+                            text: v.to_string(),
+                            span: value_ast.span(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn suffix_after_var(p: &ast::Path) -> String {
+    let text = p.to_string();
+    match &p.var {
+        Some(v) => text.get(v.name.len()..).unwrap_or("").to_string(),
+        None => format!(".{text}"),
+    }
+}

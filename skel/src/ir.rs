@@ -1,0 +1,197 @@
+//! The checked IR: variables resolved to slots, literals turned into JSON values, kinds checked.
+//! Everything the compiler knows statically about a statement is here; spans are kept for
+//! run-time diagnostics.
+
+use std::fmt;
+
+use serde_json::Value;
+pub use skel_grammar::ast::{CmpOp, CommandName, Span};
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Script {
+    pub statements: Vec<Stmt>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stmt {
+    pub command: CommandName,
+    pub span: Span,
+    /// All must hold; empty means every object (`*` or the one-argument form).
+    pub conds: Vec<Cond>,
+    pub action: Action,
+    /// The statement's variables, indexed by `VarId`.
+    pub vars: Vec<Var>,
+}
+
+pub type VarId = usize;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Var {
+    pub name: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cond {
+    /// `@t OP T`
+    Time { op: CmpOp, at: TimeRef, span: Span },
+    /// A plain field test.
+    Test { pred: Pred, span: Span },
+    /// `$x := over | pred`: `pred`'s paths rooted at `Root::Var(var)` see one candidate at a time.
+    Bind { var: VarId, over: Path, pred: Pred, span: Span },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeRef {
+    /// Unix seconds.
+    Absolute(i64),
+    /// Seconds after the first event of the trace.
+    Relative(i64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pred {
+    Exists(Path),
+    NotExists(Path),
+    Compare { lhs: Path, op: CmpOp, rhs: Operand },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operand {
+    Const(Value),
+    Path(Path),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Path {
+    pub root: Root,
+    pub segs: Vec<Seg>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Root {
+    Object,
+    Var(VarId),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Seg {
+    Key(String),
+    Index(u64),
+    AnyIndex,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Delete,
+    Remove(Path),
+    Modify { target: Path, value: Operand },
+}
+
+impl Path {
+    pub fn has_wildcard(&self) -> bool {
+        self.segs.contains(&Seg::AnyIndex)
+    }
+
+    pub fn first_key(&self) -> Option<&str> {
+        match self.segs.first() {
+            Some(Seg::Key(k)) => Some(k),
+            _ => None,
+        }
+    }
+}
+
+// ------------------------------------------------------------------ text form (--emit ir)
+
+pub struct Display<'a> {
+    script: &'a Script,
+}
+
+impl Script {
+    pub fn display(&self) -> Display<'_> {
+        Display { script: self }
+    }
+}
+
+struct PathDisplay<'a>(&'a Path, &'a [Var]);
+
+impl fmt::Display for PathDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let PathDisplay(p, vars) = self;
+        match p.root {
+            Root::Object => f.write_str(".")?,
+            Root::Var(v) => write!(f, "{}", vars.get(v).map_or("$?", |v| v.name.as_str()))?,
+        }
+        for (i, s) in p.segs.iter().enumerate() {
+            match s {
+                Seg::Key(k) => {
+                    if i > 0 || matches!(p.root, Root::Var(_)) {
+                        f.write_str(".")?;
+                    }
+                    skel_grammar::ast::write_key(f, k)?;
+                }
+                Seg::Index(n) => write!(f, "[{n}]")?,
+                Seg::AnyIndex => f.write_str("[*]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+struct OperandDisplay<'a>(&'a Operand, &'a [Var]);
+
+impl fmt::Display for OperandDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Operand::Const(v) => write!(f, "{v}"),
+            Operand::Path(p) => PathDisplay(p, self.1).fmt(f),
+        }
+    }
+}
+
+fn write_pred(f: &mut fmt::Formatter<'_>, p: &Pred, vars: &[Var]) -> fmt::Result {
+    match p {
+        Pred::Exists(path) => write!(f, "exists({})", PathDisplay(path, vars)),
+        Pred::NotExists(path) => write!(f, "!exists({})", PathDisplay(path, vars)),
+        Pred::Compare { lhs, op, rhs } => {
+            write!(f, "{} {op} {}", PathDisplay(lhs, vars), OperandDisplay(rhs, vars))
+        }
+    }
+}
+
+impl fmt::Display for Display<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, s) in self.script.statements.iter().enumerate() {
+            writeln!(f, "stmt {i} {} @{}", s.command, s.span)?;
+            for (vi, v) in s.vars.iter().enumerate() {
+                writeln!(f, "  var {vi} {}", v.name)?;
+            }
+            if s.conds.is_empty() {
+                writeln!(f, "  when always")?;
+            }
+            for c in &s.conds {
+                f.write_str("  when ")?;
+                match c {
+                    Cond::Time { op, at: TimeRef::Absolute(t), .. } => write!(f, "@t {op} {t}")?,
+                    Cond::Time { op, at: TimeRef::Relative(t), .. } => write!(f, "@t {op} start+{t}s")?,
+                    Cond::Test { pred, .. } => write_pred(f, pred, &s.vars)?,
+                    Cond::Bind { var, over, pred, .. } => {
+                        let name = s.vars.get(*var).map_or("$?", |v| v.name.as_str());
+                        write!(f, "bind {name} <- {} | ", PathDisplay(over, &s.vars))?;
+                        write_pred(f, pred, &s.vars)?;
+                    }
+                }
+                f.write_str("\n")?;
+            }
+            match &s.action {
+                Action::Delete => writeln!(f, "  do delete")?,
+                Action::Remove(p) => writeln!(f, "  do remove {}", PathDisplay(p, &s.vars))?,
+                Action::Modify { target, value } => {
+                    writeln!(f, "  do modify {} = {}", PathDisplay(target, &s.vars), OperandDisplay(value, &s.vars))?
+                }
+            }
+        }
+        Ok(())
+    }
+}

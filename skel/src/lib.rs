@@ -1,0 +1,78 @@
+//! skel: the SKEL compiler and VM. `parse` (from skel-grammar) -> `check` -> IR -> `emit` ->
+//! verified bytecode -> `Vm::run` per manifest; `transform` streams a trace through a program.
+//! No I/O here but through the trace crate's reader and writer traits.
+
+pub mod bytecode;
+mod check;
+mod emit;
+pub mod ir;
+pub mod transform;
+mod typed;
+mod vm;
+
+use miette::Diagnostic;
+pub use skel_grammar::{ast, ast_to_string, parse, ParseError};
+use thiserror::Error;
+
+pub use crate::bytecode::Program;
+pub use crate::check::{check, CheckError, Checked};
+pub use crate::emit::emit;
+pub use crate::typed::TypedFieldError;
+pub use crate::vm::{ObjectOutcome, Vm, VmError, VmErrorKind};
+
+/// Any diagnostic found before the script runs.
+#[derive(Debug, Clone, PartialEq, Error, Diagnostic)]
+pub enum CompileError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Parse(#[from] ParseError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Check(#[from] CheckError),
+    #[error("the compiler produced invalid bytecode: {0}")]
+    #[diagnostic(code(skel::internal::bytecode), help("this is a bug in skel; please report it with the script"))]
+    Internal(String),
+}
+
+impl CompileError {
+    pub fn is_error(&self) -> bool {
+        match self {
+            CompileError::Check(c) => c.is_error(),
+            _ => true,
+        }
+    }
+}
+
+/// Every stage's output for one script.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub ast: ast::Script,
+    pub ir: ir::Script,
+    pub program: Program,
+    /// Errors and warnings, in source order.
+    pub diagnostics: Vec<CompileError>,
+}
+
+impl Compiled {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(CompileError::is_error)
+    }
+}
+
+/// Runs the whole pipeline. The program is only meaningful when `has_errors()` is false.
+pub fn compile(src: &str) -> Compiled {
+    let parsed = parse(src);
+    let checked = check(&parsed.script);
+    let mut diagnostics: Vec<CompileError> = parsed.errors.into_iter().map(CompileError::Parse).collect();
+    diagnostics.extend(checked.diagnostics.into_iter().map(CompileError::Check));
+    diagnostics.sort_by_key(|d| match d {
+        CompileError::Parse(p) => p.span().start,
+        CompileError::Check(c) => miette::Diagnostic::labels(c).and_then(|mut l| l.next()).map_or(0, |l| l.offset()),
+        CompileError::Internal(_) => usize::MAX,
+    });
+    let program = emit(&checked.script);
+    if let Err(e) = program.verify() {
+        diagnostics.push(CompileError::Internal(e.to_string()));
+    }
+    Compiled { ast: parsed.script, ir: checked.script, program, diagnostics }
+}

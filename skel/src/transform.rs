@@ -1,0 +1,225 @@
+//! Streams a trace through a program: each event's objects run through the VM, deleted objects
+//! are dropped, emptied events are pruned, and everything else is handed to the writer.
+
+use std::fmt;
+
+use miette::{Diagnostic, LabeledSpan};
+use serde_json::Value;
+use skel_trace::{Event, Section, TraceError, TraceVisitor, TraceWriter};
+
+use crate::ast::Span;
+use crate::bytecode::Program;
+use crate::vm::{Vm, VmError, VmErrorKind};
+
+/// Counts for the summary `skel apply` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Summary {
+    pub events_read: u64,
+    pub events_written: u64,
+    pub events_pruned: u64,
+    pub objects_read: u64,
+    pub objects_matched: u64,
+    pub objects_modified: u64,
+    pub objects_deleted: u64,
+    pub fields_removed: u64,
+    pub fields_set: u64,
+}
+
+/// A statement failed on an object: which statement, which event and object, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunError {
+    pub event: usize,
+    pub ts: i64,
+    /// `applied_objs[3]` or `deleted_objs[0]`.
+    pub slot: String,
+    /// `Deployment default/web`, as far as the object says.
+    pub object: String,
+    pub statement: usize,
+    pub span: Span,
+    pub kind: VmErrorKind,
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match &self.kind {
+            VmErrorKind::Unresolved { path } => format!("`{path}` does not resolve"),
+            VmErrorKind::NotSingleValue { path, count } => {
+                format!("`{path}` reaches {count} values; `modify` needs exactly one")
+            }
+            VmErrorKind::WildcardInTarget { path } => format!("cannot set through `[*]` in `{path}`"),
+            VmErrorKind::IndexOutOfRange { path, index, len } => {
+                format!("index {index} is past the end of an array of {len} in `{path}`")
+            }
+            VmErrorKind::NotAnObject { path, found } => format!("cannot create a field of {found} in `{path}`"),
+            VmErrorKind::InvalidTypedField(e) => {
+                format!("`{}` must be {}, but the script made it `{}`", e.field, e.expected, e.found)
+            }
+        };
+        write!(
+            f,
+            "{what} (statement {}, event {} at ts {}, {} {})",
+            self.statement + 1,
+            self.event,
+            self.ts,
+            self.slot,
+            self.object
+        )
+    }
+}
+
+impl std::error::Error for RunError {}
+
+impl Diagnostic for RunError {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        let code = match self.kind {
+            VmErrorKind::Unresolved { .. } => "skel::run::unresolved_path",
+            VmErrorKind::NotSingleValue { .. } => "skel::run::not_single_value",
+            VmErrorKind::WildcardInTarget { .. } => "skel::run::wildcard_in_target",
+            VmErrorKind::IndexOutOfRange { .. } => "skel::run::index_out_of_range",
+            VmErrorKind::NotAnObject { .. } => "skel::run::not_an_object",
+            VmErrorKind::InvalidTypedField(_) => "skel::run::invalid_field_type",
+        };
+        Some(Box::new(code))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        let help = match &self.kind {
+            VmErrorKind::Unresolved { .. } => {
+                "a path on the right of `==` or `=` must exist on every matching object; \
+                 add `exists(PATH)` to the selector, or bind it with `$x := PATH | exists($x)`"
+            }
+            VmErrorKind::NotSingleValue { .. } => {
+                "narrow the selector so the value path reaches one value, or use an index (`[0]`)"
+            }
+            VmErrorKind::WildcardInTarget { .. } => {
+                "bind the elements with a variable and set through it: `modify($c := a[*] | exists($c), $c.field = ...)`"
+            }
+            VmErrorKind::IndexOutOfRange { .. } => "`modify` can replace an element or append one at index = length",
+            VmErrorKind::NotAnObject { .. } => "only objects can hold fields; remove or replace the value first",
+            VmErrorKind::InvalidTypedField(_) => {
+                "Kubernetes types these fields strictly (labels and annotations are strings); quote the value"
+            }
+        };
+        Some(Box::new(help))
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
+            Some("while running this statement".into()),
+            self.span,
+        ))))
+    }
+}
+
+/// Runs a program over events, one at a time; keeps the VM's buffers between events.
+pub struct EventProcessor<'p> {
+    program: &'p Program,
+    vm: Option<Vm<'p>>,
+    pub summary: Summary,
+}
+
+impl<'p> EventProcessor<'p> {
+    pub fn new(program: &'p Program) -> EventProcessor<'p> {
+        EventProcessor { program, vm: None, summary: Summary::default() }
+    }
+
+    /// Transforms one event in place; returns whether it is kept (false: it is now empty).
+    /// The first event seen fixes the start time relative times count from.
+    pub fn process(&mut self, index: usize, event: &mut Event) -> Result<bool, Box<RunError>> {
+        let s = &mut self.summary;
+        s.events_read += 1;
+        let n = (event.applied_objs.len() + event.deleted_objs.len()) as u64;
+        s.objects_read += n;
+        if !self.program.stmts.is_empty() {
+            let program = self.program;
+            let vm = self.vm.get_or_insert_with(|| Vm::new(program, event.ts));
+            let ts = event.ts;
+            run_list(vm, &mut event.applied_objs, "applied_objs", index, ts, program, &mut self.summary)?;
+            run_list(vm, &mut event.deleted_objs, "deleted_objs", index, ts, program, &mut self.summary)?;
+        }
+        let keep = !(event.applied_objs.is_empty() && event.deleted_objs.is_empty());
+        if keep {
+            self.summary.events_written += 1;
+        } else {
+            self.summary.events_pruned += 1;
+        }
+        Ok(keep)
+    }
+}
+
+fn run_list(
+    vm: &mut Vm<'_>,
+    objs: &mut Vec<Value>,
+    list: &str,
+    event: usize,
+    ts: i64,
+    program: &Program,
+    summary: &mut Summary,
+) -> Result<(), Box<RunError>> {
+    let mut deleted = Vec::new();
+    for (i, obj) in objs.iter_mut().enumerate() {
+        let out = vm.run(obj, ts).map_err(|e| run_error(e, event, ts, format!("{list}[{i}]"), obj, program))?;
+        summary.objects_matched += out.matched as u64;
+        summary.objects_modified += (out.modified && !out.deleted) as u64;
+        summary.fields_removed += out.fields_removed;
+        summary.fields_set += out.fields_set;
+        deleted.push(out.deleted);
+    }
+    let n_deleted = deleted.iter().filter(|d| **d).count();
+    if n_deleted > 0 {
+        summary.objects_deleted += n_deleted as u64;
+        let mut flags = deleted.into_iter();
+        objs.retain(|_| !flags.next().unwrap_or(false));
+    }
+    Ok(())
+}
+
+fn run_error(e: VmError, event: usize, ts: i64, slot: String, obj: &Value, program: &Program) -> Box<RunError> {
+    let span = program.stmts.get(e.stmt).map_or(Span::default(), |s| s.span);
+    Box::new(RunError { event, ts, slot, object: describe_object(obj), statement: e.stmt, span, kind: e.kind })
+}
+
+/// `Kind namespace/name` for messages, from whatever the object has.
+pub fn describe_object(obj: &Value) -> String {
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("object");
+    let meta = obj.get("metadata");
+    let name = meta.and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or("<unnamed>");
+    match meta.and_then(|m| m.get("namespace")).and_then(Value::as_str) {
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    }
+}
+
+/// Why a streamed transform stopped.
+#[derive(Debug)]
+pub enum TransformError {
+    Run(Box<RunError>),
+    Write(TraceError),
+}
+
+/// The reader's visitor: transforms each event and writes what is kept, in input order.
+pub struct Transform<'p, W: std::io::Write + std::io::Seek> {
+    pub processor: EventProcessor<'p>,
+    pub writer: TraceWriter<W>,
+}
+
+impl<'p, W: std::io::Write + std::io::Seek> Transform<'p, W> {
+    pub fn new(program: &'p Program, writer: TraceWriter<W>) -> Self {
+        Transform { processor: EventProcessor::new(program), writer }
+    }
+}
+
+impl<W: std::io::Write + std::io::Seek> TraceVisitor for Transform<'_, W> {
+    type Error = TransformError;
+
+    fn section(&mut self, section: Section) -> Result<(), TransformError> {
+        self.writer.section(&section).map_err(TransformError::Write)
+    }
+
+    fn event(&mut self, index: usize, mut event: Event) -> Result<(), TransformError> {
+        if self.processor.process(index, &mut event).map_err(TransformError::Run)? {
+            self.writer.event(&event).map_err(TransformError::Write)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,563 @@
+//! The VM: runs a verified program over one manifest, in place. Paths are walked over interned
+//! keys; variable bindings are concrete locations kept in a reusable arena, never strings.
+
+use std::cmp::Ordering;
+use std::ops::ControlFlow;
+
+use serde_json::{Map, Value};
+
+use crate::bytecode::{CmpOp, Instr, PathId, PathRoot, Pred, Program, Rhs, Seg, TimeOperand};
+use crate::typed;
+
+/// One step of a concrete location: a key of the program's key table or an array index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Step {
+    Key(u32),
+    Index(u32),
+}
+
+/// A location in the step arena.
+type Loc = (u32, u32);
+
+/// What went wrong while running a statement on an object.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VmErrorKind {
+    /// A plain path on the right of `==`/`=` reached nothing (SimKube: "resolve failed").
+    Unresolved {
+        path: String,
+    },
+    /// The value of `modify` is not exactly one value.
+    NotSingleValue {
+        path: String,
+        count: usize,
+    },
+    /// `[*]` in a `modify` target.
+    WildcardInTarget {
+        path: String,
+    },
+    IndexOutOfRange {
+        path: String,
+        index: u32,
+        len: usize,
+    },
+    NotAnObject {
+        path: String,
+        found: &'static str,
+    },
+    /// A typed field (metadata, apiVersion, kind) has a value Kubernetes cannot hold.
+    InvalidTypedField(typed::TypedFieldError),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VmError {
+    /// The statement that failed (index into `Program::stmts`); `None` for the typed-field
+    /// validation after all statements.
+    pub stmt: usize,
+    pub kind: VmErrorKind,
+}
+
+/// What happened to one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ObjectOutcome {
+    /// Some statement's selector held.
+    pub matched: bool,
+    /// The object was changed by `modify` or `remove`.
+    pub modified: bool,
+    pub deleted: bool,
+    pub fields_removed: u64,
+    pub fields_set: u64,
+}
+
+/// Reusable VM state; one per thread.
+pub struct Vm<'p> {
+    prog: &'p Program,
+    start_ts: i64,
+    steps: Vec<Step>,
+    slots: Vec<Vec<Loc>>,
+    scratch_steps: Vec<Step>,
+    scratch_locs: Vec<Loc>,
+}
+
+impl<'p> Vm<'p> {
+    /// `start_ts` is the first event's `ts`, against which relative times are resolved.
+    pub fn new(prog: &'p Program, start_ts: i64) -> Vm<'p> {
+        Vm {
+            prog,
+            start_ts,
+            steps: Vec::new(),
+            slots: vec![Vec::new(); prog.max_slots()],
+            scratch_steps: Vec::new(),
+            scratch_locs: Vec::new(),
+        }
+    }
+
+    /// Runs every statement over `obj` (an object of an event at time `ts`), in script order.
+    pub fn run(&mut self, obj: &mut Value, ts: i64) -> Result<ObjectOutcome, VmError> {
+        let mut out = ObjectOutcome::default();
+        let mut validate = false;
+        for si in 0..self.prog.stmts.len() {
+            let Some(info) = self.prog.stmts.get(si) else { break };
+            let touches = info.touches_typed_fields;
+            let acted =
+                self.statement(info.entry as usize, obj, ts, &mut out).map_err(|kind| VmError { stmt: si, kind })?;
+            if acted {
+                out.matched = true;
+                validate |= touches;
+                if out.deleted {
+                    // A deleted object takes no part in later statements.
+                    return Ok(out);
+                }
+            }
+        }
+        if validate {
+            let last = self.prog.stmts.len().saturating_sub(1);
+            typed::validate(obj).map_err(|e| VmError { stmt: last, kind: VmErrorKind::InvalidTypedField(e) })?;
+        }
+        Ok(out)
+    }
+
+    /// Runs one statement; returns whether its selector held (and so its action ran).
+    fn statement(
+        &mut self,
+        mut pc: usize,
+        obj: &mut Value,
+        ts: i64,
+        out: &mut ObjectOutcome,
+    ) -> Result<bool, VmErrorKind> {
+        self.steps.clear();
+        for s in &mut self.slots {
+            s.clear();
+        }
+        let mut flag = true;
+        let prog = self.prog;
+        while let Some(ins) = prog.code.get(pc) {
+            pc += 1;
+            match *ins {
+                Instr::Time { op, time } => {
+                    let t = match time {
+                        TimeOperand::Absolute(t) => t,
+                        TimeOperand::Relative(d) => self.start_ts.saturating_add(d),
+                    };
+                    flag = op_holds(op, ts.cmp(&t));
+                }
+                Instr::Test(pred) => flag = self.pred(obj, &pred)?,
+                Instr::Bind { slot, over, pred } => flag = self.bind(obj, slot as usize, over, &pred)?,
+                Instr::JumpIfFalse(target) => {
+                    if !flag {
+                        pc = target as usize;
+                    }
+                }
+                Instr::Delete => {
+                    out.deleted = true;
+                    return Ok(true);
+                }
+                Instr::Remove(path) => {
+                    let n = self.remove(obj, path);
+                    out.fields_removed += n;
+                    out.modified |= n > 0;
+                    return Ok(true);
+                }
+                Instr::Modify { target, value } => {
+                    let n = self.modify(obj, target, value)?;
+                    out.fields_set += n;
+                    out.modified |= n > 0;
+                    return Ok(true);
+                }
+                Instr::Return => return Ok(false),
+            }
+        }
+        Ok(false)
+    }
+
+    // ---------------------------------------------------------------- paths
+
+    /// Calls `f` with every (location, value) that path `id` reaches in `obj`.
+    fn reach<'v>(
+        &self,
+        obj: &'v Value,
+        id: PathId,
+        f: &mut dyn FnMut(&[Step], &'v Value) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        let Some(path) = self.prog.paths.get(id as usize) else { return ControlFlow::Continue(()) };
+        let mut loc = Vec::new();
+        match path.root {
+            PathRoot::Object => walk(obj, &path.segs, &self.prog.keys, &mut loc, f),
+            PathRoot::Slot(s) => {
+                for &(start, len) in self.slots.get(s as usize).map_or(&[][..], |v| v.as_slice()) {
+                    let steps = self.steps.get(start as usize..(start + len) as usize).unwrap_or(&[]);
+                    let Some(v) = resolve(obj, steps, self.prog) else { continue };
+                    loc.clear();
+                    loc.extend_from_slice(steps);
+                    walk(v, &path.segs, &self.prog.keys, &mut loc, f)?;
+                }
+                ControlFlow::Continue(())
+            }
+        }
+    }
+
+    fn reaches_any(&self, obj: &Value, id: PathId) -> bool {
+        self.reach(obj, id, &mut |_, _| ControlFlow::Break(())).is_break()
+    }
+
+    fn values<'v>(&self, obj: &'v Value, id: PathId) -> Vec<&'v Value> {
+        let mut out = Vec::new();
+        let _ = self.reach(obj, id, &mut |_, v| {
+            out.push(v);
+            ControlFlow::Continue(())
+        });
+        out
+    }
+
+    fn is_object_rooted(&self, id: PathId) -> bool {
+        self.prog.paths.get(id as usize).is_some_and(|p| p.root == PathRoot::Object)
+    }
+
+    // ---------------------------------------------------------------- tests
+
+    fn pred(&self, obj: &Value, pred: &Pred) -> Result<bool, VmErrorKind> {
+        Ok(match *pred {
+            Pred::Exists(p) => self.reaches_any(obj, p),
+            Pred::NotExists(p) => !self.reaches_any(obj, p),
+            Pred::Cmp { lhs, op, rhs } => {
+                let mut cands: Option<Vec<&Value>> = None;
+                let mut result = Ok(false);
+                let _ = self.reach(obj, lhs, &mut |_, v| {
+                    if cands.is_none() {
+                        match self.candidates(obj, rhs) {
+                            Ok(c) => cands = Some(c),
+                            Err(e) => {
+                                result = Err(e);
+                                return ControlFlow::Break(());
+                            }
+                        }
+                    }
+                    let c = cands.as_deref().unwrap_or(&[]);
+                    if compare(v, op, c) {
+                        result = Ok(true);
+                        return ControlFlow::Break(());
+                    }
+                    ControlFlow::Continue(())
+                });
+                result?
+            }
+        })
+    }
+
+    /// The right side's candidate values. A plain path that reaches nothing is an error, as in
+    /// SimKube; a variable path that reaches nothing just has no candidates.
+    fn candidates<'v>(&'v self, obj: &'v Value, rhs: Rhs) -> Result<Vec<&'v Value>, VmErrorKind> {
+        match rhs {
+            Rhs::Const(c) => Ok(self.prog.consts.get(c as usize).into_iter().collect()),
+            Rhs::Path(p) => {
+                let vals = self.values(obj, p);
+                if vals.is_empty() && self.is_object_rooted(p) {
+                    return Err(VmErrorKind::Unresolved { path: self.prog.path_text(p) });
+                }
+                Ok(vals)
+            }
+        }
+    }
+
+    fn bind(&mut self, obj: &Value, slot: usize, over: PathId, pred: &Pred) -> Result<bool, VmErrorKind> {
+        // Gather the candidate locations first: `over` may read other slots' locations.
+        let mut cand_steps = std::mem::take(&mut self.scratch_steps);
+        let mut cand_locs = std::mem::take(&mut self.scratch_locs);
+        cand_steps.clear();
+        cand_locs.clear();
+        let _ = self.reach(obj, over, &mut |loc, _| {
+            cand_locs.push((cand_steps.len() as u32, loc.len() as u32));
+            cand_steps.extend_from_slice(loc);
+            ControlFlow::Continue(())
+        });
+        let base = self.steps.len() as u32;
+        self.steps.extend_from_slice(&cand_steps);
+        let mut bound = Vec::new();
+        let mut any_has_path = false;
+        for &(start, len) in &cand_locs {
+            let loc = (base + start, len);
+            if let Some(s) = self.slots.get_mut(slot) {
+                s.clear();
+                s.push(loc);
+            }
+            match *pred {
+                Pred::NotExists(p) => {
+                    if self.reaches_any(obj, p) {
+                        any_has_path = true;
+                        break;
+                    }
+                }
+                _ => {
+                    if self.pred(obj, pred)? {
+                        bound.push(loc);
+                    }
+                }
+            }
+        }
+        self.scratch_steps = cand_steps;
+        self.scratch_locs = cand_locs;
+        let holds = match pred {
+            Pred::NotExists(_) => {
+                bound.clear();
+                !any_has_path
+            }
+            _ => !bound.is_empty(),
+        };
+        if let Some(s) = self.slots.get_mut(slot) {
+            *s = bound;
+        }
+        Ok(holds)
+    }
+
+    // ---------------------------------------------------------------- actions
+
+    /// Removes every location the path reaches, as if simultaneously; returns how many.
+    fn remove(&mut self, obj: &mut Value, path: PathId) -> u64 {
+        let mut steps: Vec<Step> = Vec::new();
+        let mut locs: Vec<Loc> = Vec::new();
+        let _ = self.reach(obj, path, &mut |loc, _| {
+            locs.push((steps.len() as u32, loc.len() as u32));
+            steps.extend_from_slice(loc);
+            ControlFlow::Continue(())
+        });
+        let get = |l: &Loc| steps.get(l.0 as usize..(l.0 + l.1) as usize).unwrap_or(&[]);
+        // Deepest and highest-index first: removing one never moves another still to remove.
+        locs.sort_by(|a, b| get(b).cmp(get(a)));
+        locs.dedup_by(|a, b| get(a) == get(b));
+        let mut removed = 0;
+        for l in &locs {
+            if remove_at(obj, get(l), self.prog) {
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// Sets the target(s) to the value; returns how many were set.
+    fn modify(&mut self, obj: &mut Value, target: PathId, value: Rhs) -> Result<u64, VmErrorKind> {
+        let value = self.single_value(obj, value)?;
+        let Some(path) = self.prog.paths.get(target as usize) else { return Ok(0) };
+        if path.segs.contains(&Seg::AnyIndex) {
+            return Err(VmErrorKind::WildcardInTarget { path: self.prog.path_text(target) });
+        }
+        let prefixes: Vec<Vec<Step>> = match path.root {
+            PathRoot::Object => vec![Vec::new()],
+            PathRoot::Slot(s) => self
+                .slots
+                .get(s as usize)
+                .map(|locs| {
+                    locs.iter()
+                        .map(|&(st, len)| self.steps.get(st as usize..(st + len) as usize).unwrap_or(&[]).to_vec())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        let mut n = 0;
+        for prefix in prefixes {
+            set_at(obj, &prefix, &path.segs, value.clone(), self.prog, target)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn single_value(&self, obj: &Value, rhs: Rhs) -> Result<Value, VmErrorKind> {
+        match rhs {
+            Rhs::Const(c) => Ok(self.prog.consts.get(c as usize).cloned().unwrap_or(Value::Null)),
+            Rhs::Path(p) => {
+                let vals = self.values(obj, p);
+                match vals.as_slice() {
+                    [v] => Ok((*v).clone()),
+                    [] if self.is_object_rooted(p) => Err(VmErrorKind::Unresolved { path: self.prog.path_text(p) }),
+                    _ => Err(VmErrorKind::NotSingleValue { path: self.prog.path_text(p), count: vals.len() }),
+                }
+            }
+        }
+    }
+}
+
+// -------------------------------------------------------------------- free helpers
+
+fn walk<'v>(
+    v: &'v Value,
+    segs: &[Seg],
+    keys: &[Box<str>],
+    loc: &mut Vec<Step>,
+    f: &mut dyn FnMut(&[Step], &'v Value) -> ControlFlow<()>,
+) -> ControlFlow<()> {
+    let Some((first, rest)) = segs.split_first() else { return f(loc, v) };
+    let (step, child) = match (first, v) {
+        (Seg::Key(k), Value::Object(m)) => match keys.get(*k as usize).and_then(|key| m.get(&**key)) {
+            Some(c) => (Step::Key(*k), c),
+            None => return ControlFlow::Continue(()),
+        },
+        (Seg::Index(i), Value::Array(a)) => match a.get(*i as usize) {
+            Some(c) => (Step::Index(*i), c),
+            None => return ControlFlow::Continue(()),
+        },
+        (Seg::AnyIndex, Value::Array(a)) => {
+            for (i, child) in a.iter().enumerate() {
+                loc.push(Step::Index(i as u32));
+                let r = walk(child, rest, keys, loc, f);
+                loc.pop();
+                r?;
+            }
+            return ControlFlow::Continue(());
+        }
+        _ => return ControlFlow::Continue(()),
+    };
+    loc.push(step);
+    let r = walk(child, rest, keys, loc, f);
+    loc.pop();
+    r
+}
+
+fn resolve<'v>(v: &'v Value, steps: &[Step], prog: &Program) -> Option<&'v Value> {
+    steps.iter().try_fold(v, |cur, step| match (step, cur) {
+        (Step::Key(k), Value::Object(m)) => m.get(&**prog.keys.get(*k as usize)?),
+        (Step::Index(i), Value::Array(a)) => a.get(*i as usize),
+        _ => None,
+    })
+}
+
+fn resolve_mut<'v>(v: &'v mut Value, steps: &[Step], prog: &Program) -> Option<&'v mut Value> {
+    steps.iter().try_fold(v, |cur, step| match (step, cur) {
+        (Step::Key(k), Value::Object(m)) => m.get_mut(&**prog.keys.get(*k as usize)?),
+        (Step::Index(i), Value::Array(a)) => a.get_mut(*i as usize),
+        _ => None,
+    })
+}
+
+/// Removes the value at `loc`; returns whether something was removed.
+fn remove_at(obj: &mut Value, loc: &[Step], prog: &Program) -> bool {
+    let Some((last, parent)) = loc.split_last() else { return false };
+    match (last, resolve_mut(obj, parent, prog)) {
+        (Step::Key(k), Some(Value::Object(m))) => {
+            prog.keys.get(*k as usize).is_some_and(|key| m.shift_remove(&**key).is_some())
+        }
+        (Step::Index(i), Some(Value::Array(a))) if (*i as usize) < a.len() => {
+            a.remove(*i as usize);
+            true
+        }
+        _ => false,
+    }
+}
+
+fn kind_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Sets `prefix` + `segs` to `value`: replaces what is there, adds what is not, and creates
+/// missing parent objects on the way (as SimKube does). An array index may be at most the
+/// array's length (appending); further is an error.
+fn set_at(
+    obj: &mut Value,
+    prefix: &[Step],
+    segs: &[Seg],
+    value: Value,
+    prog: &Program,
+    target: PathId,
+) -> Result<(), VmErrorKind> {
+    let Some(mut cur) = resolve_mut(obj, prefix, prog) else { return Ok(()) };
+    let Some((last, init)) = segs.split_last() else {
+        *cur = value;
+        return Ok(());
+    };
+    for seg in init {
+        cur = match (seg, cur) {
+            (Seg::Key(k), Value::Object(m)) => {
+                let key = prog.keys.get(*k as usize).map_or("", |k| k);
+                m.entry(key).or_insert_with(|| Value::Object(Map::new()))
+            }
+            (Seg::Index(i), Value::Array(a)) => {
+                let len = a.len();
+                a.get_mut(*i as usize).ok_or(VmErrorKind::IndexOutOfRange {
+                    path: prog.path_text(target),
+                    index: *i,
+                    len,
+                })?
+            }
+            (_, other) => {
+                return Err(VmErrorKind::NotAnObject { path: prog.path_text(target), found: kind_name(other) })
+            }
+        };
+    }
+    match (last, cur) {
+        (Seg::Key(k), Value::Object(m)) => {
+            let key = prog.keys.get(*k as usize).map_or("", |k| k);
+            match m.get_mut(key) {
+                Some(slot) => *slot = value,
+                None => {
+                    m.insert(key.to_string(), value);
+                }
+            }
+        }
+        (Seg::Index(i), Value::Array(a)) => {
+            let i = *i as usize;
+            match i.cmp(&a.len()) {
+                Ordering::Less => {
+                    if let Some(slot) = a.get_mut(i) {
+                        *slot = value;
+                    }
+                }
+                Ordering::Equal => a.push(value),
+                Ordering::Greater => {
+                    return Err(VmErrorKind::IndexOutOfRange {
+                        path: prog.path_text(target),
+                        index: i as u32,
+                        len: a.len(),
+                    })
+                }
+            }
+        }
+        (_, other) => return Err(VmErrorKind::NotAnObject { path: prog.path_text(target), found: kind_name(other) }),
+    }
+    Ok(())
+}
+
+fn op_holds(op: CmpOp, ord: Ordering) -> bool {
+    match op {
+        CmpOp::Eq => ord == Ordering::Equal,
+        CmpOp::Ne => ord != Ordering::Equal,
+        CmpOp::Lt => ord == Ordering::Less,
+        CmpOp::Gt => ord == Ordering::Greater,
+        CmpOp::Le => ord != Ordering::Greater,
+        CmpOp::Ge => ord != Ordering::Less,
+    }
+}
+
+/// Whether `lhs OP` holds against the candidates: `==` some candidate equals it; `!=` none
+/// does; the orderings, some candidate is ordered with it that way.
+fn compare(lhs: &Value, op: CmpOp, cands: &[&Value]) -> bool {
+    match op {
+        CmpOp::Eq => cands.contains(&lhs),
+        CmpOp::Ne => cands.iter().all(|c| *c != lhs),
+        _ => cands.iter().any(|c| order(lhs, c).is_some_and(|o| op_holds(op, o))),
+    }
+}
+
+/// Numbers order numerically, strings by Unicode scalar values; any other pair is unordered.
+pub(crate) fn order(a: &Value, b: &Value) -> Option<Ordering> {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            if let (Some(x), Some(y)) = (x.as_i64(), y.as_i64()) {
+                Some(x.cmp(&y))
+            } else if let (Some(x), Some(y)) = (x.as_u64(), y.as_u64()) {
+                Some(x.cmp(&y))
+            } else if x.as_i64().is_some_and(|x| x < 0) && y.is_u64() {
+                Some(Ordering::Less)
+            } else if x.is_u64() && y.as_i64().is_some_and(|y| y < 0) {
+                Some(Ordering::Greater)
+            } else {
+                x.as_f64().zip(y.as_f64()).and_then(|(x, y)| x.partial_cmp(&y))
+            }
+        }
+        (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
+        _ => None,
+    }
+}
