@@ -1,0 +1,22 @@
+//! `skel compile`: check a script, or print one stage of the compiler's output.
+
+use super::{files, report, CompileArgs, Emit, Failed};
+
+pub fn run(args: CompileArgs) -> Result<(), Failed> {
+    let (name, src) = files::read_script(&args.script)?;
+    let compiled = skel::compile(&src);
+    let failed = compiled.has_errors();
+    for d in compiled.diagnostics {
+        report::script_diagnostic(d, &name, &src);
+    }
+    if failed {
+        return Err(Failed);
+    }
+    match args.emit {
+        None => {}
+        Some(Emit::Ast) => print!("{}", skel::ast_to_string(&compiled.ast)),
+        Some(Emit::Ir) => print!("{}", compiled.ir.display()),
+        Some(Emit::Bytecode) => print!("{}", compiled.program.disassemble()),
+    }
+    Ok(())
+}

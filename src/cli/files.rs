@@ -1,0 +1,180 @@
+//! Files at the edge: reading scripts and traces (`-` is stdin), and writing output atomically
+//! (a temp file beside the target, renamed into place only when everything succeeded).
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use miette::Diagnostic;
+use skel_trace::Format;
+use thiserror::Error;
+
+use super::{report, Failed};
+
+#[derive(Debug, Error, Diagnostic)]
+pub enum FileError {
+    #[error("cannot read `{path}`: {source}")]
+    #[diagnostic(code(skel::io::read), help("{help}"))]
+    Read { path: String, source: io::Error, help: String },
+    #[error("cannot write `{path}`: {source}")]
+    #[diagnostic(code(skel::io::write), help("check that the folder exists and is writable; nothing was written"))]
+    Write { path: String, source: io::Error },
+    #[error("`{path}` is not UTF-8 text")]
+    #[diagnostic(code(skel::io::not_utf8), help("SKEL scripts are UTF-8 text files"))]
+    NotUtf8 { path: String },
+    #[error("`--in-place` needs a trace file, not stdin")]
+    #[diagnostic(code(skel::usage::in_place_stdin), help("use `-o FILE` or redirect stdout instead"))]
+    InPlaceStdin,
+}
+
+fn read_help(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound => "check the path; it is relative to the current folder".into(),
+        io::ErrorKind::PermissionDenied => "check the file's permissions".into(),
+        _ => "check that the path names a readable file".into(),
+    }
+}
+
+pub fn display(path: &Path) -> String {
+    if path == Path::new("-") {
+        "<stdin>".into()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Reads a script; returns its display name and text.
+pub fn read_script(path: &Path) -> Result<(String, String), Failed> {
+    let name = display(path);
+    let mut bytes = Vec::new();
+    let res = if path == Path::new("-") {
+        io::stdin().read_to_end(&mut bytes).map(|_| ())
+    } else {
+        std::fs::read(path).map(|b| bytes = b)
+    };
+    if let Err(source) = res {
+        report::diagnostic(FileError::Read { help: read_help(&source), path: name, source });
+        return Err(Failed);
+    }
+    match String::from_utf8(bytes) {
+        Ok(s) => Ok((name, s)),
+        Err(_) => {
+            report::diagnostic(FileError::NotUtf8 { path: name });
+            Err(Failed)
+        }
+    }
+}
+
+/// An opened trace input, its format decided.
+pub struct Input {
+    pub reader: Box<dyn BufRead>,
+    pub format: Format,
+    /// Size in bytes when known (for progress).
+    pub len: Option<u64>,
+}
+
+pub fn open_trace(path: &Path, forced: Option<Format>) -> Result<Input, Failed> {
+    let name = display(path);
+    let fail = |source: io::Error| {
+        report::diagnostic(FileError::Read { help: read_help(&source), path: name.clone(), source });
+        Failed
+    };
+    let (mut reader, len): (Box<dyn BufRead>, Option<u64>) = if path == Path::new("-") {
+        (Box::new(BufReader::with_capacity(1 << 16, io::stdin())), None)
+    } else {
+        let f = File::open(path).map_err(fail)?;
+        let len = f.metadata().ok().map(|m| m.len());
+        (Box::new(BufReader::with_capacity(1 << 16, f)), len)
+    };
+    let format = match forced.or_else(|| Format::from_extension(path)) {
+        Some(f) => f,
+        None => {
+            let buf = reader.fill_buf().map_err(fail)?;
+            let first = buf.iter().copied().find(|b| !b.is_ascii_whitespace()).unwrap_or(b'{');
+            Format::sniff(first)
+        }
+    };
+    Ok(Input { reader, format, len })
+}
+
+/// Where the output goes. Everything is written to a temp file first; `commit` moves it into
+/// place (or copies it to stdout), so a failed run leaves no partial output anywhere.
+pub struct Output {
+    target: Option<PathBuf>,
+    temp: Temp,
+}
+
+enum Temp {
+    Named(tempfile::NamedTempFile),
+    Anonymous(File),
+}
+
+impl Output {
+    pub fn create(target: Option<&Path>) -> Result<Output, Failed> {
+        let fail = |path: String, source: io::Error| {
+            report::diagnostic(FileError::Write { path, source });
+            Failed
+        };
+        match target {
+            Some(p) if p != Path::new("-") => {
+                let dir = match p.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+                let temp = tempfile::Builder::new()
+                    .prefix(".skel-")
+                    .suffix(".tmp")
+                    .tempfile_in(&dir)
+                    .map_err(|e| fail(display(p), e))?;
+                Ok(Output { target: Some(p.to_path_buf()), temp: Temp::Named(temp) })
+            }
+            _ => {
+                let f = tempfile::tempfile().map_err(|e| fail("<stdout>".into(), e))?;
+                Ok(Output { target: None, temp: Temp::Anonymous(f) })
+            }
+        }
+    }
+
+    /// The file to write the trace into.
+    pub fn file(&self) -> Result<File, Failed> {
+        let f = match &self.temp {
+            Temp::Named(t) => t.as_file().try_clone(),
+            Temp::Anonymous(f) => f.try_clone(),
+        };
+        f.map_err(|source| {
+            report::diagnostic(FileError::Write { path: self.name(), source });
+            Failed
+        })
+    }
+
+    fn name(&self) -> String {
+        self.target.as_deref().map_or("<stdout>".into(), display)
+    }
+
+    /// Moves the finished output into place.
+    pub fn commit(self) -> Result<(), Failed> {
+        let name = self.name();
+        let fail = |source: io::Error| {
+            report::diagnostic(FileError::Write { path: name.clone(), source });
+            Failed
+        };
+        match (self.temp, self.target) {
+            (Temp::Named(t), Some(target)) => {
+                t.as_file().sync_all().map_err(fail)?;
+                t.persist(&target).map_err(|e| fail(e.error))?;
+            }
+            (temp, _) => {
+                let mut f = match temp {
+                    Temp::Anonymous(f) => f,
+                    Temp::Named(t) => t.into_file(),
+                };
+                f.rewind().map_err(fail)?;
+                let stdout = io::stdout();
+                let mut lock = stdout.lock();
+                io::copy(&mut f, &mut lock).map_err(fail)?;
+                lock.flush().map_err(fail)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,106 @@
+//! Subcommand definitions (clap) and dispatch.
+
+pub mod apply;
+pub mod compile;
+pub mod files;
+pub mod report;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// A failure that has already been reported to the user; the process exits with 1.
+#[derive(Debug)]
+pub struct Failed;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "skel",
+    version,
+    about = "Compile SKEL scripts and stream SimKube traces through them",
+    long_about = "skel compiles SKEL (the SimKube Expression Language) to bytecode and streams \
+SimKube traces through it: select manifests, then delete them, remove fields or modify them.",
+    after_help = "Example:\n  skel apply migrate.skel trace.json -o migrated.json\n  skel compile migrate.skel --emit bytecode"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a SKEL script over every object of every event of a trace and write the result.
+    #[command(after_help = "Examples:
+  skel apply migrate.skel trace.json -o out.json      # JSON in, JSON out
+  skel apply sanitize.skel trace.sktrace --in-place   # rewrite a msgpack trace atomically
+  cat trace.json | skel apply migrate.skel - > out.json
+
+Exit codes: 0 success, 1 script or trace error (nothing is written), 2 usage error.")]
+    Apply(ApplyArgs),
+    /// Check a script and print its diagnostics, or one stage of the compiler's output.
+    #[command(after_help = "Examples:
+  skel compile migrate.skel                  # check only; exit 1 on errors
+  skel compile migrate.skel --emit bytecode  # print the disassembled program")]
+    Compile(CompileArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ApplyArgs {
+    /// The SKEL script (`-` reads it from stdin).
+    pub script: PathBuf,
+    /// The input trace: JSON or SimKube msgpack (`.sktrace`); `-` reads stdin.
+    pub trace: PathBuf,
+    /// Where to write the result (`-` for stdout, the default).
+    #[arg(short, long, conflicts_with = "in_place")]
+    pub output: Option<PathBuf>,
+    /// Rewrite the input trace atomically.
+    #[arg(long)]
+    pub in_place: bool,
+    /// Output format; by default from the output's extension, else the input's format.
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// Input format; by default from the input's extension, else sniffed from its first byte.
+    #[arg(long, value_enum)]
+    pub input_format: Option<FormatArg>,
+    /// Print no summary, progress or warnings.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CompileArgs {
+    /// The SKEL script (`-` reads it from stdin).
+    pub script: PathBuf,
+    /// Print this stage's output instead of only checking.
+    #[arg(long, value_enum)]
+    pub emit: Option<Emit>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FormatArg {
+    Json,
+    Msgpack,
+}
+
+impl From<FormatArg> for skel_trace::Format {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Json => skel_trace::Format::Json,
+            FormatArg::Msgpack => skel_trace::Format::Msgpack,
+        }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Emit {
+    Ast,
+    Ir,
+    Bytecode,
+}
+
+pub fn run(cli: Cli) -> Result<(), Failed> {
+    match cli.command {
+        Command::Apply(a) => apply::run(a),
+        Command::Compile(c) => compile::run(c),
+    }
+}

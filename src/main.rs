@@ -1,0 +1,17 @@
+//! The `skel` command line: parses arguments, runs a subcommand, maps failures to exit codes
+//! (0 success, 1 script or trace error, 2 usage error).
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    cli::report::install_hook();
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(cli::Failed) => ExitCode::from(1),
+    }
+}

@@ -1,0 +1,141 @@
+//! The SimKube conformance corpus (`../shared/conformance/`): every case runs through the real
+//! `skel` binary; outputs are compared as JSON values, error cases must fail with the right kind
+//! of diagnostic and write nothing. Intended differences are listed below with their reasons;
+//! nothing else is skipped.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// Cases whose expected result skel deliberately does not reproduce (skel-language.md §9).
+/// Format: (case name, reason).
+const INTENDED_DIFFERENCES: &[(&str, &str)] = &[];
+
+fn corpus_dir() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance");
+    dir.is_dir().then_some(dir)
+}
+
+enum Expected {
+    Output(Value),
+    /// `SKEL_ERROR` (rejected before running) or `EVAL_ERROR` (rejected while running).
+    Error {
+        at_compile_time: bool,
+        message: String,
+    },
+}
+
+fn expected(case: &Path) -> Expected {
+    if let Ok(text) = std::fs::read_to_string(case.join("expected.json")) {
+        return Expected::Output(serde_json::from_str(&text).expect("expected.json parses"));
+    }
+    let text = std::fs::read_to_string(case.join("expected-error.txt")).expect("case has an expected result");
+    Expected::Error { at_compile_time: text.starts_with("SKEL_ERROR"), message: text }
+}
+
+/// Runs one case; returns a description of the mismatch, if any.
+fn run_case(case: &Path, tmp: &Path) -> Option<String> {
+    let input_ref = std::fs::read_to_string(case.join("input.ref")).expect("input.ref");
+    let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(input_ref.trim());
+    let out = tmp.join(format!("{}.json", case.file_name()?.to_string_lossy()));
+    let result = Command::new(env!("CARGO_BIN_EXE_skel"))
+        .arg("apply")
+        .arg(case.join("script.skel"))
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .arg("--quiet")
+        .output()
+        .expect("skel runs");
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    match expected(case) {
+        Expected::Output(want) => {
+            if !result.status.success() {
+                return Some(format!("expected output, but skel failed:\n{stderr}"));
+            }
+            let got: Value = match std::fs::read_to_string(&out).map(|t| serde_json::from_str(&t)) {
+                Ok(Ok(v)) => v,
+                other => return Some(format!("output unreadable: {other:?}")),
+            };
+            (got != want).then(|| format!("output differs:\n{}", first_difference(&got, &want, "")))
+        }
+        Expected::Error { at_compile_time, message } => {
+            if result.status.code() != Some(1) {
+                return Some(format!("expected an error ({message}), got exit {:?}", result.status.code()));
+            }
+            if out.exists() {
+                return Some("an error case wrote output".into());
+            }
+            let compile_time = stderr.contains("skel::parse::") || stderr.contains("skel::check::");
+            let run_time = stderr.contains("skel::run::");
+            match (at_compile_time, compile_time, run_time) {
+                (true, true, _) | (false, false, true) => None,
+                _ => Some(format!("wrong kind of error for {message}:\n{stderr}")),
+            }
+        }
+    }
+}
+
+fn first_difference(got: &Value, want: &Value, at: &str) -> String {
+    match (got, want) {
+        (Value::Object(g), Value::Object(w)) => {
+            for (k, wv) in w {
+                match g.get(k) {
+                    None => return format!("{at}/{k}: missing (want {wv})"),
+                    Some(gv) if gv != wv => return first_difference(gv, wv, &format!("{at}/{k}")),
+                    _ => {}
+                }
+            }
+            for k in g.keys() {
+                if !w.contains_key(k) {
+                    return format!("{at}/{k}: unexpected");
+                }
+            }
+            format!("{at}: differs")
+        }
+        (Value::Array(g), Value::Array(w)) if g.len() == w.len() => {
+            for (i, (gv, wv)) in g.iter().zip(w).enumerate() {
+                if gv != wv {
+                    return first_difference(gv, wv, &format!("{at}/{i}"));
+                }
+            }
+            format!("{at}: differs")
+        }
+        _ => {
+            let clip = |v: &Value| v.to_string().chars().take(200).collect::<String>();
+            format!("{at}: got {} want {}", clip(got), clip(want))
+        }
+    }
+}
+
+#[test]
+fn conformance_corpus() {
+    let Some(dir) = corpus_dir() else {
+        eprintln!("../shared/conformance is not here; skipping the corpus");
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("corpus dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("script.skel").exists())
+        .collect();
+    cases.sort();
+    let mut failures = Vec::new();
+    let mut intended = 0;
+    for case in &cases {
+        let name = case.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let mismatch = run_case(case, tmp.path());
+        let listed = INTENDED_DIFFERENCES.iter().any(|(n, _)| *n == name);
+        match (mismatch, listed) {
+            (None, false) => {}
+            (Some(_), true) => intended += 1,
+            (None, true) => failures.push(format!("{name}: listed as an intended difference but now passes")),
+            (Some(m), false) => failures.push(format!("{name}: {m}")),
+        }
+    }
+    let passed = cases.len() - failures.len() - intended;
+    eprintln!("conformance: {passed}/{} passed, {intended} intended differences", cases.len());
+    assert!(failures.is_empty(), "{} failing cases:\n{}", failures.len(), failures.join("\n\n"));
+}
