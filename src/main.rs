@@ -12,6 +12,7 @@ fn main() -> ExitCode {
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(cli::Failed) => ExitCode::from(1),
+        Err(cli::Failed::Error) => ExitCode::from(1),
+        Err(cli::Failed::Usage) => ExitCode::from(2),
     }
 }

@@ -141,8 +141,15 @@ fn translate_error(text: &str, offset: usize, err: &pest::error::Error<Rule>) ->
 
     let before = text.get(..pos).unwrap_or("");
     let (found, len) = describe_found(rest);
-    let span = Span::new(offset + pos, offset + pos + len);
-    let expected = describe_expected(&positives);
+    let mut span = Span::new(offset + pos, offset + pos + len);
+    if rest.trim().is_empty() {
+        // The statement ended early: point at its last character rather than at nothing.
+        let last = before.trim_end();
+        let start = last.char_indices().last().map_or(0, |(i, _)| i);
+        span = Span::new(offset + start, offset + last.len());
+    }
+    let unclosed = rest.trim().is_empty() && before.matches('(').count() > before.matches(')').count();
+    let expected = if unclosed { "`)`".to_string() } else { describe_expected(&positives) };
     let help = syntax_help(before, rest, &positives);
     ParseError::Syntax { found, span, expected, help }
 }
@@ -242,6 +249,11 @@ fn describe_expected(positives: &[Rule]) -> String {
 }
 
 fn syntax_help(before: &str, rest: &str, positives: &[Rule]) -> Option<String> {
+    let opened = before.matches('(').count();
+    let closed = before.matches(')').count();
+    if rest.trim().is_empty() && opened > closed {
+        return Some("a `(` is not closed: end the command with `)` before its `;`".into());
+    }
     let wants_cmp = positives.contains(&Rule::comparator);
     if wants_cmp && rest.starts_with('=') && !rest.starts_with("==") {
         return Some("use `==` to compare; a single `=` assigns in `modify(SELECTOR, PATH = VALUE)`".into());

@@ -91,6 +91,8 @@ pub struct StmtInfo {
     /// The action can change `metadata`, `apiVersion` or `kind`, which SimKube types strictly;
     /// the VM validates them after such a statement ran.
     pub touches_typed_fields: bool,
+    /// The statement's variable names by slot, for messages.
+    pub var_names: Vec<Box<str>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -174,11 +176,23 @@ impl Program {
         }
     }
 
+    /// A path as the disassembler shows it: `.a.b` from the object, `$0.a` from slot 0.
     pub fn path_text(&self, id: PathId) -> String {
+        self.format_path(id, None)
+    }
+
+    /// A path as the user wrote it in statement `stmt` (`a.b`, `$c.image`), for messages.
+    pub fn source_path(&self, id: PathId, stmt: usize) -> String {
+        self.format_path(id, self.stmts.get(stmt))
+    }
+
+    fn format_path(&self, id: PathId, stmt: Option<&StmtInfo>) -> String {
         let Some(p) = self.paths.get(id as usize) else { return format!("p{id}?") };
-        let mut s = match p.root {
-            PathRoot::Object => String::from("."),
-            PathRoot::Slot(n) => format!("${n}"),
+        let mut s = match (p.root, stmt) {
+            (PathRoot::Object, None) => String::from("."),
+            (PathRoot::Object, Some(_)) => String::new(),
+            (PathRoot::Slot(n), None) => format!("${n}"),
+            (PathRoot::Slot(n), Some(st)) => st.var_names.get(n as usize).map_or(format!("${n}"), |v| v.to_string()),
         };
         for (i, seg) in p.segs.iter().enumerate() {
             match seg {

@@ -69,6 +69,7 @@ impl Emitter {
             entry,
             slots: s.vars.len() as u16,
             touches_typed_fields: touches_typed_fields(s),
+            var_names: s.vars.iter().map(|v| v.name.as_str().into()).collect(),
         });
     }
 

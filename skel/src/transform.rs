@@ -55,15 +55,7 @@ impl fmt::Display for RunError {
                 format!("`{}` must be {}, but the script made it `{}`", e.field, e.expected, e.found)
             }
         };
-        write!(
-            f,
-            "{what} (statement {}, event {} at ts {}, {} {})",
-            self.statement + 1,
-            self.event,
-            self.ts,
-            self.slot,
-            self.object
-        )
+        write!(f, "{what} (in `events[{}].{}`, {} at ts {})", self.event, self.slot, self.object, self.ts)
     }
 }
 
@@ -217,6 +209,7 @@ impl<W: std::io::Write + std::io::Seek> TraceVisitor for Transform<'_, W> {
     }
 
     fn event(&mut self, index: usize, mut event: Event) -> Result<(), TransformError> {
+        self.writer.begin_events().map_err(TransformError::Write)?;
         if self.processor.process(index, &mut event).map_err(TransformError::Run)? {
             self.writer.event(&event).map_err(TransformError::Write)?;
         }

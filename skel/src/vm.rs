@@ -19,6 +19,21 @@ enum Step {
 /// A location in the step arena.
 type Loc = (u32, u32);
 
+impl VmErrorKind {
+    /// Fills in the path of an error raised where only the value was known.
+    fn with_path(mut self, name: String) -> VmErrorKind {
+        match &mut self {
+            VmErrorKind::Unresolved { path }
+            | VmErrorKind::NotSingleValue { path, .. }
+            | VmErrorKind::WildcardInTarget { path }
+            | VmErrorKind::IndexOutOfRange { path, .. }
+            | VmErrorKind::NotAnObject { path, .. } => *path = name,
+            VmErrorKind::InvalidTypedField(_) => {}
+        }
+        self
+    }
+}
+
 /// What went wrong while running a statement on an object.
 #[derive(Debug, Clone, PartialEq)]
 pub enum VmErrorKind {
@@ -76,6 +91,8 @@ pub struct Vm<'p> {
     slots: Vec<Vec<Loc>>,
     scratch_steps: Vec<Step>,
     scratch_locs: Vec<Loc>,
+    /// The statement running, for messages.
+    current: usize,
 }
 
 impl<'p> Vm<'p> {
@@ -88,6 +105,7 @@ impl<'p> Vm<'p> {
             slots: vec![Vec::new(); prog.max_slots()],
             scratch_steps: Vec::new(),
             scratch_locs: Vec::new(),
+            current: 0,
         }
     }
 
@@ -98,6 +116,7 @@ impl<'p> Vm<'p> {
         for si in 0..self.prog.stmts.len() {
             let Some(info) = self.prog.stmts.get(si) else { break };
             let touches = info.touches_typed_fields;
+            self.current = si;
             let acted =
                 self.statement(info.entry as usize, obj, ts, &mut out).map_err(|kind| VmError { stmt: si, kind })?;
             if acted {
@@ -208,6 +227,10 @@ impl<'p> Vm<'p> {
         out
     }
 
+    fn path_name(&self, id: PathId) -> String {
+        self.prog.source_path(id, self.current)
+    }
+
     fn is_object_rooted(&self, id: PathId) -> bool {
         self.prog.paths.get(id as usize).is_some_and(|p| p.root == PathRoot::Object)
     }
@@ -251,7 +274,7 @@ impl<'p> Vm<'p> {
             Rhs::Path(p) => {
                 let vals = self.values(obj, p);
                 if vals.is_empty() && self.is_object_rooted(p) {
-                    return Err(VmErrorKind::Unresolved { path: self.prog.path_text(p) });
+                    return Err(VmErrorKind::Unresolved { path: self.path_name(p) });
                 }
                 Ok(vals)
             }
@@ -337,7 +360,7 @@ impl<'p> Vm<'p> {
         let value = self.single_value(obj, value)?;
         let Some(path) = self.prog.paths.get(target as usize) else { return Ok(0) };
         if path.segs.contains(&Seg::AnyIndex) {
-            return Err(VmErrorKind::WildcardInTarget { path: self.prog.path_text(target) });
+            return Err(VmErrorKind::WildcardInTarget { path: self.path_name(target) });
         }
         let prefixes: Vec<Vec<Step>> = match path.root {
             PathRoot::Object => vec![Vec::new()],
@@ -353,7 +376,8 @@ impl<'p> Vm<'p> {
         };
         let mut n = 0;
         for prefix in prefixes {
-            set_at(obj, &prefix, &path.segs, value.clone(), self.prog, target)?;
+            set_at(obj, &prefix, &path.segs, value.clone(), self.prog)
+                .map_err(|e| e.with_path(self.path_name(target)))?;
             n += 1;
         }
         Ok(n)
@@ -366,8 +390,8 @@ impl<'p> Vm<'p> {
                 let vals = self.values(obj, p);
                 match vals.as_slice() {
                     [v] => Ok((*v).clone()),
-                    [] if self.is_object_rooted(p) => Err(VmErrorKind::Unresolved { path: self.prog.path_text(p) }),
-                    _ => Err(VmErrorKind::NotSingleValue { path: self.prog.path_text(p), count: vals.len() }),
+                    [] if self.is_object_rooted(p) => Err(VmErrorKind::Unresolved { path: self.path_name(p) }),
+                    _ => Err(VmErrorKind::NotSingleValue { path: self.path_name(p), count: vals.len() }),
                 }
             }
         }
@@ -455,14 +479,7 @@ fn kind_name(v: &Value) -> &'static str {
 /// Sets `prefix` + `segs` to `value`: replaces what is there, adds what is not, and creates
 /// missing parent objects on the way (as SimKube does). An array index may be at most the
 /// array's length (appending); further is an error.
-fn set_at(
-    obj: &mut Value,
-    prefix: &[Step],
-    segs: &[Seg],
-    value: Value,
-    prog: &Program,
-    target: PathId,
-) -> Result<(), VmErrorKind> {
+fn set_at(obj: &mut Value, prefix: &[Step], segs: &[Seg], value: Value, prog: &Program) -> Result<(), VmErrorKind> {
     let Some(mut cur) = resolve_mut(obj, prefix, prog) else { return Ok(()) };
     let Some((last, init)) = segs.split_last() else {
         *cur = value;
@@ -476,15 +493,9 @@ fn set_at(
             }
             (Seg::Index(i), Value::Array(a)) => {
                 let len = a.len();
-                a.get_mut(*i as usize).ok_or(VmErrorKind::IndexOutOfRange {
-                    path: prog.path_text(target),
-                    index: *i,
-                    len,
-                })?
+                a.get_mut(*i as usize).ok_or(VmErrorKind::IndexOutOfRange { path: String::new(), index: *i, len })?
             }
-            (_, other) => {
-                return Err(VmErrorKind::NotAnObject { path: prog.path_text(target), found: kind_name(other) })
-            }
+            (_, other) => return Err(VmErrorKind::NotAnObject { path: String::new(), found: kind_name(other) }),
         };
     }
     match (last, cur) {
@@ -507,15 +518,11 @@ fn set_at(
                 }
                 Ordering::Equal => a.push(value),
                 Ordering::Greater => {
-                    return Err(VmErrorKind::IndexOutOfRange {
-                        path: prog.path_text(target),
-                        index: i as u32,
-                        len: a.len(),
-                    })
+                    return Err(VmErrorKind::IndexOutOfRange { path: String::new(), index: i as u32, len: a.len() })
                 }
             }
         }
-        (_, other) => return Err(VmErrorKind::NotAnObject { path: prog.path_text(target), found: kind_name(other) }),
+        (_, other) => return Err(VmErrorKind::NotAnObject { path: String::new(), found: kind_name(other) }),
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `skel apply`: compile the script, stream the trace through it, write the result atomically,
 //! and print a summary.
 
-use std::io::{BufWriter, IsTerminal, Read};
+use std::io::{IsTerminal, Read};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -13,6 +13,15 @@ use super::{report, ApplyArgs, Failed};
 
 pub fn run(args: ApplyArgs) -> Result<(), Failed> {
     let started = Instant::now();
+    let stdin = std::path::Path::new("-");
+    if args.in_place && args.trace == stdin {
+        report::diagnostic(FileError::InPlaceStdin);
+        return Err(Failed::Usage);
+    }
+    if args.script == stdin && args.trace == stdin {
+        report::diagnostic(FileError::TwoStdins);
+        return Err(Failed::Usage);
+    }
     let (script_name, src) = files::read_script(&args.script)?;
     let compiled = skel::compile(&src);
     let failed = compiled.has_errors();
@@ -22,13 +31,9 @@ pub fn run(args: ApplyArgs) -> Result<(), Failed> {
         }
     }
     if failed {
-        return Err(Failed);
+        return Err(Failed::Error);
     }
 
-    if args.in_place && args.trace == std::path::Path::new("-") {
-        report::diagnostic(FileError::InPlaceStdin);
-        return Err(Failed);
-    }
     let input = files::open_trace(&args.trace, args.input_format.map(Format::from))?;
     let target = if args.in_place { Some(args.trace.as_path()) } else { args.output.as_deref() };
     let out_format = args
@@ -40,7 +45,7 @@ pub fn run(args: ApplyArgs) -> Result<(), Failed> {
 
     let progress = progress_bar(args.quiet, input.len);
     let reader = ProgressReader { inner: input.reader, bar: progress.clone(), pending: 0 };
-    let writer = TraceWriter::new(BufWriter::with_capacity(1 << 16, output.file()?), out_format);
+    let writer = TraceWriter::new(output.file()?, out_format);
     let mut transform = Transform::new(&compiled.program, writer);
     let result = skel_trace::read_trace(reader, input.format, &mut transform);
     if let Some(bar) = &progress {
@@ -51,15 +56,15 @@ pub fn run(args: ApplyArgs) -> Result<(), Failed> {
         Ok(()) => {}
         Err(ReadError::Trace(e)) => {
             report::diagnostic(TraceInputError { file: trace_name, inner: e });
-            return Err(Failed);
+            return Err(Failed::Error);
         }
         Err(ReadError::Visitor(TransformError::Run(e))) => {
             report::script_diagnostic(*e, &script_name, &src);
-            return Err(Failed);
+            return Err(Failed::Error);
         }
         Err(ReadError::Visitor(TransformError::Write(e))) => {
             report::diagnostic(e);
-            return Err(Failed);
+            return Err(Failed::Error);
         }
     }
     let summary = transform.processor.summary;
@@ -67,13 +72,13 @@ pub fn run(args: ApplyArgs) -> Result<(), Failed> {
         Ok(mut w) => {
             use std::io::Write;
             if let Err(source) = w.flush() {
-                report::diagnostic(FileError::Write { path: "output".into(), source });
-                return Err(Failed);
+                report::diagnostic(FileError::Write { path: "output".into(), reason: files::reason(&source) });
+                return Err(Failed::Error);
             }
         }
         Err(e) => {
             report::diagnostic(TraceInputError { file: trace_name, inner: e });
-            return Err(Failed);
+            return Err(Failed::Error);
         }
     }
     output.commit()?;
@@ -83,13 +88,30 @@ pub fn run(args: ApplyArgs) -> Result<(), Failed> {
     Ok(())
 }
 
-/// A trace error, with the file it came from.
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-#[error("in `{file}`: {inner}")]
+/// A trace error, with the file it came from: the trace error's own code and help, its
+/// message prefixed by the file.
+#[derive(Debug)]
 struct TraceInputError {
     file: String,
-    #[diagnostic_source]
     inner: skel_trace::TraceError,
+}
+
+impl std::fmt::Display for TraceInputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.file, self.inner)
+    }
+}
+
+impl std::error::Error for TraceInputError {}
+
+impl miette::Diagnostic for TraceInputError {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.inner.code()
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.inner.help()
+    }
 }
 
 fn summary_line(s: &Summary, secs: f64) -> String {

@@ -10,7 +10,7 @@ pub fn run(args: CompileArgs) -> Result<(), Failed> {
         report::script_diagnostic(d, &name, &src);
     }
     if failed {
-        return Err(Failed);
+        return Err(Failed::Error);
     }
     match args.emit {
         None => {}

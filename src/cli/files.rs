@@ -13,18 +13,35 @@ use super::{report, Failed};
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum FileError {
-    #[error("cannot read `{path}`: {source}")]
+    #[error("cannot read `{path}`: {reason}")]
     #[diagnostic(code(skel::io::read), help("{help}"))]
-    Read { path: String, source: io::Error, help: String },
-    #[error("cannot write `{path}`: {source}")]
+    Read { path: String, reason: String, help: String },
+    #[error("cannot write `{path}`: {reason}")]
     #[diagnostic(code(skel::io::write), help("check that the folder exists and is writable; nothing was written"))]
-    Write { path: String, source: io::Error },
+    Write { path: String, reason: String },
     #[error("`{path}` is not UTF-8 text")]
     #[diagnostic(code(skel::io::not_utf8), help("SKEL scripts are UTF-8 text files"))]
     NotUtf8 { path: String },
     #[error("`--in-place` needs a trace file, not stdin")]
     #[diagnostic(code(skel::usage::in_place_stdin), help("use `-o FILE` or redirect stdout instead"))]
     InPlaceStdin,
+    #[error("the script and the trace cannot both be read from stdin")]
+    #[diagnostic(code(skel::usage::two_stdins), help("pass one of them as a file"))]
+    TwoStdins,
+}
+
+/// The OS error's text without Rust's `(os error N)` suffix.
+pub fn reason(e: &io::Error) -> String {
+    let text = match e.kind() {
+        io::ErrorKind::NotFound => "no such file or folder".to_string(),
+        io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        io::ErrorKind::IsADirectory => "it is a folder".to_string(),
+        _ => e.to_string(),
+    };
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
 }
 
 fn read_help(e: &io::Error) -> String {
@@ -53,16 +70,36 @@ pub fn read_script(path: &Path) -> Result<(String, String), Failed> {
         std::fs::read(path).map(|b| bytes = b)
     };
     if let Err(source) = res {
-        report::diagnostic(FileError::Read { help: read_help(&source), path: name, source });
-        return Err(Failed);
+        report::diagnostic(FileError::Read { help: read_help(&source), path: name, reason: reason(&source) });
+        return Err(Failed::Error);
     }
     match String::from_utf8(bytes) {
         Ok(s) => Ok((name, s)),
         Err(_) => {
             report::diagnostic(FileError::NotUtf8 { path: name });
-            Err(Failed)
+            Err(Failed::Error)
         }
     }
+}
+
+/// The mode a new output gets: the target's own when it exists (`--in-place`, overwriting),
+/// else 0666 less the umask, as any file the user creates.
+fn target_permissions(target: &Path) -> Option<std::fs::Permissions> {
+    match std::fs::metadata(target) {
+        Ok(m) => Some(m.permissions()),
+        Err(_) => default_permissions(),
+    }
+}
+
+#[cfg(unix)]
+fn default_permissions() -> Option<std::fs::Permissions> {
+    use std::os::unix::fs::PermissionsExt;
+    Some(std::fs::Permissions::from_mode(0o666))
+}
+
+#[cfg(not(unix))]
+fn default_permissions() -> Option<std::fs::Permissions> {
+    None
 }
 
 /// An opened trace input, its format decided.
@@ -76,8 +113,8 @@ pub struct Input {
 pub fn open_trace(path: &Path, forced: Option<Format>) -> Result<Input, Failed> {
     let name = display(path);
     let fail = |source: io::Error| {
-        report::diagnostic(FileError::Read { help: read_help(&source), path: name.clone(), source });
-        Failed
+        report::diagnostic(FileError::Read { help: read_help(&source), path: name.clone(), reason: reason(&source) });
+        Failed::Error
     };
     let (mut reader, len): (Box<dyn BufRead>, Option<u64>) = if path == Path::new("-") {
         (Box::new(BufReader::with_capacity(1 << 16, io::stdin())), None)
@@ -112,8 +149,8 @@ enum Temp {
 impl Output {
     pub fn create(target: Option<&Path>) -> Result<Output, Failed> {
         let fail = |path: String, source: io::Error| {
-            report::diagnostic(FileError::Write { path, source });
-            Failed
+            report::diagnostic(FileError::Write { path, reason: reason(&source) });
+            Failed::Error
         };
         match target {
             Some(p) if p != Path::new("-") => {
@@ -121,11 +158,22 @@ impl Output {
                     Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
                     _ => PathBuf::from("."),
                 };
-                let temp = tempfile::Builder::new()
-                    .prefix(".skel-")
-                    .suffix(".tmp")
-                    .tempfile_in(&dir)
-                    .map_err(|e| fail(display(p), e))?;
+                if !dir.is_dir() {
+                    let reason = format!("the folder `{}` does not exist", dir.display());
+                    report::diagnostic(FileError::Write { path: display(p), reason });
+                    return Err(Failed::Error);
+                }
+                let mut builder = tempfile::Builder::new();
+                builder.prefix(".skel-").suffix(".tmp");
+                let existing = std::fs::metadata(p).ok().map(|m| m.permissions());
+                if let Some(mode) = target_permissions(p) {
+                    builder.permissions(mode);
+                }
+                let temp = builder.tempfile_in(&dir).map_err(|e| fail(display(p), e))?;
+                if let Some(mode) = existing {
+                    // The umask applied at creation; an overwritten file keeps its exact mode.
+                    temp.as_file().set_permissions(mode).map_err(|e| fail(display(p), e))?;
+                }
                 Ok(Output { target: Some(p.to_path_buf()), temp: Temp::Named(temp) })
             }
             _ => {
@@ -142,8 +190,8 @@ impl Output {
             Temp::Anonymous(f) => f.try_clone(),
         };
         f.map_err(|source| {
-            report::diagnostic(FileError::Write { path: self.name(), source });
-            Failed
+            report::diagnostic(FileError::Write { path: self.name(), reason: reason(&source) });
+            Failed::Error
         })
     }
 
@@ -155,8 +203,8 @@ impl Output {
     pub fn commit(self) -> Result<(), Failed> {
         let name = self.name();
         let fail = |source: io::Error| {
-            report::diagnostic(FileError::Write { path: name.clone(), source });
-            Failed
+            report::diagnostic(FileError::Write { path: name.clone(), reason: reason(&source) });
+            Failed::Error
         };
         match (self.temp, self.target) {
             (Temp::Named(t), Some(target)) => {
@@ -171,8 +219,12 @@ impl Output {
                 f.rewind().map_err(fail)?;
                 let stdout = io::stdout();
                 let mut lock = stdout.lock();
-                io::copy(&mut f, &mut lock).map_err(fail)?;
-                lock.flush().map_err(fail)?;
+                // A reader that stops early (`| head`) is not an error of ours.
+                let copied = io::copy(&mut f, &mut lock).and_then(|_| lock.flush());
+                match copied {
+                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+                    other => other.map_err(fail)?,
+                }
             }
         }
         Ok(())

@@ -9,9 +9,14 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// A failure that has already been reported to the user; the process exits with 1.
-#[derive(Debug)]
-pub struct Failed;
+/// A failure that has already been reported to the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failed {
+    /// A script, trace or file error: exit 1.
+    Error,
+    /// The arguments make no sense together: exit 2, as clap's own usage errors.
+    Usage,
+}
 
 #[derive(Parser, Debug)]
 #[command(

@@ -81,6 +81,15 @@ impl<W: Write + Seek> TraceWriter<W> {
         }
     }
 
+    /// Opens the `events` array now, so it keeps its place among the sections even if every
+    /// event turns out to be dropped. Does nothing once it is open.
+    pub fn begin_events(&mut self) -> Result<(), TraceError> {
+        match self.events {
+            Events::NotStarted => self.open_events(),
+            _ => Ok(()),
+        }
+    }
+
     /// Writes the next event of the `events` array.
     pub fn event(&mut self, event: &Event) -> Result<(), TraceError> {
         let count = match self.events {
