@@ -139,3 +139,46 @@ fn conformance_corpus() {
     eprintln!("conformance: {passed}/{} passed, {intended} intended differences", cases.len());
     assert!(failures.is_empty(), "{} failing cases:\n{}", failures.len(), failures.join("\n\n"));
 }
+
+/// Runs a case in-process at an optimization level: the JSON output, or the error's text.
+fn run_in_process(case: &Path, level: skel::OptLevel) -> Result<Vec<u8>, String> {
+    let src = std::fs::read_to_string(case.join("script.skel")).map_err(|e| e.to_string())?;
+    let compiled = skel::compile_with(&src, level);
+    if compiled.has_errors() {
+        return Err(format!("compile: {:?}", compiled.diagnostics));
+    }
+    let input_ref = std::fs::read_to_string(case.join("input.ref")).map_err(|e| e.to_string())?;
+    let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(input_ref.trim());
+    let format = skel_trace::Format::from_extension(&input).unwrap_or(skel_trace::Format::Json);
+    let file = std::fs::File::open(&input).map_err(|e| e.to_string())?;
+    let writer = skel_trace::TraceWriter::new(std::io::Cursor::new(Vec::new()), skel_trace::Format::Json);
+    let mut transform = skel::transform::Transform::new(&compiled.program, writer);
+    match skel_trace::read_trace(file, format, &mut transform) {
+        Ok(()) => {}
+        Err(skel_trace::ReadError::Visitor(skel::transform::TransformError::Run(e))) => return Err(e.to_string()),
+        Err(e) => return Err(format!("{e:?}")),
+    }
+    transform.writer.finish().map(|c| c.into_inner()).map_err(|e| e.to_string())
+}
+
+/// The optimizer changes nothing a script does: every corpus case gives byte-identical output
+/// (or the same error) optimized and unoptimized.
+#[test]
+fn optimizer_is_invisible_on_the_corpus() {
+    let Some(dir) = corpus_dir() else { return };
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("corpus dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("script.skel").exists())
+        .collect();
+    cases.sort();
+    let mut differ = Vec::new();
+    for case in &cases {
+        let full = run_in_process(case, skel::OptLevel::Full);
+        let none = run_in_process(case, skel::OptLevel::None);
+        if full != none {
+            differ.push(case.display().to_string());
+        }
+    }
+    assert!(differ.is_empty(), "optimized and unoptimized differ on:\n{}", differ.join("\n"));
+}

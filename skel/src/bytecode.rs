@@ -102,6 +102,22 @@ pub struct Program {
     pub paths: Vec<PathCode>,
     pub code: Vec<Instr>,
     pub stmts: Vec<StmtInfo>,
+    /// Which statements run for an object, by its `kind` (absent: every statement).
+    pub dispatch: Option<Dispatch>,
+}
+
+/// Statement lists by `kind`, each in script order: the statements guarded by that kind plus
+/// the unguarded ones. Objects of any other kind (or none) run `other`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Dispatch {
+    pub by_kind: std::collections::HashMap<Box<str>, Box<[u32]>>,
+    pub other: Box<[u32]>,
+}
+
+impl Dispatch {
+    pub fn statements_for(&self, kind: Option<&str>) -> &[u32] {
+        kind.and_then(|k| self.by_kind.get(k)).unwrap_or(&self.other)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -114,6 +130,14 @@ pub struct VerifyError {
 impl Program {
     pub fn uses_relative_time(&self) -> bool {
         self.code.iter().any(|i| matches!(i, Instr::Time { time: TimeOperand::Relative(_), .. }))
+    }
+
+    /// The statements an object of this kind runs through, in script order.
+    pub fn statements_for(&self, kind: Option<&str>) -> std::borrow::Cow<'_, [u32]> {
+        match &self.dispatch {
+            Some(d) => std::borrow::Cow::Borrowed(d.statements_for(kind)),
+            None => std::borrow::Cow::Owned((0..self.stmts.len() as u32).collect()),
+        }
     }
 
     pub fn max_slots(&self) -> usize {
@@ -129,6 +153,15 @@ impl Program {
                     if *k as usize >= self.keys.len() {
                         return err(0, format!("path p{i} uses key #{k}"));
                     }
+                }
+            }
+        }
+        if let Some(d) = &self.dispatch {
+            let n = self.stmts.len() as u32;
+            let lists = d.by_kind.values().chain(std::iter::once(&d.other));
+            for list in lists {
+                if list.iter().any(|i| *i >= n) || list.windows(2).any(|w| w[0] >= w[1]) {
+                    return err(0, "a dispatch list is out of range or out of order".into());
                 }
             }
         }
@@ -261,6 +294,15 @@ impl Program {
         for i in 0..self.paths.len() {
             writeln!(out, "  p{i} {}", self.path_text(i as PathId))?;
         }
+        if let Some(d) = &self.dispatch {
+            writeln!(out, "dispatch on kind:")?;
+            let mut kinds: Vec<_> = d.by_kind.iter().collect();
+            kinds.sort();
+            for (k, list) in kinds {
+                writeln!(out, "  {k:?} -> {}", stmt_list(list))?;
+            }
+            writeln!(out, "  other -> {}", stmt_list(&d.other))?;
+        }
         for (si, s) in self.stmts.iter().enumerate() {
             let flag = if s.touches_typed_fields { " validates-typed-fields" } else { "" };
             writeln!(out, "stmt {si} {} @{} slots={}{flag}:", s.command, s.span, s.slots)?;
@@ -275,4 +317,11 @@ impl Program {
         }
         Ok(())
     }
+}
+
+fn stmt_list(list: &[u32]) -> String {
+    if list.is_empty() {
+        return "(none)".into();
+    }
+    list.iter().map(|i| format!("stmt {i}")).collect::<Vec<_>>().join(", ")
 }

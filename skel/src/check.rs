@@ -205,7 +205,14 @@ impl StmtChecker {
                 }
             }
         };
-        Some(Stmt { command: s.command, span: s.span, conds, action: action?, vars: std::mem::take(&mut self.vars) })
+        Some(Stmt {
+            command: s.command,
+            span: s.span,
+            conds,
+            action: action?,
+            vars: std::mem::take(&mut self.vars),
+            kind_guard: None,
+        })
     }
 
     fn test(&mut self, t: &ast::Test) -> Option<Cond> {

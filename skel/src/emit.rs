@@ -13,10 +13,48 @@ const TYPED_TOP_LEVEL: [&str; 3] = ["metadata", "apiVersion", "kind"];
 
 pub fn emit(script: &ir::Script) -> Program {
     let mut e = Emitter::default();
+    let dispatch = dispatch_table(script);
     for s in &script.statements {
-        e.statement(s);
+        // Under dispatch, a statement guarded by a kind only runs for objects of that kind:
+        // its `kind == "..."` test is already decided.
+        let guard = if dispatch.is_some() { s.kind_guard.as_deref() } else { None };
+        e.statement(s, guard);
     }
+    e.program.dispatch = dispatch;
     e.program
+}
+
+/// Whether the condition is the `kind == "<kind>"` test a dispatch guard stands for.
+fn is_guard_test(c: &ir::Cond, kind: &str) -> bool {
+    matches!(c, ir::Cond::Test { pred: ir::Pred::Compare { lhs, op: bc::CmpOp::Eq, rhs: ir::Operand::Const(serde_json::Value::String(k)) }, .. }
+        if lhs.root == ir::Root::Object && lhs.segs == [ir::Seg::Key("kind".into())] && k == kind)
+}
+
+/// The kind dispatch table, when some statement is guarded by a kind.
+fn dispatch_table(script: &ir::Script) -> Option<bc::Dispatch> {
+    if script.statements.iter().all(|s| s.kind_guard.is_none()) || script.statements.iter().any(writes_kind) {
+        return None;
+    }
+    let mut table = bc::Dispatch::default();
+    let unguarded: Vec<u32> =
+        script.statements.iter().enumerate().filter(|(_, s)| s.kind_guard.is_none()).map(|(i, _)| i as u32).collect();
+    for s in &script.statements {
+        if let Some(k) = &s.kind_guard {
+            if table.by_kind.contains_key(k.as_str()) {
+                continue;
+            }
+            let list: Vec<u32> = script
+                .statements
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.kind_guard.as_deref().is_none_or(|g| g == k))
+                .map(|(i, _)| i as u32)
+                .collect();
+            table.by_kind.insert(k.as_str().into(), list.into());
+        }
+    }
+    table.other = unguarded.into();
+    Some(table)
 }
 
 #[derive(Default)]
@@ -27,10 +65,13 @@ struct Emitter {
 }
 
 impl Emitter {
-    fn statement(&mut self, s: &ir::Stmt) {
+    fn statement(&mut self, s: &ir::Stmt, guard: Option<&str>) {
         let entry = self.program.code.len() as bc::Pc;
         let mut jumps = Vec::new();
         for c in &s.conds {
+            if guard.is_some_and(|k| is_guard_test(c, k)) {
+                continue;
+            }
             let ins = match c {
                 ir::Cond::Time { op, at, .. } => Instr::Time {
                     op: *op,
@@ -134,20 +175,46 @@ impl Emitter {
     }
 }
 
-/// Whether the statement's action can change a field SimKube types strictly. A target rooted
-/// at a variable is followed back to the path the variable was bound over.
+/// Whether the statement's action can change a field SimKube types strictly.
 fn touches_typed_fields(s: &ir::Stmt) -> bool {
-    let target = match &s.action {
-        ir::Action::Delete => return false,
+    match target_root_key(s) {
+        TargetRoot::None => false,
+        TargetRoot::Key(k) => TYPED_TOP_LEVEL.contains(&k),
+        TargetRoot::Unknown => true,
+    }
+}
+
+/// Whether the statement's action can change an object's `kind` (then dispatching on the kind
+/// an object had before the script ran would be wrong).
+fn writes_kind(s: &ir::Stmt) -> bool {
+    match target_root_key(s) {
+        TargetRoot::None => false,
+        TargetRoot::Key(k) => k == "kind",
+        TargetRoot::Unknown => true,
+    }
+}
+
+/// The top-level key an action's target lies under.
+enum TargetRoot<'a> {
+    /// No target (`delete`).
+    None,
+    Key(&'a str),
+    /// The whole object, or a variable whose origin cannot be followed.
+    Unknown,
+}
+
+/// Follows a target rooted at a variable back to the path the variable was bound over.
+fn target_root_key(s: &ir::Stmt) -> TargetRoot<'_> {
+    let mut path = match &s.action {
+        ir::Action::Delete => return TargetRoot::None,
         ir::Action::Remove(p) => p,
         ir::Action::Modify { target, .. } => target,
     };
-    let mut path = target;
     // Each variable is bound over a path rooted at the object or an earlier variable, so
     // this walk ends after at most `vars.len()` steps.
     for _ in 0..=s.vars.len() {
         match path.root {
-            ir::Root::Object => return path.first_key().is_none_or(|k| TYPED_TOP_LEVEL.contains(&k)),
+            ir::Root::Object => return path.first_key().map_or(TargetRoot::Unknown, TargetRoot::Key),
             ir::Root::Var(v) => {
                 let over = s.conds.iter().find_map(|c| match c {
                     ir::Cond::Bind { var, over, .. } if *var == v => Some(over),
@@ -155,10 +222,10 @@ fn touches_typed_fields(s: &ir::Stmt) -> bool {
                 });
                 match over {
                     Some(o) => path = o,
-                    None => return true,
+                    None => return TargetRoot::Unknown,
                 }
             }
         }
     }
-    true
+    TargetRoot::Unknown
 }

@@ -21,6 +21,9 @@ pub struct Stmt {
     pub action: Action,
     /// The statement's variables, indexed by `VarId`.
     pub vars: Vec<Var>,
+    /// Set by the optimizer: the statement can only match objects of this `kind` (its selector
+    /// requires `kind == "..."`), so the VM dispatches it by kind.
+    pub kind_guard: Option<String>,
 }
 
 pub type VarId = usize;
@@ -164,6 +167,9 @@ impl fmt::Display for Display<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, s) in self.script.statements.iter().enumerate() {
             writeln!(f, "stmt {i} {} @{}", s.command, s.span)?;
+            if let Some(k) = &s.kind_guard {
+                writeln!(f, "  only kind {k:?}")?;
+            }
             for (vi, v) in s.vars.iter().enumerate() {
                 writeln!(f, "  var {vi} {}", v.name)?;
             }

@@ -6,6 +6,7 @@ pub mod bytecode;
 mod check;
 mod emit;
 pub mod ir;
+pub mod opt;
 pub mod transform;
 mod typed;
 mod vm;
@@ -17,6 +18,7 @@ use thiserror::Error;
 pub use crate::bytecode::Program;
 pub use crate::check::{check, CheckError, Checked};
 pub use crate::emit::emit;
+pub use crate::opt::{optimize, OptLevel};
 pub use crate::typed::TypedFieldError;
 pub use crate::vm::{ObjectOutcome, Vm, VmError, VmErrorKind};
 
@@ -59,8 +61,14 @@ impl Compiled {
     }
 }
 
-/// Runs the whole pipeline. The program is only meaningful when `has_errors()` is false.
+/// Runs the whole pipeline with every optimization. The program is only meaningful when
+/// `has_errors()` is false.
 pub fn compile(src: &str) -> Compiled {
+    compile_with(src, OptLevel::Full)
+}
+
+/// Runs the whole pipeline at the given optimization level.
+pub fn compile_with(src: &str, level: OptLevel) -> Compiled {
     let parsed = parse(src);
     let checked = check(&parsed.script);
     let mut diagnostics: Vec<CompileError> = parsed.errors.into_iter().map(CompileError::Parse).collect();
@@ -70,9 +78,10 @@ pub fn compile(src: &str) -> Compiled {
         CompileError::Check(c) => miette::Diagnostic::labels(c).and_then(|mut l| l.next()).map_or(0, |l| l.offset()),
         CompileError::Internal(_) => usize::MAX,
     });
-    let program = emit(&checked.script);
+    let ir = optimize(checked.script, level);
+    let program = emit(&ir);
     if let Err(e) = program.verify() {
         diagnostics.push(CompileError::Internal(e.to_string()));
     }
-    Compiled { ast: parsed.script, ir: checked.script, program, diagnostics }
+    Compiled { ast: parsed.script, ir, program, diagnostics }
 }

@@ -109,11 +109,38 @@ impl<'p> Vm<'p> {
         }
     }
 
-    /// Runs every statement over `obj` (an object of an event at time `ts`), in script order.
+    /// Runs the program over `obj` (an object of an event at time `ts`): every statement that
+    /// can match it, in script order.
     pub fn run(&mut self, obj: &mut Value, ts: i64) -> Result<ObjectOutcome, VmError> {
+        let prog = self.prog;
+        match &prog.dispatch {
+            Some(d) => {
+                let list = d.statements_for(obj.get("kind").and_then(Value::as_str));
+                self.run_statements(list.iter().map(|i| *i as usize), obj, ts)
+            }
+            None => self.run_statements(0..prog.stmts.len(), obj, ts),
+        }
+    }
+
+    /// Whether any statement can match an object of this kind (if not, the object passes
+    /// through unchanged and need not be looked at).
+    pub fn may_match(&self, kind: Option<&str>) -> bool {
+        match &self.prog.dispatch {
+            Some(d) => !d.statements_for(kind).is_empty(),
+            None => !self.prog.stmts.is_empty(),
+        }
+    }
+
+    fn run_statements(
+        &mut self,
+        list: impl Iterator<Item = usize>,
+        obj: &mut Value,
+        ts: i64,
+    ) -> Result<ObjectOutcome, VmError> {
         let mut out = ObjectOutcome::default();
-        let mut validate = false;
-        for si in 0..self.prog.stmts.len() {
+        // The last statement that changed a typed field, if any: validated at the end.
+        let mut validate = None;
+        for si in list {
             let Some(info) = self.prog.stmts.get(si) else { break };
             let touches = info.touches_typed_fields;
             self.current = si;
@@ -121,16 +148,17 @@ impl<'p> Vm<'p> {
                 self.statement(info.entry as usize, obj, ts, &mut out).map_err(|kind| VmError { stmt: si, kind })?;
             if acted {
                 out.matched = true;
-                validate |= touches;
+                if touches {
+                    validate = Some(si);
+                }
                 if out.deleted {
                     // A deleted object takes no part in later statements.
                     return Ok(out);
                 }
             }
         }
-        if validate {
-            let last = self.prog.stmts.len().saturating_sub(1);
-            typed::validate(obj).map_err(|e| VmError { stmt: last, kind: VmErrorKind::InvalidTypedField(e) })?;
+        if let Some(stmt) = validate {
+            typed::validate(obj).map_err(|e| VmError { stmt, kind: VmErrorKind::InvalidTypedField(e) })?;
         }
         Ok(out)
     }

@@ -1,5 +1,6 @@
 //! Each compiler stage's text form for representative scripts: one `.skel` file per case in
-//! `tests/stages/`, one snapshot with the AST, the IR and the bytecode.
+//! `tests/stages/`, one snapshot with the AST, and the IR and bytecode before and after the
+//! optimizer.
 
 #[test]
 fn stages() {
@@ -7,10 +8,13 @@ fn stages() {
         let src = std::fs::read_to_string(path).unwrap();
         let compiled = skel::compile(&src);
         assert!(!compiled.has_errors(), "{:?}", compiled.diagnostics);
+        let unoptimized = skel::compile_with(&src, skel::OptLevel::None);
         insta::assert_snapshot!(format!(
-            "{src}\n---- ast\n{}---- ir\n{}---- bytecode\n{}",
+            "{src}\n---- ast\n{}---- ir (--no-opt)\n{}---- ir\n{}---- bytecode (--no-opt)\n{}---- bytecode\n{}",
             skel::ast_to_string(&compiled.ast),
+            unoptimized.ir.display(),
             compiled.ir.display(),
+            unoptimized.program.disassemble(),
             compiled.program.disassemble()
         ));
     });

@@ -23,7 +23,7 @@ pub fn run(args: ApplyArgs) -> Result<(), Failed> {
         return Err(Failed::Usage);
     }
     let (script_name, src) = files::read_script(&args.script)?;
-    let compiled = skel::compile(&src);
+    let compiled = skel::compile_with(&src, args.opt_level());
     let failed = compiled.has_errors();
     for d in compiled.diagnostics {
         if failed || !args.quiet {

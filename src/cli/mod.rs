@@ -45,7 +45,8 @@ Exit codes: 0 success, 1 script or trace error (nothing is written), 2 usage err
     /// Check a script and print its diagnostics, or one stage of the compiler's output.
     #[command(after_help = "Examples:
   skel compile migrate.skel                  # check only; exit 1 on errors
-  skel compile migrate.skel --emit bytecode  # print the disassembled program")]
+  skel compile migrate.skel --emit bytecode  # print the disassembled program
+  skel compile migrate.skel --emit bytecode --no-opt  # ... before optimization")]
     Compile(CompileArgs),
 }
 
@@ -70,6 +71,9 @@ pub struct ApplyArgs {
     /// Print no summary, progress or warnings.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Run the unoptimized program (for checking the optimizer; the output is the same).
+    #[arg(long)]
+    pub no_opt: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -79,6 +83,29 @@ pub struct CompileArgs {
     /// Print this stage's output instead of only checking.
     #[arg(long, value_enum)]
     pub emit: Option<Emit>,
+    /// Show the IR and bytecode before optimization.
+    #[arg(long)]
+    pub no_opt: bool,
+}
+
+impl CompileArgs {
+    pub fn opt_level(&self) -> skel::OptLevel {
+        if self.no_opt {
+            skel::OptLevel::None
+        } else {
+            skel::OptLevel::Full
+        }
+    }
+}
+
+impl ApplyArgs {
+    pub fn opt_level(&self) -> skel::OptLevel {
+        if self.no_opt {
+            skel::OptLevel::None
+        } else {
+            skel::OptLevel::Full
+        }
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
