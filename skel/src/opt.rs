@@ -104,20 +104,15 @@ fn contradictory(conds: &[Cond]) -> bool {
             }
         }
     }
-    for c in conds {
-        match c {
-            Cond::Test { pred: Pred::Compare { lhs, op: CmpOp::Ne, rhs: Operand::Const(v) }, .. } => {
-                if eqs.iter().any(|(p, w)| path_eq(p, lhs) && *w == v) {
-                    return true;
-                }
-            }
-            Cond::Test { pred: Pred::NotExists(p), .. } => {
-                if eqs.iter().any(|(q, _)| path_eq(p, q)) {
-                    return true;
-                }
-            }
-            _ => {}
+    let excluded = |c: &Cond| match c {
+        Cond::Test { pred: Pred::Compare { lhs, op: CmpOp::Ne, rhs: Operand::Const(v) }, .. } => {
+            eqs.iter().any(|(p, w)| path_eq(p, lhs) && *w == v)
         }
+        Cond::Test { pred: Pred::NotExists(p), .. } => eqs.iter().any(|(q, _)| path_eq(p, q)),
+        _ => false,
+    };
+    if conds.iter().any(excluded) {
+        return true;
     }
     // Absolute time bounds that leave no time: the largest lower bound above the smallest upper.
     let (mut lo, mut hi) = (i64::MIN, i64::MAX);
