@@ -7,6 +7,7 @@ mod check;
 mod emit;
 pub mod ir;
 pub mod opt;
+pub mod stream;
 pub mod transform;
 mod typed;
 mod vm;

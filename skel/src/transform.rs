@@ -25,6 +25,21 @@ pub struct Summary {
     pub fields_set: u64,
 }
 
+impl Summary {
+    /// Adds another part's counts (the parallel path sums its batches).
+    pub fn add(&mut self, o: &Summary) {
+        self.events_read += o.events_read;
+        self.events_written += o.events_written;
+        self.events_pruned += o.events_pruned;
+        self.objects_read += o.objects_read;
+        self.objects_matched += o.objects_matched;
+        self.objects_modified += o.objects_modified;
+        self.objects_deleted += o.objects_deleted;
+        self.fields_removed += o.fields_removed;
+        self.fields_set += o.fields_set;
+    }
+}
+
 /// A statement failed on an object: which statement, which event and object, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunError {
@@ -150,20 +165,32 @@ fn run_list(
 ) -> Result<(), Box<RunError>> {
     let mut deleted = Vec::new();
     for (i, obj) in objs.iter_mut().enumerate() {
-        let out = vm.run(obj, ts).map_err(|e| run_error(e, event, ts, format!("{list}[{i}]"), obj, program))?;
-        summary.objects_matched += out.matched as u64;
-        summary.objects_modified += (out.modified && !out.deleted) as u64;
-        summary.fields_removed += out.fields_removed;
-        summary.fields_set += out.fields_set;
-        deleted.push(out.deleted);
+        deleted.push(run_object(vm, obj, ts, (event, list, i), program, summary)?);
     }
-    let n_deleted = deleted.iter().filter(|d| **d).count();
-    if n_deleted > 0 {
-        summary.objects_deleted += n_deleted as u64;
+    if deleted.contains(&true) {
         let mut flags = deleted.into_iter();
         objs.retain(|_| !flags.next().unwrap_or(false));
     }
     Ok(())
+}
+
+/// Runs the program over one object (`events[event].list[i]`), counting what happened;
+/// returns whether the object was deleted.
+pub(crate) fn run_object(
+    vm: &mut Vm<'_>,
+    obj: &mut Value,
+    ts: i64,
+    (event, list, i): (usize, &str, usize),
+    program: &Program,
+    summary: &mut Summary,
+) -> Result<bool, Box<RunError>> {
+    let out = vm.run(obj, ts).map_err(|e| run_error(e, event, ts, format!("{list}[{i}]"), obj, program))?;
+    summary.objects_matched += out.matched as u64;
+    summary.objects_modified += (out.modified && !out.deleted) as u64;
+    summary.objects_deleted += out.deleted as u64;
+    summary.fields_removed += out.fields_removed;
+    summary.fields_set += out.fields_set;
+    Ok(out.deleted)
 }
 
 fn run_error(e: VmError, event: usize, ts: i64, slot: String, obj: &Value, program: &Program) -> Box<RunError> {

@@ -5,8 +5,9 @@ use std::io::{IsTerminal, Read};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use skel::transform::{Summary, Transform, TransformError};
-use skel_trace::{Format, ReadError, TraceWriter};
+use skel::stream::{self, StreamError, StreamOptions};
+use skel::transform::Summary;
+use skel_trace::{Format, TraceWriter};
 
 use super::files::{self, FileError, Output};
 use super::{report, ApplyArgs, Failed};
@@ -45,30 +46,28 @@ pub fn run(args: ApplyArgs) -> Result<(), Failed> {
 
     let progress = progress_bar(args.quiet, input.len);
     let reader = ProgressReader { inner: input.reader, bar: progress.clone(), pending: 0 };
-    let writer = TraceWriter::new(output.file()?, out_format);
-    let mut transform = Transform::new(&compiled.program, writer);
-    let result = skel_trace::read_trace(reader, input.format, &mut transform);
+    let mut writer = TraceWriter::new(output.file()?, out_format);
+    let mut opts = StreamOptions::new(input.format, out_format);
+    if let Some(jobs) = args.jobs {
+        opts.jobs = jobs.max(1);
+    }
+    let result = stream::transform(&compiled.program, reader, &mut writer, opts);
     if let Some(bar) = &progress {
         bar.finish_and_clear();
     }
     let trace_name = files::display(&args.trace);
-    match result {
-        Ok(()) => {}
-        Err(ReadError::Trace(e)) => {
-            report::diagnostic(TraceInputError { file: trace_name, inner: e });
-            return Err(Failed::Error);
-        }
-        Err(ReadError::Visitor(TransformError::Run(e))) => {
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(StreamError::Run(e)) => {
             report::script_diagnostic(*e, &script_name, &src);
             return Err(Failed::Error);
         }
-        Err(ReadError::Visitor(TransformError::Write(e))) => {
-            report::diagnostic(e);
+        Err(StreamError::Trace(e)) => {
+            report_trace_error(e, &trace_name);
             return Err(Failed::Error);
         }
-    }
-    let summary = transform.processor.summary;
-    match transform.writer.finish() {
+    };
+    match writer.finish() {
         Ok(mut w) => {
             use std::io::Write;
             if let Err(source) = w.flush() {
@@ -77,7 +76,7 @@ pub fn run(args: ApplyArgs) -> Result<(), Failed> {
             }
         }
         Err(e) => {
-            report::diagnostic(TraceInputError { file: trace_name, inner: e });
+            report_trace_error(e, &trace_name);
             return Err(Failed::Error);
         }
     }
@@ -86,6 +85,16 @@ pub fn run(args: ApplyArgs) -> Result<(), Failed> {
         eprintln!("{}", summary_line(&summary, started.elapsed().as_secs_f64()));
     }
     Ok(())
+}
+
+/// Reports a trace error: a problem with the input names the file it is in.
+fn report_trace_error(e: skel_trace::TraceError, trace_name: &str) {
+    match e {
+        e @ (skel_trace::TraceError::Io { action: "write", .. }
+        | skel_trace::TraceError::Encode { .. }
+        | skel_trace::TraceError::WriterMisuse { .. }) => report::diagnostic(e),
+        e => report::diagnostic(TraceInputError { file: trace_name.to_string(), inner: e }),
+    }
 }
 
 /// A trace error, with the file it came from: the trace error's own code and help, its

@@ -104,7 +104,7 @@ fn default_permissions() -> Option<std::fs::Permissions> {
 
 /// An opened trace input, its format decided.
 pub struct Input {
-    pub reader: Box<dyn BufRead>,
+    pub reader: Box<dyn BufRead + Send>,
     pub format: Format,
     /// Size in bytes when known (for progress).
     pub len: Option<u64>,
@@ -116,7 +116,7 @@ pub fn open_trace(path: &Path, forced: Option<Format>) -> Result<Input, Failed> 
         report::diagnostic(FileError::Read { help: read_help(&source), path: name.clone(), reason: reason(&source) });
         Failed::Error
     };
-    let (mut reader, len): (Box<dyn BufRead>, Option<u64>) = if path == Path::new("-") {
+    let (mut reader, len): (Box<dyn BufRead + Send>, Option<u64>) = if path == Path::new("-") {
         (Box::new(BufReader::with_capacity(1 << 16, io::stdin())), None)
     } else {
         let f = File::open(path).map_err(fail)?;

@@ -74,6 +74,10 @@ pub struct ApplyArgs {
     /// Run the unoptimized program (for checking the optimizer; the output is the same).
     #[arg(long)]
     pub no_opt: bool,
+    /// Worker threads (default: one per core); `--jobs 1` runs on one thread. The output is
+    /// the same for any number.
+    #[arg(short, long)]
+    pub jobs: Option<usize>,
 }
 
 #[derive(clap::Args, Debug)]

@@ -189,7 +189,8 @@ impl TraceError {
     }
 
     /// Fills in the parts of the location that are still unknown.
-    pub(crate) fn locate(mut self, at: Location) -> Self {
+    /// Fills in the parts of the location that are not known yet.
+    pub fn locate(mut self, at: Location) -> Self {
         if let Some(loc) = self.location_mut() {
             loc.line = loc.line.or(at.line);
             loc.column = loc.column.or(at.column);

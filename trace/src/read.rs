@@ -283,41 +283,16 @@ impl<'de, V: TraceVisitor> Visitor<'de> for TopVisitor<'_, V> {
             }
             seen |= key.bit();
             match key {
-                TopKey::Version => {
-                    let version = map.next_value_seed(IntSeed {
-                        stash: &mut *self.stash,
-                        what: "`version`",
-                        expected: "an integer",
-                        help: "skel reads SimKube trace format version 2",
-                    })?;
-                    if version != i128::from(TRACE_VERSION) {
-                        return Err(self.stash.fail(TraceError::UnsupportedVersion {
-                            found: version.to_string(),
-                            location: Box::default(),
-                        }));
-                    }
-                    self.deliver(Section::Version(TRACE_VERSION))?;
-                }
-                TopKey::Config => {
-                    let value = map.next_value_seed(ValueSeed { stash: &mut *self.stash })?;
-                    let config = Config::from_json_value(&value).map_err(|e| self.stash.fail(e))?;
-                    self.deliver(Section::Config(config))?;
-                }
                 TopKey::Events => map.next_value_seed(EventsSeed {
                     stash: &mut *self.stash,
                     visitor: &mut *self.visitor,
                     stopped: &mut *self.stopped,
                 })?,
-                TopKey::Index => {
-                    let value = map.next_value_seed(ValueSeed { stash: &mut *self.stash })?;
-                    check_index(&value).map_err(|e| self.stash.fail(e))?;
-                    self.deliver(Section::Index(value))?;
-                }
-                TopKey::PodLifecycles => {
-                    let lifecycles = map.next_value_seed(LifecyclesSeed { stash: &mut *self.stash })?;
-                    self.deliver(Section::PodLifecycles(lifecycles))?;
-                }
                 TopKey::Unknown => {}
+                section => {
+                    let section = map.next_value_seed(SectionSeed { stash: &mut *self.stash, key: section })?;
+                    self.deliver(section)?;
+                }
             }
             self.stash.ctx = Default::default();
         }
@@ -327,6 +302,166 @@ impl<'de, V: TraceVisitor> Visitor<'de> for TopVisitor<'_, V> {
         }
         Ok(())
     }
+}
+
+/// One non-event section's value, decoded and checked.
+struct SectionSeed<'a> {
+    stash: &'a mut Stash,
+    key: TopKey,
+}
+
+impl<'de> DeserializeSeed<'de> for SectionSeed<'_> {
+    type Value = Section;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Section, D::Error> {
+        let stash = self.stash;
+        Ok(match self.key {
+            TopKey::Version => {
+                let version = IntSeed {
+                    stash: &mut *stash,
+                    what: "`version`",
+                    expected: "an integer",
+                    help: "skel reads SimKube trace format version 2",
+                }
+                .deserialize(d)?;
+                if version != i128::from(TRACE_VERSION) {
+                    return Err(stash.fail(TraceError::UnsupportedVersion {
+                        found: version.to_string(),
+                        location: Box::default(),
+                    }));
+                }
+                Section::Version(TRACE_VERSION)
+            }
+            TopKey::Config => {
+                let value = ValueSeed { stash: &mut *stash }.deserialize(d)?;
+                Section::Config(Config::from_json_value(&value).map_err(|e| stash.fail(e))?)
+            }
+            TopKey::Index => {
+                let value = ValueSeed { stash: &mut *stash }.deserialize(d)?;
+                check_index(&value).map_err(|e| stash.fail(e))?;
+                Section::Index(value)
+            }
+            TopKey::PodLifecycles => Section::PodLifecycles(LifecyclesSeed { stash }.deserialize(d)?),
+            TopKey::Events | TopKey::Unknown => {
+                return Err(stash.fail(TraceError::Syntax {
+                    format: stash.format,
+                    message: "not a section".into(),
+                    location: Box::default(),
+                }))
+            }
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding one piece from a slice (the parallel reader's path: see `split.rs`)
+
+/// Where a slice starts in the input, to turn positions inside it into positions in the file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SlicePos {
+    /// Byte offset of the slice's first byte.
+    pub offset: u64,
+    /// 1-based line and column of the slice's first byte (JSON).
+    pub line: usize,
+    pub column: usize,
+}
+
+impl SlicePos {
+    /// A position inside the slice, in the file's terms.
+    fn absolute(&self, format: Format, inner: Location, consumed: u64) -> Location {
+        match format {
+            Format::Json => match (inner.line, inner.column) {
+                (Some(1), Some(c)) => Location { line: Some(self.line), column: Some(self.column + c - 1), ..inner },
+                (Some(l), c) => Location { line: Some(self.line + l - 1), column: c, ..inner },
+                _ => Location { line: Some(self.line), column: Some(self.column), ..inner },
+            },
+            Format::Msgpack => Location { offset: Some(self.offset + consumed), ..inner },
+        }
+    }
+}
+
+/// Runs a seed (built by `$seed` from a `&mut Stash`) over a slice holding exactly one value,
+/// with the reader's error handling; positions come out in the file's terms.
+macro_rules! decode_slice {
+    ($bytes:expr, $format:expr, $ctx:expr, $at:expr, |$stash:ident| $seed:expr) => {{
+        let (bytes, format, at): (&[u8], Format, SlicePos) = ($bytes, $format, $at);
+        let mut stash_slot = Stash::new(format);
+        stash_slot.ctx = $ctx;
+        match format {
+            Format::Json => {
+                let mut de = serde_json::Deserializer::from_slice(bytes);
+                let res = {
+                    let $stash = &mut stash_slot;
+                    $seed.deserialize(&mut de)
+                };
+                let res = res.and_then(|v| de.end().map(|()| v));
+                res.map_err(|e| {
+                    let ours = e.classify() == serde_json::error::Category::Data;
+                    let mut loc = at.absolute(format, json_location(&e), 0);
+                    loc.path = stash_slot.path();
+                    loc.event = stash_slot.ctx.event;
+                    match stash_slot.problem.take() {
+                        Some(problem) if ours => problem.locate(loc),
+                        _ => json_error(e).locate(loc),
+                    }
+                })
+            }
+            Format::Msgpack => {
+                let mut de = rmp_serde::Deserializer::new(CountingReader { inner: bytes, count: 0 });
+                de.set_max_depth(MAX_DEPTH);
+                let res = {
+                    let $stash = &mut stash_slot;
+                    $seed.deserialize(&mut de)
+                };
+                let consumed = de.get_ref().count;
+                let res = res.and_then(|v| {
+                    if (consumed as usize) < bytes.len() {
+                        Err(rmp_serde::decode::Error::Syntax("unexpected data after the value".into()))
+                    } else {
+                        Ok(v)
+                    }
+                });
+                res.map_err(|e| {
+                    use rmp_serde::decode::Error as E;
+                    let back = u64::from(matches!(e, E::TypeMismatch(_)));
+                    let ours = matches!(e, E::Syntax(_));
+                    let mut loc = at.absolute(format, Location::default(), consumed.saturating_sub(back));
+                    loc.path = stash_slot.path();
+                    loc.event = stash_slot.ctx.event;
+                    match stash_slot.problem.take() {
+                        Some(problem) if ours => problem.locate(loc),
+                        _ => msgpack_error(e).locate(loc),
+                    }
+                })
+            }
+        }
+    }};
+}
+
+/// Decodes and checks one top-level section from the bytes of its value.
+pub(crate) fn decode_section(
+    name: &str,
+    bytes: &[u8],
+    format: Format,
+    at: SlicePos,
+) -> Result<Option<Section>, TraceError> {
+    let key = match name {
+        "version" => TopKey::Version,
+        "config" => TopKey::Config,
+        "index" => TopKey::Index,
+        "pod_lifecycles" => TopKey::PodLifecycles,
+        _ => return Ok(None),
+    };
+    let ctx = crate::decode::Ctx { section: Some(key.name()), ..Default::default() };
+    decode_slice!(bytes, format, ctx, at, |stash| SectionSeed { stash, key }).map(Some)
+}
+
+/// Decodes and checks one event (`events[index]`) from its bytes: every manifest becomes a
+/// value. The parallel reader uses it where its fast path does not apply, and for the exact
+/// diagnostic when an event is malformed.
+pub fn decode_event(bytes: &[u8], format: Format, index: usize, at: SlicePos) -> Result<Event, TraceError> {
+    let ctx = crate::decode::Ctx { section: Some("events"), ..Default::default() };
+    decode_slice!(bytes, format, ctx, at, |stash| EventSeed { stash, index })
 }
 
 struct TopKeySeed<'a> {

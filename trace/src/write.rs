@@ -90,6 +90,43 @@ impl<W: Write + Seek> TraceWriter<W> {
         }
     }
 
+    /// Appends `count` events already encoded by `encode_event` (JSON: separated by commas).
+    pub fn encoded_events(&mut self, bytes: &[u8], count: u64) -> Result<(), TraceError> {
+        if count == 0 {
+            return Ok(());
+        }
+        let before = match self.events {
+            Events::Closed => {
+                return Err(TraceError::WriterMisuse {
+                    what: "an event".into(),
+                    reason: "the events were closed by writing another section after them".into(),
+                })
+            }
+            Events::NotStarted => {
+                self.open_events()?;
+                0
+            }
+            Events::Open { count } => count,
+        };
+        let total = before + count;
+        match self.format {
+            Format::Json => {
+                if before > 0 {
+                    self.raw(b",")?;
+                }
+            }
+            Format::Msgpack => {
+                self.count = u32::try_from(total).map_err(|_| TraceError::Encode {
+                    format: Format::Msgpack,
+                    message: "a msgpack trace holds at most 4294967295 events".into(),
+                })?;
+            }
+        }
+        self.raw(bytes)?;
+        self.events = Events::Open { count: total };
+        Ok(())
+    }
+
     /// Writes the next event of the `events` array.
     pub fn event(&mut self, event: &Event) -> Result<(), TraceError> {
         let count = match self.events {

@@ -1,0 +1,339 @@
+//! The streaming transform `skel apply` runs: a reader thread cuts the input into sections and
+//! batches of events (`Splitter`), worker threads decode, transform and encode the batches, and
+//! the calling thread writes the results in input order. A manifest no statement can match is
+//! copied from input to output as bytes, never decoded. Memory holds a few batches, whatever
+//! the trace's length. `jobs == 1` runs the same steps on the calling thread.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, Write};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use skel_trace::{
+    decode_manifest, decode_raw_event, encode_event, probe_kind, DecodedEvent, EventBatch, Format, KindProbe, Location,
+    ObjOut, Section, Splitter, TraceError, TraceWriter, Unit,
+};
+
+use crate::bytecode::Program;
+use crate::transform::{run_object, RunError, Summary};
+use crate::vm::Vm;
+
+/// How to run a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamOptions {
+    /// Worker threads (at least 1); with 1, everything runs on the calling thread.
+    pub jobs: usize,
+    pub input_format: Format,
+    pub output_format: Format,
+    /// About how many bytes of events one batch holds.
+    pub batch_bytes: usize,
+}
+
+impl StreamOptions {
+    pub fn new(input_format: Format, output_format: Format) -> Self {
+        let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+        StreamOptions { jobs, input_format, output_format, batch_bytes: 1 << 20 }
+    }
+}
+
+/// Why a stream stopped.
+#[derive(Debug)]
+pub enum StreamError {
+    /// The input is not a valid trace (or could not be read), or the output could not be written.
+    Trace(TraceError),
+    /// A statement failed on an object.
+    Run(Box<RunError>),
+}
+
+impl From<TraceError> for StreamError {
+    fn from(e: TraceError) -> Self {
+        StreamError::Trace(e)
+    }
+}
+
+impl From<Box<RunError>> for StreamError {
+    fn from(e: Box<RunError>) -> Self {
+        StreamError::Run(e)
+    }
+}
+
+/// Streams `input` through `program` into `writer`; returns the counts. On error nothing more
+/// is written (the caller discards the output).
+pub fn transform<R, W>(
+    program: &Program,
+    input: R,
+    writer: &mut TraceWriter<W>,
+    opts: StreamOptions,
+) -> Result<Summary, StreamError>
+where
+    R: Read + Send,
+    W: Write + Seek,
+{
+    let splitter = Splitter::new(input, opts.input_format, opts.batch_bytes);
+    let mut summary = Summary::default();
+    if opts.jobs <= 1 {
+        let mut worker = Worker::new(program, opts);
+        for unit in splitter {
+            let done = worker.work(unit?)?;
+            write(writer, done, &mut summary)?;
+        }
+    } else {
+        parallel(program, splitter, writer, opts, &mut summary)?;
+    }
+    Ok(summary)
+}
+
+/// A finished unit, ready to write.
+enum Done {
+    Section(Section),
+    Events(Encoded),
+}
+
+/// A batch's surviving events, encoded.
+struct Encoded {
+    bytes: Vec<u8>,
+    count: u64,
+    summary: Summary,
+}
+
+fn write<W: Write + Seek>(writer: &mut TraceWriter<W>, done: Done, summary: &mut Summary) -> Result<(), StreamError> {
+    match done {
+        Done::Section(s) => writer.section(&s)?,
+        Done::Events(e) => {
+            // The events array keeps its place even if every event is pruned.
+            writer.begin_events()?;
+            writer.encoded_events(&e.bytes, e.count)?;
+            summary.add(&e.summary);
+        }
+    }
+    Ok(())
+}
+
+/// What the reader hands the workers, numbered in input order.
+enum Job {
+    Unit(u64, Unit),
+    /// The input is malformed here; nothing after it is read.
+    Failed(u64, TraceError),
+    /// Every unit has been handed out; this is the count.
+    End(u64),
+}
+
+/// What a worker hands the writer: a unit's result, or the end.
+type Finished = (u64, Option<Result<Done, StreamError>>);
+
+fn parallel<R, W>(
+    program: &Program,
+    splitter: Splitter<R>,
+    writer: &mut TraceWriter<W>,
+    opts: StreamOptions,
+    summary: &mut Summary,
+) -> Result<(), StreamError>
+where
+    R: Read + Send,
+    W: Write + Seek,
+{
+    std::thread::scope(|scope| {
+        let (job_tx, job_rx) = sync_channel::<Job>(opts.jobs * 2);
+        let (done_tx, done_rx) = sync_channel::<Finished>(opts.jobs * 2);
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        scope.spawn(move || read_units(splitter, &job_tx));
+        for _ in 0..opts.jobs {
+            let job_rx = Arc::clone(&job_rx);
+            let done_tx = done_tx.clone();
+            scope.spawn(move || work_units(Worker::new(program, opts), &job_rx, &done_tx));
+        }
+        // Only the workers hold these now: when they stop, the reader's sends fail and it stops.
+        drop(job_rx);
+        drop(done_tx);
+        // Returning drops `done_rx`: workers still sending stop, and then the reader.
+        write_in_order(&done_rx, writer, summary)
+    })
+}
+
+/// The reader thread.
+fn read_units<R: Read>(splitter: Splitter<R>, jobs: &SyncSender<Job>) {
+    let mut seq = 0;
+    for unit in splitter {
+        let job = match unit {
+            Ok(u) => Job::Unit(seq, u),
+            Err(e) => {
+                let _ = jobs.send(Job::Failed(seq, e));
+                return;
+            }
+        };
+        if jobs.send(job).is_err() {
+            return;
+        }
+        seq += 1;
+    }
+    let _ = jobs.send(Job::End(seq));
+}
+
+fn work_units(mut worker: Worker<'_>, jobs: &Mutex<Receiver<Job>>, done: &SyncSender<Finished>) {
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let finished = match job {
+            Ok(Job::Unit(seq, unit)) => (seq, Some(worker.work(unit))),
+            Ok(Job::Failed(seq, e)) => (seq, Some(Err(StreamError::Trace(e)))),
+            Ok(Job::End(seq)) => (seq, None),
+            Err(_) => return,
+        };
+        if done.send(finished).is_err() {
+            return;
+        }
+    }
+}
+
+/// Writes finished units in sequence order until the end marker or the first error.
+fn write_in_order<W: Write + Seek>(
+    done: &Receiver<Finished>,
+    writer: &mut TraceWriter<W>,
+    summary: &mut Summary,
+) -> Result<(), StreamError> {
+    let mut pending: BTreeMap<u64, Option<Result<Done, StreamError>>> = BTreeMap::new();
+    let mut next = 0;
+    loop {
+        while let Some(entry) = pending.remove(&next) {
+            match entry {
+                None => return Ok(()),
+                Some(result) => write(writer, result?, summary)?,
+            }
+            next += 1;
+        }
+        match done.recv() {
+            Ok((seq, result)) => {
+                pending.insert(seq, result);
+            }
+            // Every worker stopped without the end marker: cannot happen unless one panicked.
+            Err(_) => {
+                return Err(StreamError::Trace(TraceError::Io {
+                    action: "read",
+                    source: std::io::Error::other("a worker thread stopped unexpectedly"),
+                }))
+            }
+        }
+    }
+}
+
+/// Decodes, transforms and encodes batches; one per thread.
+struct Worker<'p> {
+    program: &'p Program,
+    vm: Option<Vm<'p>>,
+    opts: StreamOptions,
+    /// Manifests can be copied as bytes (same format in and out).
+    raw_ok: bool,
+}
+
+impl<'p> Worker<'p> {
+    fn new(program: &'p Program, opts: StreamOptions) -> Self {
+        Worker { program, vm: None, opts, raw_ok: opts.input_format == opts.output_format }
+    }
+
+    fn work(&mut self, unit: Unit) -> Result<Done, StreamError> {
+        match unit {
+            Unit::Section(s) => Ok(Done::Section(s)),
+            Unit::Events(batch) => self.batch(&batch).map(Done::Events),
+        }
+    }
+
+    fn batch(&mut self, batch: &EventBatch) -> Result<Encoded, StreamError> {
+        let mut out =
+            Encoded { bytes: Vec::with_capacity(self.opts.batch_bytes + 4096), count: 0, summary: Summary::default() };
+        for (index, bytes, at) in batch.events() {
+            match decode_raw_event(bytes, self.opts.input_format, index, at)? {
+                DecodedEvent::Raw(raw) => {
+                    let applied = raw.applied_objs.into_iter().map(Slot::Raw).collect();
+                    let deleted = raw.deleted_objs.into_iter().map(Slot::Raw).collect();
+                    self.event(index, raw.ts, [applied, deleted], batch.start_ts, &mut out)?;
+                }
+                DecodedEvent::Full(event) => {
+                    let applied = event.applied_objs.into_iter().map(Slot::Value).collect();
+                    let deleted = event.deleted_objs.into_iter().map(Slot::Value).collect();
+                    self.event(index, event.ts, [applied, deleted], batch.start_ts, &mut out)?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs one event's manifests (`[applied_objs, deleted_objs]`) and encodes what is left.
+    fn event(
+        &mut self,
+        index: usize,
+        ts: i64,
+        lists: [Vec<Slot<'_>>; 2],
+        start_ts: Option<i64>,
+        out: &mut Encoded,
+    ) -> Result<(), StreamError> {
+        let s = &mut out.summary;
+        s.events_read += 1;
+        s.objects_read += lists.iter().map(|l| l.len() as u64).sum::<u64>();
+        let program = self.program;
+        let format = self.opts.input_format;
+        let raw_ok = self.raw_ok;
+        let vm = self.vm.get_or_insert_with(|| Vm::new(program, start_ts.unwrap_or(ts)));
+        let mut kept: [Vec<Slot<'_>>; 2] = [Vec::new(), Vec::new()];
+        for ((name, list), kept) in ["applied_objs", "deleted_objs"].into_iter().zip(lists).zip(kept.iter_mut()) {
+            for (i, slot) in list.into_iter().enumerate() {
+                let may_match = match &slot {
+                    Slot::Raw(bytes) => match probe_kind(bytes, format) {
+                        KindProbe::Known(kind) => vm.may_match(kind.as_deref()),
+                        KindProbe::Unknown => !program.stmts.is_empty(),
+                    },
+                    Slot::Value(v) => vm.may_match(v.get("kind").and_then(Value::as_str)),
+                };
+                let mut value = match slot {
+                    Slot::Raw(bytes) if !may_match && raw_ok => {
+                        kept.push(Slot::Raw(bytes));
+                        continue;
+                    }
+                    Slot::Raw(bytes) => decode_manifest(bytes, format).map_err(|e| {
+                        e.locate(Location {
+                            event: Some(index),
+                            path: Some(format!("events[{index}].{name}[{i}]")),
+                            ..Location::default()
+                        })
+                    })?,
+                    Slot::Value(v) => v,
+                };
+                let deleted = may_match && run_object(vm, &mut value, ts, (index, name, i), program, &mut out.summary)?;
+                if !deleted {
+                    kept.push(Slot::Value(value));
+                }
+            }
+        }
+        let [applied, deleted] = kept;
+        if applied.is_empty() && deleted.is_empty() {
+            out.summary.events_pruned += 1;
+            return Ok(());
+        }
+        out.summary.events_written += 1;
+        let applied: Vec<ObjOut<'_>> = applied.iter().map(Slot::out).collect();
+        let deleted: Vec<ObjOut<'_>> = deleted.iter().map(Slot::out).collect();
+        if self.opts.output_format == Format::Json && out.count > 0 {
+            out.bytes.push(b',');
+        }
+        encode_event(&mut out.bytes, self.opts.output_format, ts, &applied, &deleted)?;
+        out.count += 1;
+        Ok(())
+    }
+}
+
+/// One manifest of an event on its way out.
+enum Slot<'a> {
+    Raw(&'a [u8]),
+    Value(Value),
+}
+
+impl Slot<'_> {
+    fn out(&self) -> ObjOut<'_> {
+        match self {
+            Slot::Raw(b) => ObjOut::Raw(b),
+            Slot::Value(v) => ObjOut::Value(v),
+        }
+    }
+}

@@ -1,0 +1,503 @@
+//! Events whose manifests stay bytes until something needs them: the parallel path decodes an
+//! event's shell (`ts` and the two lists) and keeps each manifest as its encoded bytes, so a
+//! manifest no statement can touch is copied to the output without ever being decoded. Also the
+//! msgpack walker the splitter uses to find where values end.
+
+use std::borrow::Cow;
+
+use serde_json::value::RawValue;
+
+use crate::error::TraceError;
+use crate::model::{Format, Manifest};
+use crate::read::{decode_event, SlicePos};
+use crate::Event;
+
+/// An event whose manifests are still encoded.
+#[derive(Debug)]
+pub struct RawEvent<'a> {
+    pub ts: i64,
+    pub applied_objs: Vec<&'a [u8]>,
+    pub deleted_objs: Vec<&'a [u8]>,
+}
+
+/// What the fast path could make of an event.
+#[derive(Debug)]
+pub enum DecodedEvent<'a> {
+    /// The event's shell is well-formed; its manifests are still bytes.
+    Raw(RawEvent<'a>),
+    /// The careful decoder had to run (the event has something unusual, such as unknown keys in
+    /// an odd place); every manifest is decoded.
+    Full(Event),
+}
+
+/// Splits one event's bytes into its `ts` and its manifests' bytes, checking every byte. Falls
+/// back to the careful decoder when the fast one does not accept the event, so every
+/// malformed event gets the same diagnostic as the sequential reader gives.
+pub fn decode_raw_event(
+    bytes: &[u8],
+    format: Format,
+    index: usize,
+    at: SlicePos,
+) -> Result<DecodedEvent<'_>, TraceError> {
+    let fast = match format {
+        Format::Json => json_raw_event(bytes),
+        Format::Msgpack => msgpack_raw_event(bytes),
+    };
+    match fast {
+        Some(raw) => Ok(DecodedEvent::Raw(raw)),
+        None => decode_event(bytes, format, index, at).map(DecodedEvent::Full),
+    }
+}
+
+fn json_raw_event(bytes: &[u8]) -> Option<RawEvent<'_>> {
+    #[derive(serde::Deserialize)]
+    struct Shell<'a> {
+        ts: i64,
+        #[serde(borrow)]
+        applied_objs: Vec<&'a RawValue>,
+        #[serde(borrow)]
+        deleted_objs: Vec<&'a RawValue>,
+    }
+    let shell: Shell<'_> = serde_json::from_slice(bytes).ok()?;
+    Some(RawEvent {
+        ts: shell.ts,
+        applied_objs: json_objects(shell.applied_objs)?,
+        deleted_objs: json_objects(shell.deleted_objs)?,
+    })
+}
+
+/// The manifests' bytes; `None` if one is not an object.
+fn json_objects(list: Vec<&RawValue>) -> Option<Vec<&[u8]>> {
+    list.into_iter().map(|r| Some(r.get().as_bytes()).filter(|b| b.first() == Some(&b'{'))).collect()
+}
+
+fn msgpack_raw_event(bytes: &[u8]) -> Option<RawEvent<'_>> {
+    let mut r = MpReader { b: bytes, i: 0 };
+    let n = r.map_len()?;
+    let (mut ts, mut applied, mut deleted) = (None, None, None);
+    for _ in 0..n {
+        let key = r.str()?;
+        match key {
+            "ts" if ts.is_none() => ts = Some(r.int()?),
+            "applied_objs" if applied.is_none() => applied = Some(r.manifests()?),
+            "deleted_objs" if deleted.is_none() => deleted = Some(r.manifests()?),
+            "ts" | "applied_objs" | "deleted_objs" => return None,
+            _ => r.skip()?,
+        }
+    }
+    if r.i != bytes.len() {
+        return None;
+    }
+    Some(RawEvent { ts: ts?, applied_objs: applied?, deleted_objs: deleted? })
+}
+
+/// Decodes one manifest from its bytes.
+pub fn decode_manifest(bytes: &[u8], format: Format) -> Result<Manifest, TraceError> {
+    match format {
+        Format::Json => serde_json::from_slice(bytes).map_err(|e| TraceError::Syntax {
+            format,
+            message: e.to_string(),
+            location: Box::default(),
+        }),
+        Format::Msgpack => rmp_serde::from_slice(bytes).map_err(|e| TraceError::Syntax {
+            format,
+            message: e.to_string(),
+            location: Box::default(),
+        }),
+    }
+}
+
+/// A manifest's `kind`, read without decoding the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KindProbe<'a> {
+    /// The manifest has this kind, or none (`None`).
+    Known(Option<Cow<'a, str>>),
+    /// Could not tell cheaply (an escaped key, a non-string kind): decode the manifest.
+    Unknown,
+}
+
+/// Finds the top-level `kind` of an encoded manifest (which must be a well-formed map, as the
+/// fast decoder has checked).
+pub fn probe_kind(bytes: &[u8], format: Format) -> KindProbe<'_> {
+    match format {
+        Format::Json => json_probe_kind(bytes).unwrap_or(KindProbe::Unknown),
+        Format::Msgpack => msgpack_probe_kind(bytes).unwrap_or(KindProbe::Unknown),
+    }
+}
+
+fn json_probe_kind(b: &[u8]) -> Option<KindProbe<'_>> {
+    let ws = |b: &[u8], mut i: usize| {
+        while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            i += 1;
+        }
+        i
+    };
+    let mut i = ws(b, 1);
+    if b.get(i) == Some(&b'}') {
+        return Some(KindProbe::Known(None));
+    }
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let key_end = i + 1 + memchr::memchr(b'"', b.get(i + 1..)?)?;
+        let key = b.get(i + 1..key_end)?;
+        if key.contains(&b'\\') {
+            return None;
+        }
+        i = ws(b, key_end + 1);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = ws(b, i + 1);
+        let len = crate::split::json_value_len(b.get(i..)?)?;
+        if key == b"kind" {
+            let value = b.get(i..i + len)?;
+            return match value.first() {
+                Some(b'"') if !value.contains(&b'\\') => {
+                    std::str::from_utf8(value.get(1..len - 1)?).ok().map(|s| KindProbe::Known(Some(Cow::Borrowed(s))))
+                }
+                Some(b'"') => {
+                    serde_json::from_slice::<String>(value).ok().map(|s| KindProbe::Known(Some(Cow::Owned(s))))
+                }
+                _ => None,
+            };
+        }
+        i = ws(b, i + len);
+        match b.get(i) {
+            Some(b',') => i = ws(b, i + 1),
+            Some(b'}') => return Some(KindProbe::Known(None)),
+            _ => return None,
+        }
+    }
+}
+
+fn msgpack_probe_kind(b: &[u8]) -> Option<KindProbe<'_>> {
+    let mut r = MpReader { b, i: 0 };
+    let n = r.map_len()?;
+    for _ in 0..n {
+        let key = r.str()?;
+        if key == "kind" {
+            return r.str().map(|s| KindProbe::Known(Some(Cow::Borrowed(s))));
+        }
+        r.skip()?;
+    }
+    Some(KindProbe::Known(None))
+}
+
+/// A manifest on its way out: the input's bytes, or a decoded (possibly changed) value.
+#[derive(Debug, Clone, Copy)]
+pub enum ObjOut<'a> {
+    Raw(&'a [u8]),
+    Value(&'a Manifest),
+}
+
+/// Appends one encoded event to `out` (as the writer encodes events), manifests as given.
+pub fn encode_event(
+    out: &mut Vec<u8>,
+    format: Format,
+    ts: i64,
+    applied: &[ObjOut<'_>],
+    deleted: &[ObjOut<'_>],
+) -> Result<(), TraceError> {
+    match format {
+        Format::Json => {
+            out.extend_from_slice(b"{\"ts\":");
+            out.extend_from_slice(itoa::Buffer::new().format(ts).as_bytes());
+            out.extend_from_slice(b",\"applied_objs\":[");
+            json_list(out, applied)?;
+            out.extend_from_slice(b"],\"deleted_objs\":[");
+            json_list(out, deleted)?;
+            out.extend_from_slice(b"]}");
+        }
+        Format::Msgpack => {
+            let w = |e: rmp::encode::ValueWriteError| TraceError::Encode { format, message: e.to_string() };
+            rmp::encode::write_map_len(out, 3).map_err(w)?;
+            rmp::encode::write_str(out, "ts").map_err(w)?;
+            rmp::encode::write_sint(out, ts).map_err(w)?;
+            for (name, list) in [("applied_objs", applied), ("deleted_objs", deleted)] {
+                rmp::encode::write_str(out, name).map_err(w)?;
+                rmp::encode::write_array_len(out, list.len() as u32).map_err(w)?;
+                for obj in list {
+                    match obj {
+                        ObjOut::Raw(b) => out.extend_from_slice(b),
+                        ObjOut::Value(v) => rmp_serde::encode::write_named(out, v)
+                            .map_err(|e| TraceError::Encode { format, message: e.to_string() })?,
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn json_list(out: &mut Vec<u8>, list: &[ObjOut<'_>]) -> Result<(), TraceError> {
+    for (i, obj) in list.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        match obj {
+            ObjOut::Raw(b) => out.extend_from_slice(b),
+            ObjOut::Value(v) => serde_json::to_writer(&mut *out, v)
+                .map_err(|e| TraceError::Encode { format: Format::Json, message: e.to_string() })?,
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// msgpack walking
+
+/// Why a msgpack value could not be skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Skip {
+    /// The input ends inside the value.
+    Incomplete,
+    /// Not a value skel accepts, at this offset.
+    Invalid(usize, String),
+}
+
+const MAX_DEPTH: usize = 128;
+
+/// The end of the msgpack value at `i`, checking it is JSON-like: valid UTF-8, no binary or
+/// extension values, nesting within bounds, and (when `string_keys`: manifests) string map keys.
+pub(crate) fn msgpack_skip(b: &[u8], i: usize, depth: usize, string_keys: bool) -> Result<usize, Skip> {
+    if depth > MAX_DEPTH {
+        return Err(Skip::Invalid(i, format!("values are nested more than {MAX_DEPTH} levels deep")));
+    }
+    let m = *b.get(i).ok_or(Skip::Incomplete)?;
+    let need = |n: usize| if b.len() >= i + n { Ok(()) } else { Err(Skip::Incomplete) };
+    let be = |from: usize, n: usize| -> Result<usize, Skip> {
+        let bytes = b.get(from..from + n).ok_or(Skip::Incomplete)?;
+        Ok(bytes.iter().fold(0usize, |acc, x| (acc << 8) | usize::from(*x)))
+    };
+    let str_at = |start: usize, len: usize| -> Result<usize, Skip> {
+        let s = b.get(start..start + len).ok_or(Skip::Incomplete)?;
+        std::str::from_utf8(s).map_err(|_| Skip::Invalid(start, "a string is not valid UTF-8".into()))?;
+        Ok(start + len)
+    };
+    let items = |mut at: usize, n: usize, map: bool| -> Result<usize, Skip> {
+        for _ in 0..n {
+            if map {
+                let k = *b.get(at).ok_or(Skip::Incomplete)?;
+                if string_keys && !matches!(k, 0xa0..=0xbf | 0xd9 | 0xda | 0xdb) {
+                    return Err(Skip::Invalid(at, "a map key is not a string".into()));
+                }
+                at = msgpack_skip(b, at, depth + 1, string_keys)?;
+            }
+            at = msgpack_skip(b, at, depth + 1, string_keys)?;
+        }
+        Ok(at)
+    };
+    match m {
+        0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => Ok(i + 1),
+        0xcc | 0xd0 => need(2).map(|()| i + 2),
+        0xcd | 0xd1 => need(3).map(|()| i + 3),
+        0xca | 0xce | 0xd2 => need(5).map(|()| i + 5),
+        0xcb | 0xcf | 0xd3 => need(9).map(|()| i + 9),
+        0xa0..=0xbf => str_at(i + 1, usize::from(m & 0x1f)),
+        0xd9 => str_at(i + 2, be(i + 1, 1)?),
+        0xda => str_at(i + 3, be(i + 1, 2)?),
+        0xdb => str_at(i + 5, be(i + 1, 4)?),
+        0x90..=0x9f => items(i + 1, usize::from(m & 0x0f), false),
+        0xdc => items(i + 3, be(i + 1, 2)?, false),
+        0xdd => items(i + 5, be(i + 1, 4)?, false),
+        0x80..=0x8f => items(i + 1, usize::from(m & 0x0f), true),
+        0xde => items(i + 3, be(i + 1, 2)?, true),
+        0xdf => items(i + 5, be(i + 1, 4)?, true),
+        0xc4..=0xc6 => Err(Skip::Invalid(i, "binary data is not allowed in a trace".into())),
+        0xc7..=0xc9 | 0xd4..=0xd8 => {
+            Err(Skip::Invalid(i, "msgpack extension values are not allowed in a trace".into()))
+        }
+        0xc1 => Err(Skip::Invalid(i, "`0xc1` is not a valid msgpack marker".into())),
+    }
+}
+
+/// The string a whole slice encodes, if it is one msgpack string.
+pub(crate) fn msgpack_str(b: &[u8]) -> Option<&str> {
+    let mut r = MpReader { b, i: 0 };
+    let s = r.str()?;
+    (r.i == b.len()).then_some(s)
+}
+
+/// The `ts` of an encoded msgpack event.
+pub(crate) fn msgpack_event_ts(b: &[u8]) -> Option<i64> {
+    let mut r = MpReader { b, i: 0 };
+    let n = r.map_len()?;
+    for _ in 0..n {
+        if r.str()? == "ts" {
+            return r.int();
+        }
+        r.skip()?;
+    }
+    None
+}
+
+struct MpReader<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> MpReader<'a> {
+    fn byte(&mut self) -> Option<u8> {
+        let m = *self.b.get(self.i)?;
+        self.i += 1;
+        Some(m)
+    }
+
+    fn be(&mut self, n: usize) -> Option<u64> {
+        let bytes = self.b.get(self.i..self.i + n)?;
+        self.i += n;
+        Some(bytes.iter().fold(0u64, |acc, x| (acc << 8) | u64::from(*x)))
+    }
+
+    fn map_len(&mut self) -> Option<usize> {
+        match self.byte()? {
+            m @ 0x80..=0x8f => Some(usize::from(m & 0x0f)),
+            0xde => self.be(2).map(|n| n as usize),
+            0xdf => self.be(4).map(|n| n as usize),
+            _ => None,
+        }
+    }
+
+    fn array_len(&mut self) -> Option<usize> {
+        match self.byte()? {
+            m @ 0x90..=0x9f => Some(usize::from(m & 0x0f)),
+            0xdc => self.be(2).map(|n| n as usize),
+            0xdd => self.be(4).map(|n| n as usize),
+            _ => None,
+        }
+    }
+
+    fn str(&mut self) -> Option<&'a str> {
+        let len = match self.byte()? {
+            m @ 0xa0..=0xbf => usize::from(m & 0x1f),
+            0xd9 => self.be(1)? as usize,
+            0xda => self.be(2)? as usize,
+            0xdb => self.be(4)? as usize,
+            _ => return None,
+        };
+        let s = self.b.get(self.i..self.i + len)?;
+        self.i += len;
+        std::str::from_utf8(s).ok()
+    }
+
+    fn int(&mut self) -> Option<i64> {
+        let m = self.byte()?;
+        match m {
+            0x00..=0x7f => Some(i64::from(m)),
+            0xe0..=0xff => Some(i64::from(m as i8)),
+            0xcc => self.be(1).map(|v| v as i64),
+            0xcd => self.be(2).map(|v| v as i64),
+            0xce => self.be(4).map(|v| v as i64),
+            0xcf => self.be(8).and_then(|v| i64::try_from(v).ok()),
+            0xd0 => self.be(1).map(|v| i64::from(v as u8 as i8)),
+            0xd1 => self.be(2).map(|v| i64::from(v as u16 as i16)),
+            0xd2 => self.be(4).map(|v| i64::from(v as u32 as i32)),
+            0xd3 => self.be(8).map(|v| v as i64),
+            _ => None,
+        }
+    }
+
+    fn skip(&mut self) -> Option<()> {
+        self.i = msgpack_skip(self.b, self.i, 0, true).ok()?;
+        Some(())
+    }
+
+    /// A list of manifests (maps), each checked and kept as bytes.
+    fn manifests(&mut self) -> Option<Vec<&'a [u8]>> {
+        let n = self.array_len()?;
+        let mut out = Vec::with_capacity(n.min(1024));
+        for _ in 0..n {
+            if !matches!(self.b.get(self.i), Some(0x80..=0x8f | 0xde | 0xdf)) {
+                return None;
+            }
+            let start = self.i;
+            self.skip()?;
+            out.push(self.b.get(start..self.i)?);
+        }
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn mp(v: &serde_json::Value) -> Vec<u8> {
+        rmp_serde::to_vec_named(v).unwrap()
+    }
+
+    #[test]
+    fn json_raw_event_keeps_manifest_bytes() {
+        let e = br#"{"ts": 5, "applied_objs": [ {"kind":"Pod", "a": [1, {"b": "}"}]} ], "deleted_objs": []}"#;
+        let DecodedEvent::Raw(raw) = decode_raw_event(e, Format::Json, 0, SlicePos::default()).unwrap() else {
+            panic!("fast path")
+        };
+        assert_eq!(raw.ts, 5);
+        assert_eq!(raw.applied_objs, [br#"{"kind":"Pod", "a": [1, {"b": "}"}]}"#.as_slice()]);
+    }
+
+    #[test]
+    fn unusual_events_take_the_careful_path_and_malformed_ones_fail_as_before() {
+        let e = br#"{"ts": 5, "applied_objs": [], "deleted_objs": [], "ts": 6}"#;
+        let err = decode_raw_event(e, Format::Json, 3, SlicePos::default()).unwrap_err();
+        assert_eq!(err.event_index(), Some(3));
+        assert!(matches!(err, TraceError::DuplicateKey { .. }), "{err}");
+    }
+
+    #[test]
+    fn msgpack_raw_event() {
+        let e = mp(
+            &json!({"ts": -3, "applied_objs": [{"kind": "Pod"}], "deleted_objs": [{"kind": "Job", "x": [1.5, null]}]}),
+        );
+        let DecodedEvent::Raw(raw) = decode_raw_event(&e, Format::Msgpack, 0, SlicePos::default()).unwrap() else {
+            panic!("fast path")
+        };
+        assert_eq!(raw.ts, -3);
+        assert_eq!(
+            decode_manifest(raw.deleted_objs[0], Format::Msgpack).unwrap(),
+            json!({"kind": "Job", "x": [1.5, null]})
+        );
+    }
+
+    #[test]
+    fn probes() {
+        assert_eq!(
+            probe_kind(br#"{"apiVersion": "v1", "kind" : "Pod"}"#, Format::Json),
+            KindProbe::Known(Some("Pod".into()))
+        );
+        assert_eq!(probe_kind(br#"{"a": {"kind": "X"}}"#, Format::Json), KindProbe::Known(None));
+        assert_eq!(probe_kind(br#"{}"#, Format::Json), KindProbe::Known(None));
+        assert_eq!(probe_kind(br#"{"kind": "P\u006fd"}"#, Format::Json), KindProbe::Known(Some("Pod".into())));
+        assert_eq!(probe_kind(br#"{"ki\u006ed": "Pod"}"#, Format::Json), KindProbe::Unknown);
+        assert_eq!(probe_kind(br#"{"kind": 5}"#, Format::Json), KindProbe::Unknown);
+        let m = mp(&json!({"metadata": {"kind": "no"}, "kind": "Pod"}));
+        assert_eq!(probe_kind(&m, Format::Msgpack), KindProbe::Known(Some("Pod".into())));
+    }
+
+    #[test]
+    fn encode_matches_the_writer() {
+        let v = json!({"kind": "Pod", "n": 1});
+        let raw = serde_json::to_vec(&v).unwrap();
+        let mut out = Vec::new();
+        encode_event(&mut out, Format::Json, 7, &[ObjOut::Raw(&raw), ObjOut::Value(&v)], &[]).unwrap();
+        let event = Event { ts: 7, applied_objs: vec![v.clone(), v.clone()], deleted_objs: vec![] };
+        assert_eq!(out, serde_json::to_vec(&event).unwrap());
+        let raw = mp(&v);
+        let mut out = Vec::new();
+        encode_event(&mut out, Format::Msgpack, 7, &[ObjOut::Raw(&raw), ObjOut::Value(&v)], &[]).unwrap();
+        assert_eq!(out, rmp_serde::to_vec_named(&event).unwrap());
+    }
+
+    #[test]
+    fn msgpack_skip_rejects_what_a_trace_cannot_hold() {
+        assert!(matches!(msgpack_skip(&[0xc4, 1, 0], 0, 0, true), Err(Skip::Invalid(..))));
+        assert!(matches!(msgpack_skip(&[0x81, 0x01, 0x01], 0, 0, true), Err(Skip::Invalid(..))));
+        assert!(matches!(msgpack_skip(&[0xa2, 0xff, 0xfe], 0, 0, true), Err(Skip::Invalid(..))));
+        assert_eq!(msgpack_skip(&[0x92, 0x01], 0, 0, true), Err(Skip::Incomplete));
+        assert_eq!(msgpack_skip(&[0x92, 0x01, 0xc0], 0, 0, true), Ok(3));
+    }
+}
