@@ -182,3 +182,80 @@ fn optimizer_is_invisible_on_the_corpus() {
     }
     assert!(differ.is_empty(), "optimized and unoptimized differ on:\n{}", differ.join("\n"));
 }
+
+/// Runs a case through the streaming transform `skel apply` uses: the output bytes, or the
+/// error's text.
+fn run_streamed(
+    case: &Path,
+    jobs: usize,
+    batch_bytes: usize,
+    out_format: skel_trace::Format,
+) -> Result<Vec<u8>, String> {
+    let src = std::fs::read_to_string(case.join("script.skel")).map_err(|e| e.to_string())?;
+    let compiled = skel::compile(&src);
+    if compiled.has_errors() {
+        return Err(format!("compile: {:?}", compiled.diagnostics));
+    }
+    let input_ref = std::fs::read_to_string(case.join("input.ref")).map_err(|e| e.to_string())?;
+    let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(input_ref.trim());
+    let format = skel_trace::Format::from_extension(&input).unwrap_or(skel_trace::Format::Json);
+    let file = std::fs::File::open(&input).map_err(|e| e.to_string())?;
+    let mut writer = skel_trace::TraceWriter::new(std::io::Cursor::new(Vec::new()), out_format);
+    let mut opts = skel::stream::StreamOptions::new(format, out_format);
+    opts.jobs = jobs;
+    opts.batch_bytes = batch_bytes;
+    match skel::stream::transform(&compiled.program, file, &mut writer, opts) {
+        Ok(_) => {}
+        Err(skel::stream::StreamError::Run(e)) => return Err(e.to_string()),
+        Err(skel::stream::StreamError::Trace(e)) => return Err(e.to_string()),
+    }
+    writer.finish().map(|c| c.into_inner()).map_err(|e| e.to_string())
+}
+
+/// The parallel path gives the same bytes as one thread, whatever the batch size, and the same
+/// trace as the sequential reader; in both output formats.
+#[test]
+fn streaming_is_deterministic_and_matches_the_sequential_reader() {
+    let Some(dir) = corpus_dir() else { return };
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("corpus dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("script.skel").exists())
+        .collect();
+    cases.sort();
+    let mut problems = Vec::new();
+    for case in &cases {
+        let name = case.display().to_string();
+        // Msgpack output where the input is msgpack too (the path that copies manifests as bytes).
+        let msgpack_input = name.contains("__ex-") || name.contains("s404");
+        let formats: &[skel_trace::Format] =
+            if msgpack_input { &[skel_trace::Format::Msgpack] } else { &[skel_trace::Format::Json] };
+        let mut streamed = Err(String::new());
+        for out_format in formats {
+            let one = run_streamed(case, 1, 1 << 20, *out_format);
+            // Small batches: many batches in flight, finishing out of order.
+            if run_streamed(case, 3, 700, *out_format) != one {
+                problems.push(format!("{name}: --jobs 3 (batches of 700 bytes, {out_format}) differs from --jobs 1"));
+            }
+            streamed = one;
+        }
+        if msgpack_input {
+            streamed = run_streamed(case, 2, 1 << 20, skel_trace::Format::Json);
+        }
+        let sequential = run_in_process(case, skel::OptLevel::Full);
+        match (streamed, sequential) {
+            (Ok(a), Ok(b)) => {
+                let (a, b): (Value, Value) =
+                    (serde_json::from_slice(&a).expect("json"), serde_json::from_slice(&b).expect("json"));
+                if a != b {
+                    problems.push(format!("{name}: streamed and sequential outputs differ"));
+                }
+            }
+            (Err(_), Err(_)) => {}
+            (a, b) => {
+                problems.push(format!("{name}: streamed {:?} vs sequential {:?}", a.map(|_| "ok"), b.map(|_| "ok")))
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

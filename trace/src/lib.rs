@@ -13,6 +13,7 @@ mod model;
 mod raw;
 mod read;
 mod split;
+pub mod synth;
 mod trace;
 mod write;
 
