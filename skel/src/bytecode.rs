@@ -104,6 +104,9 @@ pub struct Program {
     pub stmts: Vec<StmtInfo>,
     /// Which statements run for an object, by its `kind` (absent: every statement).
     pub dispatch: Option<Dispatch>,
+    /// Every top-level key the program can read or write: an object's other entries are
+    /// invisible to it, so they need not be decoded.
+    pub top_keys: Vec<Box<str>>,
 }
 
 /// Statement lists by `kind`, each in script order: the statements guarded by that kind plus
@@ -293,6 +296,10 @@ impl Program {
         writeln!(out, "paths:")?;
         for i in 0..self.paths.len() {
             writeln!(out, "  p{i} {}", self.path_text(i as PathId))?;
+        }
+        if !self.top_keys.is_empty() {
+            let keys: Vec<String> = self.top_keys.iter().map(|k| format!("{k:?}")).collect();
+            writeln!(out, "reads top-level keys: {}", keys.join(", "))?;
         }
         if let Some(d) = &self.dispatch {
             writeln!(out, "dispatch on kind:")?;

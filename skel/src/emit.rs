@@ -21,7 +21,32 @@ pub fn emit(script: &ir::Script) -> Program {
         e.statement(s, guard);
     }
     e.program.dispatch = dispatch;
+    e.program.top_keys = top_keys(&e.program);
     e.program
+}
+
+/// The top-level keys the program's paths start with, plus the typed fields when a statement
+/// changes them (their validation reads all of them) and `kind` when the VM dispatches on it.
+fn top_keys(p: &Program) -> Vec<Box<str>> {
+    let mut keys: Vec<Box<str>> = p
+        .paths
+        .iter()
+        .filter(|path| path.root == bc::PathRoot::Object)
+        .filter_map(|path| match path.segs.first() {
+            Some(bc::Seg::Key(k)) => p.keys.get(*k as usize).cloned(),
+            _ => None,
+        })
+        .collect();
+    if p.stmts.iter().any(|s| s.touches_typed_fields) {
+        keys.extend(TYPED_TOP_LEVEL.iter().map(|k| Box::from(*k)));
+    }
+    if p.dispatch.is_some() {
+        // The VM dispatches on the object's own `kind`.
+        keys.push("kind".into());
+    }
+    keys.sort();
+    keys.dedup();
+    keys
 }
 
 /// Whether the condition is the `kind == "<kind>"` test a dispatch guard stands for.

@@ -11,12 +11,12 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use skel_trace::{
-    decode_manifest, decode_raw_event, encode_event, probe_kind, DecodedEvent, EventBatch, Format, KindProbe, Location,
-    ObjOut, Section, Splitter, TraceError, TraceWriter, Unit,
+    decode_manifest, decode_raw_event, encode_event, probe_kind, split_object, DecodedEvent, Entry, EventBatch, Format,
+    KindProbe, Location, ObjOut, Section, Splitter, TraceError, TraceWriter, Unit,
 };
 
 use crate::bytecode::Program;
-use crate::transform::{run_object, RunError, Summary};
+use crate::transform::{describe_object, run_object, RunError, Summary};
 use crate::vm::Vm;
 
 /// How to run a stream.
@@ -246,13 +246,13 @@ impl<'p> Worker<'p> {
         for (index, bytes, at) in batch.events() {
             match decode_raw_event(bytes, self.opts.input_format, index, at)? {
                 DecodedEvent::Raw(raw) => {
-                    let applied = raw.applied_objs.into_iter().map(Slot::Raw).collect();
-                    let deleted = raw.deleted_objs.into_iter().map(Slot::Raw).collect();
+                    let applied = raw.applied_objs.into_iter().map(Input::Raw).collect();
+                    let deleted = raw.deleted_objs.into_iter().map(Input::Raw).collect();
                     self.event(index, raw.ts, [applied, deleted], batch.start_ts, &mut out)?;
                 }
                 DecodedEvent::Full(event) => {
-                    let applied = event.applied_objs.into_iter().map(Slot::Value).collect();
-                    let deleted = event.deleted_objs.into_iter().map(Slot::Value).collect();
+                    let applied = event.applied_objs.into_iter().map(Input::Value).collect();
+                    let deleted = event.deleted_objs.into_iter().map(Input::Value).collect();
                     self.event(index, event.ts, [applied, deleted], batch.start_ts, &mut out)?;
                 }
             }
@@ -265,7 +265,7 @@ impl<'p> Worker<'p> {
         &mut self,
         index: usize,
         ts: i64,
-        lists: [Vec<Slot<'_>>; 2],
+        lists: [Vec<Input<'_>>; 2],
         start_ts: Option<i64>,
         out: &mut Encoded,
     ) -> Result<(), StreamError> {
@@ -280,29 +280,55 @@ impl<'p> Worker<'p> {
         for ((name, list), kept) in ["applied_objs", "deleted_objs"].into_iter().zip(lists).zip(kept.iter_mut()) {
             for (i, slot) in list.into_iter().enumerate() {
                 let may_match = match &slot {
-                    Slot::Raw(bytes) => match probe_kind(bytes, format) {
+                    Input::Raw(bytes) => match probe_kind(bytes, format) {
                         KindProbe::Known(kind) => vm.may_match(kind.as_deref()),
                         KindProbe::Unknown => !program.stmts.is_empty(),
                     },
-                    Slot::Value(v) => vm.may_match(v.get("kind").and_then(Value::as_str)),
+                    Input::Value(v) => vm.may_match(v.get("kind").and_then(Value::as_str)),
                 };
-                let mut value = match slot {
-                    Slot::Raw(bytes) if !may_match && raw_ok => {
+                let locate = |e: TraceError| {
+                    e.locate(Location {
+                        event: Some(index),
+                        path: Some(format!("events[{index}].{name}[{i}]")),
+                        ..Location::default()
+                    })
+                };
+                let (mut value, entries) = match slot {
+                    Input::Raw(bytes) if !may_match && raw_ok => {
                         kept.push(Slot::Raw(bytes));
                         continue;
                     }
-                    Slot::Raw(bytes) => decode_manifest(bytes, format).map_err(|e| {
-                        e.locate(Location {
-                            event: Some(index),
-                            path: Some(format!("events[{index}].{name}[{i}]")),
-                            ..Location::default()
-                        })
-                    })?,
-                    Slot::Value(v) => v,
+                    // Only the entries the program can see are decoded; the rest stay bytes.
+                    Input::Raw(bytes) if raw_ok => match split_object(bytes, format) {
+                        Some(entries) => {
+                            let mut map = serde_json::Map::new();
+                            for e in entries.iter().filter(|e| program.top_keys.iter().any(|k| **k == *e.key)) {
+                                map.insert(e.key.to_string(), decode_manifest(e.value, format).map_err(locate)?);
+                            }
+                            (Value::Object(map), Some((entries, bytes)))
+                        }
+                        None => (decode_manifest(bytes, format).map_err(locate)?, None),
+                    },
+                    Input::Raw(bytes) => (decode_manifest(bytes, format).map_err(locate)?, None),
+                    Input::Value(v) => (v, None),
                 };
-                let deleted = may_match && run_object(vm, &mut value, ts, (index, name, i), program, &mut out.summary)?;
+                let ran = if may_match {
+                    run_object(vm, &mut value, ts, (index, name, i), program, &mut out.summary)
+                } else {
+                    Ok(false)
+                };
+                let deleted = ran.map_err(|mut e| {
+                    // The message names the object: describe it whole, not just the decoded part.
+                    if let Some(whole) = entries.as_ref().and_then(|(_, bytes)| decode_manifest(bytes, format).ok()) {
+                        e.object = describe_object(&whole);
+                    }
+                    e
+                })?;
                 if !deleted {
-                    kept.push(Slot::Value(value));
+                    kept.push(match (entries, value) {
+                        (Some((entries, _)), Value::Object(map)) => Slot::Merged { entries, value: map },
+                        (_, value) => Slot::Value(value),
+                    });
                 }
             }
         }
@@ -312,8 +338,9 @@ impl<'p> Worker<'p> {
             return Ok(());
         }
         out.summary.events_written += 1;
-        let applied: Vec<ObjOut<'_>> = applied.iter().map(Slot::out).collect();
-        let deleted: Vec<ObjOut<'_>> = deleted.iter().map(Slot::out).collect();
+        let keys = &program.top_keys;
+        let applied: Vec<ObjOut<'_>> = applied.iter().map(|s| s.out(keys)).collect();
+        let deleted: Vec<ObjOut<'_>> = deleted.iter().map(|s| s.out(keys)).collect();
         if self.opts.output_format == Format::Json && out.count > 0 {
             out.bytes.push(b',');
         }
@@ -323,17 +350,30 @@ impl<'p> Worker<'p> {
     }
 }
 
-/// One manifest of an event on its way out.
-enum Slot<'a> {
+/// One manifest of an event as it comes in: still bytes, or decoded by the careful decoder.
+enum Input<'a> {
     Raw(&'a [u8]),
     Value(Value),
 }
 
+/// One manifest of an event on its way out.
+enum Slot<'a> {
+    Raw(&'a [u8]),
+    Value(Value),
+    /// The top-level entries the program can see were decoded into `value`; the others are
+    /// still the input's bytes.
+    Merged {
+        entries: Vec<Entry<'a>>,
+        value: serde_json::Map<String, Value>,
+    },
+}
+
 impl Slot<'_> {
-    fn out(&self) -> ObjOut<'_> {
+    fn out<'s>(&'s self, decoded: &'s [Box<str>]) -> ObjOut<'s> {
         match self {
             Slot::Raw(b) => ObjOut::Raw(b),
             Slot::Value(v) => ObjOut::Value(v),
+            Slot::Merged { entries, value } => ObjOut::Merged { entries, decoded, value },
         }
     }
 }

@@ -22,7 +22,10 @@ pub use error::{Location, ReadError, TraceError};
 pub use index::check_index;
 pub use lifecycles::{PodLifecycle, PodLifecycleEntry, PodLifecycles};
 pub use model::{Event, Format, Manifest, Section, TRACE_VERSION};
-pub use raw::{decode_manifest, decode_raw_event, encode_event, probe_kind, DecodedEvent, KindProbe, ObjOut, RawEvent};
+pub use raw::{
+    decode_manifest, decode_raw_event, encode_event, probe_kind, split_object, DecodedEvent, Entry, KindProbe, ObjOut,
+    RawEvent,
+};
 pub use read::{decode_event, read_trace, SlicePos, TraceVisitor};
 pub use split::{EventBatch, Splitter, Unit};
 pub use trace::Trace;

@@ -185,11 +185,97 @@ fn msgpack_probe_kind(b: &[u8]) -> Option<KindProbe<'_>> {
     Some(KindProbe::Known(None))
 }
 
-/// A manifest on its way out: the input's bytes, or a decoded (possibly changed) value.
+/// One top-level entry of an encoded manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry<'a> {
+    pub key: Cow<'a, str>,
+    /// The key as encoded (JSON: with its quotes).
+    pub raw_key: &'a [u8],
+    pub value: &'a [u8],
+}
+
+/// The top-level entries of an encoded manifest, in order; `None` when it is not a plain map
+/// with distinct keys (the caller then decodes the whole manifest).
+pub fn split_object(bytes: &[u8], format: Format) -> Option<Vec<Entry<'_>>> {
+    let entries = match format {
+        Format::Json => json_entries(bytes)?,
+        Format::Msgpack => msgpack_entries(bytes)?,
+    };
+    for (i, e) in entries.iter().enumerate() {
+        if entries.iter().skip(i + 1).any(|o| o.key == e.key) {
+            return None;
+        }
+    }
+    Some(entries)
+}
+
+fn json_entries(b: &[u8]) -> Option<Vec<Entry<'_>>> {
+    let ws = |b: &[u8], mut i: usize| {
+        while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            i += 1;
+        }
+        i
+    };
+    let mut out = Vec::new();
+    let mut i = ws(b, 1);
+    if b.get(i) == Some(&b'}') {
+        return Some(out);
+    }
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let key_len = crate::split::json_value_len(b.get(i..)?)?;
+        let raw_key = b.get(i..i + key_len)?;
+        let key = if raw_key.contains(&b'\\') {
+            Cow::Owned(serde_json::from_slice::<String>(raw_key).ok()?)
+        } else {
+            Cow::Borrowed(std::str::from_utf8(raw_key.get(1..key_len - 1)?).ok()?)
+        };
+        i = ws(b, i + key_len);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = ws(b, i + 1);
+        let len = crate::split::json_value_len(b.get(i..)?)?;
+        out.push(Entry { key, raw_key, value: b.get(i..i + len)? });
+        i = ws(b, i + len);
+        match b.get(i) {
+            Some(b',') => i = ws(b, i + 1),
+            Some(b'}') => return Some(out),
+            _ => return None,
+        }
+    }
+}
+
+fn msgpack_entries(b: &[u8]) -> Option<Vec<Entry<'_>>> {
+    let mut r = MpReader { b, i: 0 };
+    let n = r.map_len()?;
+    let mut out = Vec::with_capacity(n.min(64));
+    for _ in 0..n {
+        let key_start = r.i;
+        let key = r.str()?;
+        let raw_key = b.get(key_start..r.i)?;
+        let value_start = r.i;
+        r.skip()?;
+        out.push(Entry { key: Cow::Borrowed(key), raw_key, value: b.get(value_start..r.i)? });
+    }
+    Some(out)
+}
+
+fn is_decoded(decoded: &[Box<str>], key: &str) -> bool {
+    decoded.iter().any(|d| &**d == key)
+}
+
+/// A manifest on its way out: the input's bytes, a decoded (possibly changed) value, or a
+/// manifest whose top-level entries named in `decoded` were decoded (into `value`) and the
+/// others kept as bytes; entries are written in their original order, removed ones left out
+/// and new ones appended, exactly as re-encoding the whole decoded manifest would order them.
 #[derive(Debug, Clone, Copy)]
 pub enum ObjOut<'a> {
     Raw(&'a [u8]),
     Value(&'a Manifest),
+    Merged { entries: &'a [Entry<'a>], decoded: &'a [Box<str>], value: &'a serde_json::Map<String, Manifest> },
 }
 
 /// Appends one encoded event to `out` (as the writer encodes events), manifests as given.
@@ -219,11 +305,7 @@ pub fn encode_event(
                 rmp::encode::write_str(out, name).map_err(w)?;
                 rmp::encode::write_array_len(out, list.len() as u32).map_err(w)?;
                 for obj in list {
-                    match obj {
-                        ObjOut::Raw(b) => out.extend_from_slice(b),
-                        ObjOut::Value(v) => rmp_serde::encode::write_named(out, v)
-                            .map_err(|e| TraceError::Encode { format, message: e.to_string() })?,
-                    }
+                    msgpack_obj(out, obj)?;
                 }
             }
         }
@@ -232,14 +314,74 @@ pub fn encode_event(
 }
 
 fn json_list(out: &mut Vec<u8>, list: &[ObjOut<'_>]) -> Result<(), TraceError> {
+    let enc = |e: serde_json::Error| TraceError::Encode { format: Format::Json, message: e.to_string() };
     for (i, obj) in list.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         match obj {
             ObjOut::Raw(b) => out.extend_from_slice(b),
-            ObjOut::Value(v) => serde_json::to_writer(&mut *out, v)
-                .map_err(|e| TraceError::Encode { format: Format::Json, message: e.to_string() })?,
+            ObjOut::Value(v) => serde_json::to_writer(&mut *out, v).map_err(enc)?,
+            ObjOut::Merged { entries, decoded, value } => {
+                out.push(b'{');
+                let mut first = true;
+                let mut sep = |out: &mut Vec<u8>| {
+                    if !std::mem::take(&mut first) {
+                        out.push(b',');
+                    }
+                };
+                for e in entries.iter() {
+                    if !is_decoded(decoded, &e.key) {
+                        sep(out);
+                        out.extend_from_slice(e.raw_key);
+                        out.push(b':');
+                        out.extend_from_slice(e.value);
+                    } else if let Some(v) = value.get(e.key.as_ref()) {
+                        sep(out);
+                        out.extend_from_slice(e.raw_key);
+                        out.push(b':');
+                        serde_json::to_writer(&mut *out, v).map_err(enc)?;
+                    }
+                }
+                for (k, v) in value.iter().filter(|(k, _)| !entries.iter().any(|e| e.key == k.as_str())) {
+                    sep(out);
+                    serde_json::to_writer(&mut *out, k).map_err(enc)?;
+                    out.push(b':');
+                    serde_json::to_writer(&mut *out, v).map_err(enc)?;
+                }
+                out.push(b'}');
+            }
+        }
+    }
+    Ok(())
+}
+
+fn msgpack_obj(out: &mut Vec<u8>, obj: &ObjOut<'_>) -> Result<(), TraceError> {
+    let format = Format::Msgpack;
+    let enc = |e: rmp_serde::encode::Error| TraceError::Encode { format, message: e.to_string() };
+    match obj {
+        ObjOut::Raw(b) => out.extend_from_slice(b),
+        ObjOut::Value(v) => rmp_serde::encode::write_named(out, v).map_err(enc)?,
+        ObjOut::Merged { entries, decoded, value } => {
+            let new = |k: &String| !entries.iter().any(|e| e.key == k.as_str());
+            let kept =
+                entries.iter().filter(|e| !is_decoded(decoded, &e.key) || value.contains_key(e.key.as_ref())).count();
+            let count = kept + value.keys().filter(|k| new(k)).count();
+            rmp::encode::write_map_len(out, count as u32)
+                .map_err(|e| TraceError::Encode { format, message: e.to_string() })?;
+            for e in entries.iter() {
+                if !is_decoded(decoded, &e.key) {
+                    out.extend_from_slice(e.raw_key);
+                    out.extend_from_slice(e.value);
+                } else if let Some(v) = value.get(e.key.as_ref()) {
+                    out.extend_from_slice(e.raw_key);
+                    rmp_serde::encode::write_named(out, v).map_err(enc)?;
+                }
+            }
+            for (k, v) in value.iter().filter(|(k, _)| new(k)) {
+                rmp::encode::write_str(out, k).map_err(|e| TraceError::Encode { format, message: e.to_string() })?;
+                rmp_serde::encode::write_named(out, v).map_err(enc)?;
+            }
         }
     }
     Ok(())
@@ -490,6 +632,43 @@ mod tests {
         let mut out = Vec::new();
         encode_event(&mut out, Format::Msgpack, 7, &[ObjOut::Raw(&raw), ObjOut::Value(&v)], &[]).unwrap();
         assert_eq!(out, rmp_serde::to_vec_named(&event).unwrap());
+    }
+
+    #[test]
+    fn merged_objects_encode_like_the_whole_value() {
+        let original = json!({"apiVersion": "batch/v1beta1", "kind": "CronJob", "spec": {"x": [1, 2]}, "status": {}});
+        for format in [Format::Json, Format::Msgpack] {
+            let bytes = match format {
+                Format::Json => serde_json::to_vec(&original).unwrap(),
+                Format::Msgpack => mp(&original),
+            };
+            let entries = split_object(&bytes, format).unwrap();
+            assert_eq!(
+                entries.iter().map(|e| e.key.as_ref()).collect::<Vec<_>>(),
+                ["apiVersion", "kind", "spec", "status"]
+            );
+            let decoded: Vec<Box<str>> = ["apiVersion", "status", "new"].into_iter().map(Box::from).collect();
+            // What a script changed: apiVersion set, status removed, a new key added.
+            let mut value = serde_json::Map::new();
+            value.insert("apiVersion".into(), json!("batch/v1"));
+            value.insert("new".into(), json!(1));
+            let mut whole = original.clone();
+            whole["apiVersion"] = json!("batch/v1");
+            whole.as_object_mut().unwrap().shift_remove("status");
+            whole["new"] = json!(1);
+            let mut out = Vec::new();
+            let merged = ObjOut::Merged { entries: &entries, decoded: &decoded, value: &value };
+            encode_event(&mut out, format, 1, &[merged], &[]).unwrap();
+            let mut want = Vec::new();
+            encode_event(&mut want, format, 1, &[ObjOut::Value(&whole)], &[]).unwrap();
+            assert_eq!(out, want, "{format}");
+        }
+    }
+
+    #[test]
+    fn split_object_refuses_duplicate_keys() {
+        assert!(split_object(br#"{"a": 1, "a": 2}"#, Format::Json).is_none());
+        assert_eq!(split_object(br#"{ "a" : [1, "]"] , "b\u0063": {} }"#, Format::Json).unwrap()[1].key, "bc");
     }
 
     #[test]
