@@ -104,9 +104,85 @@ pub struct Program {
     pub stmts: Vec<StmtInfo>,
     /// Which statements run for an object, by its `kind` (absent: every statement).
     pub dispatch: Option<Dispatch>,
-    /// Every top-level key the program can read or write: an object's other entries are
-    /// invisible to it, so they need not be decoded.
-    pub top_keys: Vec<Box<str>>,
+    /// Which parts of an object the program can see (see `Shape`): everything else is
+    /// invisible to it, so it need not be decoded.
+    pub shape: Shape,
+}
+
+/// The parts of an object the program's paths can reach, as a tree: the keys it walks into,
+/// whether it walks into array elements, and where it needs whole values (to compare or copy
+/// them). A part it only walks to (to test existence, remove or replace it) can stay encoded.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Shape {
+    /// The whole value is needed.
+    pub full: bool,
+    pub keys: Vec<(Box<str>, Shape)>,
+    pub elems: Option<Box<Shape>>,
+}
+
+impl Shape {
+    pub fn key(&self, k: &str) -> Option<&Shape> {
+        self.keys.iter().find(|(name, _)| &**name == k).map(|(_, s)| s)
+    }
+
+    /// Adds a path: `segs` walked from here; `full` when its end's value is needed.
+    pub fn insert<'a>(&mut self, mut segs: impl Iterator<Item = PathStep<'a>>, full: bool) {
+        if self.full {
+            return;
+        }
+        match segs.next() {
+            None => {
+                if full {
+                    *self = Shape { full: true, ..Shape::default() };
+                }
+            }
+            Some(PathStep::Key(k)) => {
+                let i = match self.keys.iter().position(|(name, _)| &**name == k) {
+                    Some(i) => i,
+                    None => {
+                        self.keys.push((k.into(), Shape::default()));
+                        self.keys.len() - 1
+                    }
+                };
+                if let Some((_, child)) = self.keys.get_mut(i) {
+                    child.insert(segs, full);
+                }
+            }
+            Some(PathStep::Elem) => self.elems.get_or_insert_with(Box::default).insert(segs, full),
+        }
+    }
+
+    /// `kind`, `spec.template.spec.containers[].env[]`, `status!` (`!`: the whole value).
+    pub fn describe(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        self.describe_into(String::new(), &mut out);
+        out
+    }
+
+    fn describe_into(&self, at: String, out: &mut Vec<String>) {
+        if self.full {
+            out.push(format!("{at}!"));
+            return;
+        }
+        if self.keys.is_empty() && self.elems.is_none() && !at.is_empty() {
+            out.push(at.clone());
+        }
+        for (k, child) in &self.keys {
+            let mut key = String::new();
+            let _ = skel_grammar::ast::write_key(&mut key, k);
+            child.describe_into(if at.is_empty() { key } else { format!("{at}.{key}") }, out);
+        }
+        if let Some(e) = &self.elems {
+            e.describe_into(format!("{at}[]"), out);
+        }
+    }
+}
+
+/// One step of a path, for building a `Shape`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathStep<'a> {
+    Key(&'a str),
+    Elem,
 }
 
 /// Statement lists by `kind`, each in script order: the statements guarded by that kind plus
@@ -297,9 +373,8 @@ impl Program {
         for i in 0..self.paths.len() {
             writeln!(out, "  p{i} {}", self.path_text(i as PathId))?;
         }
-        if !self.top_keys.is_empty() {
-            let keys: Vec<String> = self.top_keys.iter().map(|k| format!("{k:?}")).collect();
-            writeln!(out, "reads top-level keys: {}", keys.join(", "))?;
+        if !self.stmts.is_empty() {
+            writeln!(out, "decodes: {}", self.shape.describe().join(", "))?;
         }
         if let Some(d) = &self.dispatch {
             writeln!(out, "dispatch on kind:")?;

@@ -20,33 +20,85 @@ pub fn emit(script: &ir::Script) -> Program {
         let guard = if dispatch.is_some() { s.kind_guard.as_deref() } else { None };
         e.statement(s, guard);
     }
+    e.program.shape = shape(script, dispatch.is_some());
     e.program.dispatch = dispatch;
-    e.program.top_keys = top_keys(&e.program);
     e.program
 }
 
-/// The top-level keys the program's paths start with, plus the typed fields when a statement
-/// changes them (their validation reads all of them) and `kind` when the VM dispatches on it.
-fn top_keys(p: &Program) -> Vec<Box<str>> {
-    let mut keys: Vec<Box<str>> = p
-        .paths
-        .iter()
-        .filter(|path| path.root == bc::PathRoot::Object)
-        .filter_map(|path| match path.segs.first() {
-            Some(bc::Seg::Key(k)) => p.keys.get(*k as usize).cloned(),
-            _ => None,
-        })
-        .collect();
-    if p.stmts.iter().any(|s| s.touches_typed_fields) {
-        keys.extend(TYPED_TOP_LEVEL.iter().map(|k| Box::from(*k)));
+/// What of an object the program can see: every path it walks (bindings, existence tests,
+/// removal and modify targets) and where it needs whole values (compared or copied values,
+/// the typed fields it validates, `kind` when the VM dispatches on it).
+fn shape(script: &ir::Script, dispatch: bool) -> bc::Shape {
+    let mut shape = bc::Shape::default();
+    for s in &script.statements {
+        let mut add = |p: &ir::Path, full: bool| {
+            let steps = absolute_steps(s, p);
+            shape.insert(steps.into_iter(), full);
+        };
+        for c in &s.conds {
+            match c {
+                ir::Cond::Time { .. } => {}
+                ir::Cond::Test { pred, .. } => add_pred(&mut add, pred),
+                ir::Cond::Bind { over, pred, .. } => {
+                    add(over, false);
+                    add_pred(&mut add, pred);
+                }
+            }
+        }
+        match &s.action {
+            ir::Action::Delete => {}
+            ir::Action::Remove(p) => add(p, false),
+            ir::Action::Modify { target, value } => {
+                add(target, false);
+                if let ir::Operand::Path(v) = value {
+                    add(v, true);
+                }
+            }
+        }
+        if touches_typed_fields(s) {
+            for k in TYPED_TOP_LEVEL {
+                shape.insert(std::iter::once(bc::PathStep::Key(k)), true);
+            }
+        }
     }
-    if p.dispatch.is_some() {
-        // The VM dispatches on the object's own `kind`.
-        keys.push("kind".into());
+    if dispatch {
+        shape.insert(std::iter::once(bc::PathStep::Key("kind")), true);
     }
-    keys.sort();
-    keys.dedup();
-    keys
+    shape
+}
+
+fn add_pred(add: &mut impl FnMut(&ir::Path, bool), pred: &ir::Pred) {
+    match pred {
+        // Existence survives an undecoded value: only the way there must be decoded.
+        ir::Pred::Exists(p) | ir::Pred::NotExists(p) => add(p, false),
+        ir::Pred::Compare { lhs, rhs, .. } => {
+            add(lhs, true);
+            if let ir::Operand::Path(r) = rhs {
+                add(r, true);
+            }
+        }
+    }
+}
+
+/// A path's steps from the object root: a variable is replaced by the path it was bound over.
+fn absolute_steps<'a>(s: &'a ir::Stmt, p: &'a ir::Path) -> Vec<bc::PathStep<'a>> {
+    let own = p.segs.iter().map(|seg| match seg {
+        ir::Seg::Key(k) => bc::PathStep::Key(k),
+        ir::Seg::Index(_) | ir::Seg::AnyIndex => bc::PathStep::Elem,
+    });
+    match p.root {
+        ir::Root::Object => own.collect(),
+        ir::Root::Var(v) => {
+            let over = s.conds.iter().find_map(|c| match c {
+                ir::Cond::Bind { var, over, .. } if *var == v => Some(over),
+                _ => None,
+            });
+            // A variable is bound over a path rooted earlier, so this recursion ends.
+            let mut steps = over.map(|o| absolute_steps(s, o)).unwrap_or_default();
+            steps.extend(own);
+            steps
+        }
+    }
 }
 
 /// Whether the condition is the `kind == "<kind>"` test a dispatch guard stands for.

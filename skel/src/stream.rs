@@ -11,11 +11,12 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use skel_trace::{
-    decode_manifest, decode_raw_event, encode_event, probe_kind, split_object, DecodedEvent, Entry, EventBatch, Format,
-    KindProbe, Location, ObjOut, Section, Splitter, TraceError, TraceWriter, Unit,
+    decode_manifest, decode_raw_event, encode_event, has_placeholder_marker, probe_kind, DecodedEvent, EventBatch,
+    Format, KindProbe, Location, ObjOut, Section, Splitter, TraceError, TraceWriter, Unit,
 };
 
 use crate::bytecode::Program;
+use crate::lazy;
 use crate::transform::{describe_object, run_object, RunError, Summary};
 use crate::vm::Vm;
 
@@ -226,11 +227,15 @@ struct Worker<'p> {
     opts: StreamOptions,
     /// Manifests can be copied as bytes (same format in and out).
     raw_ok: bool,
+    /// Manifests can be decoded lazily: no string the program can write contains the
+    /// placeholder marker.
+    lazy_ok: bool,
 }
 
 impl<'p> Worker<'p> {
     fn new(program: &'p Program, opts: StreamOptions) -> Self {
-        Worker { program, vm: None, opts, raw_ok: opts.input_format == opts.output_format }
+        let lazy_ok = !program.consts.iter().any(|c| has_placeholder_marker(c.to_string().as_bytes()));
+        Worker { program, vm: None, opts, raw_ok: opts.input_format == opts.output_format, lazy_ok }
     }
 
     fn work(&mut self, unit: Unit) -> Result<Done, StreamError> {
@@ -293,22 +298,17 @@ impl<'p> Worker<'p> {
                         ..Location::default()
                     })
                 };
-                let (mut value, entries) = match slot {
+                let (mut value, lazy) = match slot {
                     Input::Raw(bytes) if !may_match && raw_ok => {
                         kept.push(Slot::Raw(bytes));
                         continue;
                     }
-                    // Only the entries the program can see are decoded; the rest stay bytes.
-                    Input::Raw(bytes) if raw_ok => match split_object(bytes, format) {
-                        Some(entries) => {
-                            let mut map = serde_json::Map::new();
-                            for e in entries.iter().filter(|e| program.top_keys.iter().any(|k| **k == *e.key)) {
-                                map.insert(e.key.to_string(), decode_manifest(e.value, format).map_err(locate)?);
-                            }
-                            (Value::Object(map), Some((entries, bytes)))
-                        }
-                        None => (decode_manifest(bytes, format).map_err(locate)?, None),
-                    },
+                    // Only what the program can see is decoded; the rest stays bytes.
+                    Input::Raw(bytes) if raw_ok && self.lazy_ok && !has_placeholder_marker(bytes) => {
+                        let mut raws = Vec::new();
+                        let value = lazy::decode(bytes, format, &program.shape, &mut raws).map_err(locate)?;
+                        (value, Some(raws))
+                    }
                     Input::Raw(bytes) => (decode_manifest(bytes, format).map_err(locate)?, None),
                     Input::Value(v) => (v, None),
                 };
@@ -318,16 +318,16 @@ impl<'p> Worker<'p> {
                     Ok(false)
                 };
                 let deleted = ran.map_err(|mut e| {
-                    // The message names the object: describe it whole, not just the decoded part.
-                    if let Some(whole) = entries.as_ref().and_then(|(_, bytes)| decode_manifest(bytes, format).ok()) {
-                        e.object = describe_object(&whole);
+                    // The message names the object: describe all of it, not just the decoded part.
+                    if let Some(raws) = &lazy {
+                        e.object = describe_object(&lazy::materialize(&value, raws, format));
                     }
                     e
                 })?;
                 if !deleted {
-                    kept.push(match (entries, value) {
-                        (Some((entries, _)), Value::Object(map)) => Slot::Merged { entries, value: map },
-                        (_, value) => Slot::Value(value),
+                    kept.push(match lazy {
+                        Some(raws) => Slot::Lazy { value, raws },
+                        None => Slot::Value(value),
                     });
                 }
             }
@@ -338,9 +338,8 @@ impl<'p> Worker<'p> {
             return Ok(());
         }
         out.summary.events_written += 1;
-        let keys = &program.top_keys;
-        let applied: Vec<ObjOut<'_>> = applied.iter().map(|s| s.out(keys)).collect();
-        let deleted: Vec<ObjOut<'_>> = deleted.iter().map(|s| s.out(keys)).collect();
+        let applied: Vec<ObjOut<'_>> = applied.iter().map(Slot::out).collect();
+        let deleted: Vec<ObjOut<'_>> = deleted.iter().map(Slot::out).collect();
         if self.opts.output_format == Format::Json && out.count > 0 {
             out.bytes.push(b',');
         }
@@ -360,20 +359,19 @@ enum Input<'a> {
 enum Slot<'a> {
     Raw(&'a [u8]),
     Value(Value),
-    /// The top-level entries the program can see were decoded into `value`; the others are
-    /// still the input's bytes.
-    Merged {
-        entries: Vec<Entry<'a>>,
-        value: serde_json::Map<String, Value>,
+    /// Decoded as far as the program can see; placeholders stand for the bytes in `raws`.
+    Lazy {
+        value: Value,
+        raws: Vec<&'a [u8]>,
     },
 }
 
 impl Slot<'_> {
-    fn out<'s>(&'s self, decoded: &'s [Box<str>]) -> ObjOut<'s> {
+    fn out(&self) -> ObjOut<'_> {
         match self {
             Slot::Raw(b) => ObjOut::Raw(b),
             Slot::Value(v) => ObjOut::Value(v),
-            Slot::Merged { entries, value } => ObjOut::Merged { entries, decoded, value },
+            Slot::Lazy { value, raws } => ObjOut::Lazy { value, raws },
         }
     }
 }

@@ -1,5 +1,8 @@
-//! The optimizer changes nothing: random scripts built from realistic tests run optimized and
-//! unoptimized over sample objects, and must give identical objects, outcomes and errors.
+//! The optimizer and the lazy decoder change nothing: random scripts built from realistic tests
+//! run optimized and unoptimized over sample objects, and streamed with lazy and with whole
+//! decoding, and must give identical objects, outcomes and errors.
+
+#![allow(clippy::unwrap_used)]
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -92,5 +95,44 @@ proptest! {
     ) {
         let src: String = stmts.iter().map(|(t, b, a)| statement(t, *b, *a)).collect::<Vec<_>>().join("\n");
         prop_assert_eq!(run_all(&src, skel::OptLevel::Full), run_all(&src, skel::OptLevel::None), "{}", src);
+    }
+}
+
+/// Streams the sample objects (one event per timestamp) through `src` into `out_format`: the
+/// output trace as a JSON value, or the error's text. JSON to JSON decodes lazily and copies
+/// what the program cannot see as bytes; JSON to msgpack decodes every manifest whole.
+fn stream(src: &str, out_format: skel_trace::Format) -> Result<Value, String> {
+    let compiled = skel::compile(src);
+    let events: Vec<Value> =
+        [1000, 1300, 1700].iter().map(|ts| json!({"ts": ts, "applied_objs": objects(), "deleted_objs": []})).collect();
+    let trace =
+        json!({"version": 2, "config": {"trackedObjects": {}}, "events": events, "index": {}, "pod_lifecycles": {}});
+    let input = serde_json::to_vec(&trace).unwrap();
+    let mut writer = skel_trace::TraceWriter::new(std::io::Cursor::new(Vec::new()), out_format);
+    let mut opts = skel::stream::StreamOptions::new(skel_trace::Format::Json, out_format);
+    opts.jobs = 1;
+    match skel::stream::transform(&compiled.program, input.as_slice(), &mut writer, opts) {
+        Ok(_) => {}
+        Err(skel::stream::StreamError::Run(e)) => return Err(format!("{:?} {}", e.span, e)),
+        Err(skel::stream::StreamError::Trace(e)) => return Err(e.to_string()),
+    }
+    let bytes = writer.finish().unwrap().into_inner();
+    let trace = skel_trace::Trace::read(bytes.as_slice(), out_format).map_err(|e| e.to_string())?;
+    Ok(trace.to_json_value())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(600))]
+
+    /// Lazy decoding is invisible: the same trace as decoding every manifest whole.
+    #[test]
+    fn lazy_decoding_equals_whole_decoding(
+        stmts in proptest::collection::vec(
+            (proptest::collection::vec(0..TESTS.len(), 0..4), proptest::option::of(0..BINDS.len()), 0..ACTIONS.len()),
+            1..5,
+        )
+    ) {
+        let src: String = stmts.iter().map(|(t, b, a)| statement(t, *b, *a)).collect::<Vec<_>>().join("\n");
+        prop_assert_eq!(stream(&src, skel_trace::Format::Json), stream(&src, skel_trace::Format::Msgpack), "{}", src);
     }
 }

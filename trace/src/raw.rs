@@ -263,19 +263,86 @@ fn msgpack_entries(b: &[u8]) -> Option<Vec<Entry<'_>>> {
     Some(out)
 }
 
-fn is_decoded(decoded: &[Box<str>], key: &str) -> bool {
-    decoded.iter().any(|d| &**d == key)
+/// Marks a string value that stands for input bytes not decoded (see `ObjOut::Lazy`): a Unicode
+/// noncharacter, then the index of the bytes. A manifest whose bytes contain the marker is
+/// never decoded lazily (`has_placeholder_marker`), so a real string cannot be mistaken for one.
+const PLACEHOLDER: char = '\u{FDD0}';
+
+/// A value standing for `raws[i]`, still encoded.
+pub fn placeholder(i: usize) -> serde_json::Value {
+    serde_json::Value::String(format!("{PLACEHOLDER}{i}"))
 }
 
-/// A manifest on its way out: the input's bytes, a decoded (possibly changed) value, or a
-/// manifest whose top-level entries named in `decoded` were decoded (into `value`) and the
-/// others kept as bytes; entries are written in their original order, removed ones left out
-/// and new ones appended, exactly as re-encoding the whole decoded manifest would order them.
+/// The index a placeholder stands for.
+pub fn placeholder_index(s: &str) -> Option<usize> {
+    s.strip_prefix(PLACEHOLDER)?.parse().ok()
+}
+
+/// Whether the bytes (or text) contain the placeholder marker.
+pub fn has_placeholder_marker(bytes: &[u8]) -> bool {
+    let mut marker = [0u8; 4];
+    memchr::memmem::find(bytes, PLACEHOLDER.encode_utf8(&mut marker).as_bytes()).is_some()
+}
+
+/// The elements of an encoded array, as bytes; `None` if it is not an array.
+pub fn split_array(bytes: &[u8], format: Format) -> Option<Vec<&[u8]>> {
+    match format {
+        Format::Json => {
+            let ws = |b: &[u8], mut i: usize| {
+                while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+                    i += 1;
+                }
+                i
+            };
+            if bytes.first() != Some(&b'[') {
+                return None;
+            }
+            let mut out = Vec::new();
+            let mut i = ws(bytes, 1);
+            if bytes.get(i) == Some(&b']') {
+                return Some(out);
+            }
+            loop {
+                let len = crate::split::json_value_len(bytes.get(i..)?)?;
+                out.push(bytes.get(i..i + len)?);
+                i = ws(bytes, i + len);
+                match bytes.get(i) {
+                    Some(b',') => i = ws(bytes, i + 1),
+                    Some(b']') => return Some(out),
+                    _ => return None,
+                }
+            }
+        }
+        Format::Msgpack => {
+            let mut r = MpReader { b: bytes, i: 0 };
+            let n = r.array_len()?;
+            let mut out = Vec::with_capacity(n.min(1024));
+            for _ in 0..n {
+                let start = r.i;
+                r.skip()?;
+                out.push(bytes.get(start..r.i)?);
+            }
+            Some(out)
+        }
+    }
+}
+
+/// Whether the encoded value is a map (JSON object).
+pub fn is_map(bytes: &[u8], format: Format) -> bool {
+    match format {
+        Format::Json => bytes.first() == Some(&b'{'),
+        Format::Msgpack => matches!(bytes.first(), Some(0x80..=0x8f | 0xde | 0xdf)),
+    }
+}
+
+/// A manifest on its way out: the input's bytes, a decoded (possibly changed) value, or a value
+/// decoded lazily: its `placeholder` strings stand for the input bytes in `raws`, written as
+/// they were.
 #[derive(Debug, Clone, Copy)]
 pub enum ObjOut<'a> {
     Raw(&'a [u8]),
     Value(&'a Manifest),
-    Merged { entries: &'a [Entry<'a>], decoded: &'a [Box<str>], value: &'a serde_json::Map<String, Manifest> },
+    Lazy { value: &'a Manifest, raws: &'a [&'a [u8]] },
 }
 
 /// Appends one encoded event to `out` (as the writer encodes events), manifests as given.
@@ -314,75 +381,89 @@ pub fn encode_event(
 }
 
 fn json_list(out: &mut Vec<u8>, list: &[ObjOut<'_>]) -> Result<(), TraceError> {
-    let enc = |e: serde_json::Error| TraceError::Encode { format: Format::Json, message: e.to_string() };
     for (i, obj) in list.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         match obj {
             ObjOut::Raw(b) => out.extend_from_slice(b),
-            ObjOut::Value(v) => serde_json::to_writer(&mut *out, v).map_err(enc)?,
-            ObjOut::Merged { entries, decoded, value } => {
-                out.push(b'{');
-                let mut first = true;
-                let mut sep = |out: &mut Vec<u8>| {
-                    if !std::mem::take(&mut first) {
-                        out.push(b',');
-                    }
-                };
-                for e in entries.iter() {
-                    if !is_decoded(decoded, &e.key) {
-                        sep(out);
-                        out.extend_from_slice(e.raw_key);
-                        out.push(b':');
-                        out.extend_from_slice(e.value);
-                    } else if let Some(v) = value.get(e.key.as_ref()) {
-                        sep(out);
-                        out.extend_from_slice(e.raw_key);
-                        out.push(b':');
-                        serde_json::to_writer(&mut *out, v).map_err(enc)?;
-                    }
-                }
-                for (k, v) in value.iter().filter(|(k, _)| !entries.iter().any(|e| e.key == k.as_str())) {
-                    sep(out);
-                    serde_json::to_writer(&mut *out, k).map_err(enc)?;
-                    out.push(b':');
-                    serde_json::to_writer(&mut *out, v).map_err(enc)?;
-                }
-                out.push(b'}');
-            }
+            ObjOut::Value(v) => json_value(out, v, &[])?,
+            ObjOut::Lazy { value, raws } => json_value(out, value, raws)?,
         }
     }
     Ok(())
 }
 
-fn msgpack_obj(out: &mut Vec<u8>, obj: &ObjOut<'_>) -> Result<(), TraceError> {
-    let format = Format::Msgpack;
-    let enc = |e: rmp_serde::encode::Error| TraceError::Encode { format, message: e.to_string() };
-    match obj {
-        ObjOut::Raw(b) => out.extend_from_slice(b),
-        ObjOut::Value(v) => rmp_serde::encode::write_named(out, v).map_err(enc)?,
-        ObjOut::Merged { entries, decoded, value } => {
-            let new = |k: &String| !entries.iter().any(|e| e.key == k.as_str());
-            let kept =
-                entries.iter().filter(|e| !is_decoded(decoded, &e.key) || value.contains_key(e.key.as_ref())).count();
-            let count = kept + value.keys().filter(|k| new(k)).count();
-            rmp::encode::write_map_len(out, count as u32)
-                .map_err(|e| TraceError::Encode { format, message: e.to_string() })?;
-            for e in entries.iter() {
-                if !is_decoded(decoded, &e.key) {
-                    out.extend_from_slice(e.raw_key);
-                    out.extend_from_slice(e.value);
-                } else if let Some(v) = value.get(e.key.as_ref()) {
-                    out.extend_from_slice(e.raw_key);
-                    rmp_serde::encode::write_named(out, v).map_err(enc)?;
+/// Writes a value as `serde_json::to_writer` does, placeholders replaced by their bytes.
+fn json_value(out: &mut Vec<u8>, v: &Manifest, raws: &[&[u8]]) -> Result<(), TraceError> {
+    let enc = |e: serde_json::Error| TraceError::Encode { format: Format::Json, message: e.to_string() };
+    match v {
+        serde_json::Value::String(s) => match placeholder_index(s).and_then(|i| raws.get(i)) {
+            Some(raw) => out.extend_from_slice(raw),
+            None => serde_json::to_writer(&mut *out, s).map_err(enc)?,
+        },
+        serde_json::Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
                 }
+                json_value(out, item, raws)?;
             }
-            for (k, v) in value.iter().filter(|(k, _)| new(k)) {
-                rmp::encode::write_str(out, k).map_err(|e| TraceError::Encode { format, message: e.to_string() })?;
-                rmp_serde::encode::write_named(out, v).map_err(enc)?;
+            out.push(b']');
+        }
+        serde_json::Value::Object(map) => {
+            out.push(b'{');
+            for (i, (k, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, k).map_err(enc)?;
+                out.push(b':');
+                json_value(out, item, raws)?;
+            }
+            out.push(b'}');
+        }
+        other => serde_json::to_writer(&mut *out, other).map_err(enc)?,
+    }
+    Ok(())
+}
+
+fn msgpack_obj(out: &mut Vec<u8>, obj: &ObjOut<'_>) -> Result<(), TraceError> {
+    match obj {
+        ObjOut::Raw(b) => {
+            out.extend_from_slice(b);
+            Ok(())
+        }
+        ObjOut::Value(v) => msgpack_value(out, v, &[]),
+        ObjOut::Lazy { value, raws } => msgpack_value(out, value, raws),
+    }
+}
+
+/// Writes a value as rmp-serde does, placeholders replaced by their bytes.
+fn msgpack_value(out: &mut Vec<u8>, v: &Manifest, raws: &[&[u8]]) -> Result<(), TraceError> {
+    let format = Format::Msgpack;
+    let w = |e: rmp::encode::ValueWriteError| TraceError::Encode { format, message: e.to_string() };
+    match v {
+        serde_json::Value::String(s) => match placeholder_index(s).and_then(|i| raws.get(i)) {
+            Some(raw) => out.extend_from_slice(raw),
+            None => rmp::encode::write_str(out, s).map_err(w)?,
+        },
+        serde_json::Value::Array(items) => {
+            rmp::encode::write_array_len(out, items.len() as u32).map_err(w)?;
+            for item in items {
+                msgpack_value(out, item, raws)?;
             }
         }
+        serde_json::Value::Object(map) => {
+            rmp::encode::write_map_len(out, map.len() as u32).map_err(w)?;
+            for (k, item) in map {
+                rmp::encode::write_str(out, k).map_err(w)?;
+                msgpack_value(out, item, raws)?;
+            }
+        }
+        other => rmp_serde::encode::write_named(out, other)
+            .map_err(|e| TraceError::Encode { format, message: e.to_string() })?,
     }
     Ok(())
 }
@@ -635,34 +716,41 @@ mod tests {
     }
 
     #[test]
-    fn merged_objects_encode_like_the_whole_value() {
-        let original = json!({"apiVersion": "batch/v1beta1", "kind": "CronJob", "spec": {"x": [1, 2]}, "status": {}});
+    fn lazy_values_encode_like_the_whole_value() {
+        let original = json!({"apiVersion": "batch/v1beta1", "kind": "CronJob", "spec": {"x": [1, "é\n", {"y": null}]}, "status": {}});
         for format in [Format::Json, Format::Msgpack] {
             let bytes = match format {
                 Format::Json => serde_json::to_vec(&original).unwrap(),
                 Format::Msgpack => mp(&original),
             };
             let entries = split_object(&bytes, format).unwrap();
-            assert_eq!(
-                entries.iter().map(|e| e.key.as_ref()).collect::<Vec<_>>(),
-                ["apiVersion", "kind", "spec", "status"]
-            );
-            let decoded: Vec<Box<str>> = ["apiVersion", "status", "new"].into_iter().map(Box::from).collect();
-            // What a script changed: apiVersion set, status removed, a new key added.
-            let mut value = serde_json::Map::new();
-            value.insert("apiVersion".into(), json!("batch/v1"));
-            value.insert("new".into(), json!(1));
+            let spec = split_object(entries[2].value, format).unwrap();
+            let xs = split_array(spec[0].value, format).unwrap();
+            // Decode apiVersion and spec.x's array; the rest stays bytes.
+            let raws = vec![entries[1].value, xs[1], xs[2], entries[3].value];
+            let lazy = json!({
+                "apiVersion": "batch/v1",
+                "kind": placeholder(0),
+                "spec": {"x": [1, placeholder(1), placeholder(2), 5]},
+                "status": placeholder(3),
+                "new": true,
+            });
             let mut whole = original.clone();
             whole["apiVersion"] = json!("batch/v1");
-            whole.as_object_mut().unwrap().shift_remove("status");
-            whole["new"] = json!(1);
+            whole["spec"]["x"].as_array_mut().unwrap().push(json!(5));
+            whole["new"] = json!(true);
             let mut out = Vec::new();
-            let merged = ObjOut::Merged { entries: &entries, decoded: &decoded, value: &value };
-            encode_event(&mut out, format, 1, &[merged], &[]).unwrap();
+            encode_event(&mut out, format, 1, &[ObjOut::Lazy { value: &lazy, raws: &raws }], &[]).unwrap();
             let mut want = Vec::new();
             encode_event(&mut want, format, 1, &[ObjOut::Value(&whole)], &[]).unwrap();
             assert_eq!(out, want, "{format}");
         }
+    }
+
+    #[test]
+    fn the_marker_is_found() {
+        assert!(has_placeholder_marker("a\u{FDD0}b".as_bytes()));
+        assert!(!has_placeholder_marker(b"plain"));
     }
 
     #[test]

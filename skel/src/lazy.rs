@@ -1,0 +1,228 @@
+//! Lazy decoding: a manifest is decoded only as far as the program can see (its `Shape`); every
+//! other part becomes a placeholder for its input bytes, written back unchanged. The program
+//! never walks into a placeholder: it only walks the paths the shape was built from, and needs
+//! whole values only where the shape says `full`.
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use skel_trace::{decode_manifest, is_map, placeholder, split_array, split_object, Format, TraceError};
+
+use crate::bytecode::Shape;
+
+/// Decodes `bytes` as far as `shape` reaches; placeholders index into `raws`.
+pub fn decode<'a>(
+    bytes: &'a [u8],
+    format: Format,
+    shape: &Shape,
+    raws: &mut Vec<&'a [u8]>,
+) -> Result<Value, TraceError> {
+    match format {
+        // One pass of serde_json's own parser; skipped parts are captured as raw text.
+        Format::Json => {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            let value = ShapeSeed { shape, raws, root: true }.deserialize(&mut de);
+            value.and_then(|v| de.end().map(|()| v)).map_err(|e| TraceError::Syntax {
+                format,
+                message: e.to_string(),
+                location: Box::default(),
+            })
+        }
+        Format::Msgpack => msgpack(bytes, shape, raws, true),
+    }
+}
+
+/// The value with every placeholder decoded: what decoding it whole and running the same
+/// statements would have given (for messages about the object).
+pub fn materialize(value: &Value, raws: &[&[u8]], format: Format) -> Value {
+    match value {
+        Value::String(s) => match skel_trace::placeholder_index(s).and_then(|i| raws.get(i)) {
+            Some(raw) => decode_manifest(raw, format).unwrap_or(Value::Null),
+            None => value.clone(),
+        },
+        Value::Array(items) => Value::Array(items.iter().map(|v| materialize(v, raws, format)).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), materialize(v, raws, format))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+fn stand_in<'a>(raws: &mut Vec<&'a [u8]>, bytes: &'a [u8]) -> Value {
+    raws.push(bytes);
+    placeholder(raws.len() - 1)
+}
+
+/// A part the program only walks to (tests for existence, removes or replaces), never into.
+fn opaque(shape: &Shape) -> bool {
+    !shape.full && shape.keys.is_empty() && shape.elems.is_none()
+}
+
+struct ShapeSeed<'s, 'r, 'de> {
+    shape: &'s Shape,
+    raws: &'r mut Vec<&'de [u8]>,
+    root: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for ShapeSeed<'_, '_, 'de> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        if self.shape.full {
+            return serde::Deserialize::deserialize(d);
+        }
+        if opaque(self.shape) && !self.root {
+            let raw: &'de RawValue = serde::Deserialize::deserialize(d)?;
+            return Ok(stand_in(self.raws, raw.get().as_bytes()));
+        }
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ShapeSeed<'_, '_, 'de> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let v = match self.shape.key(&key) {
+                Some(child) => map.next_value_seed(ShapeSeed { shape: child, raws: &mut *self.raws, root: false })?,
+                None => {
+                    let raw: &'de RawValue = map.next_value()?;
+                    stand_in(self.raws, raw.get().as_bytes())
+                }
+            };
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        match &self.shape.elems {
+            Some(elems) => {
+                while let Some(v) =
+                    seq.next_element_seed(ShapeSeed { shape: elems, raws: &mut *self.raws, root: false })?
+                {
+                    out.push(v);
+                }
+            }
+            // The program walks keys here, not elements: an array is decoded as it is.
+            None => {
+                while let Some(v) = seq.next_element::<Value>()? {
+                    out.push(v);
+                }
+            }
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+}
+
+/// The msgpack path: splits maps and arrays along the shape (rmp-serde has no raw values).
+fn msgpack<'a>(bytes: &'a [u8], shape: &Shape, raws: &mut Vec<&'a [u8]>, root: bool) -> Result<Value, TraceError> {
+    let format = Format::Msgpack;
+    if shape.full {
+        return decode_manifest(bytes, format);
+    }
+    if is_map(bytes, format) && (root || !shape.keys.is_empty()) {
+        // A map whose keys repeat is decoded whole, as the careful decoder would.
+        let Some(entries) = split_object(bytes, format) else { return decode_manifest(bytes, format) };
+        let mut map = Map::with_capacity(entries.len());
+        for e in entries {
+            let v = match shape.key(&e.key) {
+                Some(child) => msgpack(e.value, child, raws, false)?,
+                None => stand_in(raws, e.value),
+            };
+            map.insert(e.key.into_owned(), v);
+        }
+        return Ok(Value::Object(map));
+    }
+    if let (Some(elems), Some(items)) = (&shape.elems, split_array(bytes, format)) {
+        let mut list = Vec::with_capacity(items.len());
+        for item in items {
+            list.push(msgpack(item, elems, raws, false)?);
+        }
+        return Ok(Value::Array(list));
+    }
+    Ok(stand_in(raws, bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use skel_trace::{encode_event, ObjOut};
+
+    use super::*;
+
+    fn shape_of(src: &str) -> Shape {
+        crate::compile(src).program.shape
+    }
+
+    /// Decoding lazily and encoding gives the same bytes as decoding and encoding whole.
+    #[test]
+    fn round_trip_is_exact() {
+        let obj = json!({"kind": "Pod", "metadata": {"name": "a"}, "spec": {"containers": [{"env": [{"name": "X", "valueFrom": {"secretKeyRef": {}}}], "image": "i"}], "n": [1, 2.5, null, true, "s\n"]}, "status": {"x": 1}});
+        let shape = shape_of("remove($e := spec.containers[*].env[*] | exists($e.valueFrom), $e); remove(status);");
+        for format in [Format::Json, Format::Msgpack] {
+            let bytes = match format {
+                Format::Json => serde_json::to_vec(&obj).unwrap(),
+                Format::Msgpack => rmp_serde::to_vec_named(&obj).unwrap(),
+            };
+            let mut raws = Vec::new();
+            let value = decode(&bytes, format, &shape, &mut raws).unwrap();
+            assert!(!raws.is_empty(), "something stayed encoded");
+            assert_eq!(value["spec"]["containers"][0]["env"][0]["valueFrom"], placeholder(raws.len() - 4), "{format}");
+            let mut lazy = Vec::new();
+            encode_event(&mut lazy, format, 1, &[ObjOut::Lazy { value: &value, raws: &raws }], &[]).unwrap();
+            let mut whole = Vec::new();
+            encode_event(&mut whole, format, 1, &[ObjOut::Value(&obj)], &[]).unwrap();
+            assert_eq!(lazy, whole, "{format}");
+        }
+    }
+
+    #[test]
+    fn full_parts_are_decoded_whole() {
+        let obj = json!({"kind": "Pod", "spec": {"a": {"b": [1]}}, "other": {"c": 1}});
+        let shape = shape_of("modify(kind == \"Pod\", x = spec.a);");
+        let bytes = serde_json::to_vec(&obj).unwrap();
+        let mut raws = Vec::new();
+        let value = decode(&bytes, Format::Json, &shape, &mut raws).unwrap();
+        assert_eq!(value["spec"]["a"], json!({"b": [1]}));
+        assert_eq!(value["kind"], json!("Pod"));
+        assert_eq!(value["other"], placeholder(0));
+    }
+}
