@@ -132,6 +132,7 @@ fn json_probe_kind(b: &[u8]) -> Option<KindProbe<'_>> {
         }
         i
     };
+    let mut kind = None;
     let mut i = ws(b, 1);
     if b.get(i) == Some(&b'}') {
         return Some(KindProbe::Known(None));
@@ -152,21 +153,24 @@ fn json_probe_kind(b: &[u8]) -> Option<KindProbe<'_>> {
         i = ws(b, i + 1);
         let len = crate::split::json_value_len(b.get(i..)?)?;
         if key == b"kind" {
+            if kind.is_some() {
+                // Which `kind` counts is the decoder's business: let it decide.
+                return None;
+            }
             let value = b.get(i..i + len)?;
-            return match value.first() {
+            kind = Some(match value.first() {
                 Some(b'"') if !value.contains(&b'\\') => {
-                    std::str::from_utf8(value.get(1..len - 1)?).ok().map(|s| KindProbe::Known(Some(Cow::Borrowed(s))))
+                    Cow::Borrowed(std::str::from_utf8(value.get(1..len - 1)?).ok()?)
                 }
-                Some(b'"') => {
-                    serde_json::from_slice::<String>(value).ok().map(|s| KindProbe::Known(Some(Cow::Owned(s))))
-                }
-                _ => None,
-            };
+                Some(b'"') => Cow::Owned(serde_json::from_slice::<String>(value).ok()?),
+                _ => return None,
+            });
         }
         i = ws(b, i + len);
         match b.get(i) {
             Some(b',') => i = ws(b, i + 1),
-            Some(b'}') => return Some(KindProbe::Known(None)),
+            // Every key was looked at: a second `kind` would have been seen.
+            Some(b'}') => return Some(KindProbe::Known(kind)),
             _ => return None,
         }
     }
@@ -175,14 +179,19 @@ fn json_probe_kind(b: &[u8]) -> Option<KindProbe<'_>> {
 fn msgpack_probe_kind(b: &[u8]) -> Option<KindProbe<'_>> {
     let mut r = MpReader { b, i: 0 };
     let n = r.map_len()?;
+    let mut kind = None;
     for _ in 0..n {
         let key = r.str()?;
         if key == "kind" {
-            return r.str().map(|s| KindProbe::Known(Some(Cow::Borrowed(s))));
+            if kind.is_some() {
+                return None;
+            }
+            kind = Some(Cow::Borrowed(r.str()?));
+        } else {
+            r.skip()?;
         }
-        r.skip()?;
     }
-    Some(KindProbe::Known(None))
+    Some(KindProbe::Known(kind))
 }
 
 /// One top-level entry of an encoded manifest.
@@ -697,6 +706,8 @@ mod tests {
         assert_eq!(probe_kind(br#"{"kind": "P\u006fd"}"#, Format::Json), KindProbe::Known(Some("Pod".into())));
         assert_eq!(probe_kind(br#"{"ki\u006ed": "Pod"}"#, Format::Json), KindProbe::Unknown);
         assert_eq!(probe_kind(br#"{"kind": 5}"#, Format::Json), KindProbe::Unknown);
+        // Two `kind`s: the decoder decides which one counts.
+        assert_eq!(probe_kind(br#"{"kind": "Pod", "kind": "Job"}"#, Format::Json), KindProbe::Unknown);
         let m = mp(&json!({"metadata": {"kind": "no"}, "kind": "Pod"}));
         assert_eq!(probe_kind(&m, Format::Msgpack), KindProbe::Known(Some("Pod".into())));
     }
