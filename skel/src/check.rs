@@ -100,12 +100,23 @@ pub enum CheckError {
     #[diagnostic(
         code(skel::check::wildcard_in_modify_target),
         severity(Warning),
-        help("SimKube cannot set through `[*]`; bind a variable instead: `modify($c := {prefix} | exists($c), $c.{suffix} = ...)`")
+        help("SimKube cannot set through `[*]`; bind a variable instead: `modify($c := {prefix} | exists($c), $c{suffix} = ...)`")
     )]
     WildcardInModifyTarget {
         prefix: String,
         suffix: String,
         #[label("`[*]` here")]
+        span: Span,
+    },
+
+    #[error("this selector can never match")]
+    #[diagnostic(
+        code(skel::check::never_matches),
+        severity(Warning),
+        help("its tests contradict each other (a field cannot equal two values); SKEL has no `||`: to act on either, write one statement for each")
+    )]
+    NeverMatches {
+        #[label("never true for any object")]
         span: Span,
     },
 
@@ -125,7 +136,12 @@ pub enum CheckError {
 
 impl CheckError {
     pub fn is_error(&self) -> bool {
-        !matches!(self, CheckError::WildcardInModifyTarget { .. } | CheckError::LabelNotString { .. })
+        !matches!(
+            self,
+            CheckError::WildcardInModifyTarget { .. }
+                | CheckError::LabelNotString { .. }
+                | CheckError::NeverMatches { .. }
+        )
     }
 }
 
@@ -396,11 +412,11 @@ impl StmtChecker {
     fn modify_warnings(&mut self, target: &Path, target_ast: &ast::Path, value: &Operand, value_ast: &ast::Operand) {
         if let Some(pos) = target_ast.segments.iter().position(|s| matches!(s, ast::Segment::AnyIndex { .. })) {
             let star = target_ast.segments.get(pos).map(|s| s.span()).unwrap_or(target_ast.span);
-            let full = target_ast.to_string();
-            let cut = star.end.saturating_sub(target_ast.span.start);
-            let prefix = full.get(..cut).unwrap_or(&full).to_string();
-            let suffix = full.get(cut..).unwrap_or("").trim_start_matches('.').to_string();
-            self.diags.push(CheckError::WildcardInModifyTarget { prefix, suffix, span: star });
+            let (upto, rest) = target_ast.segments.split_at((pos + 1).min(target_ast.segments.len()));
+            let prefix = ast::Path { var: target_ast.var.clone(), segments: upto.to_vec(), span: target_ast.span };
+            let tail = ast::Path { var: None, segments: rest.to_vec(), span: target_ast.span };
+            let suffix = if rest.is_empty() { String::new() } else { format!(".{tail}") };
+            self.diags.push(CheckError::WildcardInModifyTarget { prefix: prefix.to_string(), suffix, span: star });
         }
         if target.root == Root::Object && target.segs.len() == 3 {
             if let (Some(Seg::Key(m)), Some(Seg::Key(field))) = (target.segs.first(), target.segs.get(1)) {

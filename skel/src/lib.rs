@@ -75,6 +75,11 @@ pub fn compile_with(src: &str, level: OptLevel) -> Compiled {
     let checked = check(&parsed.script);
     let mut diagnostics: Vec<CompileError> = parsed.errors.into_iter().map(CompileError::Parse).collect();
     diagnostics.extend(checked.diagnostics.into_iter().map(CompileError::Check));
+    for s in &checked.script.statements {
+        if !opt::fold(&mut s.clone()) {
+            diagnostics.push(CompileError::Check(CheckError::NeverMatches { span: s.span }));
+        }
+    }
     diagnostics.sort_by_key(|d| match d {
         CompileError::Parse(p) => p.span().start,
         CompileError::Check(c) => miette::Diagnostic::labels(c).and_then(|mut l| l.next()).map_or(0, |l| l.offset()),

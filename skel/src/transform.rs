@@ -65,9 +65,11 @@ impl fmt::Display for RunError {
             VmErrorKind::IndexOutOfRange { path, index, len } => {
                 format!("index {index} is past the end of an array of {len} in `{path}`")
             }
-            VmErrorKind::NotAnObject { path, found } => format!("cannot create a field of {found} in `{path}`"),
+            VmErrorKind::NotAnObject { path, wanted, found } => {
+                format!("cannot set `{path}`: a step of it needs {wanted} but finds {found}")
+            }
             VmErrorKind::InvalidTypedField(e) => {
-                format!("`{}` must be {}, but the script made it `{}`", e.field, e.expected, e.found)
+                format!("`{}` must be {}, found `{}`", e.field, e.expected, e.found)
             }
         };
         write!(f, "{what} (in `events[{}].{}`, {} at ts {})", self.event, self.slot, self.object, self.ts)
@@ -102,7 +104,9 @@ impl Diagnostic for RunError {
                 "bind the elements with a variable and set through it: `modify($c := a[*] | exists($c), $c.field = ...)`"
             }
             VmErrorKind::IndexOutOfRange { .. } => "`modify` can replace an element or append one at index = length",
-            VmErrorKind::NotAnObject { .. } => "only objects can hold fields; remove or replace the value first",
+            VmErrorKind::NotAnObject { .. } => {
+                "fields live in objects and indices in arrays; remove or replace the value in the way first"
+            }
             VmErrorKind::InvalidTypedField(_) => {
                 "Kubernetes types these fields strictly (labels and annotations are strings); quote the value"
             }

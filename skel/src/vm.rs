@@ -55,7 +55,9 @@ pub enum VmErrorKind {
         index: u32,
         len: usize,
     },
+    /// A step of the target meets a value of the wrong type (`wanted` is what the step needs).
     NotAnObject {
+        wanted: &'static str,
         path: String,
         found: &'static str,
     },
@@ -65,8 +67,7 @@ pub enum VmErrorKind {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct VmError {
-    /// The statement that failed (index into `Program::stmts`); `None` for the typed-field
-    /// validation after all statements.
+    /// The statement that failed (index into `Program::stmts`).
     pub stmt: usize,
     pub kind: VmErrorKind,
 }
@@ -138,8 +139,6 @@ impl<'p> Vm<'p> {
         ts: i64,
     ) -> Result<ObjectOutcome, VmError> {
         let mut out = ObjectOutcome::default();
-        // The last statement that changed a typed field, if any: validated at the end.
-        let mut validate = None;
         for si in list {
             let Some(info) = self.prog.stmts.get(si) else { break };
             let touches = info.touches_typed_fields;
@@ -149,16 +148,15 @@ impl<'p> Vm<'p> {
             if acted {
                 out.matched = true;
                 if touches {
-                    validate = Some(si);
+                    // SimKube's typed round trip would reject the object from here on: say so
+                    // at the statement that did it.
+                    typed::validate(obj).map_err(|e| VmError { stmt: si, kind: VmErrorKind::InvalidTypedField(e) })?;
                 }
                 if out.deleted {
                     // A deleted object takes no part in later statements.
                     return Ok(out);
                 }
             }
-        }
-        if let Some(stmt) = validate {
-            typed::validate(obj).map_err(|e| VmError { stmt, kind: VmErrorKind::InvalidTypedField(e) })?;
         }
         Ok(out)
     }
@@ -513,17 +511,23 @@ fn set_at(obj: &mut Value, prefix: &[Step], segs: &[Seg], value: Value, prog: &P
         *cur = value;
         return Ok(());
     };
-    for seg in init {
+    for (n, seg) in init.iter().enumerate() {
+        // A missing step is created as what the next step needs: an array before an index.
+        let next_is_index = matches!(segs.get(n + 1), Some(Seg::Index(_) | Seg::AnyIndex));
+        let fresh = || if next_is_index { Value::Array(Vec::new()) } else { Value::Object(Map::new()) };
         cur = match (seg, cur) {
             (Seg::Key(k), Value::Object(m)) => {
                 let key = prog.keys.get(*k as usize).map_or("", |k| k);
-                m.entry(key).or_insert_with(|| Value::Object(Map::new()))
+                m.entry(key).or_insert_with(fresh)
             }
             (Seg::Index(i), Value::Array(a)) => {
-                let len = a.len();
-                a.get_mut(*i as usize).ok_or(VmErrorKind::IndexOutOfRange { path: String::new(), index: *i, len })?
+                let (i, len) = (*i as usize, a.len());
+                if i == len {
+                    a.push(fresh());
+                }
+                a.get_mut(i).ok_or(VmErrorKind::IndexOutOfRange { path: String::new(), index: i as u32, len })?
             }
-            (_, other) => return Err(VmErrorKind::NotAnObject { path: String::new(), found: kind_name(other) }),
+            (seg, other) => return Err(wrong_step(seg, other)),
         };
     }
     match (last, cur) {
@@ -550,9 +554,18 @@ fn set_at(obj: &mut Value, prefix: &[Step], segs: &[Seg], value: Value, prog: &P
                 }
             }
         }
-        (_, other) => return Err(VmErrorKind::NotAnObject { path: String::new(), found: kind_name(other) }),
+        (seg, other) => return Err(wrong_step(seg, other)),
     }
     Ok(())
+}
+
+/// A step of a `modify` target that the value there cannot take.
+fn wrong_step(seg: &Seg, found: &Value) -> VmErrorKind {
+    let wanted = match seg {
+        Seg::Key(_) => "an object",
+        Seg::Index(_) | Seg::AnyIndex => "an array",
+    };
+    VmErrorKind::NotAnObject { path: String::new(), wanted, found: kind_name(found) }
 }
 
 fn op_holds(op: CmpOp, ord: Ordering) -> bool {
