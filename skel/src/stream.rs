@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use skel_trace::{
-    decode_manifest, decode_raw_event, encode_event, has_placeholder_marker, probe_kind, DecodedEvent, EventBatch,
-    Format, KindProbe, Location, ObjOut, Section, Splitter, TraceError, TraceWriter, Unit,
+    decode_manifest, decode_raw_event, encode_event, has_placeholder_marker, probe_kind, BufferPool, DecodedEvent,
+    EventBatch, Format, KindProbe, Location, ObjOut, Section, Splitter, TraceError, TraceWriter, Unit,
 };
 
 use crate::bytecode::Program;
@@ -71,16 +71,17 @@ where
     R: Read + Send,
     W: Write + Seek,
 {
-    let splitter = Splitter::new(input, opts.input_format, opts.batch_bytes);
+    let pool = Arc::new(BufferPool::default());
+    let splitter = Splitter::new(input, opts.input_format, opts.batch_bytes).with_pool(Arc::clone(&pool));
     let mut summary = Summary::default();
     if opts.jobs <= 1 {
-        let mut worker = Worker::new(program, opts);
+        let mut worker = Worker::new(program, opts, &pool);
         for unit in splitter {
             let done = worker.work(unit?)?;
-            write(writer, done, &mut summary)?;
+            write(writer, done, &mut summary, &pool)?;
         }
     } else {
-        parallel(program, splitter, writer, opts, &mut summary)?;
+        parallel(program, splitter, writer, opts, &mut summary, &pool)?;
     }
     Ok(summary)
 }
@@ -98,7 +99,12 @@ struct Encoded {
     summary: Summary,
 }
 
-fn write<W: Write + Seek>(writer: &mut TraceWriter<W>, done: Done, summary: &mut Summary) -> Result<(), StreamError> {
+fn write<W: Write + Seek>(
+    writer: &mut TraceWriter<W>,
+    done: Done,
+    summary: &mut Summary,
+    pool: &BufferPool,
+) -> Result<(), StreamError> {
     match done {
         Done::Section(s) => writer.section(&s)?,
         Done::Events(e) => {
@@ -106,6 +112,7 @@ fn write<W: Write + Seek>(writer: &mut TraceWriter<W>, done: Done, summary: &mut
             writer.begin_events()?;
             writer.encoded_events(&e.bytes, e.count)?;
             summary.add(&e.summary);
+            pool.put(e.bytes);
         }
     }
     Ok(())
@@ -129,6 +136,7 @@ fn parallel<R, W>(
     writer: &mut TraceWriter<W>,
     opts: StreamOptions,
     summary: &mut Summary,
+    pool: &Arc<BufferPool>,
 ) -> Result<(), StreamError>
 where
     R: Read + Send,
@@ -137,25 +145,36 @@ where
     std::thread::scope(|scope| {
         let (job_tx, job_rx) = sync_channel::<Job>(opts.jobs * 2);
         let (done_tx, done_rx) = sync_channel::<Finished>(opts.jobs * 2);
+        // Tickets bound the units between the reader and the writer: a stalled worker cannot
+        // make the others' finished batches pile up without limit.
+        let in_flight = opts.jobs * 4;
+        let (ticket_tx, ticket_rx) = sync_channel::<()>(in_flight);
+        for _ in 0..in_flight {
+            let _ = ticket_tx.send(());
+        }
         let job_rx = Arc::new(Mutex::new(job_rx));
-        scope.spawn(move || read_units(splitter, &job_tx));
+        scope.spawn(move || read_units(splitter, &job_tx, &ticket_rx));
         for _ in 0..opts.jobs {
             let job_rx = Arc::clone(&job_rx);
             let done_tx = done_tx.clone();
-            scope.spawn(move || work_units(Worker::new(program, opts), &job_rx, &done_tx));
+            let pool = Arc::clone(pool);
+            scope.spawn(move || work_units(Worker::new(program, opts, &pool), &job_rx, &done_tx));
         }
         // Only the workers hold these now: when they stop, the reader's sends fail and it stops.
         drop(job_rx);
         drop(done_tx);
-        // Returning drops `done_rx`: workers still sending stop, and then the reader.
-        write_in_order(&done_rx, writer, summary)
+        // Returning drops `done_rx` and `ticket_tx`: workers still sending stop, and the reader.
+        write_in_order(&done_rx, &ticket_tx, writer, summary, pool)
     })
 }
 
-/// The reader thread.
-fn read_units<R: Read>(splitter: Splitter<R>, jobs: &SyncSender<Job>) {
+/// The reader thread: takes a ticket for each unit it hands out.
+fn read_units<R: Read>(splitter: Splitter<R>, jobs: &SyncSender<Job>, tickets: &Receiver<()>) {
     let mut seq = 0;
     for unit in splitter {
+        if tickets.recv().is_err() {
+            return;
+        }
         let job = match unit {
             Ok(u) => Job::Unit(seq, u),
             Err(e) => {
@@ -192,8 +211,10 @@ fn work_units(mut worker: Worker<'_>, jobs: &Mutex<Receiver<Job>>, done: &SyncSe
 /// Writes finished units in sequence order until the end marker or the first error.
 fn write_in_order<W: Write + Seek>(
     done: &Receiver<Finished>,
+    tickets: &SyncSender<()>,
     writer: &mut TraceWriter<W>,
     summary: &mut Summary,
+    pool: &BufferPool,
 ) -> Result<(), StreamError> {
     let mut pending: BTreeMap<u64, Option<Result<Done, StreamError>>> = BTreeMap::new();
     let mut next = 0;
@@ -201,8 +222,10 @@ fn write_in_order<W: Write + Seek>(
         while let Some(entry) = pending.remove(&next) {
             match entry {
                 None => return Ok(()),
-                Some(result) => write(writer, result?, summary)?,
+                Some(result) => write(writer, result?, summary, pool)?,
             }
+            // The unit is written: the reader may hand out another.
+            let _ = tickets.try_send(());
             next += 1;
         }
         match done.recv() {
@@ -223,6 +246,7 @@ fn write_in_order<W: Write + Seek>(
 /// Decodes, transforms and encodes batches; one per thread.
 struct Worker<'p> {
     program: &'p Program,
+    pool: Arc<BufferPool>,
     vm: Option<Vm<'p>>,
     opts: StreamOptions,
     /// Manifests can be copied as bytes (same format in and out).
@@ -233,21 +257,25 @@ struct Worker<'p> {
 }
 
 impl<'p> Worker<'p> {
-    fn new(program: &'p Program, opts: StreamOptions) -> Self {
+    fn new(program: &'p Program, opts: StreamOptions, pool: &Arc<BufferPool>) -> Self {
         let lazy_ok = !program.consts.iter().any(|c| has_placeholder_marker(c.to_string().as_bytes()));
-        Worker { program, vm: None, opts, raw_ok: opts.input_format == opts.output_format, lazy_ok }
+        let pool = Arc::clone(pool);
+        Worker { program, pool, vm: None, opts, raw_ok: opts.input_format == opts.output_format, lazy_ok }
     }
 
     fn work(&mut self, unit: Unit) -> Result<Done, StreamError> {
         match unit {
             Unit::Section(s) => Ok(Done::Section(s)),
-            Unit::Events(batch) => self.batch(&batch).map(Done::Events),
+            Unit::Events(batch) => {
+                let done = self.batch(&batch).map(Done::Events);
+                self.pool.put(batch.into_buffer());
+                done
+            }
         }
     }
 
     fn batch(&mut self, batch: &EventBatch) -> Result<Encoded, StreamError> {
-        let mut out =
-            Encoded { bytes: Vec::with_capacity(self.opts.batch_bytes + 4096), count: 0, summary: Summary::default() };
+        let mut out = Encoded { bytes: self.pool.get(), count: 0, summary: Summary::default() };
         for (index, bytes, at) in batch.events() {
             match decode_raw_event(bytes, self.opts.input_format, index, at)? {
                 DecodedEvent::Raw(raw) => {

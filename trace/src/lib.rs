@@ -27,6 +27,6 @@ pub use raw::{
     probe_kind, split_array, split_object, DecodedEvent, Entry, KindProbe, ObjOut, RawEvent,
 };
 pub use read::{decode_event, read_trace, SlicePos, TraceVisitor};
-pub use split::{EventBatch, Splitter, Unit};
+pub use split::{BufferPool, EventBatch, Splitter, Unit};
 pub use trace::Trace;
 pub use write::TraceWriter;

@@ -16,6 +16,29 @@ pub enum Unit {
     Events(EventBatch),
 }
 
+/// Byte buffers handed back and forth between threads, so a long stream reuses a few buffers
+/// instead of allocating one per batch (which fragments the allocator's per-thread arenas and
+/// makes memory creep up with the length of the trace).
+#[derive(Debug, Default)]
+pub struct BufferPool(std::sync::Mutex<Vec<Vec<u8>>>);
+
+impl BufferPool {
+    /// A cleared buffer, reused if one is free.
+    pub fn get(&self) -> Vec<u8> {
+        self.0.lock().ok().and_then(|mut v| v.pop()).unwrap_or_default()
+    }
+
+    pub fn put(&self, mut buf: Vec<u8>) {
+        buf.clear();
+        if let Ok(mut v) = self.0.lock() {
+            // Keep a handful: the pool only needs to cover the buffers in flight.
+            if v.len() < 64 {
+                v.push(buf);
+            }
+        }
+    }
+}
+
 /// Consecutive events as raw bytes.
 #[derive(Debug, Default)]
 pub struct EventBatch {
@@ -42,6 +65,11 @@ impl EventBatch {
             .iter()
             .enumerate()
             .map(|(i, (start, end, at))| (self.first_index + i, self.data.get(*start..*end).unwrap_or(&[]), *at))
+    }
+
+    /// The batch's buffer, for reuse (see `BufferPool`).
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.data
     }
 
     fn push(&mut self, bytes: &[u8], at: SlicePos) {
@@ -90,6 +118,7 @@ pub struct Splitter<R: Read> {
     map_left: u64,
     events_left: u64,
     batch_bytes: usize,
+    pool: Option<std::sync::Arc<BufferPool>>,
 }
 
 const READ_CHUNK: usize = 1 << 20;
@@ -115,7 +144,14 @@ impl<R: Read> Splitter<R> {
             map_left: 0,
             events_left: 0,
             batch_bytes: batch_bytes.max(1),
+            pool: None,
         }
+    }
+
+    /// Takes batch buffers from `pool` (where their users put them back).
+    pub fn with_pool(mut self, pool: std::sync::Arc<BufferPool>) -> Self {
+        self.pool = Some(pool);
+        self
     }
 
     // ------------------------------------------------------------------ buffer
@@ -275,7 +311,8 @@ impl<R: Read> Splitter<R> {
     }
 
     fn new_batch(&self) -> EventBatch {
-        EventBatch { first_index: self.next_event, start_ts: self.start_ts, ..EventBatch::default() }
+        let data = self.pool.as_ref().map(|p| p.get()).unwrap_or_default();
+        EventBatch { first_index: self.next_event, start_ts: self.start_ts, data, spans: Vec::new() }
     }
 
     fn section(&mut self, name: &str) -> Result<Option<Section>, TraceError> {
