@@ -491,9 +491,10 @@ pub(crate) enum Skip {
 
 const MAX_DEPTH: usize = 128;
 
-/// The end of the msgpack value at `i`, checking it is JSON-like: valid UTF-8, no binary or
-/// extension values, nesting within bounds, and (when `string_keys`: manifests) string map keys.
-pub(crate) fn msgpack_skip(b: &[u8], i: usize, depth: usize, string_keys: bool) -> Result<usize, Skip> {
+/// The end of the msgpack value at `i`, checking it has no binary or extension values and
+/// nests within bounds; when `strict` (manifests), also that strings are valid UTF-8 and map
+/// keys are strings. (The splitter only needs the end: the worker checks strictly.)
+pub(crate) fn msgpack_skip(b: &[u8], i: usize, depth: usize, strict: bool) -> Result<usize, Skip> {
     if depth > MAX_DEPTH {
         return Err(Skip::Invalid(i, format!("values are nested more than {MAX_DEPTH} levels deep")));
     }
@@ -505,19 +506,21 @@ pub(crate) fn msgpack_skip(b: &[u8], i: usize, depth: usize, string_keys: bool) 
     };
     let str_at = |start: usize, len: usize| -> Result<usize, Skip> {
         let s = b.get(start..start + len).ok_or(Skip::Incomplete)?;
-        std::str::from_utf8(s).map_err(|_| Skip::Invalid(start, "a string is not valid UTF-8".into()))?;
+        if strict {
+            std::str::from_utf8(s).map_err(|_| Skip::Invalid(start, "a string is not valid UTF-8".into()))?;
+        }
         Ok(start + len)
     };
     let items = |mut at: usize, n: usize, map: bool| -> Result<usize, Skip> {
         for _ in 0..n {
             if map {
                 let k = *b.get(at).ok_or(Skip::Incomplete)?;
-                if string_keys && !matches!(k, 0xa0..=0xbf | 0xd9 | 0xda | 0xdb) {
+                if strict && !matches!(k, 0xa0..=0xbf | 0xd9 | 0xda | 0xdb) {
                     return Err(Skip::Invalid(at, "a map key is not a string".into()));
                 }
-                at = msgpack_skip(b, at, depth + 1, string_keys)?;
+                at = msgpack_skip(b, at, depth + 1, strict)?;
             }
-            at = msgpack_skip(b, at, depth + 1, string_keys)?;
+            at = msgpack_skip(b, at, depth + 1, strict)?;
         }
         Ok(at)
     };
