@@ -17,6 +17,17 @@ fn corpus_dir() -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
+/// Every case folder of the corpus, sorted.
+fn corpus_cases(dir: &Path) -> Vec<PathBuf> {
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("corpus dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("script.skel").exists())
+        .collect();
+    cases.sort();
+    cases
+}
+
 enum Expected {
     Output(Value),
     /// `SKEL_ERROR` (rejected before running) or `EVAL_ERROR` (rejected while running).
@@ -116,12 +127,7 @@ fn conformance_corpus() {
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("corpus dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("script.skel").exists())
-        .collect();
-    cases.sort();
+    let cases = corpus_cases(&dir);
     let mut failures = Vec::new();
     let mut intended = 0;
     for case in &cases {
@@ -166,12 +172,7 @@ fn run_in_process(case: &Path, level: skel::OptLevel) -> Result<Vec<u8>, String>
 #[test]
 fn optimizer_is_invisible_on_the_corpus() {
     let Some(dir) = corpus_dir() else { return };
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("corpus dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("script.skel").exists())
-        .collect();
-    cases.sort();
+    let cases = corpus_cases(&dir);
     let mut differ = Vec::new();
     for case in &cases {
         let full = run_in_process(case, skel::OptLevel::Full);
@@ -217,12 +218,7 @@ fn run_streamed(
 #[test]
 fn streaming_is_deterministic_and_matches_the_sequential_reader() {
     let Some(dir) = corpus_dir() else { return };
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("corpus dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("script.skel").exists())
-        .collect();
-    cases.sort();
+    let cases = corpus_cases(&dir);
     let mut problems = Vec::new();
     for case in &cases {
         let name = case.display().to_string();

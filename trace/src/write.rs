@@ -95,6 +95,16 @@ impl<W: Write + Seek> TraceWriter<W> {
         if count == 0 {
             return Ok(());
         }
+        let before = self.next_events(count)?;
+        if self.format == Format::Json && before > 0 {
+            self.raw(b",")?;
+        }
+        self.raw(bytes)
+    }
+
+    /// Opens the events array if needed and counts `added` more events in it; returns how many
+    /// there were before.
+    fn next_events(&mut self, added: u64) -> Result<u64, TraceError> {
         let before = match self.events {
             Events::Closed => {
                 return Err(TraceError::WriterMisuse {
@@ -108,57 +118,30 @@ impl<W: Write + Seek> TraceWriter<W> {
             }
             Events::Open { count } => count,
         };
-        let total = before + count;
+        let total = before + added;
+        if self.format == Format::Msgpack {
+            // The count patched in `finish` is 32 bits.
+            self.count = u32::try_from(total).map_err(|_| TraceError::Encode {
+                format: Format::Msgpack,
+                message: "a msgpack trace holds at most 4294967295 events".into(),
+            })?;
+        }
+        self.events = Events::Open { count: total };
+        Ok(before)
+    }
+
+    /// Writes the next event of the `events` array.
+    pub fn event(&mut self, event: &Event) -> Result<(), TraceError> {
+        let before = self.next_events(1)?;
         match self.format {
             Format::Json => {
                 if before > 0 {
                     self.raw(b",")?;
                 }
+                self.json(event)
             }
-            Format::Msgpack => {
-                self.count = u32::try_from(total).map_err(|_| TraceError::Encode {
-                    format: Format::Msgpack,
-                    message: "a msgpack trace holds at most 4294967295 events".into(),
-                })?;
-            }
+            Format::Msgpack => self.msgpack(event),
         }
-        self.raw(bytes)?;
-        self.events = Events::Open { count: total };
-        Ok(())
-    }
-
-    /// Writes the next event of the `events` array.
-    pub fn event(&mut self, event: &Event) -> Result<(), TraceError> {
-        let count = match self.events {
-            Events::Closed => {
-                return Err(TraceError::WriterMisuse {
-                    what: "an event".into(),
-                    reason: "the events were closed by writing another section after them".into(),
-                })
-            }
-            Events::NotStarted => {
-                self.open_events()?;
-                0
-            }
-            Events::Open { count } => count,
-        };
-        match self.format {
-            Format::Json => {
-                if count > 0 {
-                    self.raw(b",")?;
-                }
-                self.json(event)?;
-            }
-            Format::Msgpack => {
-                self.count = u32::try_from(count + 1).map_err(|_| TraceError::Encode {
-                    format: Format::Msgpack,
-                    message: "a msgpack trace holds at most 4294967295 events".into(),
-                })?;
-                self.msgpack(event)?;
-            }
-        }
-        self.events = Events::Open { count: count + 1 };
-        Ok(())
     }
 
     /// Ends the trace (writing an empty `events` if no event was written), flushes, and returns
