@@ -129,6 +129,9 @@ fn internal(offset: usize) -> ParseError {
 // ------------------------------------------------------------------ pest error translation
 
 fn translate_error(text: &str, offset: usize, err: &pest::error::Error<Rule>) -> ParseError {
+    if let Some(e) = known_mistake(text, offset) {
+        return e;
+    }
     let pos = match err.location {
         pest::error::InputLocation::Pos(p) => p,
         pest::error::InputLocation::Span((s, _)) => s,
@@ -176,6 +179,132 @@ fn check_command_name(text: &str, offset: usize) -> Result<(), ParseError> {
     }
     let span = Span::new(offset + pos, offset + pos + name.len());
     Err(ParseError::UnknownCommand { help: command_help(name), name: name.to_string(), span })
+}
+
+/// The statement's characters outside strings and comments, with their byte offsets.
+fn code_chars(text: &str) -> Vec<(usize, char)> {
+    let mut out = Vec::new();
+    let mut it = text.char_indices().peekable();
+    while let Some((i, c)) = it.next() {
+        match c {
+            '"' => {
+                for (_, c2) in it.by_ref() {
+                    if c2 == '"' {
+                        break;
+                    }
+                }
+                // A string counts as one placeholder character, so `"a" ||` still shows `||`.
+                out.push((i, '"'));
+            }
+            '#' => {
+                for (_, c2) in it.by_ref() {
+                    if c2 == '\n' {
+                        break;
+                    }
+                }
+            }
+            c => out.push((i, c)),
+        }
+    }
+    out
+}
+
+/// Mistakes people make often enough to deserve their own message; pest's furthest-failure
+/// position would point somewhere less helpful for them.
+fn known_mistake(text: &str, offset: usize) -> Option<ParseError> {
+    let code = code_chars(text);
+    let at = |i: usize, len: usize| Span::new(offset + i, offset + i + len);
+    let syntax = |i: usize, len: usize, found: &str, expected: &str, help: &str| ParseError::Syntax {
+        found: found.to_string(),
+        span: at(i, len),
+        expected: expected.to_string(),
+        help: Some(help.to_string()),
+    };
+    let next_non_space = |from: usize| code.iter().skip(from).find(|(_, c)| !c.is_whitespace()).map(|(i, c)| (*i, *c));
+    for (k, &(i, c)) in code.iter().enumerate() {
+        let next = code.get(k + 1).map(|(_, c)| *c);
+        if c == '|' && next == Some('|') {
+            return Some(syntax(
+                i,
+                2,
+                "`||`",
+                "`&&` or the end of the selector",
+                "SKEL selectors have no `||`: their tests are all joined by `&&`. For either/or, write one statement per alternative",
+            ));
+        }
+        if c == '*' && code.get(k.wrapping_sub(1)).is_some_and(|(_, p)| *p == '(') {
+            if let Some((j, '&')) = next_non_space(k + 1) {
+                return Some(syntax(
+                    j,
+                    2,
+                    "`&&`",
+                    "`)` or `,` after `*`",
+                    "`*` selects every object and stands alone; drop it and keep the tests: `delete(kind == \"Pod\")`",
+                ));
+            }
+        }
+    }
+    // `1h30m`: a duration with two units.
+    let bytes = text.as_bytes();
+    for (k, &(i, c)) in code.iter().enumerate() {
+        if c.is_ascii_digit() && (k == 0 || !code.get(k - 1).is_some_and(|(_, p)| p.is_ascii_alphanumeric())) {
+            let word = leading_word(text.get(i..).unwrap_or(""));
+            let units: Vec<char> = word.chars().filter(|c| matches!(c, 'h' | 'm' | 's')).collect();
+            let digits_then_units = word.chars().all(|c| c.is_ascii_digit() || matches!(c, 'h' | 'm' | 's'));
+            if units.len() > 1
+                && digits_then_units
+                && bytes.get(i + word.len()).is_none_or(|b| !b.is_ascii_alphanumeric())
+            {
+                let help = format!("a relative time has one unit: write `{word}` as `{}`", single_unit(word));
+                return Some(syntax(i, word.len(), &format!("`{word}`"), "a time with one unit", &help));
+            }
+        }
+    }
+    // `remove(kind == "Pod")`: a selector where the one-argument form wants a path.
+    let trimmed = text.trim_start();
+    if trimmed.starts_with("remove") {
+        let has_comma = code.iter().any(|(_, c)| *c == ',');
+        let cmp = code.windows(2).position(|w| matches!((w[0].1, w[1].1), ('=', '=') | ('!', '=')));
+        if let (false, Some(k)) = (has_comma, cmp) {
+            let i = code.get(k).map_or(0, |(i, _)| *i);
+            let op = text.get(i..i + 2).unwrap_or("==");
+            return Some(syntax(
+                i,
+                2,
+                &format!("`{op}`"),
+                "`)`: `remove(PATH)` takes a path",
+                "to remove a field from the objects a selector matches, give both: `remove(SELECTOR, PATH)`",
+            ));
+        }
+    }
+    None
+}
+
+/// `1h30m` as one unit: `90m`.
+fn single_unit(word: &str) -> String {
+    let (mut total, mut n) = (0u64, 0u64);
+    for c in word.chars() {
+        match c {
+            '0'..='9' => n = n.saturating_mul(10).saturating_add(u64::from(c) - u64::from('0')),
+            'h' | 'm' | 's' => {
+                let f = match c {
+                    'h' => 3600,
+                    'm' => 60,
+                    _ => 1,
+                };
+                total = total.saturating_add(n.saturating_mul(f));
+                n = 0;
+            }
+            _ => {}
+        }
+    }
+    if total % 3600 == 0 {
+        format!("{}h", total / 3600)
+    } else if total % 60 == 0 {
+        format!("{}m", total / 60)
+    } else {
+        format!("{total}s")
+    }
 }
 
 fn leading_word(s: &str) -> &str {
@@ -470,5 +599,62 @@ impl Lower {
             }
         }
         Ok(Path { var, segments, span })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(src: &str) -> Vec<(String, bool)> {
+        split_statements(src)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| (src.get(c.start..c.end).unwrap_or("").to_string(), c.terminated))
+            .collect()
+    }
+
+    #[test]
+    fn splits_at_semicolons_outside_strings_and_comments() {
+        let got = chunks("delete(a == \";\"); # not; a split\nremove(b);\r\n");
+        assert_eq!(
+            got,
+            [
+                ("delete(a == \";\")".to_string(), true),
+                (" # not; a split\nremove(b)".to_string(), true),
+                ("\r\n".to_string(), false)
+            ]
+        );
+    }
+
+    #[test]
+    fn unterminated_string_is_reported_at_its_quote() {
+        assert_eq!(
+            split_statements("delete(a == \"x);").err(),
+            Some(ParseError::UnterminatedString { span: Span::new(12, 13) })
+        );
+    }
+
+    #[test]
+    fn statements_parse_independently() {
+        let parsed = parse("modfy(a = 1);\nremove(status);\ndelete(*);;");
+        assert_eq!(parsed.script.statements.len(), 2);
+        let codes: Vec<String> =
+            parsed.errors.iter().filter_map(|e| miette::Diagnostic::code(e).map(|c| c.to_string())).collect();
+        assert_eq!(codes, ["skel::parse::unknown_command", "skel::parse::empty_statement"]);
+    }
+
+    #[test]
+    fn single_unit_times() {
+        assert_eq!(single_unit("1h30m"), "90m");
+        assert_eq!(single_unit("2h60m"), "3h");
+        assert_eq!(single_unit("1m5s"), "65s");
+    }
+
+    #[test]
+    fn spans_point_into_the_whole_script() {
+        let parsed = parse("remove(status);\nremove(sta%tus);");
+        let span = parsed.errors.first().map(ParseError::span);
+        assert_eq!(span, Some(Span::new(26, 27)));
     }
 }
