@@ -148,8 +148,11 @@ fn conformance_corpus() {
     assert!(failures.is_empty(), "{} failing cases:\n{}", failures.len(), failures.join("\n\n"));
 }
 
-/// Runs a case in-process at an optimization level: the JSON output, or the error's text.
-fn run_in_process(case: &Path, level: skel::OptLevel) -> Result<Vec<u8>, String> {
+/// A case's compiled script (an error if it does not compile) and its opened input trace.
+fn load_case(
+    case: &Path,
+    level: skel::OptLevel,
+) -> Result<(skel::Compiled, std::fs::File, skel_trace::Format), String> {
     let src = std::fs::read_to_string(case.join("script.skel")).map_err(|e| e.to_string())?;
     let compiled = skel::compile_with(&src, level);
     if compiled.has_errors() {
@@ -159,6 +162,12 @@ fn run_in_process(case: &Path, level: skel::OptLevel) -> Result<Vec<u8>, String>
     let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(input_ref.trim());
     let format = skel_trace::Format::from_extension(&input).unwrap_or(skel_trace::Format::Json);
     let file = std::fs::File::open(&input).map_err(|e| e.to_string())?;
+    Ok((compiled, file, format))
+}
+
+/// Runs a case in-process at an optimization level: the JSON output, or the error's text.
+fn run_in_process(case: &Path, level: skel::OptLevel) -> Result<Vec<u8>, String> {
+    let (compiled, file, format) = load_case(case, level)?;
     let writer = skel_trace::TraceWriter::new(std::io::Cursor::new(Vec::new()), skel_trace::Format::Json);
     let mut transform = skel::transform::Transform::new(&compiled.program, writer);
     match skel_trace::read_trace(file, format, &mut transform) {
@@ -194,15 +203,7 @@ fn run_streamed(
     batch_bytes: usize,
     out_format: skel_trace::Format,
 ) -> Result<Vec<u8>, String> {
-    let src = std::fs::read_to_string(case.join("script.skel")).map_err(|e| e.to_string())?;
-    let compiled = skel::compile(&src);
-    if compiled.has_errors() {
-        return Err(format!("compile: {:?}", compiled.diagnostics));
-    }
-    let input_ref = std::fs::read_to_string(case.join("input.ref")).map_err(|e| e.to_string())?;
-    let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(input_ref.trim());
-    let format = skel_trace::Format::from_extension(&input).unwrap_or(skel_trace::Format::Json);
-    let file = std::fs::File::open(&input).map_err(|e| e.to_string())?;
+    let (compiled, file, format) = load_case(case, skel::OptLevel::Full)?;
     let mut writer = skel_trace::TraceWriter::new(std::io::Cursor::new(Vec::new()), out_format);
     let mut opts = skel::stream::StreamOptions::new(format, out_format);
     opts.jobs = jobs;
