@@ -313,9 +313,11 @@ impl<'p> Worker<'p> {
         for ((name, list), kept) in ["applied_objs", "deleted_objs"].into_iter().zip(lists).zip(kept.iter_mut()) {
             for (i, slot) in list.into_iter().enumerate() {
                 let may_match = match &slot {
+                    // Without dispatch every object runs every statement: no need to look.
+                    _ if program.dispatch.is_none() => !program.stmts.is_empty(),
                     Input::Raw(bytes) => match probe_kind(bytes, format) {
                         KindProbe::Known(kind) => vm.may_match(kind.as_deref()),
-                        KindProbe::Unknown => !program.stmts.is_empty(),
+                        KindProbe::Unknown => true,
                     },
                     Input::Value(v) => vm.may_match(v.get("kind").and_then(Value::as_str)),
                 };

@@ -435,7 +435,7 @@ fn walk<'v>(
 ) -> ControlFlow<()> {
     let Some((first, rest)) = segs.split_first() else { return f(loc, v) };
     let (step, child) = match (first, v) {
-        (Seg::Key(k), Value::Object(m)) => match keys.get(*k as usize).and_then(|key| m.get(&**key)) {
+        (Seg::Key(k), Value::Object(m)) => match keys.get(*k as usize).and_then(|key| lookup(m, key)) {
             Some(c) => (Step::Key(*k), c),
             None => return ControlFlow::Continue(()),
         },
@@ -460,9 +460,19 @@ fn walk<'v>(
     r
 }
 
+/// A field of an object. Kubernetes objects have a handful of keys per level: comparing them in
+/// order is cheaper than hashing the key, which the map's own lookup does.
+fn lookup<'v>(m: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
+    if m.len() <= 16 {
+        m.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+    } else {
+        m.get(key)
+    }
+}
+
 fn resolve<'v>(v: &'v Value, steps: &[Step], prog: &Program) -> Option<&'v Value> {
     steps.iter().try_fold(v, |cur, step| match (step, cur) {
-        (Step::Key(k), Value::Object(m)) => m.get(&**prog.keys.get(*k as usize)?),
+        (Step::Key(k), Value::Object(m)) => lookup(m, prog.keys.get(*k as usize)?),
         (Step::Index(i), Value::Array(a)) => a.get(*i as usize),
         _ => None,
     })

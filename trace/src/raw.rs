@@ -279,7 +279,10 @@ const PLACEHOLDER: char = '\u{FDD0}';
 
 /// A value standing for `raws[i]`, still encoded.
 pub fn placeholder(i: usize) -> serde_json::Value {
-    serde_json::Value::String(format!("{PLACEHOLDER}{i}"))
+    let mut s = String::with_capacity(12);
+    s.push(PLACEHOLDER);
+    s.push_str(itoa::Buffer::new().format(i));
+    serde_json::Value::String(s)
 }
 
 /// The index a placeholder stands for.
