@@ -23,7 +23,7 @@ pub fn decode<'a>(
         // One pass of serde_json's own parser; skipped parts are captured as raw text.
         Format::Json => {
             let mut de = serde_json::Deserializer::from_slice(bytes);
-            let value = ShapeSeed { shape, raws, root: true }.deserialize(&mut de);
+            let value = ShapeSeed { shape, raws, root: true, input: bytes }.deserialize(&mut de);
             value.and_then(|v| de.end().map(|()| v)).map_err(|e| TraceError::Syntax {
                 format,
                 message: e.to_string(),
@@ -44,7 +44,24 @@ pub fn materialize(value: &Value, raws: &[&[u8]], format: Format) -> Value {
         },
         Value::Array(items) => Value::Array(items.iter().map(|v| materialize(v, raws, format)).collect()),
         Value::Object(map) => {
-            Value::Object(map.iter().map(|(k, v)| (k.clone(), materialize(v, raws, format))).collect())
+            let mut out = Map::new();
+            for (k, v) in map {
+                match skel_trace::placeholder_index(k).and_then(|i| raws.get(i)) {
+                    // A run of entries: its text is `"k1":v1,"k2":v2` (JSON only).
+                    Some(run) => {
+                        let mut text = b"{".to_vec();
+                        text.extend_from_slice(run);
+                        text.push(b'}');
+                        if let Ok(Value::Object(entries)) = decode_manifest(&text, format) {
+                            out.extend(entries);
+                        }
+                    }
+                    None => {
+                        out.insert(k.clone(), materialize(v, raws, format));
+                    }
+                }
+            }
+            Value::Object(out)
         }
         other => other.clone(),
     }
@@ -64,6 +81,41 @@ struct ShapeSeed<'s, 'r, 'de> {
     shape: &'s Shape,
     raws: &'r mut Vec<&'de [u8]>,
     root: bool,
+    /// The whole input: keys and raw values borrowed from it locate runs of entries in it.
+    input: &'de [u8],
+}
+
+/// Where a string borrowed from `input` starts in it.
+fn offset_in(input: &[u8], s: &str) -> Option<usize> {
+    let (base, at) = (input.as_ptr() as usize, s.as_ptr() as usize);
+    (at >= base && at + s.len() <= base + input.len()).then(|| at - base)
+}
+
+/// A map key, borrowed from the input when it has no escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = std::borrow::Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = std::borrow::Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Owned(v.to_string()))
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for ShapeSeed<'_, '_, 'de> {
@@ -90,16 +142,51 @@ impl<'de> Visitor<'de> for ShapeSeed<'_, '_, 'de> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let v = match self.shape.key(&key) {
-                Some(child) => map.next_value_seed(ShapeSeed { shape: child, raws: &mut *self.raws, root: false })?,
+        // Consecutive entries the program cannot see become one run: one placeholder key for
+        // all of their text, instead of a key and a placeholder each.
+        let mut run: Option<(usize, usize)> = None;
+        let flush = |run: &mut Option<(usize, usize)>, out: &mut Map<String, Value>, raws: &mut Vec<&'de [u8]>| {
+            if let Some((start, end)) = run.take() {
+                if let Some(text) = self.input.get(start..end) {
+                    raws.push(text);
+                    out.insert(skel_trace::placeholder_key(raws.len() - 1), Value::Null);
+                }
+            }
+        };
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            match self.shape.key(&key) {
+                Some(child) => {
+                    flush(&mut run, &mut out, self.raws);
+                    let v = map.next_value_seed(ShapeSeed {
+                        shape: child,
+                        raws: &mut *self.raws,
+                        root: false,
+                        input: self.input,
+                    })?;
+                    out.insert(key.into_owned(), v);
+                }
                 None => {
                     let raw: &'de RawValue = map.next_value()?;
-                    stand_in(self.raws, raw.get().as_bytes())
+                    let key_at = match &key {
+                        std::borrow::Cow::Borrowed(k) => offset_in(self.input, k).map(|at| at.saturating_sub(1)),
+                        std::borrow::Cow::Owned(_) => None,
+                    };
+                    match (key_at, offset_in(self.input, raw.get())) {
+                        (Some(start), Some(at)) => {
+                            let end = at + raw.get().len();
+                            run = Some((run.map_or(start, |(s, _)| s), end));
+                        }
+                        // An escaped key cannot be located: it gets an entry of its own.
+                        _ => {
+                            flush(&mut run, &mut out, self.raws);
+                            let v = stand_in(self.raws, raw.get().as_bytes());
+                            out.insert(key.into_owned(), v);
+                        }
+                    }
                 }
-            };
-            out.insert(key, v);
+            }
         }
+        flush(&mut run, &mut out, self.raws);
         Ok(Value::Object(out))
     }
 
@@ -107,9 +194,12 @@ impl<'de> Visitor<'de> for ShapeSeed<'_, '_, 'de> {
         let mut out = Vec::new();
         match &self.shape.elems {
             Some(elems) => {
-                while let Some(v) =
-                    seq.next_element_seed(ShapeSeed { shape: elems, raws: &mut *self.raws, root: false })?
-                {
+                while let Some(v) = seq.next_element_seed(ShapeSeed {
+                    shape: elems,
+                    raws: &mut *self.raws,
+                    root: false,
+                    input: self.input,
+                })? {
                     out.push(v);
                 }
             }
@@ -215,6 +305,21 @@ mod tests {
     }
 
     #[test]
+    fn pretty_input_and_escaped_keys_survive() {
+        let text =
+            "{\n  \"kind\" : \"Pod\",\n  \"a\\u0062\": 1 ,\n  \"status\": {\"x\": [1, 2]},\n  \"z\": \"\\u00e9\"\n}";
+        let shape = shape_of("remove(status); modify(n = 1);");
+        let mut raws = Vec::new();
+        let value = decode(text.as_bytes(), Format::Json, &shape, &mut raws).unwrap();
+        let mut out = Vec::new();
+        encode_event(&mut out, Format::Json, 1, &[ObjOut::Lazy { value: &value, raws: &raws }], &[]).unwrap();
+        let event: Value = serde_json::from_slice(&out).unwrap();
+        let want: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(event["applied_objs"][0], want);
+        assert_eq!(materialize(&value, &raws, Format::Json), want);
+    }
+
+    #[test]
     fn full_parts_are_decoded_whole() {
         let obj = json!({"kind": "Pod", "spec": {"a": {"b": [1]}}, "other": {"c": 1}});
         let shape = shape_of("modify(kind == \"Pod\", x = spec.a);");
@@ -222,7 +327,11 @@ mod tests {
         let mut raws = Vec::new();
         let value = decode(&bytes, Format::Json, &shape, &mut raws).unwrap();
         assert_eq!(value["spec"]["a"], json!({"b": [1]}));
+        let whole = materialize(&value, &raws, Format::Json);
+        assert_eq!(whole, obj);
         assert_eq!(value["kind"], json!("Pod"));
-        assert_eq!(value["other"], placeholder(0));
+        // `other` is a run of its own: its whole entry stays text.
+        assert!(value.get("other").is_none());
+        assert_eq!(raws, [br#""other":{"c":1}"#.as_slice()]);
     }
 }

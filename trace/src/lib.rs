@@ -24,7 +24,7 @@ pub use lifecycles::{PodLifecycle, PodLifecycleEntry, PodLifecycles};
 pub use model::{Event, Format, Manifest, Section, TRACE_VERSION};
 pub use raw::{
     decode_manifest, decode_raw_event, encode_event, has_placeholder_marker, is_map, placeholder, placeholder_index,
-    probe_kind, split_array, split_object, DecodedEvent, Entry, KindProbe, ObjOut, RawEvent,
+    placeholder_key, probe_kind, split_array, split_object, DecodedEvent, Entry, KindProbe, ObjOut, RawEvent,
 };
 pub use read::{decode_event, read_trace, SlicePos, TraceVisitor};
 pub use split::{BufferPool, EventBatch, Splitter, Unit};

@@ -279,10 +279,16 @@ const PLACEHOLDER: char = '\u{FDD0}';
 
 /// A value standing for `raws[i]`, still encoded.
 pub fn placeholder(i: usize) -> serde_json::Value {
+    serde_json::Value::String(placeholder_key(i))
+}
+
+/// A key standing for a run of whole entries `"k1":v1,"k2":v2` (JSON), text kept in `raws[i]`;
+/// its value is unused.
+pub fn placeholder_key(i: usize) -> String {
     let mut s = String::with_capacity(12);
     s.push(PLACEHOLDER);
     s.push_str(itoa::Buffer::new().format(i));
-    serde_json::Value::String(s)
+    s
 }
 
 /// The index a placeholder stands for.
@@ -429,6 +435,10 @@ fn json_value(out: &mut Vec<u8>, v: &Manifest, raws: &[&[u8]]) -> Result<(), Tra
             for (i, (k, item)) in map.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
+                }
+                if let Some(run) = placeholder_index(k).and_then(|i| raws.get(i)) {
+                    out.extend_from_slice(run);
+                    continue;
                 }
                 serde_json::to_writer(&mut *out, k).map_err(enc)?;
                 out.push(b':');
