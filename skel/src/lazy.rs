@@ -34,6 +34,100 @@ pub fn decode<'a>(
     }
 }
 
+/// One JSON event decoded in a single pass, each manifest lazily, with its own raw parts.
+pub struct LazyEvent<'a> {
+    pub ts: i64,
+    pub applied_objs: Vec<(Value, Vec<&'a [u8]>)>,
+    pub deleted_objs: Vec<(Value, Vec<&'a [u8]>)>,
+}
+
+/// Decodes a JSON event and lazily every manifest in it, in one pass of the parser (for programs
+/// that run every statement on every object, so every manifest will be decoded anyway). `None`
+/// for anything unusual: the caller then takes the careful path, which also names the problem.
+pub fn decode_event<'a>(bytes: &'a [u8], shape: &Shape) -> Option<LazyEvent<'a>> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let event = EventSeed { shape, input: bytes }.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(event)
+}
+
+struct EventSeed<'s, 'de> {
+    shape: &'s Shape,
+    input: &'de [u8],
+}
+
+impl<'de> DeserializeSeed<'de> for EventSeed<'_, 'de> {
+    type Value = LazyEvent<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EventSeed<'_, 'de> {
+    type Value = LazyEvent<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an event")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut ts, mut applied, mut deleted) = (None, None, None);
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            let list = ManifestsSeed { shape: self.shape, input: self.input };
+            match key.as_ref() {
+                "ts" if ts.is_none() => ts = Some(map.next_value::<i64>()?),
+                "applied_objs" if applied.is_none() => applied = Some(map.next_value_seed(list)?),
+                "deleted_objs" if deleted.is_none() => deleted = Some(map.next_value_seed(list)?),
+                "ts" | "applied_objs" | "deleted_objs" => return Err(de::Error::custom("a key twice")),
+                _ => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        match (ts, applied, deleted) {
+            (Some(ts), Some(applied_objs), Some(deleted_objs)) => Ok(LazyEvent { ts, applied_objs, deleted_objs }),
+            _ => Err(de::Error::custom("a key is missing")),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct ManifestsSeed<'s, 'de> {
+    shape: &'s Shape,
+    input: &'de [u8],
+}
+
+impl<'de> DeserializeSeed<'de> for ManifestsSeed<'_, 'de> {
+    type Value = Vec<(Value, Vec<&'de [u8]>)>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ManifestsSeed<'_, 'de> {
+    type Value = Vec<(Value, Vec<&'de [u8]>)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of manifests")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        loop {
+            let mut raws = Vec::new();
+            let seed = ShapeSeed { shape: self.shape, raws: &mut raws, root: true, input: self.input };
+            match seq.next_element_seed(seed)? {
+                // A manifest is an object; anything else goes the careful way.
+                Some(v @ Value::Object(_)) => out.push((v, raws)),
+                Some(_) => return Err(de::Error::custom("not an object")),
+                None => return Ok(out),
+            }
+        }
+    }
+}
+
 /// The value with every placeholder decoded: what decoding it whole and running the same
 /// statements would have given (for messages about the object).
 pub fn materialize(value: &Value, raws: &[&[u8]], format: Format) -> Value {

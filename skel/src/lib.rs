@@ -6,7 +6,7 @@ pub mod bytecode;
 mod check;
 mod emit;
 pub mod ir;
-mod lazy;
+pub mod lazy;
 pub mod opt;
 pub mod stream;
 pub mod transform;

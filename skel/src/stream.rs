@@ -276,7 +276,22 @@ impl<'p> Worker<'p> {
 
     fn batch(&mut self, batch: &EventBatch) -> Result<Encoded, StreamError> {
         let mut out = Encoded { bytes: self.pool.get(), count: 0, summary: Summary::default() };
+        // Every statement runs on every object: every manifest will be decoded, so decode the
+        // event and its manifests in one pass.
+        let one_pass = self.raw_ok
+            && self.lazy_ok
+            && self.opts.input_format == Format::Json
+            && self.program.dispatch.is_none()
+            && !self.program.stmts.is_empty();
         for (index, bytes, at) in batch.events() {
+            if one_pass && !has_placeholder_marker(bytes) {
+                if let Some(event) = lazy::decode_event(bytes, &self.program.shape) {
+                    let applied = event.applied_objs.into_iter().map(|(v, r)| Input::Lazy(v, r)).collect();
+                    let deleted = event.deleted_objs.into_iter().map(|(v, r)| Input::Lazy(v, r)).collect();
+                    self.event(index, event.ts, [applied, deleted], batch.start_ts, &mut out)?;
+                    continue;
+                }
+            }
             match decode_raw_event(bytes, self.opts.input_format, index, at)? {
                 DecodedEvent::Raw(raw) => {
                     let applied = raw.applied_objs.into_iter().map(Input::Raw).collect();
@@ -319,7 +334,7 @@ impl<'p> Worker<'p> {
                         KindProbe::Known(kind) => vm.may_match(kind.as_deref()),
                         KindProbe::Unknown => true,
                     },
-                    Input::Value(v) => vm.may_match(v.get("kind").and_then(Value::as_str)),
+                    Input::Value(v) | Input::Lazy(v, _) => vm.may_match(v.get("kind").and_then(Value::as_str)),
                 };
                 let locate = |e: TraceError| {
                     e.locate(Location {
@@ -341,6 +356,7 @@ impl<'p> Worker<'p> {
                     }
                     Input::Raw(bytes) => (decode_manifest(bytes, format).map_err(locate)?, None),
                     Input::Value(v) => (v, None),
+                    Input::Lazy(v, raws) => (v, Some(raws)),
                 };
                 let ran = if may_match {
                     run_object(vm, &mut value, ts, (index, name, i), program, &mut out.summary)
@@ -379,10 +395,12 @@ impl<'p> Worker<'p> {
     }
 }
 
-/// One manifest of an event as it comes in: still bytes, or decoded by the careful decoder.
+/// One manifest of an event as it comes in: still bytes, decoded by the careful decoder, or
+/// decoded lazily (placeholders stand for the bytes in its list).
 enum Input<'a> {
     Raw(&'a [u8]),
     Value(Value),
+    Lazy(Value, Vec<&'a [u8]>),
 }
 
 /// One manifest of an event on its way out.
