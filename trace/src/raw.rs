@@ -165,6 +165,12 @@ fn json_probe_kind(b: &[u8]) -> Option<KindProbe<'_>> {
                 Some(b'"') => Cow::Owned(serde_json::from_slice::<String>(value).ok()?),
                 _ => return None,
             });
+            // A second top-level `kind` would need the text `"kind"` again: when it does not
+            // occur in the rest of the object at all, there is nothing more to look at.
+            let rest = b.get(i + len..)?;
+            if memchr::memmem::find(rest, b"\"kind\"").is_none() && !rest.contains(&b'\\') {
+                return Some(KindProbe::Known(kind));
+            }
         }
         i = ws(b, i + len);
         match b.get(i) {
