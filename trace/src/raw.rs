@@ -193,6 +193,10 @@ fn msgpack_probe_kind(b: &[u8]) -> Option<KindProbe<'_>> {
                 return None;
             }
             kind = Some(Cow::Borrowed(r.str()?));
+            // Another `kind` key would be the bytes of the string "kind" again.
+            if memchr::memmem::find(b.get(r.i..)?, b"\xa4kind").is_none() {
+                return Some(KindProbe::Known(kind));
+            }
         } else {
             r.skip()?;
         }
