@@ -361,8 +361,11 @@ impl<'p> Vm<'p> {
 
     /// Removes every location the path reaches, as if simultaneously; returns how many.
     fn remove(&mut self, obj: &mut Value, path: PathId) -> u64 {
-        let mut steps: Vec<Step> = Vec::new();
-        let mut locs: Vec<Loc> = Vec::new();
+        // The bindings' scratch buffers are free once the selector has run.
+        let mut steps = std::mem::take(&mut self.scratch_steps);
+        let mut locs = std::mem::take(&mut self.scratch_locs);
+        steps.clear();
+        locs.clear();
         let _ = self.reach(obj, path, &mut |loc, _| {
             locs.push((steps.len() as u32, loc.len() as u32));
             steps.extend_from_slice(loc);
@@ -378,6 +381,8 @@ impl<'p> Vm<'p> {
                 removed += 1;
             }
         }
+        self.scratch_steps = steps;
+        self.scratch_locs = locs;
         removed
     }
 
@@ -388,25 +393,19 @@ impl<'p> Vm<'p> {
         if path.segs.contains(&Seg::AnyIndex) {
             return Err(VmErrorKind::WildcardInTarget { path: self.path_name(target) });
         }
-        let prefixes: Vec<Vec<Step>> = match path.root {
-            PathRoot::Object => vec![Vec::new()],
-            PathRoot::Slot(s) => self
-                .slots
-                .get(s as usize)
-                .map(|locs| {
-                    locs.iter()
-                        .map(|&(st, len)| self.steps.get(st as usize..(st + len) as usize).unwrap_or(&[]).to_vec())
-                        .collect()
-                })
-                .unwrap_or_default(),
+        // The targets' prefixes: the object itself, or each location the variable is bound to
+        // (slices of the step arena, which setting values does not touch).
+        let whole: [Loc; 1] = [(0, 0)];
+        let locs: &[Loc] = match path.root {
+            PathRoot::Object => &whole,
+            PathRoot::Slot(s) => self.slots.get(s as usize).map_or(&[], |l| l.as_slice()),
         };
-        let mut n = 0;
-        for prefix in prefixes {
-            set_at(obj, &prefix, &path.segs, value.clone(), self.prog)
+        for &(start, len) in locs {
+            let prefix = self.steps.get(start as usize..(start + len) as usize).unwrap_or(&[]);
+            set_at(obj, prefix, &path.segs, value.clone(), self.prog)
                 .map_err(|e| e.with_path(self.path_name(target)))?;
-            n += 1;
         }
-        Ok(n)
+        Ok(locs.len() as u64)
     }
 
     fn single_value(&self, obj: &Value, rhs: Rhs) -> Result<Value, VmErrorKind> {

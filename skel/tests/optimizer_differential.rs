@@ -58,6 +58,14 @@ fn statement(tests: &[usize], bind: Option<usize>, action: usize) -> String {
     }
 }
 
+/// Scripts of one to four statements built from the pieces above.
+fn script() -> impl Strategy<Value = String> {
+    let stmt =
+        (proptest::collection::vec(0..TESTS.len(), 0..4), proptest::option::of(0..BINDS.len()), 0..ACTIONS.len());
+    proptest::collection::vec(stmt, 1..5)
+        .prop_map(|stmts| stmts.iter().map(|(t, b, a)| statement(t, *b, *a)).collect::<Vec<_>>().join("\n"))
+}
+
 fn objects() -> Vec<Value> {
     vec![
         json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"labels": {"app": "web"}}, "spec": {"a": [{"b": 1}, {"b": 2, "c": 0}], "n": 2}, "status": {}, "x": 1, "y": 1}),
@@ -88,12 +96,8 @@ proptest! {
 
     #[test]
     fn optimized_equals_unoptimized(
-        stmts in proptest::collection::vec(
-            (proptest::collection::vec(0..TESTS.len(), 0..4), proptest::option::of(0..BINDS.len()), 0..ACTIONS.len()),
-            1..5,
-        )
+        src in script()
     ) {
-        let src: String = stmts.iter().map(|(t, b, a)| statement(t, *b, *a)).collect::<Vec<_>>().join("\n");
         prop_assert_eq!(run_all(&src, skel::OptLevel::Full), run_all(&src, skel::OptLevel::None), "{}", src);
     }
 }
@@ -127,12 +131,8 @@ proptest! {
     /// Lazy decoding is invisible: the same trace as decoding every manifest whole.
     #[test]
     fn lazy_decoding_equals_whole_decoding(
-        stmts in proptest::collection::vec(
-            (proptest::collection::vec(0..TESTS.len(), 0..4), proptest::option::of(0..BINDS.len()), 0..ACTIONS.len()),
-            1..5,
-        )
+        src in script()
     ) {
-        let src: String = stmts.iter().map(|(t, b, a)| statement(t, *b, *a)).collect::<Vec<_>>().join("\n");
         prop_assert_eq!(stream(&src, skel_trace::Format::Json), stream(&src, skel_trace::Format::Msgpack), "{}", src);
     }
 }
