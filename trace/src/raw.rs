@@ -517,58 +517,84 @@ const MAX_DEPTH: usize = 128;
 /// The end of the msgpack value at `i`, checking it has no binary or extension values and
 /// nests within bounds; when `strict` (manifests), also that strings are valid UTF-8 and map
 /// keys are strings. (The splitter only needs the end: the worker checks strictly.)
-pub(crate) fn msgpack_skip(b: &[u8], i: usize, depth: usize, strict: bool) -> Result<usize, Skip> {
-    if depth > MAX_DEPTH {
-        return Err(Skip::Invalid(i, format!("values are nested more than {MAX_DEPTH} levels deep")));
-    }
-    let m = *b.get(i).ok_or(Skip::Incomplete)?;
-    let need = |n: usize| if b.len() >= i + n { Ok(()) } else { Err(Skip::Incomplete) };
-    let be = |from: usize, n: usize| -> Result<usize, Skip> {
-        let bytes = b.get(from..from + n).ok_or(Skip::Incomplete)?;
-        Ok(bytes.iter().fold(0usize, |acc, x| (acc << 8) | usize::from(*x)))
-    };
-    let str_at = |start: usize, len: usize| -> Result<usize, Skip> {
-        let s = b.get(start..start + len).ok_or(Skip::Incomplete)?;
-        if strict {
-            std::str::from_utf8(s).map_err(|_| Skip::Invalid(start, "a string is not valid UTF-8".into()))?;
-        }
-        Ok(start + len)
-    };
-    let items = |mut at: usize, n: usize, map: bool| -> Result<usize, Skip> {
-        for _ in 0..n {
-            if map {
-                let k = *b.get(at).ok_or(Skip::Incomplete)?;
-                if strict && !matches!(k, 0xa0..=0xbf | 0xd9 | 0xda | 0xdb) {
-                    return Err(Skip::Invalid(at, "a map key is not a string".into()));
-                }
-                at = msgpack_skip(b, at, depth + 1, strict)?;
+///
+/// A loop over a stack of open containers, not recursion: this walks every byte of a msgpack
+/// trace, so it is the msgpack floor.
+pub(crate) fn msgpack_skip(b: &[u8], mut i: usize, strict: bool) -> Result<usize, Skip> {
+    // Items still to read in each open container; a map counts its keys and values apart, so
+    // an even count left in a map means a key comes next.
+    let mut open = [(0usize, false); MAX_DEPTH + 1];
+    let mut depth = 0;
+    loop {
+        let m = *b.get(i).ok_or(Skip::Incomplete)?;
+        if strict && depth > 0 {
+            let (left, map) = open[depth - 1];
+            if map && left % 2 == 0 && !matches!(m, 0xa0..=0xbf | 0xd9 | 0xda | 0xdb) {
+                return Err(Skip::Invalid(i, "a map key is not a string".into()));
             }
-            at = msgpack_skip(b, at, depth + 1, strict)?;
         }
-        Ok(at)
-    };
-    match m {
-        0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => Ok(i + 1),
-        0xcc | 0xd0 => need(2).map(|()| i + 2),
-        0xcd | 0xd1 => need(3).map(|()| i + 3),
-        0xca | 0xce | 0xd2 => need(5).map(|()| i + 5),
-        0xcb | 0xcf | 0xd3 => need(9).map(|()| i + 9),
-        0xa0..=0xbf => str_at(i + 1, usize::from(m & 0x1f)),
-        0xd9 => str_at(i + 2, be(i + 1, 1)?),
-        0xda => str_at(i + 3, be(i + 1, 2)?),
-        0xdb => str_at(i + 5, be(i + 1, 4)?),
-        0x90..=0x9f => items(i + 1, usize::from(m & 0x0f), false),
-        0xdc => items(i + 3, be(i + 1, 2)?, false),
-        0xdd => items(i + 5, be(i + 1, 4)?, false),
-        0x80..=0x8f => items(i + 1, usize::from(m & 0x0f), true),
-        0xde => items(i + 3, be(i + 1, 2)?, true),
-        0xdf => items(i + 5, be(i + 1, 4)?, true),
-        0xc4..=0xc6 => Err(Skip::Invalid(i, "binary data is not allowed in a trace".into())),
-        0xc7..=0xc9 | 0xd4..=0xd8 => {
-            Err(Skip::Invalid(i, "msgpack extension values are not allowed in a trace".into()))
+        let be = |n: usize| -> Result<usize, Skip> {
+            let bytes = b.get(i + 1..i + 1 + n).ok_or(Skip::Incomplete)?;
+            Ok(bytes.iter().fold(0usize, |acc, x| (acc << 8) | usize::from(*x)))
+        };
+        let (header, container) = match m {
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (1, None),
+            0xcc | 0xd0 => (2, None),
+            0xcd | 0xd1 => (3, None),
+            0xca | 0xce | 0xd2 => (5, None),
+            0xcb | 0xcf | 0xd3 => (9, None),
+            0xa0..=0xbf | 0xd9 | 0xda | 0xdb => {
+                let (start, len) = match m {
+                    0xd9 => (i + 2, be(1)?),
+                    0xda => (i + 3, be(2)?),
+                    0xdb => (i + 5, be(4)?),
+                    _ => (i + 1, usize::from(m & 0x1f)),
+                };
+                let s = b.get(start..start + len).ok_or(Skip::Incomplete)?;
+                if strict && !utf8(s) {
+                    return Err(Skip::Invalid(start, "a string is not valid UTF-8".into()));
+                }
+                (start + len - i, None)
+            }
+            0x90..=0x9f => (1, Some((usize::from(m & 0x0f), false))),
+            0xdc => (3, Some((be(2)?, false))),
+            0xdd => (5, Some((be(4)?, false))),
+            0x80..=0x8f => (1, Some((usize::from(m & 0x0f) * 2, true))),
+            0xde => (3, Some((be(2)? * 2, true))),
+            0xdf => (5, Some((be(4)? * 2, true))),
+            0xc4..=0xc6 => return Err(Skip::Invalid(i, "binary data is not allowed in a trace".into())),
+            0xc7..=0xc9 | 0xd4..=0xd8 => {
+                return Err(Skip::Invalid(i, "msgpack extension values are not allowed in a trace".into()))
+            }
+            0xc1 => return Err(Skip::Invalid(i, "`0xc1` is not a valid msgpack marker".into())),
+        };
+        if b.len() < i + header {
+            return Err(Skip::Incomplete);
         }
-        0xc1 => Err(Skip::Invalid(i, "`0xc1` is not a valid msgpack marker".into())),
+        i += header;
+        if let Some((items, map)) = container.filter(|(items, _)| *items > 0) {
+            if depth == MAX_DEPTH {
+                return Err(Skip::Invalid(i, format!("values are nested more than {MAX_DEPTH} levels deep")));
+            }
+            open[depth] = (items, map);
+            depth += 1;
+            continue;
+        }
+        // A whole value is read: count it off its container, and off every container it closes.
+        loop {
+            let Some(top) = depth.checked_sub(1).and_then(|d| open.get_mut(d)) else { return Ok(i) };
+            top.0 -= 1;
+            if top.0 > 0 {
+                break;
+            }
+            depth -= 1;
+        }
     }
+}
+
+/// Whether a string's bytes are UTF-8: most are ASCII, which is checked a word at a time.
+fn utf8(s: &[u8]) -> bool {
+    s.is_ascii() || std::str::from_utf8(s).is_ok()
 }
 
 /// The string a whole slice encodes, if it is one msgpack string.
@@ -658,7 +684,7 @@ impl<'a> MpReader<'a> {
     }
 
     fn skip(&mut self) -> Option<()> {
-        self.i = msgpack_skip(self.b, self.i, 0, true).ok()?;
+        self.i = msgpack_skip(self.b, self.i, true).ok()?;
         Some(())
     }
 
@@ -797,11 +823,31 @@ mod tests {
     }
 
     #[test]
+    fn msgpack_skip_nests_up_to_the_limit() {
+        let nested = |levels: usize| {
+            let mut b = vec![0x91; levels];
+            b.push(0x01);
+            b
+        };
+        assert_eq!(msgpack_skip(&nested(MAX_DEPTH), 0, true), Ok(MAX_DEPTH + 1));
+        assert!(matches!(msgpack_skip(&nested(MAX_DEPTH + 1), 0, true), Err(Skip::Invalid(..))));
+    }
+
+    #[test]
     fn msgpack_skip_rejects_what_a_trace_cannot_hold() {
-        assert!(matches!(msgpack_skip(&[0xc4, 1, 0], 0, 0, true), Err(Skip::Invalid(..))));
-        assert!(matches!(msgpack_skip(&[0x81, 0x01, 0x01], 0, 0, true), Err(Skip::Invalid(..))));
-        assert!(matches!(msgpack_skip(&[0xa2, 0xff, 0xfe], 0, 0, true), Err(Skip::Invalid(..))));
-        assert_eq!(msgpack_skip(&[0x92, 0x01], 0, 0, true), Err(Skip::Incomplete));
-        assert_eq!(msgpack_skip(&[0x92, 0x01, 0xc0], 0, 0, true), Ok(3));
+        assert!(matches!(msgpack_skip(&[0xc4, 1, 0], 0, true), Err(Skip::Invalid(..))));
+        assert!(matches!(msgpack_skip(&[0x81, 0x01, 0x01], 0, true), Err(Skip::Invalid(..))));
+        assert!(matches!(msgpack_skip(&[0xa2, 0xff, 0xfe], 0, true), Err(Skip::Invalid(..))));
+        assert_eq!(msgpack_skip(&[0x92, 0x01], 0, true), Err(Skip::Incomplete));
+        assert_eq!(msgpack_skip(&[0x92, 0x01, 0xc0], 0, true), Ok(3));
+        // Keys are checked in nested maps too, and only keys: a value may be anything.
+        assert!(matches!(msgpack_skip(&[0x91, 0x81, 0xa1, b'k', 0x81, 0x01, 0x02], 0, true), Err(Skip::Invalid(5, _))));
+        assert_eq!(msgpack_skip(&[0x91, 0x81, 0xa1, b'k', 0x81, 0xa1, b'j', 0x90], 0, true), Ok(8));
+        assert_eq!(msgpack_skip(&[0x81, 0x01, 0x02], 0, false), Ok(3));
+        assert_eq!(msgpack_skip(&[0xa2, 0xc3, 0xa9], 0, true), Ok(3));
+        // An empty container closes at once; a string's length is checked against the input.
+        assert_eq!(msgpack_skip(&[0x93, 0x90, 0x80, 0x01, 0xff], 0, true), Ok(4));
+        assert_eq!(msgpack_skip(&[0xa3, b'a'], 0, true), Err(Skip::Incomplete));
+        assert_eq!(msgpack_skip(&[0xdc, 0x00], 0, true), Err(Skip::Incomplete));
     }
 }

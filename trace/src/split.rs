@@ -679,7 +679,7 @@ impl Scan {
     }
 
     fn msgpack(&mut self, b: &[u8]) -> Result<Option<usize>, String> {
-        match crate::raw::msgpack_skip(b, 0, 0, false) {
+        match crate::raw::msgpack_skip(b, 0, false) {
             Ok(n) => Ok(Some(n)),
             Err(crate::raw::Skip::Incomplete) => Ok(None),
             Err(crate::raw::Skip::Invalid(at, message)) => {
