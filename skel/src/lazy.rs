@@ -8,7 +8,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use skel_trace::{decode_manifest, is_map, placeholder, split_array, split_object, Format, TraceError};
+use skel_trace::{decode_manifest, placeholder, Format, MsgpackReader, TraceError};
 
 use crate::bytecode::Shape;
 
@@ -30,7 +30,7 @@ pub fn decode<'a>(
                 location: Box::default(),
             })
         }
-        Format::Msgpack => msgpack(bytes, shape, raws, true),
+        Format::Msgpack => msgpack(bytes, shape, raws),
     }
 }
 
@@ -336,33 +336,60 @@ impl<'de> Visitor<'de> for ShapeSeed<'_, '_, 'de> {
     }
 }
 
-/// The msgpack path: splits maps and arrays along the shape (rmp-serde has no raw values).
-fn msgpack<'a>(bytes: &'a [u8], shape: &Shape, raws: &mut Vec<&'a [u8]>, root: bool) -> Result<Value, TraceError> {
-    let format = Format::Msgpack;
+/// The msgpack path, in one pass: maps and arrays along the shape are read item by item, and
+/// every other value is skipped once and kept as bytes.
+fn msgpack<'a>(bytes: &'a [u8], shape: &Shape, raws: &mut Vec<&'a [u8]>) -> Result<Value, TraceError> {
+    let mut r = MsgpackReader::new(bytes);
+    let value = msgpack_value(&mut r, shape, raws, true);
+    match value {
+        Some(v) if r.pos() == bytes.len() => Ok(v),
+        _ => Err(TraceError::Syntax {
+            format: Format::Msgpack,
+            message: "a manifest is not a valid msgpack map".into(),
+            location: Box::default(),
+        }),
+    }
+}
+
+fn msgpack_value<'a>(r: &mut MsgpackReader<'a>, shape: &Shape, raws: &mut Vec<&'a [u8]>, root: bool) -> Option<Value> {
+    let start = r.pos();
     if shape.full {
-        return decode_manifest(bytes, format);
+        r.skip_checked()?;
+        return decode_manifest(r.since(start), Format::Msgpack).ok();
     }
-    if is_map(bytes, format) && (root || !shape.keys.is_empty()) {
-        // A map whose keys repeat is decoded whole, as the careful decoder would.
-        let Some(entries) = split_object(bytes, format) else { return decode_manifest(bytes, format) };
-        let mut map = Map::with_capacity(entries.len());
-        for e in entries {
-            let v = match shape.key(&e.key) {
-                Some(child) => msgpack(e.value, child, raws, false)?,
-                None => stand_in(raws, e.value),
+    if r.at_map() && (root || !shape.keys.is_empty()) {
+        let n = r.map_len()?;
+        let mark = raws.len();
+        let mut map = Map::with_capacity(n.min(64));
+        for _ in 0..n {
+            let key = r.str()?;
+            let v = match shape.key(key) {
+                Some(child) => msgpack_value(r, child, raws, false)?,
+                None => {
+                    let at = r.pos();
+                    r.skip_checked()?;
+                    stand_in(raws, r.since(at))
+                }
             };
-            map.insert(e.key.into_owned(), v);
+            map.insert(key.to_string(), v);
         }
-        return Ok(Value::Object(map));
-    }
-    if let (Some(elems), Some(items)) = (&shape.elems, split_array(bytes, format)) {
-        let mut list = Vec::with_capacity(items.len());
-        for item in items {
-            list.push(msgpack(item, elems, raws, false)?);
+        if map.len() < n {
+            // A map whose keys repeat is decoded whole, as the careful decoder would.
+            raws.truncate(mark);
+            return decode_manifest(r.since(start), Format::Msgpack).ok();
         }
-        return Ok(Value::Array(list));
+        return Some(Value::Object(map));
     }
-    Ok(stand_in(raws, bytes))
+    if let (Some(elems), true) = (&shape.elems, r.at_array()) {
+        let n = r.array_len()?;
+        let mut list = Vec::with_capacity(n.min(1024));
+        for _ in 0..n {
+            list.push(msgpack_value(r, elems, raws, false)?);
+        }
+        return Some(Value::Array(list));
+    }
+    r.skip_checked()?;
+    Some(stand_in(raws, r.since(start)))
 }
 
 #[cfg(test)]

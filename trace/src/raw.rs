@@ -72,7 +72,7 @@ fn json_objects(list: Vec<&RawValue>) -> Option<Vec<&[u8]>> {
 }
 
 fn msgpack_raw_event(bytes: &[u8]) -> Option<RawEvent<'_>> {
-    let mut r = MpReader { b: bytes, i: 0 };
+    let mut r = MsgpackReader { b: bytes, i: 0 };
     let n = r.map_len()?;
     let (mut ts, mut applied, mut deleted) = (None, None, None);
     for _ in 0..n {
@@ -183,7 +183,7 @@ fn json_probe_kind(b: &[u8]) -> Option<KindProbe<'_>> {
 }
 
 fn msgpack_probe_kind(b: &[u8]) -> Option<KindProbe<'_>> {
-    let mut r = MpReader { b, i: 0 };
+    let mut r = MsgpackReader { b, i: 0 };
     let n = r.map_len()?;
     let mut kind = None;
     for _ in 0..n {
@@ -202,84 +202,6 @@ fn msgpack_probe_kind(b: &[u8]) -> Option<KindProbe<'_>> {
         }
     }
     Some(KindProbe::Known(kind))
-}
-
-/// One top-level entry of an encoded manifest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry<'a> {
-    pub key: Cow<'a, str>,
-    /// The key as encoded (JSON: with its quotes).
-    pub raw_key: &'a [u8],
-    pub value: &'a [u8],
-}
-
-/// The top-level entries of an encoded manifest, in order; `None` when it is not a plain map
-/// with distinct keys (the caller then decodes the whole manifest).
-pub fn split_object(bytes: &[u8], format: Format) -> Option<Vec<Entry<'_>>> {
-    let entries = match format {
-        Format::Json => json_entries(bytes)?,
-        Format::Msgpack => msgpack_entries(bytes)?,
-    };
-    for (i, e) in entries.iter().enumerate() {
-        if entries.iter().skip(i + 1).any(|o| o.key == e.key) {
-            return None;
-        }
-    }
-    Some(entries)
-}
-
-fn json_entries(b: &[u8]) -> Option<Vec<Entry<'_>>> {
-    let ws = |b: &[u8], mut i: usize| {
-        while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            i += 1;
-        }
-        i
-    };
-    let mut out = Vec::new();
-    let mut i = ws(b, 1);
-    if b.get(i) == Some(&b'}') {
-        return Some(out);
-    }
-    loop {
-        if b.get(i) != Some(&b'"') {
-            return None;
-        }
-        let key_len = crate::split::json_value_len(b.get(i..)?)?;
-        let raw_key = b.get(i..i + key_len)?;
-        let key = if raw_key.contains(&b'\\') {
-            Cow::Owned(serde_json::from_slice::<String>(raw_key).ok()?)
-        } else {
-            Cow::Borrowed(std::str::from_utf8(raw_key.get(1..key_len - 1)?).ok()?)
-        };
-        i = ws(b, i + key_len);
-        if b.get(i) != Some(&b':') {
-            return None;
-        }
-        i = ws(b, i + 1);
-        let len = crate::split::json_value_len(b.get(i..)?)?;
-        out.push(Entry { key, raw_key, value: b.get(i..i + len)? });
-        i = ws(b, i + len);
-        match b.get(i) {
-            Some(b',') => i = ws(b, i + 1),
-            Some(b'}') => return Some(out),
-            _ => return None,
-        }
-    }
-}
-
-fn msgpack_entries(b: &[u8]) -> Option<Vec<Entry<'_>>> {
-    let mut r = MpReader { b, i: 0 };
-    let n = r.map_len()?;
-    let mut out = Vec::with_capacity(n.min(64));
-    for _ in 0..n {
-        let key_start = r.i;
-        let key = r.str()?;
-        let raw_key = b.get(key_start..r.i)?;
-        let value_start = r.i;
-        r.skip()?;
-        out.push(Entry { key: Cow::Borrowed(key), raw_key, value: b.get(value_start..r.i)? });
-    }
-    Some(out)
 }
 
 /// Marks a string value that stands for input bytes not decoded (see `ObjOut::Lazy`): a Unicode
@@ -310,57 +232,6 @@ pub fn placeholder_index(s: &str) -> Option<usize> {
 pub fn has_placeholder_marker(bytes: &[u8]) -> bool {
     let mut marker = [0u8; 4];
     memchr::memmem::find(bytes, PLACEHOLDER.encode_utf8(&mut marker).as_bytes()).is_some()
-}
-
-/// The elements of an encoded array, as bytes; `None` if it is not an array.
-pub fn split_array(bytes: &[u8], format: Format) -> Option<Vec<&[u8]>> {
-    match format {
-        Format::Json => {
-            let ws = |b: &[u8], mut i: usize| {
-                while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-                    i += 1;
-                }
-                i
-            };
-            if bytes.first() != Some(&b'[') {
-                return None;
-            }
-            let mut out = Vec::new();
-            let mut i = ws(bytes, 1);
-            if bytes.get(i) == Some(&b']') {
-                return Some(out);
-            }
-            loop {
-                let len = crate::split::json_value_len(bytes.get(i..)?)?;
-                out.push(bytes.get(i..i + len)?);
-                i = ws(bytes, i + len);
-                match bytes.get(i) {
-                    Some(b',') => i = ws(bytes, i + 1),
-                    Some(b']') => return Some(out),
-                    _ => return None,
-                }
-            }
-        }
-        Format::Msgpack => {
-            let mut r = MpReader { b: bytes, i: 0 };
-            let n = r.array_len()?;
-            let mut out = Vec::with_capacity(n.min(1024));
-            for _ in 0..n {
-                let start = r.i;
-                r.skip()?;
-                out.push(bytes.get(start..r.i)?);
-            }
-            Some(out)
-        }
-    }
-}
-
-/// Whether the encoded value is a map (JSON object).
-pub fn is_map(bytes: &[u8], format: Format) -> bool {
-    match format {
-        Format::Json => bytes.first() == Some(&b'{'),
-        Format::Msgpack => matches!(bytes.first(), Some(0x80..=0x8f | 0xde | 0xdf)),
-    }
 }
 
 /// A manifest on its way out: the input's bytes, a decoded (possibly changed) value, or a value
@@ -599,14 +470,14 @@ fn utf8(s: &[u8]) -> bool {
 
 /// The string a whole slice encodes, if it is one msgpack string.
 pub(crate) fn msgpack_str(b: &[u8]) -> Option<&str> {
-    let mut r = MpReader { b, i: 0 };
+    let mut r = MsgpackReader { b, i: 0 };
     let s = r.str()?;
     (r.i == b.len()).then_some(s)
 }
 
 /// The `ts` of an encoded msgpack event.
 pub(crate) fn msgpack_event_ts(b: &[u8]) -> Option<i64> {
-    let mut r = MpReader { b, i: 0 };
+    let mut r = MsgpackReader { b, i: 0 };
     let n = r.map_len()?;
     for _ in 0..n {
         if r.str()? == "ts" {
@@ -617,12 +488,42 @@ pub(crate) fn msgpack_event_ts(b: &[u8]) -> Option<i64> {
     None
 }
 
-struct MpReader<'a> {
+/// A cursor over msgpack bytes that reads one item at a time (for decoding along a shape).
+pub struct MsgpackReader<'a> {
     b: &'a [u8],
     i: usize,
 }
 
-impl<'a> MpReader<'a> {
+impl<'a> MsgpackReader<'a> {
+    pub fn new(b: &'a [u8]) -> MsgpackReader<'a> {
+        MsgpackReader { b, i: 0 }
+    }
+
+    /// The offset of the next item.
+    pub fn pos(&self) -> usize {
+        self.i
+    }
+
+    /// The bytes from `start` to the cursor.
+    pub fn since(&self, start: usize) -> &'a [u8] {
+        self.b.get(start..self.i).unwrap_or(&[])
+    }
+
+    /// Whether the next item is a map; an array.
+    pub fn at_map(&self) -> bool {
+        matches!(self.b.get(self.i), Some(0x80..=0x8f | 0xde | 0xdf))
+    }
+
+    pub fn at_array(&self) -> bool {
+        matches!(self.b.get(self.i), Some(0x90..=0x9f | 0xdc | 0xdd))
+    }
+
+    /// Skips the next value of bytes already checked (`msgpack_raw_event` checks manifests).
+    pub fn skip_checked(&mut self) -> Option<()> {
+        self.i = msgpack_skip(self.b, self.i, false).ok()?;
+        Some(())
+    }
+
     fn byte(&mut self) -> Option<u8> {
         let m = *self.b.get(self.i)?;
         self.i += 1;
@@ -635,7 +536,7 @@ impl<'a> MpReader<'a> {
         Some(bytes.iter().fold(0u64, |acc, x| (acc << 8) | u64::from(*x)))
     }
 
-    fn map_len(&mut self) -> Option<usize> {
+    pub fn map_len(&mut self) -> Option<usize> {
         match self.byte()? {
             m @ 0x80..=0x8f => Some(usize::from(m & 0x0f)),
             0xde => self.be(2).map(|n| n as usize),
@@ -644,7 +545,7 @@ impl<'a> MpReader<'a> {
         }
     }
 
-    fn array_len(&mut self) -> Option<usize> {
+    pub fn array_len(&mut self) -> Option<usize> {
         match self.byte()? {
             m @ 0x90..=0x9f => Some(usize::from(m & 0x0f)),
             0xdc => self.be(2).map(|n| n as usize),
@@ -653,7 +554,7 @@ impl<'a> MpReader<'a> {
         }
     }
 
-    fn str(&mut self) -> Option<&'a str> {
+    pub fn str(&mut self) -> Option<&'a str> {
         let len = match self.byte()? {
             m @ 0xa0..=0xbf => usize::from(m & 0x1f),
             0xd9 => self.be(1)? as usize,
@@ -782,15 +683,14 @@ mod tests {
     fn lazy_values_encode_like_the_whole_value() {
         let original = json!({"apiVersion": "batch/v1beta1", "kind": "CronJob", "spec": {"x": [1, "é\n", {"y": null}]}, "status": {}});
         for format in [Format::Json, Format::Msgpack] {
-            let bytes = match format {
-                Format::Json => serde_json::to_vec(&original).unwrap(),
-                Format::Msgpack => mp(&original),
+            let enc = |v: &serde_json::Value| match format {
+                Format::Json => serde_json::to_vec(v).unwrap(),
+                Format::Msgpack => mp(v),
             };
-            let entries = split_object(&bytes, format).unwrap();
-            let spec = split_object(entries[2].value, format).unwrap();
-            let xs = split_array(spec[0].value, format).unwrap();
             // Decode apiVersion and spec.x's array; the rest stays bytes.
-            let raws = vec![entries[1].value, xs[1], xs[2], entries[3].value];
+            let x = &original["spec"]["x"];
+            let raws = [enc(&original["kind"]), enc(&x[1]), enc(&x[2]), enc(&original["status"])];
+            let raws: Vec<&[u8]> = raws.iter().map(Vec::as_slice).collect();
             let lazy = json!({
                 "apiVersion": "batch/v1",
                 "kind": placeholder(0),
@@ -814,12 +714,6 @@ mod tests {
     fn the_marker_is_found() {
         assert!(has_placeholder_marker("a\u{FDD0}b".as_bytes()));
         assert!(!has_placeholder_marker(b"plain"));
-    }
-
-    #[test]
-    fn split_object_refuses_duplicate_keys() {
-        assert!(split_object(br#"{"a": 1, "a": 2}"#, Format::Json).is_none());
-        assert_eq!(split_object(br#"{ "a" : [1, "]"] , "b\u0063": {} }"#, Format::Json).unwrap()[1].key, "bc");
     }
 
     #[test]
