@@ -41,14 +41,53 @@ pub struct LazyEvent<'a> {
     pub deleted_objs: Vec<(Value, Vec<&'a [u8]>)>,
 }
 
-/// Decodes a JSON event and lazily every manifest in it, in one pass of the parser (for programs
-/// that run every statement on every object, so every manifest will be decoded anyway). `None`
-/// for anything unusual: the caller then takes the careful path, which also names the problem.
-pub fn decode_event<'a>(bytes: &'a [u8], shape: &Shape) -> Option<LazyEvent<'a>> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let event = EventSeed { shape, input: bytes }.deserialize(&mut de).ok()?;
-    de.end().ok()?;
-    Some(event)
+/// Decodes an event and lazily every manifest in it, in one pass (for programs that run every
+/// statement on every object, so every manifest will be decoded anyway). `None` for anything
+/// unusual: the caller then takes the careful path, which also names the problem.
+pub fn decode_event<'a>(bytes: &'a [u8], format: Format, shape: &Shape) -> Option<LazyEvent<'a>> {
+    match format {
+        Format::Json => {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            let event = EventSeed { shape, input: bytes }.deserialize(&mut de).ok()?;
+            de.end().ok()?;
+            Some(event)
+        }
+        Format::Msgpack => msgpack_event(bytes, shape),
+    }
+}
+
+fn msgpack_event<'a>(bytes: &'a [u8], shape: &Shape) -> Option<LazyEvent<'a>> {
+    let mut r = MsgpackReader::new(bytes);
+    let (mut ts, mut applied, mut deleted) = (None, None, None);
+    for _ in 0..r.map_len()? {
+        let key = r.str()?;
+        let list = match key {
+            "ts" if ts.is_none() => {
+                ts = Some(r.int()?);
+                continue;
+            }
+            "applied_objs" if applied.is_none() => &mut applied,
+            "deleted_objs" if deleted.is_none() => &mut deleted,
+            "ts" | "applied_objs" | "deleted_objs" => return None,
+            _ => {
+                r.skip()?;
+                continue;
+            }
+        };
+        let n = r.array_len()?;
+        let mut manifests = Vec::with_capacity(n.min(1024));
+        for _ in 0..n {
+            if !r.at_map() {
+                return None;
+            }
+            let mut raws = Vec::new();
+            let value = msgpack_value(&mut r, shape, &mut raws, true)?;
+            manifests.push((value, raws));
+        }
+        *list = Some(manifests);
+    }
+    (r.pos() == bytes.len()).then_some(())?;
+    Some(LazyEvent { ts: ts?, applied_objs: applied?, deleted_objs: deleted? })
 }
 
 struct EventSeed<'s, 'de> {
@@ -141,11 +180,19 @@ pub fn materialize(value: &Value, raws: &[&[u8]], format: Format) -> Value {
             let mut out = Map::new();
             for (k, v) in map {
                 match skel_trace::placeholder_index(k).and_then(|i| raws.get(i)) {
-                    // A run of entries: its text is `"k1":v1,"k2":v2` (JSON only).
+                    // A run of entries: `"k1":v1,"k2":v2` in JSON; in msgpack the entries
+                    // after each other, as many as the value says.
                     Some(run) => {
-                        let mut text = b"{".to_vec();
-                        text.extend_from_slice(run);
-                        text.push(b'}');
+                        let text = match format {
+                            Format::Json => [b"{", *run, b"}"].concat(),
+                            Format::Msgpack => {
+                                let n = v.as_u64().unwrap_or(0);
+                                let mut text = vec![0xdf];
+                                text.extend_from_slice(&u32::try_from(n).unwrap_or(0).to_be_bytes());
+                                text.extend_from_slice(run);
+                                text
+                            }
+                        };
                         if let Ok(Value::Object(entries)) = decode_manifest(&text, format) {
                             out.extend(entries);
                         }
@@ -159,6 +206,24 @@ pub fn materialize(value: &Value, raws: &[&[u8]], format: Format) -> Value {
         }
         other => other.clone(),
     }
+}
+
+/// Ends a run of entries `(from, to, count)` of `input`: one placeholder key for all of them.
+fn flush_run<'a>(
+    run: &mut Option<(usize, usize, u64)>,
+    map: &mut Map<String, Value>,
+    raws: &mut Vec<&'a [u8]>,
+    input: &'a [u8],
+) {
+    if let Some((from, to, count)) = run.take() {
+        raws.push(input.get(from..to).unwrap_or(&[]));
+        map.insert(skel_trace::placeholder_key(raws.len() - 1), Value::from(count));
+    }
+}
+
+/// Whether a key stands for a run of entries.
+fn is_run(key: &str) -> bool {
+    skel_trace::placeholder_index(key).is_some()
 }
 
 fn stand_in<'a>(raws: &mut Vec<&'a [u8]>, bytes: &'a [u8]) -> Value {
@@ -337,7 +402,7 @@ impl<'de> Visitor<'de> for ShapeSeed<'_, '_, 'de> {
 }
 
 /// The msgpack path, in one pass: maps and arrays along the shape are read item by item, and
-/// every other value is skipped once and kept as bytes.
+/// every other value is skipped (and checked) once and kept as bytes.
 fn msgpack<'a>(bytes: &'a [u8], shape: &Shape, raws: &mut Vec<&'a [u8]>) -> Result<Value, TraceError> {
     let mut r = MsgpackReader::new(bytes);
     let value = msgpack_value(&mut r, shape, raws, true);
@@ -354,26 +419,35 @@ fn msgpack<'a>(bytes: &'a [u8], shape: &Shape, raws: &mut Vec<&'a [u8]>) -> Resu
 fn msgpack_value<'a>(r: &mut MsgpackReader<'a>, shape: &Shape, raws: &mut Vec<&'a [u8]>, root: bool) -> Option<Value> {
     let start = r.pos();
     if shape.full {
-        r.skip_checked()?;
+        r.skip()?;
         return decode_manifest(r.since(start), Format::Msgpack).ok();
     }
     if r.at_map() && (root || !shape.keys.is_empty()) {
         let n = r.map_len()?;
-        let mark = raws.len();
+        let (mark, input) = (raws.len(), r.bytes());
         let mut map = Map::with_capacity(n.min(64));
+        // Consecutive entries the program cannot see become one run, as in JSON; the run's
+        // value is how many entries it holds (msgpack writes a map's length before it).
+        let mut run: Option<(usize, usize, u64)> = None;
         for _ in 0..n {
+            let at = r.pos();
             let key = r.str()?;
-            let v = match shape.key(key) {
-                Some(child) => msgpack_value(r, child, raws, false)?,
-                None => {
-                    let at = r.pos();
-                    r.skip_checked()?;
-                    stand_in(raws, r.since(at))
+            match shape.key(key) {
+                Some(child) => {
+                    flush_run(&mut run, &mut map, raws, input);
+                    let v = msgpack_value(r, child, raws, false)?;
+                    map.insert(key.to_string(), v);
                 }
-            };
-            map.insert(key.to_string(), v);
+                None => {
+                    r.skip()?;
+                    let (from, _, count) = run.unwrap_or((at, at, 0));
+                    run = Some((from, r.pos(), count + 1));
+                }
+            }
         }
-        if map.len() < n {
+        flush_run(&mut run, &mut map, raws, input);
+        let held: u64 = map.iter().map(|(k, v)| if is_run(k) { v.as_u64().unwrap_or(0) } else { 1 }).sum();
+        if held < n as u64 {
             // A map whose keys repeat is decoded whole, as the careful decoder would.
             raws.truncate(mark);
             return decode_manifest(r.since(start), Format::Msgpack).ok();
@@ -388,7 +462,7 @@ fn msgpack_value<'a>(r: &mut MsgpackReader<'a>, shape: &Shape, raws: &mut Vec<&'
         }
         return Some(Value::Array(list));
     }
-    r.skip_checked()?;
+    r.skip()?;
     Some(stand_in(raws, r.since(start)))
 }
 
@@ -422,7 +496,22 @@ mod tests {
             let mut whole = Vec::new();
             encode_event(&mut whole, format, 1, &[ObjOut::Value(&obj)], &[]).unwrap();
             assert_eq!(lazy, whole, "{format}");
+            assert_eq!(materialize(&value, &raws, format), obj, "{format}");
         }
+    }
+
+    /// A repeated key the program can see: the map is decoded whole, as the careful decoder does.
+    #[test]
+    fn msgpack_repeated_keys_decode_whole() {
+        // {"status": 1, "a": 2, "status": 3}
+        let bytes = [
+            0x83, 0xa6, b's', b't', b'a', b't', b'u', b's', 0x01, 0xa1, b'a', 0x02, 0xa6, b's', b't', b'a', b't', b'u',
+            b's', 0x03,
+        ];
+        let mut raws = Vec::new();
+        let value = decode(&bytes, Format::Msgpack, &shape_of("remove(status);"), &mut raws).unwrap();
+        assert_eq!(value, decode_manifest(&bytes, Format::Msgpack).unwrap());
+        assert!(raws.is_empty());
     }
 
     #[test]

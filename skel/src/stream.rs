@@ -278,14 +278,10 @@ impl<'p> Worker<'p> {
         let mut out = Encoded { bytes: self.pool.get(), count: 0, summary: Summary::default() };
         // Every statement runs on every object: every manifest will be decoded, so decode the
         // event and its manifests in one pass.
-        let one_pass = self.raw_ok
-            && self.lazy_ok
-            && self.opts.input_format == Format::Json
-            && self.program.dispatch.is_none()
-            && !self.program.stmts.is_empty();
+        let one_pass = self.raw_ok && self.lazy_ok && self.program.dispatch.is_none() && !self.program.stmts.is_empty();
         for (index, bytes, at) in batch.events() {
             if one_pass && !has_placeholder_marker(bytes) {
-                if let Some(event) = lazy::decode_event(bytes, &self.program.shape) {
+                if let Some(event) = lazy::decode_event(bytes, self.opts.input_format, &self.program.shape) {
                     let applied = event.applied_objs.into_iter().map(|(v, r)| Input::Lazy(v, r)).collect();
                     let deleted = event.deleted_objs.into_iter().map(|(v, r)| Input::Lazy(v, r)).collect();
                     self.event(index, event.ts, [applied, deleted], batch.start_ts, &mut out)?;

@@ -102,18 +102,23 @@ proptest! {
     }
 }
 
-/// Streams the sample objects (one event per timestamp) through `src` into `out_format`: the
-/// output trace as a JSON value, or the error's text. JSON to JSON decodes lazily and copies
-/// what the program cannot see as bytes; JSON to msgpack decodes every manifest whole.
-fn stream(src: &str, out_format: skel_trace::Format) -> Result<Value, String> {
+/// Streams the sample objects (one event per timestamp) through `src` from `in_format` into
+/// `out_format`: the output trace as a JSON value, or the error's text. Within one format,
+/// manifests are decoded lazily and what the program cannot see is copied as bytes; across
+/// formats every manifest is decoded whole.
+fn stream(src: &str, in_format: skel_trace::Format, out_format: skel_trace::Format) -> Result<Value, String> {
     let compiled = skel::compile(src);
     let events: Vec<Value> =
         [1000, 1300, 1700].iter().map(|ts| json!({"ts": ts, "applied_objs": objects(), "deleted_objs": []})).collect();
     let trace =
         json!({"version": 2, "config": {"trackedObjects": {}}, "events": events, "index": {}, "pod_lifecycles": {}});
-    let input = serde_json::to_vec(&trace).unwrap();
+    let mut input = serde_json::to_vec(&trace).unwrap();
+    if in_format == skel_trace::Format::Msgpack {
+        let trace = skel_trace::Trace::read(input.as_slice(), skel_trace::Format::Json).unwrap();
+        input = trace.write(std::io::Cursor::new(Vec::new()), in_format).unwrap().into_inner();
+    }
     let mut writer = skel_trace::TraceWriter::new(std::io::Cursor::new(Vec::new()), out_format);
-    let mut opts = skel::stream::StreamOptions::new(skel_trace::Format::Json, out_format);
+    let mut opts = skel::stream::StreamOptions::new(in_format, out_format);
     opts.jobs = 1;
     match skel::stream::transform(&compiled.program, input.as_slice(), &mut writer, opts) {
         Ok(_) => {}
@@ -133,6 +138,9 @@ proptest! {
     fn lazy_decoding_equals_whole_decoding(
         src in script()
     ) {
-        prop_assert_eq!(stream(&src, skel_trace::Format::Json), stream(&src, skel_trace::Format::Msgpack), "{}", src);
+        use skel_trace::Format::{Json, Msgpack};
+        let whole = stream(&src, Json, Msgpack);
+        prop_assert_eq!(&stream(&src, Json, Json), &whole, "{}", src);
+        prop_assert_eq!(&stream(&src, Msgpack, Msgpack), &whole, "{}", src);
     }
 }

@@ -359,8 +359,15 @@ fn msgpack_value(out: &mut Vec<u8>, v: &Manifest, raws: &[&[u8]]) -> Result<(), 
             }
         }
         serde_json::Value::Object(map) => {
-            rmp::encode::write_map_len(out, map.len() as u32).map_err(w)?;
+            // A run of entries kept as bytes counts as as many entries as its value says.
+            let run = |k: &str| placeholder_index(k).and_then(|i| raws.get(i));
+            let len: u64 = map.iter().map(|(k, v)| if run(k).is_some() { v.as_u64().unwrap_or(0) } else { 1 }).sum();
+            rmp::encode::write_map_len(out, len as u32).map_err(w)?;
             for (k, item) in map {
+                if let Some(bytes) = run(k) {
+                    out.extend_from_slice(bytes);
+                    continue;
+                }
                 rmp::encode::write_str(out, k).map_err(w)?;
                 msgpack_value(out, item, raws)?;
             }
@@ -504,6 +511,11 @@ impl<'a> MsgpackReader<'a> {
         self.i
     }
 
+    /// All the bytes read from.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.b
+    }
+
     /// The bytes from `start` to the cursor.
     pub fn since(&self, start: usize) -> &'a [u8] {
         self.b.get(start..self.i).unwrap_or(&[])
@@ -516,12 +528,6 @@ impl<'a> MsgpackReader<'a> {
 
     pub fn at_array(&self) -> bool {
         matches!(self.b.get(self.i), Some(0x90..=0x9f | 0xdc | 0xdd))
-    }
-
-    /// Skips the next value of bytes already checked (`msgpack_raw_event` checks manifests).
-    pub fn skip_checked(&mut self) -> Option<()> {
-        self.i = msgpack_skip(self.b, self.i, false).ok()?;
-        Some(())
     }
 
     fn byte(&mut self) -> Option<u8> {
@@ -567,7 +573,7 @@ impl<'a> MsgpackReader<'a> {
         std::str::from_utf8(s).ok()
     }
 
-    fn int(&mut self) -> Option<i64> {
+    pub fn int(&mut self) -> Option<i64> {
         let m = self.byte()?;
         match m {
             0x00..=0x7f => Some(i64::from(m)),
@@ -584,7 +590,8 @@ impl<'a> MsgpackReader<'a> {
         }
     }
 
-    fn skip(&mut self) -> Option<()> {
+    /// Skips the next value, checking it as a manifest's value (see `msgpack_skip`).
+    pub fn skip(&mut self) -> Option<()> {
         self.i = msgpack_skip(self.b, self.i, true).ok()?;
         Some(())
     }
