@@ -47,7 +47,10 @@ pub struct LazyEvent<'a> {
 pub fn decode_event<'a>(bytes: &'a [u8], format: Format, shape: &Shape) -> Option<LazyEvent<'a>> {
     match format {
         Format::Json => {
-            let mut de = serde_json::Deserializer::from_slice(bytes);
+            // One check of the whole event's UTF-8 is cheaper than the parser's check of each
+            // string, which `from_str` skips.
+            let text = std::str::from_utf8(bytes).ok()?;
+            let mut de = serde_json::Deserializer::from_str(text);
             let event = EventSeed { shape, input: bytes }.deserialize(&mut de).ok()?;
             de.end().ok()?;
             Some(event)

@@ -58,7 +58,9 @@ fn json_raw_event(bytes: &[u8]) -> Option<RawEvent<'_>> {
         #[serde(borrow)]
         deleted_objs: Vec<&'a RawValue>,
     }
-    let shell: Shell<'_> = serde_json::from_slice(bytes).ok()?;
+    // One check of the whole event's UTF-8 is cheaper than the parser's check of each string,
+    // which `from_str` skips.
+    let shell: Shell<'_> = serde_json::from_str(std::str::from_utf8(bytes).ok()?).ok()?;
     Some(RawEvent {
         ts: shell.ts,
         applied_objs: json_objects(shell.applied_objs)?,
