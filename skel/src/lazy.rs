@@ -303,7 +303,8 @@ impl<'de> Visitor<'de> for ShapeSeed<'_, '_, 'de> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
+        // The keys the program sees, and a run of other entries around each.
+        let mut out = Map::with_capacity(self.shape.keys.len() * 2 + 1);
         // Consecutive entries the program cannot see become one run: one placeholder key for
         // all of their text, instead of a key and a placeholder each.
         let mut run: Option<(usize, usize)> = None;

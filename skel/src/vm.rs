@@ -92,6 +92,9 @@ pub struct Vm<'p> {
     slots: Vec<Vec<Loc>>,
     scratch_steps: Vec<Step>,
     scratch_locs: Vec<Loc>,
+    scratch_bound: Vec<Loc>,
+    /// A location buffer for `reach` to reuse (taken while in use: a nested walk gets its own).
+    scratch_loc: std::cell::Cell<Vec<Step>>,
     /// The statement running, for messages.
     current: usize,
 }
@@ -106,6 +109,8 @@ impl<'p> Vm<'p> {
             slots: vec![Vec::new(); prog.max_slots()],
             scratch_steps: Vec::new(),
             scratch_locs: Vec::new(),
+            scratch_bound: Vec::new(),
+            scratch_loc: std::cell::Cell::new(Vec::new()),
             current: 0,
         }
     }
@@ -224,20 +229,27 @@ impl<'p> Vm<'p> {
         f: &mut dyn FnMut(&[Step], &'v Value) -> ControlFlow<()>,
     ) -> ControlFlow<()> {
         let Some(path) = self.prog.paths.get(id as usize) else { return ControlFlow::Continue(()) };
-        let mut loc = Vec::new();
-        match path.root {
+        let mut loc = self.scratch_loc.take();
+        loc.clear();
+        let flow = match path.root {
             PathRoot::Object => walk(obj, &path.segs, &self.prog.keys, &mut loc, f),
             PathRoot::Slot(s) => {
+                let mut flow = ControlFlow::Continue(());
                 for &(start, len) in self.slots.get(s as usize).map_or(&[][..], |v| v.as_slice()) {
                     let steps = self.steps.get(start as usize..(start + len) as usize).unwrap_or(&[]);
                     let Some(v) = resolve(obj, steps, self.prog) else { continue };
                     loc.clear();
                     loc.extend_from_slice(steps);
-                    walk(v, &path.segs, &self.prog.keys, &mut loc, f)?;
+                    flow = walk(v, &path.segs, &self.prog.keys, &mut loc, f);
+                    if flow.is_break() {
+                        break;
+                    }
                 }
-                ControlFlow::Continue(())
+                flow
             }
-        }
+        };
+        self.scratch_loc.set(loc);
+        flow
     }
 
     fn reaches_any(&self, obj: &Value, id: PathId) -> bool {
@@ -320,7 +332,8 @@ impl<'p> Vm<'p> {
         });
         let base = self.steps.len() as u32;
         self.steps.extend_from_slice(&cand_steps);
-        let mut bound = Vec::new();
+        let mut bound = std::mem::take(&mut self.scratch_bound);
+        bound.clear();
         let mut any_has_path = false;
         for &(start, len) in &cand_locs {
             let loc = (base + start, len);
@@ -351,9 +364,11 @@ impl<'p> Vm<'p> {
             }
             _ => !bound.is_empty(),
         };
+        // The slot's old list is the next binding's buffer.
         if let Some(s) = self.slots.get_mut(slot) {
-            *s = bound;
+            std::mem::swap(s, &mut bound);
         }
+        self.scratch_bound = bound;
         Ok(holds)
     }
 
