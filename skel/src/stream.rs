@@ -11,13 +11,14 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use skel_trace::{
-    decode_manifest, decode_raw_event, encode_event, has_placeholder_marker, probe_kind, BufferPool, DecodedEvent,
-    EventBatch, Format, KindProbe, Location, ObjOut, Section, Splitter, TraceError, TraceWriter, Unit,
+    decode_manifest, decode_raw_event, encode_event, probe_kind, BufferPool, DecodedEvent, EventBatch, Format,
+    KindProbe, Location, Section, Splitter, TraceError, TraceWriter, Unit,
 };
 
 use crate::bytecode::Program;
 use crate::lazy;
-use crate::transform::{describe_object, run_object, RunError, Summary};
+use crate::node::Node;
+use crate::transform::{run_object, RunError, Summary};
 use crate::vm::Vm;
 
 /// How to run a stream.
@@ -249,18 +250,17 @@ struct Worker<'p> {
     pool: Arc<BufferPool>,
     vm: Option<Vm<'p>>,
     opts: StreamOptions,
-    /// Manifests can be copied as bytes (same format in and out).
+    /// Manifests can be copied as bytes, and decoded lazily (same format in and out).
     raw_ok: bool,
-    /// Manifests can be decoded lazily: no string the program can write contains the
-    /// placeholder marker.
-    lazy_ok: bool,
+    /// Where an event's changed manifests are encoded before the event is.
+    scratch: Vec<u8>,
 }
 
 impl<'p> Worker<'p> {
     fn new(program: &'p Program, opts: StreamOptions, pool: &Arc<BufferPool>) -> Self {
-        let lazy_ok = !program.consts.iter().any(|c| has_placeholder_marker(c.to_string().as_bytes()));
         let pool = Arc::clone(pool);
-        Worker { program, pool, vm: None, opts, raw_ok: opts.input_format == opts.output_format, lazy_ok }
+        let raw_ok = opts.input_format == opts.output_format;
+        Worker { program, pool, vm: None, opts, raw_ok, scratch: Vec::new() }
     }
 
     fn work(&mut self, unit: Unit) -> Result<Done, StreamError> {
@@ -278,12 +278,12 @@ impl<'p> Worker<'p> {
         let mut out = Encoded { bytes: self.pool.get(), count: 0, summary: Summary::default() };
         // Every statement runs on every object: every manifest will be decoded, so decode the
         // event and its manifests in one pass.
-        let one_pass = self.raw_ok && self.lazy_ok && self.program.dispatch.is_none() && !self.program.stmts.is_empty();
+        let one_pass = self.raw_ok && self.program.dispatch.is_none() && !self.program.stmts.is_empty();
         for (index, bytes, at) in batch.events() {
-            if one_pass && !has_placeholder_marker(bytes) {
+            if one_pass {
                 if let Some(event) = lazy::decode_event(bytes, self.opts.input_format, &self.program.shape) {
-                    let applied = event.applied_objs.into_iter().map(|(v, r)| Input::Lazy(v, r)).collect();
-                    let deleted = event.deleted_objs.into_iter().map(|(v, r)| Input::Lazy(v, r)).collect();
+                    let applied = event.applied_objs.into_iter().map(Input::Node).collect();
+                    let deleted = event.deleted_objs.into_iter().map(Input::Node).collect();
                     self.event(index, event.ts, [applied, deleted], batch.start_ts, &mut out)?;
                     continue;
                 }
@@ -317,20 +317,25 @@ impl<'p> Worker<'p> {
         s.events_read += 1;
         s.objects_read += lists.iter().map(|l| l.len() as u64).sum::<u64>();
         let program = self.program;
-        let format = self.opts.input_format;
+        let (format, out_format) = (self.opts.input_format, self.opts.output_format);
         let raw_ok = self.raw_ok;
         let vm = self.vm.get_or_insert_with(|| Vm::new(program, start_ts.unwrap_or(ts)));
-        let mut kept: [Vec<Slot<'_>>; 2] = [Vec::new(), Vec::new()];
+        // What is kept of each list: input bytes, or a range of `scratch` where the manifest
+        // is encoded in the output format.
+        let scratch = &mut self.scratch;
+        scratch.clear();
+        let mut kept: [Vec<Kept<'_>>; 2] = [Vec::new(), Vec::new()];
         for ((name, list), kept) in ["applied_objs", "deleted_objs"].into_iter().zip(lists).zip(kept.iter_mut()) {
-            for (i, slot) in list.into_iter().enumerate() {
-                let may_match = match &slot {
+            for (i, input) in list.into_iter().enumerate() {
+                let may_match = match &input {
                     // Without dispatch every object runs every statement: no need to look.
                     _ if program.dispatch.is_none() => !program.stmts.is_empty(),
                     Input::Raw(bytes) => match probe_kind(bytes, format) {
                         KindProbe::Known(kind) => vm.may_match(kind.as_deref()),
                         KindProbe::Unknown => true,
                     },
-                    Input::Value(v) | Input::Lazy(v, _) => vm.may_match(v.get("kind").and_then(Value::as_str)),
+                    Input::Value(v) => vm.may_match(v.get("kind").and_then(Value::as_str)),
+                    Input::Node(n) => vm.may_match(n.get("kind").and_then(Node::as_str)),
                 };
                 let locate = |e: TraceError| {
                     e.locate(Location {
@@ -339,38 +344,23 @@ impl<'p> Worker<'p> {
                         ..Location::default()
                     })
                 };
-                let (mut value, lazy) = match slot {
+                let mut node = match input {
                     Input::Raw(bytes) if !may_match && raw_ok => {
-                        kept.push(Slot::Raw(bytes));
+                        kept.push(Kept::Bytes(bytes));
                         continue;
                     }
                     // Only what the program can see is decoded; the rest stays bytes.
-                    Input::Raw(bytes) if raw_ok && self.lazy_ok && !has_placeholder_marker(bytes) => {
-                        let mut raws = Vec::new();
-                        let value = lazy::decode(bytes, format, &program.shape, &mut raws).map_err(locate)?;
-                        (value, Some(raws))
-                    }
-                    Input::Raw(bytes) => (decode_manifest(bytes, format).map_err(locate)?, None),
-                    Input::Value(v) => (v, None),
-                    Input::Lazy(v, raws) => (v, Some(raws)),
+                    Input::Raw(bytes) if raw_ok => lazy::decode(bytes, format, &program.shape).map_err(locate)?,
+                    Input::Raw(bytes) => Node::from_value(&decode_manifest(bytes, format).map_err(locate)?),
+                    Input::Value(v) => Node::from_value(&v),
+                    Input::Node(n) => n,
                 };
-                let ran = if may_match {
-                    run_object(vm, &mut value, ts, (index, name, i), program, &mut out.summary)
-                } else {
-                    Ok(false)
-                };
-                let deleted = ran.map_err(|mut e| {
-                    // The message names the object: describe all of it, not just the decoded part.
-                    if let Some(raws) = &lazy {
-                        e.object = describe_object(&lazy::materialize(&value, raws, format));
-                    }
-                    e
-                })?;
+                let deleted =
+                    may_match && run_object(vm, &mut node, ts, (index, name, i), program, &mut out.summary, format)?;
                 if !deleted {
-                    kept.push(match lazy {
-                        Some(raws) => Slot::Lazy { value, raws },
-                        None => Slot::Value(value),
-                    });
+                    let start = scratch.len();
+                    node.encode(scratch, out_format)?;
+                    kept.push(Kept::Encoded(start, scratch.len()));
                 }
             }
         }
@@ -380,42 +370,40 @@ impl<'p> Worker<'p> {
             return Ok(());
         }
         out.summary.events_written += 1;
-        let applied: Vec<ObjOut<'_>> = applied.iter().map(Slot::out).collect();
-        let deleted: Vec<ObjOut<'_>> = deleted.iter().map(Slot::out).collect();
-        if self.opts.output_format == Format::Json && out.count > 0 {
+        let applied: Vec<&[u8]> = applied.iter().map(|k| k.bytes(scratch)).collect();
+        let deleted: Vec<&[u8]> = deleted.iter().map(|k| k.bytes(scratch)).collect();
+        if out_format == Format::Json && out.count > 0 {
             out.bytes.push(b',');
         }
-        encode_event(&mut out.bytes, self.opts.output_format, ts, &applied, &deleted)?;
+        encode_event(&mut out.bytes, out_format, ts, &applied, &deleted)?;
         out.count += 1;
         Ok(())
     }
 }
 
 /// One manifest of an event as it comes in: still bytes, decoded by the careful decoder, or
-/// decoded lazily (placeholders stand for the bytes in its list).
+/// decoded lazily.
 enum Input<'a> {
     Raw(&'a [u8]),
     Value(Value),
-    Lazy(Value, Vec<&'a [u8]>),
+    Node(Node<'a>),
 }
 
-/// One manifest of an event on its way out.
-enum Slot<'a> {
-    Raw(&'a [u8]),
-    Value(Value),
-    /// Decoded as far as the program can see; placeholders stand for the bytes in `raws`.
-    Lazy {
-        value: Value,
-        raws: Vec<&'a [u8]>,
-    },
+/// One manifest of an event on its way out: the input's bytes, or where in the worker's
+/// scratch buffer it is encoded.
+enum Kept<'a> {
+    Bytes(&'a [u8]),
+    Encoded(usize, usize),
 }
 
-impl Slot<'_> {
-    fn out(&self) -> ObjOut<'_> {
-        match self {
-            Slot::Raw(b) => ObjOut::Raw(b),
-            Slot::Value(v) => ObjOut::Value(v),
-            Slot::Lazy { value, raws } => ObjOut::Lazy { value, raws },
+impl<'a> Kept<'a> {
+    fn bytes<'s>(&self, scratch: &'s [u8]) -> &'s [u8]
+    where
+        'a: 's,
+    {
+        match *self {
+            Kept::Bytes(b) => b,
+            Kept::Encoded(from, to) => scratch.get(from..to).unwrap_or(&[]),
         }
     }
 }

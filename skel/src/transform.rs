@@ -5,11 +5,12 @@ use std::fmt;
 
 use miette::{Diagnostic, LabeledSpan};
 use serde_json::Value;
-use skel_trace::{Event, Section, TraceError, TraceVisitor, TraceWriter};
+use skel_trace::{Event, Format, Section, TraceError, TraceVisitor, TraceWriter};
 
 use crate::ast::Span;
 use crate::bytecode::Program;
-use crate::vm::{Vm, VmError, VmErrorKind};
+use crate::node::Node;
+use crate::vm::{Vm, VmErrorKind};
 
 /// Counts for the summary `skel apply` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -169,7 +170,9 @@ fn run_list(
 ) -> Result<(), Box<RunError>> {
     let mut deleted = Vec::new();
     for (i, obj) in objs.iter_mut().enumerate() {
-        deleted.push(run_object(vm, obj, ts, (event, list, i), program, summary)?);
+        let mut node = Node::from_value(obj);
+        deleted.push(run_object(vm, &mut node, ts, (event, list, i), program, summary, Format::Json)?);
+        *obj = node.to_value(Format::Json);
     }
     if deleted.contains(&true) {
         let mut flags = deleted.into_iter();
@@ -178,28 +181,30 @@ fn run_list(
     Ok(())
 }
 
-/// Runs the program over one object (`events[event].list[i]`), counting what happened;
-/// returns whether the object was deleted.
+/// Runs the program over one object (`events[event].list[i]`, decoded from `format`),
+/// counting what happened; returns whether the object was deleted.
 pub(crate) fn run_object(
     vm: &mut Vm<'_>,
-    obj: &mut Value,
+    obj: &mut Node<'_>,
     ts: i64,
     (event, list, i): (usize, &str, usize),
     program: &Program,
     summary: &mut Summary,
+    format: Format,
 ) -> Result<bool, Box<RunError>> {
-    let out = vm.run(obj, ts).map_err(|e| run_error(e, event, ts, format!("{list}[{i}]"), obj, program))?;
+    let out = vm.run(obj, ts).map_err(|e| {
+        // The message names the object: describe all of it, not just the decoded part.
+        let object = describe_object(&obj.to_value(format));
+        let span = program.stmts.get(e.stmt).map_or(Span::default(), |s| s.span);
+        let slot = format!("{list}[{i}]");
+        Box::new(RunError { event, ts, slot, object, statement: e.stmt, span, kind: e.kind })
+    })?;
     summary.objects_matched += out.matched as u64;
     summary.objects_modified += (out.modified && !out.deleted) as u64;
     summary.objects_deleted += out.deleted as u64;
     summary.fields_removed += out.fields_removed;
     summary.fields_set += out.fields_set;
     Ok(out.deleted)
-}
-
-fn run_error(e: VmError, event: usize, ts: i64, slot: String, obj: &Value, program: &Program) -> Box<RunError> {
-    let span = program.stmts.get(e.stmt).map_or(Span::default(), |s| s.span);
-    Box::new(RunError { event, ts, slot, object: describe_object(obj), statement: e.stmt, span, kind: e.kind })
 }
 
 /// `Kind namespace/name` for messages, from whatever the object has.

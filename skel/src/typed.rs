@@ -2,7 +2,7 @@
 //! `metadata` as `ObjectMeta`): after a statement changed them, they must still have the types
 //! Kubernetes allows. Null and unknown `metadata` fields are dropped, as that round trip does.
 
-use serde_json::Value;
+use crate::node::{field, field_mut, Node};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TypedFieldError {
@@ -39,58 +39,58 @@ const META_FIELDS: [(&str, Ty); 15] = [
     ("uid", Ty::Str),
 ];
 
-fn found(v: &Value) -> String {
-    let text = v.to_string();
+fn found(v: &Node<'_>) -> String {
+    let mut text = Vec::new();
+    v.encode(&mut text, skel_trace::Format::Json).ok();
+    let text = String::from_utf8_lossy(&text);
     if text.len() > 40 {
         format!("{}...", text.chars().take(37).collect::<String>())
     } else {
-        text
+        text.into_owned()
     }
 }
 
-fn err(field: String, expected: &'static str, v: &Value) -> TypedFieldError {
+fn err(field: String, expected: &'static str, v: &Node<'_>) -> TypedFieldError {
     TypedFieldError { field, expected, found: found(v) }
 }
 
-pub fn validate(obj: &mut Value) -> Result<(), TypedFieldError> {
-    let Value::Object(top) = obj else { return Ok(()) };
+/// Checks the typed fields (the program decodes them whole when it touches them).
+pub fn validate(obj: &mut Node<'_>) -> Result<(), TypedFieldError> {
+    let Node::Obj(top) = obj else { return Ok(()) };
     for key in ["apiVersion", "kind"] {
-        if let Some(v) = top.get(key) {
-            if !v.is_string() {
+        if let Some(v) = field(top, key) {
+            if !matches!(v, Node::Str(_)) {
                 return Err(err(key.to_string(), "a string", v));
             }
         }
     }
-    let Some(meta) = top.get_mut("metadata") else { return Ok(()) };
-    let Value::Object(meta) = meta else { return Err(err("metadata".into(), "an object", meta)) };
-    meta.retain(|k, v| !v.is_null() && META_FIELDS.iter().any(|(name, _)| name == k));
+    let Some(meta) = field_mut(top, "metadata") else { return Ok(()) };
+    let Node::Obj(meta) = meta else { return Err(err("metadata".into(), "an object", meta)) };
+    meta.retain(|(k, v)| !matches!(v, Node::Null) && META_FIELDS.iter().any(|(name, _)| name == k));
     for (name, ty) in META_FIELDS {
-        let Some(v) = meta.get(name) else { continue };
-        let field = format!("metadata.{name}");
-        match ty {
-            Ty::Str if !v.is_string() => return Err(err(field, "a string", v)),
-            Ty::Int if !(v.is_i64()) => return Err(err(field, "an integer", v)),
-            Ty::List if !v.is_array() => return Err(err(field, "a list", v)),
-            Ty::StrList => match v {
-                Value::Array(items) => {
-                    if let Some((i, bad)) = items.iter().enumerate().find(|(_, x)| !x.is_string()) {
-                        return Err(err(format!("{field}[{i}]"), "a string", bad));
-                    }
+        let Some(v) = field(meta, name) else { continue };
+        let field_name = format!("metadata.{name}");
+        match (ty, v) {
+            (Ty::Str, Node::Str(_)) | (Ty::List, Node::Arr(_)) => {}
+            (Ty::Int, Node::Num(n)) if n.is_i64() => {}
+            (Ty::Str, _) => return Err(err(field_name, "a string", v)),
+            (Ty::Int, _) => return Err(err(field_name, "an integer", v)),
+            (Ty::List, _) => return Err(err(field_name, "a list", v)),
+            (Ty::StrList, Node::Arr(items)) => {
+                if let Some((i, bad)) = items.iter().enumerate().find(|(_, x)| !matches!(x, Node::Str(_))) {
+                    return Err(err(format!("{field_name}[{i}]"), "a string", bad));
                 }
-                _ => return Err(err(field, "a list of strings", v)),
-            },
-            Ty::StrMap => match v {
-                Value::Object(m) => {
-                    if let Some((k, bad)) = m.iter().find(|(_, x)| !x.is_string()) {
-                        let mut path = field.clone();
-                        path.push('.');
-                        let _ = skel_grammar::ast::write_key(&mut path, k);
-                        return Err(err(path, "a string", bad));
-                    }
+            }
+            (Ty::StrList, _) => return Err(err(field_name, "a list of strings", v)),
+            (Ty::StrMap, Node::Obj(m)) => {
+                if let Some((k, bad)) = m.iter().find(|(_, x)| !matches!(x, Node::Str(_))) {
+                    let mut path = field_name.clone();
+                    path.push('.');
+                    let _ = skel_grammar::ast::write_key(&mut path, k);
+                    return Err(err(path, "a string", bad));
                 }
-                _ => return Err(err(field, "a map of strings", v)),
-            },
-            _ => {}
+            }
+            (Ty::StrMap, _) => return Err(err(field_name, "a map of strings", v)),
         }
     }
     Ok(())
@@ -101,6 +101,13 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    fn validate(v: &mut serde_json::Value) -> Result<(), TypedFieldError> {
+        let mut node = Node::from_value(v);
+        let r = super::validate(&mut node);
+        *v = node.to_value(skel_trace::Format::Json);
+        r
+    }
 
     #[test]
     fn label_must_be_string() {

@@ -4,9 +4,12 @@
 use std::cmp::Ordering;
 use std::ops::ControlFlow;
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use serde_json::Value;
 
 use crate::bytecode::{CmpOp, Instr, PathId, PathRoot, Pred, Program, Rhs, Seg, TimeOperand};
+use crate::node::{field, field_index, field_mut, order, Node};
 use crate::typed;
 
 /// One step of a concrete location: a key of the program's key table or an array index.
@@ -87,6 +90,8 @@ pub struct ObjectOutcome {
 /// Reusable VM state; one per thread.
 pub struct Vm<'p> {
     prog: &'p Program,
+    /// The program's constants, as nodes.
+    consts: Vec<Node<'static>>,
     start_ts: i64,
     steps: Vec<Step>,
     slots: Vec<Vec<Loc>>,
@@ -104,6 +109,7 @@ impl<'p> Vm<'p> {
     pub fn new(prog: &'p Program, start_ts: i64) -> Vm<'p> {
         Vm {
             prog,
+            consts: prog.consts.iter().map(Node::from_value).collect(),
             start_ts,
             steps: Vec::new(),
             slots: vec![Vec::new(); prog.max_slots()],
@@ -117,15 +123,23 @@ impl<'p> Vm<'p> {
 
     /// Runs the program over `obj` (an object of an event at time `ts`): every statement that
     /// can match it, in script order.
-    pub fn run(&mut self, obj: &mut Value, ts: i64) -> Result<ObjectOutcome, VmError> {
+    pub fn run(&mut self, obj: &mut Node<'_>, ts: i64) -> Result<ObjectOutcome, VmError> {
         let prog = self.prog;
         match &prog.dispatch {
             Some(d) => {
-                let list = d.statements_for(obj.get("kind").and_then(Value::as_str));
+                let list = d.statements_for(obj.get("kind").and_then(Node::as_str));
                 self.run_statements(list.iter().map(|i| *i as usize), obj, ts)
             }
             None => self.run_statements(0..prog.stmts.len(), obj, ts),
         }
+    }
+
+    /// `run` over a `serde_json::Value`.
+    pub fn run_value(&mut self, obj: &mut Value, ts: i64) -> Result<ObjectOutcome, VmError> {
+        let mut node = Node::from_value(obj);
+        let out = self.run(&mut node, ts);
+        *obj = node.to_value(skel_trace::Format::Json);
+        out
     }
 
     /// Whether any statement can match an object of this kind (if not, the object passes
@@ -140,7 +154,7 @@ impl<'p> Vm<'p> {
     fn run_statements(
         &mut self,
         list: impl Iterator<Item = usize>,
-        obj: &mut Value,
+        obj: &mut Node<'_>,
         ts: i64,
     ) -> Result<ObjectOutcome, VmError> {
         let mut out = ObjectOutcome::default();
@@ -170,7 +184,7 @@ impl<'p> Vm<'p> {
     fn statement(
         &mut self,
         mut pc: usize,
-        obj: &mut Value,
+        obj: &mut Node<'_>,
         ts: i64,
         out: &mut ObjectOutcome,
     ) -> Result<bool, VmErrorKind> {
@@ -222,11 +236,11 @@ impl<'p> Vm<'p> {
     // ---------------------------------------------------------------- paths
 
     /// Calls `f` with every (location, value) that path `id` reaches in `obj`.
-    fn reach<'v>(
+    fn reach<'v, 'a>(
         &self,
-        obj: &'v Value,
+        obj: &'v Node<'a>,
         id: PathId,
-        f: &mut dyn FnMut(&[Step], &'v Value) -> ControlFlow<()>,
+        f: &mut dyn FnMut(&[Step], &'v Node<'a>) -> ControlFlow<()>,
     ) -> ControlFlow<()> {
         let Some(path) = self.prog.paths.get(id as usize) else { return ControlFlow::Continue(()) };
         let mut loc = self.scratch_loc.take();
@@ -252,11 +266,11 @@ impl<'p> Vm<'p> {
         flow
     }
 
-    fn reaches_any(&self, obj: &Value, id: PathId) -> bool {
+    fn reaches_any(&self, obj: &Node<'_>, id: PathId) -> bool {
         self.reach(obj, id, &mut |_, _| ControlFlow::Break(())).is_break()
     }
 
-    fn values<'v>(&self, obj: &'v Value, id: PathId) -> Vec<&'v Value> {
+    fn values<'v, 'a>(&self, obj: &'v Node<'a>, id: PathId) -> Vec<&'v Node<'a>> {
         let mut out = Vec::new();
         let _ = self.reach(obj, id, &mut |_, v| {
             out.push(v);
@@ -275,12 +289,12 @@ impl<'p> Vm<'p> {
 
     // ---------------------------------------------------------------- tests
 
-    fn pred(&self, obj: &Value, pred: &Pred) -> Result<bool, VmErrorKind> {
+    fn pred(&self, obj: &Node<'_>, pred: &Pred) -> Result<bool, VmErrorKind> {
         Ok(match *pred {
             Pred::Exists(p) => self.reaches_any(obj, p),
             Pred::NotExists(p) => !self.reaches_any(obj, p),
             Pred::Cmp { lhs, op, rhs } => {
-                let mut cands: Option<Vec<&Value>> = None;
+                let mut cands: Option<Vec<&Node<'_>>> = None;
                 let mut result = Ok(false);
                 let _ = self.reach(obj, lhs, &mut |_, v| {
                     if cands.is_none() {
@@ -306,9 +320,9 @@ impl<'p> Vm<'p> {
 
     /// The right side's candidate values. A plain path that reaches nothing is an error, as in
     /// SimKube; a variable path that reaches nothing just has no candidates.
-    fn candidates<'v>(&'v self, obj: &'v Value, rhs: Rhs) -> Result<Vec<&'v Value>, VmErrorKind> {
+    fn candidates<'v, 'a>(&'v self, obj: &'v Node<'a>, rhs: Rhs) -> Result<Vec<&'v Node<'a>>, VmErrorKind> {
         match rhs {
-            Rhs::Const(c) => Ok(self.prog.consts.get(c as usize).into_iter().collect()),
+            Rhs::Const(c) => Ok(self.consts.get(c as usize).into_iter().collect()),
             Rhs::Path(p) => {
                 let vals = self.values(obj, p);
                 if vals.is_empty() && self.is_object_rooted(p) {
@@ -319,7 +333,7 @@ impl<'p> Vm<'p> {
         }
     }
 
-    fn bind(&mut self, obj: &Value, slot: usize, over: PathId, pred: &Pred) -> Result<bool, VmErrorKind> {
+    fn bind(&mut self, obj: &Node<'_>, slot: usize, over: PathId, pred: &Pred) -> Result<bool, VmErrorKind> {
         // Gather the candidate locations first: `over` may read other slots' locations.
         let mut cand_steps = std::mem::take(&mut self.scratch_steps);
         let mut cand_locs = std::mem::take(&mut self.scratch_locs);
@@ -375,7 +389,7 @@ impl<'p> Vm<'p> {
     // ---------------------------------------------------------------- actions
 
     /// Removes every location the path reaches, as if simultaneously; returns how many.
-    fn remove(&mut self, obj: &mut Value, path: PathId) -> u64 {
+    fn remove(&mut self, obj: &mut Node<'_>, path: PathId) -> u64 {
         // The bindings' scratch buffers are free once the selector has run.
         let mut steps = std::mem::take(&mut self.scratch_steps);
         let mut locs = std::mem::take(&mut self.scratch_locs);
@@ -402,7 +416,7 @@ impl<'p> Vm<'p> {
     }
 
     /// Sets the target(s) to the value; returns how many were set.
-    fn modify(&mut self, obj: &mut Value, target: PathId, value: Rhs) -> Result<u64, VmErrorKind> {
+    fn modify<'a>(&mut self, obj: &mut Node<'a>, target: PathId, value: Rhs) -> Result<u64, VmErrorKind> {
         let value = self.single_value(obj, value)?;
         let Some(path) = self.prog.paths.get(target as usize) else { return Ok(0) };
         if path.segs.contains(&Seg::AnyIndex) {
@@ -423,9 +437,9 @@ impl<'p> Vm<'p> {
         Ok(locs.len() as u64)
     }
 
-    fn single_value(&self, obj: &Value, rhs: Rhs) -> Result<Value, VmErrorKind> {
+    fn single_value<'a>(&self, obj: &Node<'a>, rhs: Rhs) -> Result<Node<'a>, VmErrorKind> {
         match rhs {
-            Rhs::Const(c) => Ok(self.prog.consts.get(c as usize).cloned().unwrap_or(Value::Null)),
+            Rhs::Const(c) => Ok(self.consts.get(c as usize).cloned().unwrap_or(Node::Null)),
             Rhs::Path(p) => {
                 let vals = self.values(obj, p);
                 match vals.as_slice() {
@@ -440,24 +454,24 @@ impl<'p> Vm<'p> {
 
 // -------------------------------------------------------------------- free helpers
 
-fn walk<'v>(
-    v: &'v Value,
+fn walk<'v, 'a>(
+    v: &'v Node<'a>,
     segs: &[Seg],
     keys: &[Box<str>],
     loc: &mut Vec<Step>,
-    f: &mut dyn FnMut(&[Step], &'v Value) -> ControlFlow<()>,
+    f: &mut dyn FnMut(&[Step], &'v Node<'a>) -> ControlFlow<()>,
 ) -> ControlFlow<()> {
     let Some((first, rest)) = segs.split_first() else { return f(loc, v) };
     let (step, child) = match (first, v) {
-        (Seg::Key(k), Value::Object(m)) => match keys.get(*k as usize).and_then(|key| lookup(m, key)) {
+        (Seg::Key(k), Node::Obj(m)) => match keys.get(*k as usize).and_then(|key| field(m, key)) {
             Some(c) => (Step::Key(*k), c),
             None => return ControlFlow::Continue(()),
         },
-        (Seg::Index(i), Value::Array(a)) => match a.get(*i as usize) {
+        (Seg::Index(i), Node::Arr(a)) => match a.get(*i as usize) {
             Some(c) => (Step::Index(*i), c),
             None => return ControlFlow::Continue(()),
         },
-        (Seg::AnyIndex, Value::Array(a)) => {
+        (Seg::AnyIndex, Node::Arr(a)) => {
             for (i, child) in a.iter().enumerate() {
                 loc.push(Step::Index(i as u32));
                 let r = walk(child, rest, keys, loc, f);
@@ -474,40 +488,34 @@ fn walk<'v>(
     r
 }
 
-/// A field of an object. Kubernetes objects have a handful of keys per level: comparing them in
-/// order is cheaper than hashing the key, which the map's own lookup does.
-fn lookup<'v>(m: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
-    if m.len() <= 16 {
-        m.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
-    } else {
-        m.get(key)
-    }
-}
-
-fn resolve<'v>(v: &'v Value, steps: &[Step], prog: &Program) -> Option<&'v Value> {
+fn resolve<'v, 'a>(v: &'v Node<'a>, steps: &[Step], prog: &Program) -> Option<&'v Node<'a>> {
     steps.iter().try_fold(v, |cur, step| match (step, cur) {
-        (Step::Key(k), Value::Object(m)) => lookup(m, prog.keys.get(*k as usize)?),
-        (Step::Index(i), Value::Array(a)) => a.get(*i as usize),
+        (Step::Key(k), Node::Obj(m)) => field(m, prog.keys.get(*k as usize)?),
+        (Step::Index(i), Node::Arr(a)) => a.get(*i as usize),
         _ => None,
     })
 }
 
-fn resolve_mut<'v>(v: &'v mut Value, steps: &[Step], prog: &Program) -> Option<&'v mut Value> {
+fn resolve_mut<'v, 'a>(v: &'v mut Node<'a>, steps: &[Step], prog: &Program) -> Option<&'v mut Node<'a>> {
     steps.iter().try_fold(v, |cur, step| match (step, cur) {
-        (Step::Key(k), Value::Object(m)) => m.get_mut(&**prog.keys.get(*k as usize)?),
-        (Step::Index(i), Value::Array(a)) => a.get_mut(*i as usize),
+        (Step::Key(k), Node::Obj(m)) => field_mut(m, prog.keys.get(*k as usize)?),
+        (Step::Index(i), Node::Arr(a)) => a.get_mut(*i as usize),
         _ => None,
     })
 }
 
 /// Removes the value at `loc`; returns whether something was removed.
-fn remove_at(obj: &mut Value, loc: &[Step], prog: &Program) -> bool {
+fn remove_at(obj: &mut Node<'_>, loc: &[Step], prog: &Program) -> bool {
     let Some((last, parent)) = loc.split_last() else { return false };
     match (last, resolve_mut(obj, parent, prog)) {
-        (Step::Key(k), Some(Value::Object(m))) => {
-            prog.keys.get(*k as usize).is_some_and(|key| m.shift_remove(&**key).is_some())
-        }
-        (Step::Index(i), Some(Value::Array(a))) if (*i as usize) < a.len() => {
+        (Step::Key(k), Some(Node::Obj(m))) => match prog.keys.get(*k as usize).and_then(|key| field_index(m, key)) {
+            Some(i) => {
+                m.remove(i);
+                true
+            }
+            None => false,
+        },
+        (Step::Index(i), Some(Node::Arr(a))) if (*i as usize) < a.len() => {
             a.remove(*i as usize);
             true
         }
@@ -515,21 +523,16 @@ fn remove_at(obj: &mut Value, loc: &[Step], prog: &Program) -> bool {
     }
 }
 
-fn kind_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// Sets `prefix` + `segs` to `value`: replaces what is there, adds what is not, and creates
 /// missing parent objects on the way (as SimKube does). An array index may be at most the
 /// array's length (appending); further is an error.
-fn set_at(obj: &mut Value, prefix: &[Step], segs: &[Seg], value: Value, prog: &Program) -> Result<(), VmErrorKind> {
+fn set_at<'a>(
+    obj: &mut Node<'a>,
+    prefix: &[Step],
+    segs: &[Seg],
+    value: Node<'a>,
+    prog: &Program,
+) -> Result<(), VmErrorKind> {
     let Some(mut cur) = resolve_mut(obj, prefix, prog) else { return Ok(()) };
     let Some((last, init)) = segs.split_last() else {
         *cur = value;
@@ -538,13 +541,23 @@ fn set_at(obj: &mut Value, prefix: &[Step], segs: &[Seg], value: Value, prog: &P
     for (n, seg) in init.iter().enumerate() {
         // A missing step is created as what the next step needs: an array before an index.
         let next_is_index = matches!(segs.get(n + 1), Some(Seg::Index(_) | Seg::AnyIndex));
-        let fresh = || if next_is_index { Value::Array(Vec::new()) } else { Value::Object(Map::new()) };
+        let fresh = || if next_is_index { Node::Arr(Vec::new()) } else { Node::Obj(Vec::new()) };
         cur = match (seg, cur) {
-            (Seg::Key(k), Value::Object(m)) => {
+            (Seg::Key(k), Node::Obj(m)) => {
                 let key = prog.keys.get(*k as usize).map_or("", |k| k);
-                m.entry(key).or_insert_with(fresh)
+                let i = match field_index(m, key) {
+                    Some(i) => i,
+                    None => {
+                        m.push((Cow::Owned(key.to_string()), fresh()));
+                        m.len() - 1
+                    }
+                };
+                match m.get_mut(i) {
+                    Some((_, v)) => v,
+                    None => return Ok(()),
+                }
             }
-            (Seg::Index(i), Value::Array(a)) => {
+            (Seg::Index(i), Node::Arr(a)) => {
                 let (i, len) = (*i as usize, a.len());
                 if i == len {
                     a.push(fresh());
@@ -555,16 +568,14 @@ fn set_at(obj: &mut Value, prefix: &[Step], segs: &[Seg], value: Value, prog: &P
         };
     }
     match (last, cur) {
-        (Seg::Key(k), Value::Object(m)) => {
+        (Seg::Key(k), Node::Obj(m)) => {
             let key = prog.keys.get(*k as usize).map_or("", |k| k);
-            match m.get_mut(key) {
+            match field_mut(m, key) {
                 Some(slot) => *slot = value,
-                None => {
-                    m.insert(key.to_string(), value);
-                }
+                None => m.push((Cow::Owned(key.to_string()), value)),
             }
         }
-        (Seg::Index(i), Value::Array(a)) => {
+        (Seg::Index(i), Node::Arr(a)) => {
             let i = *i as usize;
             match i.cmp(&a.len()) {
                 Ordering::Less => {
@@ -584,12 +595,12 @@ fn set_at(obj: &mut Value, prefix: &[Step], segs: &[Seg], value: Value, prog: &P
 }
 
 /// A step of a `modify` target that the value there cannot take.
-fn wrong_step(seg: &Seg, found: &Value) -> VmErrorKind {
+fn wrong_step(seg: &Seg, found: &Node<'_>) -> VmErrorKind {
     let wanted = match seg {
         Seg::Key(_) => "an object",
         Seg::Index(_) | Seg::AnyIndex => "an array",
     };
-    VmErrorKind::NotAnObject { path: String::new(), wanted, found: kind_name(found) }
+    VmErrorKind::NotAnObject { path: String::new(), wanted, found: found.type_name() }
 }
 
 fn op_holds(op: CmpOp, ord: Ordering) -> bool {
@@ -605,31 +616,10 @@ fn op_holds(op: CmpOp, ord: Ordering) -> bool {
 
 /// Whether `lhs OP` holds against the candidates: `==` some candidate equals it; `!=` none
 /// does; the orderings, some candidate is ordered with it that way.
-fn compare(lhs: &Value, op: CmpOp, cands: &[&Value]) -> bool {
+fn compare(lhs: &Node<'_>, op: CmpOp, cands: &[&Node<'_>]) -> bool {
     match op {
         CmpOp::Eq => cands.contains(&lhs),
         CmpOp::Ne => cands.iter().all(|c| *c != lhs),
         _ => cands.iter().any(|c| order(lhs, c).is_some_and(|o| op_holds(op, o))),
-    }
-}
-
-/// Numbers order numerically, strings by Unicode scalar values; any other pair is unordered.
-pub(crate) fn order(a: &Value, b: &Value) -> Option<Ordering> {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => {
-            if let (Some(x), Some(y)) = (x.as_i64(), y.as_i64()) {
-                Some(x.cmp(&y))
-            } else if let (Some(x), Some(y)) = (x.as_u64(), y.as_u64()) {
-                Some(x.cmp(&y))
-            } else if x.as_i64().is_some_and(|x| x < 0) && y.is_u64() {
-                Some(Ordering::Less)
-            } else if x.is_u64() && y.as_i64().is_some_and(|y| y < 0) {
-                Some(Ordering::Greater)
-            } else {
-                x.as_f64().zip(y.as_f64()).and_then(|(x, y)| x.partial_cmp(&y))
-            }
-        }
-        (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
-        _ => None,
     }
 }

@@ -56,7 +56,7 @@ proptest! {
             prop_assert!(compiled.program.verify().is_ok());
             let mut obj = json!({"a": [1, {"b": 2}], "spec": {"a": "x"}, "metadata": {"labels": {"app": "w"}}});
             let mut vm = skel::Vm::new(&compiled.program, 0);
-            let _ = vm.run(&mut obj, 600);
+            let _ = vm.run_value(&mut obj, 600);
         }
     }
 }

@@ -84,7 +84,7 @@ fn run_all(src: &str, level: skel::OptLevel) -> Vec<String> {
         for mut obj in objects() {
             // Statement indices differ when the optimizer drops statements; the span the user
             // sees does not.
-            let r = vm.run(&mut obj, ts).map_err(|e| (compiled.program.stmts[e.stmt].span, e.kind));
+            let r = vm.run_value(&mut obj, ts).map_err(|e| (compiled.program.stmts[e.stmt].span, e.kind));
             results.push(format!("{r:?} {obj}"));
         }
     }

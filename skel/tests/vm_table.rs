@@ -10,7 +10,7 @@ fn run(script: &str, mut obj: Value, ts: i64) -> Result<(Value, skel::ObjectOutc
     let compiled = skel::compile(script);
     assert!(!compiled.has_errors(), "{script}: {:?}", compiled.diagnostics);
     let mut vm = skel::Vm::new(&compiled.program, 1000);
-    let out = vm.run(&mut obj, ts).map_err(|e| e.kind)?;
+    let out = vm.run_value(&mut obj, ts).map_err(|e| e.kind)?;
     Ok((obj, out))
 }
 

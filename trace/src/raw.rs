@@ -206,62 +206,28 @@ fn msgpack_probe_kind(b: &[u8]) -> Option<KindProbe<'_>> {
     Some(KindProbe::Known(kind))
 }
 
-/// Marks a string value that stands for input bytes not decoded (see `ObjOut::Lazy`): a Unicode
-/// noncharacter, then the index of the bytes. A manifest whose bytes contain the marker is
-/// never decoded lazily (`has_placeholder_marker`), so a real string cannot be mistaken for one.
-const PLACEHOLDER: char = '\u{FDD0}';
-
-/// A value standing for `raws[i]`, still encoded.
-pub fn placeholder(i: usize) -> serde_json::Value {
-    serde_json::Value::String(placeholder_key(i))
-}
-
-/// A key standing for a run of whole entries `"k1":v1,"k2":v2` (JSON), text kept in `raws[i]`;
-/// its value is unused.
-pub fn placeholder_key(i: usize) -> String {
-    let mut s = String::with_capacity(12);
-    s.push(PLACEHOLDER);
-    s.push_str(itoa::Buffer::new().format(i));
-    s
-}
-
-/// The index a placeholder stands for.
-pub fn placeholder_index(s: &str) -> Option<usize> {
-    s.strip_prefix(PLACEHOLDER)?.parse().ok()
-}
-
-/// Whether the bytes (or text) contain the placeholder marker.
-pub fn has_placeholder_marker(bytes: &[u8]) -> bool {
-    let mut marker = [0u8; 4];
-    memchr::memmem::find(bytes, PLACEHOLDER.encode_utf8(&mut marker).as_bytes()).is_some()
-}
-
-/// A manifest on its way out: the input's bytes, a decoded (possibly changed) value, or a value
-/// decoded lazily: its `placeholder` strings stand for the input bytes in `raws`, written as
-/// they were.
-#[derive(Debug, Clone, Copy)]
-pub enum ObjOut<'a> {
-    Raw(&'a [u8]),
-    Value(&'a Manifest),
-    Lazy { value: &'a Manifest, raws: &'a [&'a [u8]] },
-}
-
-/// Appends one encoded event to `out` (as the writer encodes events), manifests as given.
+/// Appends one encoded event to `out` (as the writer encodes events), its manifests already
+/// encoded in `format`.
 pub fn encode_event(
     out: &mut Vec<u8>,
     format: Format,
     ts: i64,
-    applied: &[ObjOut<'_>],
-    deleted: &[ObjOut<'_>],
+    applied: &[&[u8]],
+    deleted: &[&[u8]],
 ) -> Result<(), TraceError> {
     match format {
         Format::Json => {
             out.extend_from_slice(b"{\"ts\":");
             out.extend_from_slice(itoa::Buffer::new().format(ts).as_bytes());
-            out.extend_from_slice(b",\"applied_objs\":[");
-            json_list(out, applied)?;
-            out.extend_from_slice(b"],\"deleted_objs\":[");
-            json_list(out, deleted)?;
+            for (name, list) in [(&b",\"applied_objs\":["[..], applied), (b"],\"deleted_objs\":[", deleted)] {
+                out.extend_from_slice(name);
+                for (i, obj) in list.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(obj);
+                }
+            }
             out.extend_from_slice(b"]}");
         }
         Format::Msgpack => {
@@ -273,109 +239,10 @@ pub fn encode_event(
                 rmp::encode::write_str(out, name).map_err(w)?;
                 rmp::encode::write_array_len(out, list.len() as u32).map_err(w)?;
                 for obj in list {
-                    msgpack_obj(out, obj)?;
+                    out.extend_from_slice(obj);
                 }
             }
         }
-    }
-    Ok(())
-}
-
-fn json_list(out: &mut Vec<u8>, list: &[ObjOut<'_>]) -> Result<(), TraceError> {
-    for (i, obj) in list.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        match obj {
-            ObjOut::Raw(b) => out.extend_from_slice(b),
-            ObjOut::Value(v) => json_value(out, v, &[])?,
-            ObjOut::Lazy { value, raws } => json_value(out, value, raws)?,
-        }
-    }
-    Ok(())
-}
-
-/// Writes a value as `serde_json::to_writer` does, placeholders replaced by their bytes.
-fn json_value(out: &mut Vec<u8>, v: &Manifest, raws: &[&[u8]]) -> Result<(), TraceError> {
-    let enc = |e: serde_json::Error| TraceError::Encode { format: Format::Json, message: e.to_string() };
-    match v {
-        serde_json::Value::String(s) => match placeholder_index(s).and_then(|i| raws.get(i)) {
-            Some(raw) => out.extend_from_slice(raw),
-            None => serde_json::to_writer(&mut *out, s).map_err(enc)?,
-        },
-        serde_json::Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                json_value(out, item, raws)?;
-            }
-            out.push(b']');
-        }
-        serde_json::Value::Object(map) => {
-            out.push(b'{');
-            for (i, (k, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                if let Some(run) = placeholder_index(k).and_then(|i| raws.get(i)) {
-                    out.extend_from_slice(run);
-                    continue;
-                }
-                serde_json::to_writer(&mut *out, k).map_err(enc)?;
-                out.push(b':');
-                json_value(out, item, raws)?;
-            }
-            out.push(b'}');
-        }
-        other => serde_json::to_writer(&mut *out, other).map_err(enc)?,
-    }
-    Ok(())
-}
-
-fn msgpack_obj(out: &mut Vec<u8>, obj: &ObjOut<'_>) -> Result<(), TraceError> {
-    match obj {
-        ObjOut::Raw(b) => {
-            out.extend_from_slice(b);
-            Ok(())
-        }
-        ObjOut::Value(v) => msgpack_value(out, v, &[]),
-        ObjOut::Lazy { value, raws } => msgpack_value(out, value, raws),
-    }
-}
-
-/// Writes a value as rmp-serde does, placeholders replaced by their bytes.
-fn msgpack_value(out: &mut Vec<u8>, v: &Manifest, raws: &[&[u8]]) -> Result<(), TraceError> {
-    let format = Format::Msgpack;
-    let w = |e: rmp::encode::ValueWriteError| TraceError::Encode { format, message: e.to_string() };
-    match v {
-        serde_json::Value::String(s) => match placeholder_index(s).and_then(|i| raws.get(i)) {
-            Some(raw) => out.extend_from_slice(raw),
-            None => rmp::encode::write_str(out, s).map_err(w)?,
-        },
-        serde_json::Value::Array(items) => {
-            rmp::encode::write_array_len(out, items.len() as u32).map_err(w)?;
-            for item in items {
-                msgpack_value(out, item, raws)?;
-            }
-        }
-        serde_json::Value::Object(map) => {
-            // A run of entries kept as bytes counts as as many entries as its value says.
-            let run = |k: &str| placeholder_index(k).and_then(|i| raws.get(i));
-            let len: u64 = map.iter().map(|(k, v)| if run(k).is_some() { v.as_u64().unwrap_or(0) } else { 1 }).sum();
-            rmp::encode::write_map_len(out, len as u32).map_err(w)?;
-            for (k, item) in map {
-                if let Some(bytes) = run(k) {
-                    out.extend_from_slice(bytes);
-                    continue;
-                }
-                rmp::encode::write_str(out, k).map_err(w)?;
-                msgpack_value(out, item, raws)?;
-            }
-        }
-        other => rmp_serde::encode::write_named(out, other)
-            .map_err(|e| TraceError::Encode { format, message: e.to_string() })?,
     }
     Ok(())
 }
@@ -677,52 +544,15 @@ mod tests {
     #[test]
     fn encode_matches_the_writer() {
         let v = json!({"kind": "Pod", "n": 1});
+        let event = Event { ts: 7, applied_objs: vec![v.clone(), v.clone()], deleted_objs: vec![] };
         let raw = serde_json::to_vec(&v).unwrap();
         let mut out = Vec::new();
-        encode_event(&mut out, Format::Json, 7, &[ObjOut::Raw(&raw), ObjOut::Value(&v)], &[]).unwrap();
-        let event = Event { ts: 7, applied_objs: vec![v.clone(), v.clone()], deleted_objs: vec![] };
+        encode_event(&mut out, Format::Json, 7, &[&raw, &raw], &[]).unwrap();
         assert_eq!(out, serde_json::to_vec(&event).unwrap());
         let raw = mp(&v);
         let mut out = Vec::new();
-        encode_event(&mut out, Format::Msgpack, 7, &[ObjOut::Raw(&raw), ObjOut::Value(&v)], &[]).unwrap();
+        encode_event(&mut out, Format::Msgpack, 7, &[&raw, &raw], &[]).unwrap();
         assert_eq!(out, rmp_serde::to_vec_named(&event).unwrap());
-    }
-
-    #[test]
-    fn lazy_values_encode_like_the_whole_value() {
-        let original = json!({"apiVersion": "batch/v1beta1", "kind": "CronJob", "spec": {"x": [1, "é\n", {"y": null}]}, "status": {}});
-        for format in [Format::Json, Format::Msgpack] {
-            let enc = |v: &serde_json::Value| match format {
-                Format::Json => serde_json::to_vec(v).unwrap(),
-                Format::Msgpack => mp(v),
-            };
-            // Decode apiVersion and spec.x's array; the rest stays bytes.
-            let x = &original["spec"]["x"];
-            let raws = [enc(&original["kind"]), enc(&x[1]), enc(&x[2]), enc(&original["status"])];
-            let raws: Vec<&[u8]> = raws.iter().map(Vec::as_slice).collect();
-            let lazy = json!({
-                "apiVersion": "batch/v1",
-                "kind": placeholder(0),
-                "spec": {"x": [1, placeholder(1), placeholder(2), 5]},
-                "status": placeholder(3),
-                "new": true,
-            });
-            let mut whole = original.clone();
-            whole["apiVersion"] = json!("batch/v1");
-            whole["spec"]["x"].as_array_mut().unwrap().push(json!(5));
-            whole["new"] = json!(true);
-            let mut out = Vec::new();
-            encode_event(&mut out, format, 1, &[ObjOut::Lazy { value: &lazy, raws: &raws }], &[]).unwrap();
-            let mut want = Vec::new();
-            encode_event(&mut want, format, 1, &[ObjOut::Value(&whole)], &[]).unwrap();
-            assert_eq!(out, want, "{format}");
-        }
-    }
-
-    #[test]
-    fn the_marker_is_found() {
-        assert!(has_placeholder_marker("a\u{FDD0}b".as_bytes()));
-        assert!(!has_placeholder_marker(b"plain"));
     }
 
     #[test]

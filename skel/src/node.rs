@@ -1,0 +1,383 @@
+//! The value the VM works on: JSON's data model with strings borrowed from the input, objects as
+//! vectors of entries (a Kubernetes object has a handful of keys a level: a scan beats hashing,
+//! and building one costs one allocation), and two forms that stand for input not decoded
+//! (lazy decoding): a whole value, and a run of an object's entries. Both are written back as
+//! the input's bytes, so a `Node` holding them can only be written in the input's format.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+
+use serde_json::{Map, Number, Value};
+use skel_trace::{decode_manifest, Format, TraceError};
+
+#[derive(Debug, Clone)]
+pub enum Node<'a> {
+    Null,
+    Bool(bool),
+    Num(Number),
+    Str(Cow<'a, str>),
+    Arr(Vec<Node<'a>>),
+    Obj(Vec<(Cow<'a, str>, Node<'a>)>),
+    /// A value still encoded in the input's format.
+    Raw(&'a [u8]),
+    /// Only as an object's entry, under an empty key: `count` consecutive entries still encoded
+    /// (JSON: `"k1":v1,"k2":v2`; msgpack: keys and values one after another).
+    Run(&'a [u8], u32),
+}
+
+/// An object's entries.
+pub type Entries<'a> = Vec<(Cow<'a, str>, Node<'a>)>;
+
+impl<'a> Node<'a> {
+    /// The value of field `key`, if this is an object that has it.
+    pub fn get(&self, key: &str) -> Option<&Node<'a>> {
+        match self {
+            Node::Obj(entries) => field(entries, key),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Node::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// How messages name the type of a value.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Node::Null => "null",
+            Node::Bool(_) => "a boolean",
+            Node::Num(_) => "a number",
+            Node::Str(_) => "a string",
+            Node::Arr(_) => "an array",
+            Node::Obj(_) => "an object",
+            Node::Raw(_) | Node::Run(..) => "a value not decoded",
+        }
+    }
+
+    /// A node that owns everything in it.
+    pub fn from_value(v: &Value) -> Node<'static> {
+        match v {
+            Value::Null => Node::Null,
+            Value::Bool(b) => Node::Bool(*b),
+            Value::Number(n) => Node::Num(n.clone()),
+            Value::String(s) => Node::Str(Cow::Owned(s.clone())),
+            Value::Array(items) => Node::Arr(items.iter().map(Node::from_value).collect()),
+            Value::Object(m) => {
+                Node::Obj(m.iter().map(|(k, v)| (Cow::Owned(k.clone()), Node::from_value(v))).collect())
+            }
+        }
+    }
+
+    /// The whole value, decoding what is still encoded (in `format`, the input's).
+    pub fn to_value(&self, format: Format) -> Value {
+        match self {
+            Node::Null => Value::Null,
+            Node::Bool(b) => Value::Bool(*b),
+            Node::Num(n) => Value::Number(n.clone()),
+            Node::Str(s) => Value::String(s.to_string()),
+            Node::Arr(items) => Value::Array(items.iter().map(|n| n.to_value(format)).collect()),
+            Node::Obj(entries) => {
+                let mut out = Map::new();
+                for (k, v) in entries {
+                    match v {
+                        Node::Run(bytes, count) => {
+                            if let Ok(Value::Object(m)) = decode_run(bytes, *count, format) {
+                                out.extend(m);
+                            }
+                        }
+                        _ => {
+                            out.insert(k.to_string(), v.to_value(format));
+                        }
+                    }
+                }
+                Value::Object(out)
+            }
+            Node::Raw(bytes) => decode_manifest(bytes, format).unwrap_or(Value::Null),
+            Node::Run(..) => Value::Null,
+        }
+    }
+
+    /// Appends the node in `format`: as serde_json's compact writer or rmp-serde writes the
+    /// same value, with what is still encoded copied as it is.
+    pub fn encode(&self, out: &mut Vec<u8>, format: Format) -> Result<(), TraceError> {
+        match format {
+            Format::Json => {
+                self.json(out);
+                Ok(())
+            }
+            Format::Msgpack => self.msgpack(out),
+        }
+    }
+
+    fn json(&self, out: &mut Vec<u8>) {
+        match self {
+            Node::Null => out.extend_from_slice(b"null"),
+            Node::Bool(true) => out.extend_from_slice(b"true"),
+            Node::Bool(false) => out.extend_from_slice(b"false"),
+            Node::Num(n) => {
+                // Writing a number to a vector cannot fail.
+                let _ = serde_json::to_writer(&mut *out, n);
+            }
+            Node::Str(s) => json_str(out, s),
+            Node::Arr(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    item.json(out);
+                }
+                out.push(b']');
+            }
+            Node::Obj(entries) => {
+                out.push(b'{');
+                for (i, (k, v)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    if let Node::Run(bytes, _) = v {
+                        out.extend_from_slice(bytes);
+                        continue;
+                    }
+                    json_str(out, k);
+                    out.push(b':');
+                    v.json(out);
+                }
+                out.push(b'}');
+            }
+            Node::Raw(bytes) => out.extend_from_slice(bytes),
+            Node::Run(..) => {}
+        }
+    }
+
+    fn msgpack(&self, out: &mut Vec<u8>) -> Result<(), TraceError> {
+        let w =
+            |e: rmp::encode::ValueWriteError| TraceError::Encode { format: Format::Msgpack, message: e.to_string() };
+        match self {
+            Node::Null => out.push(0xc0),
+            Node::Bool(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
+            Node::Num(n) => rmp_serde::encode::write_named(out, n)
+                .map_err(|e| TraceError::Encode { format: Format::Msgpack, message: e.to_string() })?,
+            Node::Str(s) => rmp::encode::write_str(out, s).map_err(w)?,
+            Node::Arr(items) => {
+                rmp::encode::write_array_len(out, items.len() as u32).map_err(w)?;
+                for item in items {
+                    item.msgpack(out)?;
+                }
+            }
+            Node::Obj(entries) => {
+                let len: u64 =
+                    entries.iter().map(|(_, v)| if let Node::Run(_, n) = v { u64::from(*n) } else { 1 }).sum();
+                rmp::encode::write_map_len(out, len as u32).map_err(w)?;
+                for (k, v) in entries {
+                    if let Node::Run(bytes, _) = v {
+                        out.extend_from_slice(bytes);
+                        continue;
+                    }
+                    rmp::encode::write_str(out, k).map_err(w)?;
+                    v.msgpack(out)?;
+                }
+            }
+            Node::Raw(bytes) => out.extend_from_slice(bytes),
+            Node::Run(..) => {}
+        }
+        Ok(())
+    }
+}
+
+/// Values compare as JSON values do (`serde_json::Value`'s equality): objects as maps,
+/// numbers by representation (`1` is not `1.0`).
+impl PartialEq for Node<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Node::Null, Node::Null) => true,
+            (Node::Bool(a), Node::Bool(b)) => a == b,
+            (Node::Num(a), Node::Num(b)) => a == b,
+            (Node::Str(a), Node::Str(b)) => a == b,
+            (Node::Arr(a), Node::Arr(b)) => a == b,
+            (Node::Obj(a), Node::Obj(b)) => {
+                a.len() == b.len() && a.iter().all(|(k, v)| b.iter().any(|(k2, v2)| k == k2 && v == v2))
+            }
+            (Node::Raw(a), Node::Raw(b)) => a == b,
+            (Node::Run(a, n), Node::Run(b, m)) => a == b && n == m,
+            _ => false,
+        }
+    }
+}
+
+/// Numbers order numerically, strings by Unicode scalar values; any other pair is unordered.
+pub fn order(a: &Node<'_>, b: &Node<'_>) -> Option<Ordering> {
+    match (a, b) {
+        (Node::Num(x), Node::Num(y)) => order_numbers(x, y),
+        (Node::Str(x), Node::Str(y)) => Some(x.cmp(y)),
+        _ => None,
+    }
+}
+
+/// Numbers in numeric order, exactly for integers of either sign.
+pub fn order_numbers(x: &Number, y: &Number) -> Option<Ordering> {
+    if let (Some(x), Some(y)) = (x.as_i64(), y.as_i64()) {
+        Some(x.cmp(&y))
+    } else if let (Some(x), Some(y)) = (x.as_u64(), y.as_u64()) {
+        Some(x.cmp(&y))
+    } else if x.as_i64().is_some_and(|x| x < 0) && y.is_u64() {
+        Some(Ordering::Less)
+    } else if x.is_u64() && y.as_i64().is_some_and(|y| y < 0) {
+        Some(Ordering::Greater)
+    } else {
+        x.as_f64().zip(y.as_f64()).and_then(|(x, y)| x.partial_cmp(&y))
+    }
+}
+
+/// Field `key` of an object's entries (runs are not fields).
+pub fn field<'n, 'a>(entries: &'n [(Cow<'a, str>, Node<'a>)], key: &str) -> Option<&'n Node<'a>> {
+    entries.iter().find(|(k, v)| k == key && !matches!(v, Node::Run(..))).map(|(_, v)| v)
+}
+
+pub fn field_mut<'n, 'a>(entries: &'n mut [(Cow<'a, str>, Node<'a>)], key: &str) -> Option<&'n mut Node<'a>> {
+    entries.iter_mut().find(|(k, v)| k == key && !matches!(v, Node::Run(..))).map(|(_, v)| v)
+}
+
+/// Where field `key` is among an object's entries.
+pub fn field_index(entries: &[(Cow<'_, str>, Node<'_>)], key: &str) -> Option<usize> {
+    entries.iter().position(|(k, v)| k == key && !matches!(v, Node::Run(..)))
+}
+
+/// Makes an object's keys distinct as a JSON map does when a key repeats: the first place, the
+/// last value.
+pub fn dedup(entries: &mut Entries<'_>) {
+    let fields = || entries.iter().enumerate().filter(|(_, (_, v))| !matches!(v, Node::Run(..)));
+    let repeats = if entries.len() <= 16 {
+        fields().any(|(i, (k, _))| entries.get(i + 1..).is_some_and(|rest| field(rest, k).is_some()))
+    } else {
+        let mut keys: Vec<&str> = fields().map(|(_, (k, _))| k.as_ref()).collect();
+        keys.sort_unstable();
+        keys.windows(2).any(|w| w.first() == w.get(1))
+    };
+    if !repeats {
+        return;
+    }
+    let mut out: Entries<'_> = Vec::with_capacity(entries.len());
+    for (k, v) in entries.drain(..) {
+        match (&v, field_index(&out, &k)) {
+            (Node::Run(..), _) | (_, None) => out.push((k, v)),
+            (_, Some(i)) => {
+                if let Some(slot) = out.get_mut(i) {
+                    slot.1 = v;
+                }
+            }
+        }
+    }
+    *entries = out;
+}
+
+/// A string as serde_json writes it.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing a string to a vector cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+}
+
+/// The entries of a run, as a map.
+fn decode_run(bytes: &[u8], count: u32, format: Format) -> Result<Value, TraceError> {
+    let text = match format {
+        Format::Json => [b"{", bytes, b"}"].concat(),
+        Format::Msgpack => {
+            let mut text = vec![0xdf];
+            text.extend_from_slice(&count.to_be_bytes());
+            text.extend_from_slice(bytes);
+            text
+        }
+    };
+    decode_manifest(&text, format)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn encodes_as_serde_does() {
+        let v = json!({"a": [1, -2, 2.5, "x\"y\n", null, true, {"é": {}}], "b": 18446744073709551615u64, "c": ""});
+        let n = Node::from_value(&v);
+        let mut out = Vec::new();
+        n.encode(&mut out, Format::Json).unwrap();
+        assert_eq!(out, serde_json::to_vec(&v).unwrap());
+        out.clear();
+        n.encode(&mut out, Format::Msgpack).unwrap();
+        assert_eq!(out, rmp_serde::to_vec_named(&v).unwrap());
+        assert_eq!(n.to_value(Format::Json), v);
+    }
+
+    /// What was never decoded is written as it was, around what the program changed.
+    #[test]
+    fn undecoded_parts_encode_as_they_were() {
+        let original = json!({"apiVersion": "batch/v1beta1", "kind": "CronJob", "spec": {"x": [1, "é\n", {"y": null}]}, "status": {}});
+        let mut whole = original.clone();
+        whole["apiVersion"] = json!("batch/v1");
+        whole["spec"]["x"].as_array_mut().unwrap().push(json!(5));
+        whole["new"] = json!(true);
+        for format in [Format::Json, Format::Msgpack] {
+            let enc = |v: &Value| match format {
+                Format::Json => serde_json::to_vec(v).unwrap(),
+                Format::Msgpack => rmp_serde::to_vec_named(v).unwrap(),
+            };
+            let run = match format {
+                Format::Json => br#""kind":"CronJob""#.to_vec(),
+                Format::Msgpack => [enc(&json!("kind")), enc(&json!("CronJob"))].concat(),
+            };
+            let x = &original["spec"]["x"];
+            let (x1, x2, status) = (enc(&x[1]), enc(&x[2]), enc(&original["status"]));
+            let node = Node::Obj(vec![
+                (Cow::Borrowed("apiVersion"), Node::Str(Cow::Borrowed("batch/v1"))),
+                (Cow::Borrowed(""), Node::Run(&run, 1)),
+                (
+                    Cow::Borrowed("spec"),
+                    Node::Obj(vec![(
+                        Cow::Borrowed("x"),
+                        Node::Arr(vec![Node::Num(1.into()), Node::Raw(&x1), Node::Raw(&x2), Node::Num(5.into())]),
+                    )]),
+                ),
+                (Cow::Borrowed("status"), Node::Raw(&status)),
+                (Cow::Borrowed("new"), Node::Bool(true)),
+            ]);
+            let mut out = Vec::new();
+            node.encode(&mut out, format).unwrap();
+            assert_eq!(out, enc(&whole), "{format}");
+            assert_eq!(node.to_value(format), whole, "{format}");
+            assert!(node.get("kind").is_none(), "a run is not a field");
+        }
+    }
+
+    #[test]
+    fn objects_compare_as_maps() {
+        let a = Node::from_value(&json!({"x": 1, "y": [1, 2]}));
+        let b = Node::from_value(&json!({"y": [1, 2], "x": 1}));
+        assert_eq!(a, b);
+        assert_ne!(a, Node::from_value(&json!({"x": 1})));
+        assert_ne!(Node::from_value(&json!(1)), Node::from_value(&json!(1.0)));
+    }
+
+    #[test]
+    fn dedup_keeps_the_first_place_and_the_last_value() {
+        let entry = |k: &'static str, n: i64| (Cow::Borrowed(k), Node::Num(n.into()));
+        let mut e = vec![entry("a", 1), entry("b", 2), entry("a", 3)];
+        dedup(&mut e);
+        assert_eq!(Node::Obj(e), Node::from_value(&json!({"a": 3, "b": 2})));
+        let mut many: Entries<'_> = (0..40).map(|i| (Cow::Owned(format!("k{i}")), Node::Null)).collect();
+        many.push(entry("k7", 1));
+        dedup(&mut many);
+        assert_eq!(many.len(), 40);
+        assert_eq!(field(&many, "k7"), Some(&Node::Num(1.into())));
+    }
+}
