@@ -268,6 +268,19 @@ const MAX_DEPTH: usize = 128;
 /// A loop over a stack of open containers, not recursion: this walks every byte of a msgpack
 /// trace, so it is the msgpack floor.
 pub(crate) fn msgpack_skip(b: &[u8], mut i: usize, strict: bool) -> Result<usize, Skip> {
+    // Most values skipped one by one are small integers and short strings: no stack for them.
+    match b.get(i) {
+        Some(0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3) => return Ok(i + 1),
+        Some(&m @ 0xa0..=0xbf) => {
+            let end = i + 1 + usize::from(m & 0x1f);
+            let s = b.get(i + 1..end).ok_or(Skip::Incomplete)?;
+            if strict && !utf8(s) {
+                return Err(Skip::Invalid(i + 1, "a string is not valid UTF-8".into()));
+            }
+            return Ok(end);
+        }
+        _ => {}
+    }
     // Items still to read in each open container; a map counts its keys and values apart, so
     // an even count left in a map means a key comes next.
     let mut open = [(0usize, false); MAX_DEPTH + 1];
