@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use skel_trace::{
-    decode_manifest, decode_raw_event, encode_event, probe_kind, BufferPool, DecodedEvent, EventBatch, Format,
-    KindProbe, Location, Section, Splitter, TraceError, TraceWriter, Unit,
+    decode_manifest, decode_raw_event, encode_event, BufferPool, DecodedEvent, EventBatch, Format, KindProbe, Location,
+    RawManifest, Section, Splitter, TraceError, TraceWriter, Unit,
 };
 
 use crate::bytecode::Program;
@@ -330,10 +330,8 @@ impl<'p> Worker<'p> {
                 let may_match = match &input {
                     // Without dispatch every object runs every statement: no need to look.
                     _ if program.dispatch.is_none() => !program.stmts.is_empty(),
-                    Input::Raw(bytes) => match probe_kind(bytes, format) {
-                        KindProbe::Known(kind) => vm.may_match(kind.as_deref()),
-                        KindProbe::Unknown => true,
-                    },
+                    Input::Raw(RawManifest { kind: KindProbe::Known(kind), .. }) => vm.may_match(kind.as_deref()),
+                    Input::Raw(RawManifest { kind: KindProbe::Unknown, .. }) => true,
                     Input::Value(v) => vm.may_match(v.get("kind").and_then(Value::as_str)),
                     Input::Node(n) => vm.may_match(n.get("kind").and_then(Node::as_str)),
                 };
@@ -345,13 +343,13 @@ impl<'p> Worker<'p> {
                     })
                 };
                 let mut node = match input {
-                    Input::Raw(bytes) if !may_match && raw_ok => {
-                        kept.push(Kept::Bytes(bytes));
+                    Input::Raw(m) if !may_match && raw_ok => {
+                        kept.push(Kept::Bytes(m.bytes));
                         continue;
                     }
                     // Only what the program can see is decoded; the rest stays bytes.
-                    Input::Raw(bytes) if raw_ok => lazy::decode(bytes, format, &program.shape).map_err(locate)?,
-                    Input::Raw(bytes) => Node::from_value(&decode_manifest(bytes, format).map_err(locate)?),
+                    Input::Raw(m) if raw_ok => lazy::decode(m.bytes, format, &program.shape).map_err(locate)?,
+                    Input::Raw(m) => Node::from_value(&decode_manifest(m.bytes, format).map_err(locate)?),
                     Input::Value(v) => Node::from_value(&v),
                     Input::Node(n) => n,
                 };
@@ -384,7 +382,7 @@ impl<'p> Worker<'p> {
 /// One manifest of an event as it comes in: still bytes, decoded by the careful decoder, or
 /// decoded lazily.
 enum Input<'a> {
-    Raw(&'a [u8]),
+    Raw(RawManifest<'a>),
     Value(Value),
     Node(Node<'a>),
 }

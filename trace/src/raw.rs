@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use serde_json::value::RawValue;
+use serde::de::DeserializeSeed;
 
 use crate::error::TraceError;
 use crate::model::{Format, Manifest};
@@ -16,8 +16,16 @@ use crate::Event;
 #[derive(Debug)]
 pub struct RawEvent<'a> {
     pub ts: i64,
-    pub applied_objs: Vec<&'a [u8]>,
-    pub deleted_objs: Vec<&'a [u8]>,
+    pub applied_objs: Vec<RawManifest<'a>>,
+    pub deleted_objs: Vec<RawManifest<'a>>,
+}
+
+/// A manifest still encoded, and its top-level `kind`, read on the way (the dispatch table
+/// needs nothing else to know whether a statement can match it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawManifest<'a> {
+    pub bytes: &'a [u8],
+    pub kind: KindProbe<'a>,
 }
 
 /// What the fast path could make of an event.
@@ -50,27 +58,189 @@ pub fn decode_raw_event(
 }
 
 fn json_raw_event(bytes: &[u8]) -> Option<RawEvent<'_>> {
-    #[derive(serde::Deserialize)]
-    struct Shell<'a> {
-        ts: i64,
-        #[serde(borrow)]
-        applied_objs: Vec<&'a RawValue>,
-        #[serde(borrow)]
-        deleted_objs: Vec<&'a RawValue>,
-    }
     // One check of the whole event's UTF-8 is cheaper than the parser's check of each string,
     // which `from_str` skips.
-    let shell: Shell<'_> = serde_json::from_str(std::str::from_utf8(bytes).ok()?).ok()?;
-    Some(RawEvent {
-        ts: shell.ts,
-        applied_objs: json_objects(shell.applied_objs)?,
-        deleted_objs: json_objects(shell.deleted_objs)?,
-    })
+    let mut de = serde_json::Deserializer::from_str(std::str::from_utf8(bytes).ok()?);
+    let event = json::ShellSeed(bytes).deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(event)
 }
 
-/// The manifests' bytes; `None` if one is not an object.
-fn json_objects(list: Vec<&RawValue>) -> Option<Vec<&[u8]>> {
-    list.into_iter().map(|r| Some(r.get().as_bytes()).filter(|b| b.first() == Some(&b'{'))).collect()
+/// The JSON event shell, read by serde_json's parser with seeds that keep each manifest's
+/// bytes and note its `kind`.
+mod json {
+    use std::borrow::Cow;
+    use std::fmt;
+
+    use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde_json::value::RawValue;
+
+    use super::{KindProbe, RawEvent, RawManifest};
+
+    /// Where a string borrowed from `input` starts in it.
+    fn offset_in(input: &[u8], s: &str) -> Option<usize> {
+        let (base, at) = (input.as_ptr() as usize, s.as_ptr() as usize);
+        (at >= base && at + s.len() <= base + input.len()).then(|| at - base)
+    }
+
+    fn fail<E: de::Error>(what: &str) -> E {
+        E::custom(what)
+    }
+
+    /// A map key, borrowed from the input when it has no escapes.
+    struct KeySeed;
+
+    impl<'de> DeserializeSeed<'de> for KeySeed {
+        type Value = Cow<'de, str>;
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for KeySeed {
+        type Value = Cow<'de, str>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a key")
+        }
+
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Cow::Borrowed(v))
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(v.to_string()))
+        }
+    }
+
+    pub(super) struct ShellSeed<'de>(pub &'de [u8]);
+
+    impl<'de> DeserializeSeed<'de> for ShellSeed<'de> {
+        type Value = RawEvent<'de>;
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for ShellSeed<'de> {
+        type Value = RawEvent<'de>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an event")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let (mut ts, mut applied, mut deleted) = (None, None, None);
+            while let Some(key) = map.next_key_seed(KeySeed)? {
+                match key.as_ref() {
+                    "ts" if ts.is_none() => ts = Some(map.next_value::<i64>()?),
+                    "applied_objs" if applied.is_none() => applied = Some(map.next_value_seed(ListSeed(self.0))?),
+                    "deleted_objs" if deleted.is_none() => deleted = Some(map.next_value_seed(ListSeed(self.0))?),
+                    "ts" | "applied_objs" | "deleted_objs" => return Err(fail("a key twice")),
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            match (ts, applied, deleted) {
+                (Some(ts), Some(applied_objs), Some(deleted_objs)) => Ok(RawEvent { ts, applied_objs, deleted_objs }),
+                _ => Err(fail("a key is missing")),
+            }
+        }
+    }
+
+    struct ListSeed<'de>(&'de [u8]);
+
+    impl<'de> DeserializeSeed<'de> for ListSeed<'de> {
+        type Value = Vec<RawManifest<'de>>;
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for ListSeed<'de> {
+        type Value = Vec<RawManifest<'de>>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of manifests")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(m) = seq.next_element_seed(ManifestSeed(self.0))? {
+                out.push(m);
+            }
+            Ok(out)
+        }
+    }
+
+    struct ManifestSeed<'de>(&'de [u8]);
+
+    impl<'de> DeserializeSeed<'de> for ManifestSeed<'de> {
+        type Value = RawManifest<'de>;
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for ManifestSeed<'de> {
+        type Value = RawManifest<'de>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a manifest")
+        }
+
+        /// Reads the top-level keys, each value as raw text; the manifest's bytes run from the
+        /// brace before the first key to the brace after the last value. (An empty manifest,
+        /// or one whose first key has escapes, cannot be located so: the careful path takes it.)
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let input = self.0;
+            let (mut start, mut end) = (None, 0);
+            let mut kind = KindProbe::Known(None);
+            while let Some(key) = map.next_key_seed(KeySeed)? {
+                let value: &'de RawValue = map.next_value()?;
+                if start.is_none() {
+                    let Cow::Borrowed(k) = key else { return Err(fail("an escaped first key")) };
+                    start = offset_in(input, k).map(|at| at.saturating_sub(1));
+                }
+                let at = offset_in(input, value.get()).ok_or_else(|| fail("a value not in the input"))?;
+                end = at + value.get().len();
+                if key == "kind" {
+                    kind = match kind {
+                        KindProbe::Known(None) => kind_of(value.get()),
+                        // Which `kind` counts is the decoder's business: let it decide.
+                        _ => KindProbe::Unknown,
+                    };
+                }
+            }
+            let start = start.ok_or_else(|| fail("an empty manifest"))?;
+            let not_ws = |c: &u8| !matches!(c, b' ' | b'\t' | b'\n' | b'\r');
+            let open = input.get(..start).and_then(|b| b.iter().rposition(not_ws));
+            let close = input.get(end..).and_then(|b| b.iter().position(not_ws)).map(|n| end + n);
+            match (open, close) {
+                (Some(open), Some(close)) if input.get(open) == Some(&b'{') && input.get(close) == Some(&b'}') => {
+                    let bytes = input.get(open..=close).ok_or_else(|| fail("a manifest not in the input"))?;
+                    Ok(RawManifest { bytes, kind })
+                }
+                _ => Err(fail("a manifest not between braces")),
+            }
+        }
+    }
+
+    /// A `kind` value's string, borrowed when it has no escapes; anything else is not a kind
+    /// the dispatch table knows.
+    fn kind_of(text: &str) -> KindProbe<'_> {
+        match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+            Some(s) if !s.contains('\\') => KindProbe::Known(Some(Cow::Borrowed(s))),
+            Some(_) => serde_json::from_str::<String>(text)
+                .map_or(KindProbe::Unknown, |s| KindProbe::Known(Some(Cow::Owned(s)))),
+            None => KindProbe::Unknown,
+        }
+    }
 }
 
 fn msgpack_raw_event(bytes: &[u8]) -> Option<RawEvent<'_>> {
@@ -114,96 +284,19 @@ pub fn decode_manifest(bytes: &[u8], format: Format) -> Result<Manifest, TraceEr
 pub enum KindProbe<'a> {
     /// The manifest has this kind, or none (`None`).
     Known(Option<Cow<'a, str>>),
-    /// Could not tell cheaply (an escaped key, a non-string kind): decode the manifest.
+    /// Could not tell cheaply (a non-string kind, two of them): decode the manifest.
     Unknown,
 }
 
-/// Finds the top-level `kind` of an encoded manifest (which must be a well-formed map, as the
-/// fast decoder has checked).
-pub fn probe_kind(bytes: &[u8], format: Format) -> KindProbe<'_> {
-    match format {
-        Format::Json => json_probe_kind(bytes).unwrap_or(KindProbe::Unknown),
-        Format::Msgpack => msgpack_probe_kind(bytes).unwrap_or(KindProbe::Unknown),
-    }
-}
-
-fn json_probe_kind(b: &[u8]) -> Option<KindProbe<'_>> {
-    let ws = |b: &[u8], mut i: usize| {
-        while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            i += 1;
-        }
-        i
-    };
-    let mut kind = None;
-    let mut i = ws(b, 1);
-    if b.get(i) == Some(&b'}') {
-        return Some(KindProbe::Known(None));
-    }
-    loop {
-        if b.get(i) != Some(&b'"') {
-            return None;
-        }
-        let key_end = i + 1 + memchr::memchr(b'"', b.get(i + 1..)?)?;
-        let key = b.get(i + 1..key_end)?;
-        if key.contains(&b'\\') {
-            return None;
-        }
-        i = ws(b, key_end + 1);
-        if b.get(i) != Some(&b':') {
-            return None;
-        }
-        i = ws(b, i + 1);
-        let len = crate::split::json_value_len(b.get(i..)?)?;
-        if key == b"kind" {
-            if kind.is_some() {
-                // Which `kind` counts is the decoder's business: let it decide.
-                return None;
-            }
-            let value = b.get(i..i + len)?;
-            kind = Some(match value.first() {
-                Some(b'"') if !value.contains(&b'\\') => {
-                    Cow::Borrowed(std::str::from_utf8(value.get(1..len - 1)?).ok()?)
-                }
-                Some(b'"') => Cow::Owned(serde_json::from_slice::<String>(value).ok()?),
-                _ => return None,
-            });
-            // A second top-level `kind` would need the text `"kind"` again: when it does not
-            // occur in the rest of the object at all, there is nothing more to look at.
-            let rest = b.get(i + len..)?;
-            if memchr::memmem::find(rest, b"\"kind\"").is_none() && !rest.contains(&b'\\') {
-                return Some(KindProbe::Known(kind));
-            }
-        }
-        i = ws(b, i + len);
-        match b.get(i) {
-            Some(b',') => i = ws(b, i + 1),
-            // Every key was looked at: a second `kind` would have been seen.
-            Some(b'}') => return Some(KindProbe::Known(kind)),
-            _ => return None,
+impl KindProbe<'_> {
+    /// For messages and tests: the kind, `none` or `unknown`.
+    pub fn into_owned(self) -> String {
+        match self {
+            KindProbe::Known(Some(k)) => k.into_owned(),
+            KindProbe::Known(None) => "none".into(),
+            KindProbe::Unknown => "unknown".into(),
         }
     }
-}
-
-fn msgpack_probe_kind(b: &[u8]) -> Option<KindProbe<'_>> {
-    let mut r = MsgpackReader { b, i: 0 };
-    let n = r.map_len()?;
-    let mut kind = None;
-    for _ in 0..n {
-        let key = r.str()?;
-        if key == "kind" {
-            if kind.is_some() {
-                return None;
-            }
-            kind = Some(Cow::Borrowed(r.str()?));
-            // Another `kind` key would be the bytes of the string "kind" again.
-            if memchr::memmem::find(b.get(r.i..)?, b"\xa4kind").is_none() {
-                return Some(KindProbe::Known(kind));
-            }
-        } else {
-            r.skip()?;
-        }
-    }
-    Some(KindProbe::Known(kind))
 }
 
 /// Appends one encoded event to `out` (as the writer encodes events), its manifests already
@@ -478,19 +571,34 @@ impl<'a> MsgpackReader<'a> {
         Some(())
     }
 
-    /// A list of manifests (maps), each checked and kept as bytes.
-    fn manifests(&mut self) -> Option<Vec<&'a [u8]>> {
+    /// A list of manifests (maps), each checked and kept as bytes, with its `kind`.
+    fn manifests(&mut self) -> Option<Vec<RawManifest<'a>>> {
         let n = self.array_len()?;
         let mut out = Vec::with_capacity(n.min(1024));
         for _ in 0..n {
-            if !matches!(self.b.get(self.i), Some(0x80..=0x8f | 0xde | 0xdf)) {
-                return None;
-            }
             let start = self.i;
-            self.skip()?;
-            out.push(self.b.get(start..self.i)?);
+            let mut kind = KindProbe::Known(None);
+            for _ in 0..self.map_len()? {
+                if self.str()? == "kind" {
+                    kind = match (kind, self.at_str()) {
+                        (KindProbe::Known(None), true) => KindProbe::Known(Some(Cow::Borrowed(self.str()?))),
+                        // Not a string, or a second `kind`: the decoder decides.
+                        _ => {
+                            self.skip()?;
+                            KindProbe::Unknown
+                        }
+                    };
+                } else {
+                    self.skip()?;
+                }
+            }
+            out.push(RawManifest { bytes: self.b.get(start..self.i)?, kind });
         }
         Some(out)
+    }
+
+    fn at_str(&self) -> bool {
+        matches!(self.b.get(self.i), Some(0xa0..=0xbf | 0xd9 | 0xda | 0xdb))
     }
 }
 
@@ -511,7 +619,8 @@ mod tests {
             panic!("fast path")
         };
         assert_eq!(raw.ts, 5);
-        assert_eq!(raw.applied_objs, [br#"{"kind":"Pod", "a": [1, {"b": "}"}]}"#.as_slice()]);
+        let bytes = br#"{"kind":"Pod", "a": [1, {"b": "}"}]}"#;
+        assert_eq!(raw.applied_objs, [RawManifest { bytes, kind: KindProbe::Known(Some("Pod".into())) }]);
     }
 
     #[test]
@@ -532,26 +641,55 @@ mod tests {
         };
         assert_eq!(raw.ts, -3);
         assert_eq!(
-            decode_manifest(raw.deleted_objs[0], Format::Msgpack).unwrap(),
+            decode_manifest(raw.deleted_objs[0].bytes, Format::Msgpack).unwrap(),
             json!({"kind": "Job", "x": [1.5, null]})
         );
     }
 
+    /// The kind of each manifest, as the dispatch table needs it (JSON / msgpack when they differ).
     #[test]
-    fn probes() {
+    fn kinds_are_read_on_the_way() {
+        let kinds = |manifests: &[&str]| {
+            let e = format!(r#"{{"ts": 1, "applied_objs": [{}], "deleted_objs": []}}"#, manifests.join(", "));
+            let json = match decode_raw_event(e.as_bytes(), Format::Json, 0, SlicePos::default()).unwrap() {
+                DecodedEvent::Raw(raw) => raw.applied_objs.iter().map(|m| m.kind.clone().into_owned()).collect(),
+                DecodedEvent::Full(_) => vec![],
+            };
+            let m = mp(&serde_json::from_str::<serde_json::Value>(&e).unwrap());
+            let msgpack: Vec<_> = match decode_raw_event(&m, Format::Msgpack, 0, SlicePos::default()).unwrap() {
+                DecodedEvent::Raw(raw) => raw.applied_objs.iter().map(|m| m.kind.clone().into_owned()).collect(),
+                DecodedEvent::Full(_) => vec![],
+            };
+            json.into_iter()
+                .zip(msgpack)
+                .map(|(j, m)| if j == m { j } else { format!("{j} / {m}") })
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
-            probe_kind(br#"{"apiVersion": "v1", "kind" : "Pod"}"#, Format::Json),
-            KindProbe::Known(Some("Pod".into()))
+            kinds(&[
+                r#"{"apiVersion": "v1", "kind" : "Pod"}"#,
+                r#"{"a": {"kind": "X"}}"#,
+                r#"{"kind": "P\u006fd"}"#,
+                r#"{"ki\u006ed": "Pod", "x": 1}"#,
+                r#"{"x": 1, "ki\u006ed": "Pod"}"#,
+                r#"{"kind": 5}"#,
+                r#"{"kind": "Pod", "kind": "Job"}"#
+            ]),
+            // An escaped first key cannot be located: the whole event goes the careful way.
+            Vec::<String>::new()
         );
-        assert_eq!(probe_kind(br#"{"a": {"kind": "X"}}"#, Format::Json), KindProbe::Known(None));
-        assert_eq!(probe_kind(br#"{}"#, Format::Json), KindProbe::Known(None));
-        assert_eq!(probe_kind(br#"{"kind": "P\u006fd"}"#, Format::Json), KindProbe::Known(Some("Pod".into())));
-        assert_eq!(probe_kind(br#"{"ki\u006ed": "Pod"}"#, Format::Json), KindProbe::Unknown);
-        assert_eq!(probe_kind(br#"{"kind": 5}"#, Format::Json), KindProbe::Unknown);
-        // Two `kind`s: the decoder decides which one counts.
-        assert_eq!(probe_kind(br#"{"kind": "Pod", "kind": "Job"}"#, Format::Json), KindProbe::Unknown);
-        let m = mp(&json!({"metadata": {"kind": "no"}, "kind": "Pod"}));
-        assert_eq!(probe_kind(&m, Format::Msgpack), KindProbe::Known(Some("Pod".into())));
+        assert_eq!(
+            kinds(&[
+                r#"{"apiVersion": "v1", "kind" : "Pod"}"#,
+                r#"{"a": {"kind": "X"}}"#,
+                r#"{"kind": "P\u006fd"}"#,
+                r#"{"x": 1, "ki\u006ed": "Pod"}"#,
+                r#"{"kind": 5}"#,
+                r#"{"kind": "Pod", "kind": "Job"}"#
+            ]),
+            // (The msgpack copy is made through a JSON map, which keeps one `kind`.)
+            ["Pod", "none", "Pod", "Pod", "unknown", "unknown / Job"]
+        );
     }
 
     #[test]

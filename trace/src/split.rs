@@ -690,11 +690,6 @@ impl Scan {
     }
 }
 
-/// The length of the JSON value at the start of `b`, if it is complete there.
-pub(crate) fn json_value_len(b: &[u8]) -> Option<usize> {
-    Scan::default().json(b).ok().flatten()
-}
-
 /// The end (one past the closing quote) of a JSON string whose contents start at `from`.
 fn json_string_end(b: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
