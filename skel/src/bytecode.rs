@@ -122,7 +122,7 @@ pub struct Shape {
 
 impl Shape {
     pub fn key(&self, k: &str) -> Option<&Shape> {
-        self.keys.iter().find(|(name, _)| &**name == k).map(|(_, s)| s)
+        self.keys.iter().find(|(name, _)| crate::node::same_key(name, k)).map(|(_, s)| s)
     }
 
     /// Adds a path: `segs` walked from here; `full` when its end's value is needed.

@@ -9,13 +9,15 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use crate::bytecode::{CmpOp, Instr, PathId, PathRoot, Pred, Program, Rhs, Seg, TimeOperand};
-use crate::node::{field, field_index, field_mut, order, Node};
+use crate::node::{field_index, field_mut, order, Node};
 use crate::typed;
 
-/// One step of a concrete location: a key of the program's key table or an array index.
+/// One step of a concrete location: the place of an object's entry or of an array's element.
+/// A location is good until the object changes: the statement that computed it uses it before
+/// then (and removes the highest places first, so a removal never moves another place).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Step {
-    Key(u32),
+    Entry(u32),
     Index(u32),
 }
 
@@ -251,7 +253,7 @@ impl<'p> Vm<'p> {
                 let mut flow = ControlFlow::Continue(());
                 for &(start, len) in self.slots.get(s as usize).map_or(&[][..], |v| v.as_slice()) {
                     let steps = self.steps.get(start as usize..(start + len) as usize).unwrap_or(&[]);
-                    let Some(v) = resolve(obj, steps, self.prog) else { continue };
+                    let Some(v) = resolve(obj, steps) else { continue };
                     loc.clear();
                     loc.extend_from_slice(steps);
                     flow = walk(v, &path.segs, &self.prog.keys, &mut loc, f);
@@ -406,7 +408,7 @@ impl<'p> Vm<'p> {
         locs.dedup_by(|a, b| get(a) == get(b));
         let mut removed = 0;
         for l in &locs {
-            if remove_at(obj, get(l), self.prog) {
+            if remove_at(obj, get(l)) {
                 removed += 1;
             }
         }
@@ -463,8 +465,11 @@ fn walk<'v, 'a>(
 ) -> ControlFlow<()> {
     let Some((first, rest)) = segs.split_first() else { return f(loc, v) };
     let (step, child) = match (first, v) {
-        (Seg::Key(k), Node::Obj(m)) => match keys.get(*k as usize).and_then(|key| field(m, key)) {
-            Some(c) => (Step::Key(*k), c),
+        (Seg::Key(k), Node::Obj(m)) => match keys.get(*k as usize).and_then(|key| field_index(m, key)) {
+            Some(i) => match m.get(i) {
+                Some((_, c)) => (Step::Entry(i as u32), c),
+                None => return ControlFlow::Continue(()),
+            },
             None => return ControlFlow::Continue(()),
         },
         (Seg::Index(i), Node::Arr(a)) => match a.get(*i as usize) {
@@ -488,33 +493,30 @@ fn walk<'v, 'a>(
     r
 }
 
-fn resolve<'v, 'a>(v: &'v Node<'a>, steps: &[Step], prog: &Program) -> Option<&'v Node<'a>> {
+fn resolve<'v, 'a>(v: &'v Node<'a>, steps: &[Step]) -> Option<&'v Node<'a>> {
     steps.iter().try_fold(v, |cur, step| match (step, cur) {
-        (Step::Key(k), Node::Obj(m)) => field(m, prog.keys.get(*k as usize)?),
+        (Step::Entry(i), Node::Obj(m)) => m.get(*i as usize).map(|(_, v)| v),
         (Step::Index(i), Node::Arr(a)) => a.get(*i as usize),
         _ => None,
     })
 }
 
-fn resolve_mut<'v, 'a>(v: &'v mut Node<'a>, steps: &[Step], prog: &Program) -> Option<&'v mut Node<'a>> {
+fn resolve_mut<'v, 'a>(v: &'v mut Node<'a>, steps: &[Step]) -> Option<&'v mut Node<'a>> {
     steps.iter().try_fold(v, |cur, step| match (step, cur) {
-        (Step::Key(k), Node::Obj(m)) => field_mut(m, prog.keys.get(*k as usize)?),
+        (Step::Entry(i), Node::Obj(m)) => m.get_mut(*i as usize).map(|(_, v)| v),
         (Step::Index(i), Node::Arr(a)) => a.get_mut(*i as usize),
         _ => None,
     })
 }
 
 /// Removes the value at `loc`; returns whether something was removed.
-fn remove_at(obj: &mut Node<'_>, loc: &[Step], prog: &Program) -> bool {
+fn remove_at(obj: &mut Node<'_>, loc: &[Step]) -> bool {
     let Some((last, parent)) = loc.split_last() else { return false };
-    match (last, resolve_mut(obj, parent, prog)) {
-        (Step::Key(k), Some(Node::Obj(m))) => match prog.keys.get(*k as usize).and_then(|key| field_index(m, key)) {
-            Some(i) => {
-                m.remove(i);
-                true
-            }
-            None => false,
-        },
+    match (last, resolve_mut(obj, parent)) {
+        (Step::Entry(i), Some(Node::Obj(m))) if (*i as usize) < m.len() => {
+            m.remove(*i as usize);
+            true
+        }
         (Step::Index(i), Some(Node::Arr(a))) if (*i as usize) < a.len() => {
             a.remove(*i as usize);
             true
@@ -533,7 +535,7 @@ fn set_at<'a>(
     value: Node<'a>,
     prog: &Program,
 ) -> Result<(), VmErrorKind> {
-    let Some(mut cur) = resolve_mut(obj, prefix, prog) else { return Ok(()) };
+    let Some(mut cur) = resolve_mut(obj, prefix) else { return Ok(()) };
     let Some((last, init)) = segs.split_last() else {
         *cur = value;
         return Ok(());
