@@ -122,7 +122,12 @@ pub struct Shape {
 
 impl Shape {
     pub fn key(&self, k: &str) -> Option<&Shape> {
-        self.keys.iter().find(|(name, _)| crate::node::same_key(name, k)).map(|(_, s)| s)
+        self.key_bytes(k.as_bytes())
+    }
+
+    /// `key`, for a key still in bytes.
+    pub fn key_bytes(&self, k: &[u8]) -> Option<&Shape> {
+        self.keys.iter().find(|(name, _)| crate::node::same_key(name.as_bytes(), k)).map(|(_, s)| s)
     }
 
     /// Adds a path: `segs` walked from here; `full` when its end's value is needed.

@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
-use skel_trace::{decode_manifest, Format, MsgpackReader, TraceError};
+use skel_trace::{decode_manifest, utf8, Format, MsgpackReader, TraceError};
 
 use crate::bytecode::Shape;
 use crate::node::{dedup, Entries, Node};
@@ -411,14 +411,17 @@ fn msgpack_value<'a>(r: &mut MsgpackReader<'a>, shape: &Shape, root: bool) -> Op
         let mut run: Option<(usize, usize, u32)> = None;
         for _ in 0..n {
             let at = r.pos();
-            let key = r.str()?;
-            match shape.key(key) {
+            // Keys are compared as bytes: only a key the program sees needs to be a `str`.
+            let key = r.str_bytes()?;
+            match shape.key_bytes(key) {
                 Some(child) => {
                     flush_run(&mut run, &mut out, input);
+                    let key = std::str::from_utf8(key).ok()?;
                     let v = msgpack_value(r, child, false)?;
                     out.push((Cow::Borrowed(key), v));
                 }
                 None => {
+                    utf8(key).then_some(())?;
                     r.skip()?;
                     let (from, _, count) = run.unwrap_or((at, at, 0));
                     run = Some((from, r.pos(), count + 1));

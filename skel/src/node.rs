@@ -234,23 +234,26 @@ pub fn order_numbers(x: &Number, y: &Number) -> Option<Ordering> {
 
 /// Field `key` of an object's entries (runs are not fields).
 pub fn field<'n, 'a>(entries: &'n [(Cow<'a, str>, Node<'a>)], key: &str) -> Option<&'n Node<'a>> {
-    entries.iter().find(|(k, v)| same_key(k, key) && !matches!(v, Node::Run(..))).map(|(_, v)| v)
+    entries.iter().find(|(k, v)| same_key(k.as_bytes(), key.as_bytes()) && !matches!(v, Node::Run(..))).map(|(_, v)| v)
 }
 
 pub fn field_mut<'n, 'a>(entries: &'n mut [(Cow<'a, str>, Node<'a>)], key: &str) -> Option<&'n mut Node<'a>> {
-    entries.iter_mut().find(|(k, v)| same_key(k, key) && !matches!(v, Node::Run(..))).map(|(_, v)| v)
+    entries
+        .iter_mut()
+        .find(|(k, v)| same_key(k.as_bytes(), key.as_bytes()) && !matches!(v, Node::Run(..)))
+        .map(|(_, v)| v)
 }
 
 /// Where field `key` is among an object's entries.
 pub fn field_index(entries: &[(Cow<'_, str>, Node<'_>)], key: &str) -> Option<usize> {
-    entries.iter().position(|(k, v)| same_key(k, key) && !matches!(v, Node::Run(..)))
+    entries.iter().position(|(k, v)| same_key(k.as_bytes(), key.as_bytes()) && !matches!(v, Node::Run(..)))
 }
 
 /// Key equality, with the first byte compared before the rest: keys of one length mostly
 /// differ there, and the whole comparison is a call.
 #[inline]
-pub fn same_key(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.as_bytes().first() == b.as_bytes().first() && a == b
+pub fn same_key(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.first() == b.first() && a == b
 }
 
 /// Makes an object's keys distinct as a JSON map does when a key repeats: the first place, the

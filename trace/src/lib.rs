@@ -23,7 +23,8 @@ pub use index::check_index;
 pub use lifecycles::{PodLifecycle, PodLifecycleEntry, PodLifecycles};
 pub use model::{Event, Format, Manifest, Section, TRACE_VERSION};
 pub use raw::{
-    decode_manifest, decode_raw_event, encode_event, DecodedEvent, KindProbe, MsgpackReader, RawEvent, RawManifest,
+    decode_manifest, decode_raw_event, encode_event, utf8, DecodedEvent, KindProbe, MsgpackReader, RawEvent,
+    RawManifest,
 };
 pub use read::{decode_event, read_trace, SlicePos, TraceVisitor};
 pub use split::{BufferPool, EventBatch, Splitter, Unit};

@@ -446,7 +446,7 @@ pub(crate) fn msgpack_skip(b: &[u8], mut i: usize, strict: bool) -> Result<usize
 }
 
 /// Whether a string's bytes are UTF-8: most are ASCII, which is checked a word at a time.
-fn utf8(s: &[u8]) -> bool {
+pub fn utf8(s: &[u8]) -> bool {
     s.is_ascii() || std::str::from_utf8(s).is_ok()
 }
 
@@ -536,6 +536,11 @@ impl<'a> MsgpackReader<'a> {
     }
 
     pub fn str(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.str_bytes()?).ok()
+    }
+
+    /// A string's bytes, not yet checked to be UTF-8.
+    pub fn str_bytes(&mut self) -> Option<&'a [u8]> {
         let len = match self.byte()? {
             m @ 0xa0..=0xbf => usize::from(m & 0x1f),
             0xd9 => self.be(1)? as usize,
@@ -545,7 +550,7 @@ impl<'a> MsgpackReader<'a> {
         };
         let s = self.b.get(self.i..self.i + len)?;
         self.i += len;
-        std::str::from_utf8(s).ok()
+        Some(s)
     }
 
     pub fn int(&mut self) -> Option<i64> {
