@@ -19,7 +19,9 @@ pub fn decode<'a>(bytes: &'a [u8], format: Format, shape: &Shape) -> Result<Node
     match format {
         // One pass of serde_json's own parser; skipped parts are captured as raw text.
         Format::Json => {
-            let mut de = serde_json::Deserializer::from_slice(bytes);
+            // As for events: one UTF-8 check, then a parser that checks no string again.
+            let text = std::str::from_utf8(bytes).map_err(|e| syntax(e.to_string()))?;
+            let mut de = serde_json::Deserializer::from_str(text);
             let value = ShapeSeed { shape, root: true, input: bytes }.deserialize(&mut de);
             value.and_then(|v| de.end().map(|()| v)).map_err(|e| syntax(e.to_string()))
         }
