@@ -29,6 +29,16 @@ pub enum PathRoot {
 pub struct PathCode {
     pub root: PathRoot,
     pub segs: Box<[Seg]>,
+    /// The path's first segments are a shared prefix (`Program::prefixes`), which the VM
+    /// resolves once per object and reuses until the object changes.
+    pub prefix: Option<Prefix>,
+}
+
+/// A path's shared prefix: prefix `id`, its first `len` segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Prefix {
+    pub id: u16,
+    pub len: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +110,8 @@ pub struct Program {
     pub keys: Vec<Box<str>>,
     pub consts: Vec<Value>,
     pub paths: Vec<PathCode>,
+    /// Object-rooted key-only path prefixes that several paths share (see `opt::share_prefixes`).
+    pub prefixes: Vec<Box<[Seg]>>,
     pub code: Vec<Instr>,
     pub stmts: Vec<StmtInfo>,
     /// Which statements run for an object, by its `kind` (absent: every statement).
@@ -239,6 +251,17 @@ impl Program {
                     }
                 }
             }
+            if let Some(q) = p.prefix {
+                let fits = self.prefixes.get(usize::from(q.id)).is_some_and(|segs| {
+                    p.root == PathRoot::Object
+                        && segs.len() == usize::from(q.len)
+                        && p.segs.get(..segs.len()).is_some_and(|head| head == &segs[..])
+                        && segs.iter().all(|s| matches!(s, Seg::Key(_)))
+                });
+                if !fits {
+                    return err(0, format!("path p{i} does not start with its prefix q{}", q.id));
+                }
+            }
         }
         if let Some(d) = &self.dispatch {
             let n = self.stmts.len() as u32;
@@ -304,7 +327,13 @@ impl Program {
     }
 
     fn format_path(&self, id: PathId, stmt: Option<&StmtInfo>) -> String {
-        let Some(p) = self.paths.get(id as usize) else { return format!("p{id}?") };
+        match self.paths.get(id as usize) {
+            Some(p) => self.format_code(p, stmt),
+            None => format!("p{id}?"),
+        }
+    }
+
+    fn format_code(&self, p: &PathCode, stmt: Option<&StmtInfo>) -> String {
         let mut s = match (p.root, stmt) {
             (PathRoot::Object, None) => String::from("."),
             (PathRoot::Object, Some(_)) => String::new(),
@@ -374,9 +403,18 @@ impl Program {
         for (i, c) in self.consts.iter().enumerate() {
             writeln!(out, "  c{i} {c}")?;
         }
+        if !self.prefixes.is_empty() {
+            writeln!(out, "shared prefixes:")?;
+            for (i, segs) in self.prefixes.iter().enumerate() {
+                let path = PathCode { root: PathRoot::Object, segs: segs.clone(), prefix: None };
+                writeln!(out, "  q{i} {}", self.format_code(&path, None))?;
+            }
+        }
         writeln!(out, "paths:")?;
-        for i in 0..self.paths.len() {
-            writeln!(out, "  p{i} {}", self.path_text(i as PathId))?;
+        for (i, p) in self.paths.iter().enumerate() {
+            let via =
+                p.prefix.map(|q| format!("  (q{} + {})", q.id, p.segs.len() - usize::from(q.len))).unwrap_or_default();
+            writeln!(out, "  p{i} {}{via}", self.path_text(i as PathId))?;
         }
         if !self.stmts.is_empty() {
             writeln!(out, "decodes: {}", self.shape.describe().join(", "))?;

@@ -241,7 +241,7 @@ impl Emitter {
                 ir::Seg::AnyIndex => bc::Seg::AnyIndex,
             })
             .collect();
-        let code = PathCode { root, segs };
+        let code = PathCode { root, segs, prefix: None };
         if let Some(id) = self.paths.get(&code) {
             return *id;
         }

@@ -88,7 +88,10 @@ pub fn compile_with(src: &str, level: OptLevel) -> Compiled {
         CompileError::Internal(_) => usize::MAX,
     });
     let ir = optimize(checked.script, level);
-    let program = emit(&ir);
+    let mut program = emit(&ir);
+    if level == OptLevel::Full {
+        opt::share_prefixes(&mut program);
+    }
     if let Err(e) = program.verify() {
         diagnostics.push(CompileError::Internal(e.to_string()));
     }

@@ -10,7 +10,9 @@
 //!   wildcard scans and variable bindings last), never moving a test across one that can raise
 //!   a run-time error;
 //! - `dispatch`: marks statements that only match one `kind`, so the VM runs an object through
-//!   just the statements for its kind (one hash lookup instead of every selector).
+//!   just the statements for its kind (one hash lookup instead of every selector);
+//! - `share_prefixes` (on the bytecode): finds the key-only path prefixes several paths start
+//!   with (`spec.template.spec`), which the VM then resolves once per object, not once per path.
 
 use serde_json::Value;
 
@@ -38,6 +40,39 @@ pub fn optimize(mut script: Script, level: OptLevel) -> Script {
         dispatch(s);
     }
     script
+}
+
+/// Gives each object-rooted path the longest key-only prefix (two keys or more) that another
+/// path of the program also starts with. Paths from a variable start at a location already.
+pub fn share_prefixes(prog: &mut crate::bytecode::Program) {
+    use std::collections::HashMap;
+
+    use crate::bytecode::{PathRoot, Prefix, Seg};
+    let heads = |segs: &[Seg]| segs.iter().take_while(|s| matches!(s, Seg::Key(_))).count();
+    let mut users: HashMap<&[Seg], usize> = HashMap::new();
+    for p in prog.paths.iter().filter(|p| p.root == PathRoot::Object) {
+        for len in 2..=heads(&p.segs) {
+            *users.entry(&p.segs[..len]).or_default() += 1;
+        }
+    }
+    let mut chosen: Vec<Option<Box<[Seg]>>> = Vec::with_capacity(prog.paths.len());
+    for p in &prog.paths {
+        let best = (2..=heads(&p.segs)).rev().find(|len| users.get(&p.segs[..*len]).is_some_and(|n| *n >= 2));
+        chosen.push(best.filter(|_| p.root == PathRoot::Object).map(|len| p.segs[..len].into()));
+    }
+    prog.prefixes.clear();
+    for (p, prefix) in prog.paths.iter_mut().zip(chosen) {
+        p.prefix = prefix.map(|segs| {
+            let id = match prog.prefixes.iter().position(|q| *q == segs) {
+                Some(i) => i,
+                None => {
+                    prog.prefixes.push(segs.clone());
+                    prog.prefixes.len() - 1
+                }
+            };
+            Prefix { id: id as u16, len: segs.len() as u16 }
+        });
+    }
 }
 
 /// A plain path that reaches at most one value: from the object, no `[*]`.
@@ -270,6 +305,32 @@ mod tests {
         );
         let cmds: Vec<_> = s.statements.iter().map(|s| s.command).collect();
         assert_eq!(cmds, [CommandName::Remove, CommandName::Delete]);
+    }
+
+    #[test]
+    fn shared_prefixes_are_the_longest_two_paths_have() {
+        let mut prog = crate::compile_with(
+            "remove(spec.template.spec.a); remove(spec.template.spec.b[*].c); \
+             remove(spec.template.spec.b[*].d); remove(spec.x); remove($v := spec.template.spec.b[*] | exists($v.c), $v.d);",
+            OptLevel::None,
+        )
+        .program;
+        share_prefixes(&mut prog);
+        let text: Vec<String> = prog.prefixes.iter().map(|q| format!("{q:?}")).collect();
+        assert_eq!(text.len(), 2, "{text:?}");
+        let prefixed: Vec<_> =
+            prog.paths.iter().enumerate().map(|(i, p)| (prog.path_text(i as u32), p.prefix.map(|q| q.len))).collect();
+        for (path, len) in &prefixed {
+            let want = if path.starts_with(".spec.template.spec.b") {
+                Some(4)
+            } else if path.starts_with(".spec.template.spec") {
+                Some(3)
+            } else {
+                None
+            };
+            assert_eq!(*len, want, "{path}: {prefixed:?}");
+        }
+        assert!(prog.verify().is_ok());
     }
 
     #[test]

@@ -24,6 +24,22 @@ enum Step {
 /// A location in the step arena.
 type Loc = (u32, u32);
 
+/// The places of shared prefixes in the current object, by prefix: not looked for yet
+/// (`None`), missing (`Some(None)`), or a range of `steps`.
+#[derive(Default)]
+struct PrefixCache {
+    at: Vec<Option<Option<Loc>>>,
+    steps: Vec<Step>,
+}
+
+impl PrefixCache {
+    fn forget(&mut self, prefixes: usize) {
+        self.at.clear();
+        self.at.resize(prefixes, None);
+        self.steps.clear();
+    }
+}
+
 impl VmErrorKind {
     /// Fills in the path of an error raised where only the value was known.
     fn with_path(mut self, name: String) -> VmErrorKind {
@@ -100,6 +116,8 @@ pub struct Vm<'p> {
     scratch_steps: Vec<Step>,
     scratch_locs: Vec<Loc>,
     scratch_bound: Vec<Loc>,
+    /// Where the program's shared prefixes are in the current object.
+    prefixes: std::cell::RefCell<PrefixCache>,
     /// A location buffer for `reach` to reuse (taken while in use: a nested walk gets its own).
     scratch_loc: std::cell::Cell<Vec<Step>>,
     /// The statement running, for messages.
@@ -119,6 +137,7 @@ impl<'p> Vm<'p> {
             scratch_locs: Vec::new(),
             scratch_bound: Vec::new(),
             scratch_loc: std::cell::Cell::new(Vec::new()),
+            prefixes: std::cell::RefCell::new(PrefixCache::default()),
             current: 0,
         }
     }
@@ -160,12 +179,18 @@ impl<'p> Vm<'p> {
         ts: i64,
     ) -> Result<ObjectOutcome, VmError> {
         let mut out = ObjectOutcome::default();
+        self.prefixes.get_mut().forget(self.prog.prefixes.len());
         for si in list {
             let Some(info) = self.prog.stmts.get(si) else { break };
             let touches = info.touches_typed_fields;
             self.current = si;
+            let before = (out.fields_removed, out.fields_set);
             let acted =
                 self.statement(info.entry as usize, obj, ts, &mut out).map_err(|kind| VmError { stmt: si, kind })?;
+            if (out.fields_removed, out.fields_set) != before || (acted && touches) {
+                // The object changed: places found before may have moved.
+                self.prefixes.get_mut().forget(self.prog.prefixes.len());
+            }
             if acted {
                 out.matched = true;
                 if touches {
@@ -248,7 +273,15 @@ impl<'p> Vm<'p> {
         let mut loc = self.scratch_loc.take();
         loc.clear();
         let flow = match path.root {
-            PathRoot::Object => walk(obj, &path.segs, &self.prog.keys, &mut loc, f),
+            PathRoot::Object => match path.prefix {
+                Some(q) => match self.shared_prefix(obj, q.id, &mut loc).and_then(|()| resolve(obj, &loc)) {
+                    Some(v) => {
+                        walk(v, path.segs.get(usize::from(q.len)..).unwrap_or(&[]), &self.prog.keys, &mut loc, f)
+                    }
+                    None => ControlFlow::Continue(()),
+                },
+                None => walk(obj, &path.segs, &self.prog.keys, &mut loc, f),
+            },
             PathRoot::Slot(s) => {
                 let mut flow = ControlFlow::Continue(());
                 for &(start, len) in self.slots.get(s as usize).map_or(&[][..], |v| v.as_slice()) {
@@ -266,6 +299,46 @@ impl<'p> Vm<'p> {
         };
         self.scratch_loc.set(loc);
         flow
+    }
+
+    /// Appends the place of shared prefix `id` in `obj` to `loc`, found once per object (and
+    /// again after the object changes); `None` when the object does not have it.
+    fn shared_prefix(&self, obj: &Node<'_>, id: u16, loc: &mut Vec<Step>) -> Option<()> {
+        let mut cache = self.prefixes.borrow_mut();
+        let id = usize::from(id);
+        let found = match cache.at.get(id).copied().flatten() {
+            Some(found) => found,
+            None => {
+                let segs = self.prog.prefixes.get(id)?;
+                let start = cache.steps.len();
+                let mut cur = obj;
+                let mut found = true;
+                for seg in segs.iter() {
+                    let key = match seg {
+                        Seg::Key(k) => self.prog.keys.get(*k as usize)?,
+                        _ => return None,
+                    };
+                    let Node::Obj(m) = cur else {
+                        found = false;
+                        break;
+                    };
+                    let Some(i) = field_index(m, key) else {
+                        found = false;
+                        break;
+                    };
+                    cache.steps.push(Step::Entry(i as u32));
+                    cur = &m.get(i)?.1;
+                }
+                let place = found.then_some((start as u32, (cache.steps.len() - start) as u32));
+                if let Some(slot) = cache.at.get_mut(id) {
+                    *slot = Some(place);
+                }
+                place
+            }
+        };
+        let (start, len) = found?;
+        loc.extend_from_slice(cache.steps.get(start as usize..(start + len) as usize)?);
+        Some(())
     }
 
     fn reaches_any(&self, obj: &Node<'_>, id: PathId) -> bool {
