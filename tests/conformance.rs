@@ -9,10 +9,18 @@ use std::process::Command;
 use serde_json::Value;
 
 /// Cases whose expected result skel deliberately does not reproduce (skel-language.md §9).
-/// Format: (case name, reason). Empty today: no case of the corpus exercises one of §9's
-/// intended differences (removing `apiVersion` alone, ordering comparators, SimKube's panics,
-/// the language extensions); a case that does goes here with its reason.
-const INTENDED_DIFFERENCES: &[(&str, &str)] = &[];
+/// Format: (case name, reason). Each is also checked for what skel does instead
+/// (`intended_differences_do_what_skel_says`).
+const STAR_MODIFY: &str = "`[*]` in a `modify` target sets every element in skel (SimKube: a run-time error)";
+const INTENDED_DIFFERENCES: &[(&str, &str)] = &[
+    ("eval-err-star-modify__ex-dsb-scaling", STAR_MODIFY),
+    ("eval-err-star-modify__gen-s101-e60", STAR_MODIFY),
+    ("eval-err-star-modify__gen-s202-e150", STAR_MODIFY),
+    ("eval-err-star-modify__gen-s303-e250", STAR_MODIFY),
+    ("eval-err-star-modify__gen-s404-e40", STAR_MODIFY),
+    ("eval-err-star-modify__tu-trace", STAR_MODIFY),
+    ("eval-err-star-modify__tu-validation_trace", STAR_MODIFY),
+];
 
 fn corpus_dir() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance");
@@ -257,4 +265,41 @@ fn streaming_is_deterministic_and_matches_the_sequential_reader() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// What skel does where it differs on purpose: `[*]` in a `modify` target sets the field in
+/// every element of every matching object, and nothing else changes.
+#[test]
+fn intended_differences_do_what_skel_says() {
+    let Some(dir) = corpus_dir() else { return };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for (name, _) in INTENDED_DIFFERENCES {
+        let case = dir.join(name);
+        let input_ref = std::fs::read_to_string(case.join("input.ref")).expect("input.ref");
+        let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(input_ref.trim());
+        let out = tmp.path().join(format!("{name}.json"));
+        let status = Command::new(env!("CARGO_BIN_EXE_skel"))
+            .args(["apply", "-q"])
+            .arg(case.join("script.skel"))
+            .arg(&input)
+            .arg("-o")
+            .arg(&out)
+            .status()
+            .expect("skel runs");
+        assert!(status.success(), "{name}");
+        let got: Value = serde_json::from_slice(&std::fs::read(&out).expect("output")).expect("json");
+        let mut changed = 0;
+        for obj in got["events"].as_array().expect("events").iter().flat_map(|e| {
+            let applied = e["applied_objs"].as_array().into_iter().flatten();
+            applied.chain(e["deleted_objs"].as_array().into_iter().flatten())
+        }) {
+            if let Some(containers) = obj.pointer("/spec/template/spec/containers").and_then(Value::as_array) {
+                for c in containers {
+                    assert_eq!(c["imagePullPolicy"], "Never", "{name}: {c}");
+                    changed += 1;
+                }
+            }
+        }
+        assert!(changed > 0, "{name}: no container was changed");
+    }
 }

@@ -179,6 +179,24 @@ impl fmt::Display for CmpOp {
 pub enum Operand {
     Literal(Literal),
     Path(Path),
+    /// `[a, b]`: its items may be paths.
+    Array {
+        items: Vec<Operand>,
+        span: Span,
+    },
+    /// `{"k": v}`: its values may be paths.
+    Object {
+        members: Vec<Member>,
+        span: Span,
+    },
+}
+
+/// `"key": value` in an object literal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    pub key: String,
+    pub key_span: Span,
+    pub value: Operand,
 }
 
 impl Operand {
@@ -186,6 +204,7 @@ impl Operand {
         match self {
             Operand::Literal(l) => l.span,
             Operand::Path(p) => p.span,
+            Operand::Array { span, .. } | Operand::Object { span, .. } => *span,
         }
     }
 }
@@ -200,6 +219,10 @@ pub struct Literal {
 pub enum LiteralValue {
     /// Non-negative integers up to u64::MAX (SimKube: i64; larger is a parse error).
     Integer(u64),
+    /// Negative integers down to i64::MIN.
+    Negative(i64),
+    Float(f64),
+    Null,
     String(String),
     Bool(bool),
     /// `10s`, `5m`, `2h`, in seconds; only meaningful against `@t`.
@@ -229,12 +252,17 @@ pub enum Segment {
     Index { index: u64, span: Span },
     /// `[*]`
     AnyIndex { span: Span },
+    /// `.*`: every key of an object.
+    AnyKey { span: Span },
 }
 
 impl Segment {
     pub fn span(&self) -> Span {
         match self {
-            Segment::Key { span, .. } | Segment::Index { span, .. } | Segment::AnyIndex { span } => *span,
+            Segment::Key { span, .. }
+            | Segment::Index { span, .. }
+            | Segment::AnyIndex { span }
+            | Segment::AnyKey { span } => *span,
         }
     }
 }
@@ -245,8 +273,25 @@ pub fn write_key(f: &mut impl fmt::Write, name: &str) -> fmt::Result {
     if bare {
         f.write_str(name)
     } else {
-        write!(f, "\"{name}\"")
+        write_string(f, name)
     }
+}
+
+/// Writes a string as a SKEL string literal, escaping what must be.
+pub fn write_string(f: &mut impl fmt::Write, s: &str) -> fmt::Result {
+    f.write_char('"')?;
+    for c in s.chars() {
+        match c {
+            '"' => f.write_str("\\\"")?,
+            '\\' => f.write_str("\\\\")?,
+            '\n' => f.write_str("\\n")?,
+            '\t' => f.write_str("\\t")?,
+            '\r' => f.write_str("\\r")?,
+            c if c.is_control() => write!(f, "\\u{{{:x}}}", c as u32)?,
+            c => f.write_char(c)?,
+        }
+    }
+    f.write_char('"')
 }
 
 impl fmt::Display for Path {
@@ -266,6 +311,7 @@ impl fmt::Display for Path {
                 }
                 Segment::Index { index, .. } => write!(f, "[{index}]")?,
                 Segment::AnyIndex { .. } => f.write_str("[*]")?,
+                Segment::AnyKey { .. } => f.write_str(if first { "*" } else { ".*" })?,
             }
             first = false;
         }
@@ -277,7 +323,10 @@ impl fmt::Display for Literal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.value {
             LiteralValue::Integer(n) => write!(f, "{n}"),
-            LiteralValue::String(s) => write!(f, "\"{s}\""),
+            LiteralValue::Negative(n) => write!(f, "{n}"),
+            LiteralValue::Float(x) => write!(f, "{x:?}"),
+            LiteralValue::Null => f.write_str("null"),
+            LiteralValue::String(s) => write_string(f, s),
             LiteralValue::Bool(b) => write!(f, "{b}"),
             LiteralValue::Duration(s) => write!(f, "{s}s"),
         }
@@ -289,6 +338,27 @@ impl fmt::Display for Operand {
         match self {
             Operand::Literal(l) => l.fmt(f),
             Operand::Path(p) => p.fmt(f),
+            Operand::Array { items, .. } => {
+                f.write_str("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    item.fmt(f)?;
+                }
+                f.write_str("]")
+            }
+            Operand::Object { members, .. } => {
+                f.write_str("{")?;
+                for (i, m) in members.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write_string(f, &m.key)?;
+                    write!(f, ": {}", m.value)?;
+                }
+                f.write_str("}")
+            }
         }
     }
 }

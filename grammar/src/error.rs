@@ -45,10 +45,21 @@ pub enum ParseError {
     #[error("unterminated string")]
     #[diagnostic(
         code(skel::parse::unterminated_string),
-        help("close the string with `\"`; SKEL strings cannot contain `\"`")
+        help("close the string with `\"`; write `\\\"` for a `\"` inside it")
     )]
     UnterminatedString {
         #[label("this string is never closed")]
+        span: Span,
+    },
+
+    #[error("invalid escape `{text}`")]
+    #[diagnostic(
+        code(skel::parse::bad_escape),
+        help("`\\u{{HEX}}` takes 1 to 6 hex digits naming a Unicode scalar value, e.g. `\\u{{e9}}` for `é`")
+    )]
+    BadEscape {
+        text: String,
+        #[label("not a character")]
         span: Span,
     },
 
@@ -95,6 +106,7 @@ impl ParseError {
             | ParseError::MissingSemicolon { span }
             | ParseError::EmptyStatement { span }
             | ParseError::UnterminatedString { span }
+            | ParseError::BadEscape { span, .. }
             | ParseError::BadTimeUnit { span, .. }
             | ParseError::IntegerTooLarge { span, .. }
             | ParseError::VariableInsidePath { span, .. } => *span,

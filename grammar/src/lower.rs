@@ -69,10 +69,17 @@ fn split_statements(src: &str) -> Result<Vec<Chunk>, ParseError> {
         match c {
             '"' => {
                 let mut closed = false;
-                for (_, c2) in iter.by_ref() {
-                    if c2 == '"' {
-                        closed = true;
-                        break;
+                while let Some((_, c2)) = iter.next() {
+                    match c2 {
+                        '"' => {
+                            closed = true;
+                            break;
+                        }
+                        // `\"` and `\\` do not end the string.
+                        '\\' if matches!(src.get(iter.offset()..iter.offset() + 1), Some("\"" | "\\")) => {
+                            iter.next();
+                        }
+                        _ => {}
                     }
                 }
                 if !closed {
@@ -355,8 +362,15 @@ fn describe_expected(positives: &[Rule]) -> String {
             Rule::comparator => "a comparison (`==`, `!=`, `<`, `>`, `<=`, `>=`)",
             Rule::path | Rule::name | Rule::quoted_name | Rule::var => "a field path",
             Rule::index => "`[N]` or `[*]`",
-            Rule::number | Rule::star => "an index or `*`",
-            Rule::duration | Rule::integer | Rule::string | Rule::boolean => "a value",
+            Rule::number_index | Rule::star | Rule::any_key => "an index, a quoted key or `*`",
+            Rule::duration
+            | Rule::number
+            | Rule::null
+            | Rule::string
+            | Rule::boolean
+            | Rule::array
+            | Rule::object
+            | Rule::member => "a value",
             Rule::selector | Rule::select_all | Rule::time_test | Rule::var_test | Rule::field_test => "a selector",
             Rule::exists | Rule::not_exists | Rule::compare => "a test",
             Rule::assignment => "an assignment `PATH = VALUE`",
@@ -526,9 +540,24 @@ impl Lower {
         let text = p.as_str();
         let value = match p.as_rule() {
             Rule::path => return Ok(Operand::Path(self.path(p)?)),
-            Rule::integer => LiteralValue::Integer(self.integer(text, span)?),
-            Rule::string => {
-                LiteralValue::String(p.into_inner().next().map(|s| s.as_str().to_string()).unwrap_or_default())
+            Rule::number => self.number(text, span)?,
+            Rule::null => LiteralValue::Null,
+            Rule::string => LiteralValue::String(self.string(p)?),
+            Rule::array => {
+                let items = p.into_inner().map(|item| self.operand(item)).collect::<Result<_, _>>()?;
+                return Ok(Operand::Array { items, span });
+            }
+            Rule::object => {
+                let mut members = Vec::new();
+                for m in p.into_inner() {
+                    let mut it = m.into_inner();
+                    let key_pair = it.next().ok_or_else(|| internal(span.start))?;
+                    let key_span = self.span(&key_pair);
+                    let key = self.string(key_pair)?;
+                    let value = self.operand(it.next().ok_or_else(|| internal(span.start))?)?;
+                    members.push(Member { key, key_span, value });
+                }
+                return Ok(Operand::Object { members, span });
             }
             Rule::boolean => LiteralValue::Bool(text.eq_ignore_ascii_case("true")),
             Rule::duration => {
@@ -565,6 +594,79 @@ impl Lower {
         text.parse::<u64>().map_err(|_| ParseError::IntegerTooLarge { text: text.to_string(), span })
     }
 
+    /// `12`, `-3`, `0.5`: an integer when it has no `.`.
+    fn number(&self, text: &str, span: Span) -> Result<LiteralValue, ParseError> {
+        if text.contains('.') {
+            return match text.parse::<f64>() {
+                Ok(x) if x.is_finite() => Ok(LiteralValue::Float(x)),
+                _ => Err(ParseError::IntegerTooLarge { text: text.to_string(), span }),
+            };
+        }
+        match text.strip_prefix('-') {
+            Some(_) => match text.parse::<i64>() {
+                Ok(0) => Ok(LiteralValue::Integer(0)),
+                Ok(n) => Ok(LiteralValue::Negative(n)),
+                Err(_) => Err(ParseError::IntegerTooLarge { text: text.to_string(), span }),
+            },
+            None => self.integer(text, span).map(LiteralValue::Integer),
+        }
+    }
+
+    /// A string literal's value, escapes decoded (`\"`, `\\`, `\n`, `\t`, `\r`, `\u{HEX}`; any
+    /// other backslash is itself).
+    fn string(&self, p: Pair<'_, Rule>) -> Result<String, ParseError> {
+        let text_pair = p.into_inner().next();
+        let Some(text_pair) = text_pair else { return Ok(String::new()) };
+        let base = self.span(&text_pair).start;
+        let text = text_pair.as_str();
+        let mut out = String::with_capacity(text.len());
+        let mut chars = text.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            match chars.peek().map(|(_, c)| *c) {
+                Some(e @ ('"' | '\\')) => {
+                    out.push(e);
+                    chars.next();
+                }
+                Some('n') => {
+                    out.push('\n');
+                    chars.next();
+                }
+                Some('t') => {
+                    out.push('\t');
+                    chars.next();
+                }
+                Some('r') => {
+                    out.push('\r');
+                    chars.next();
+                }
+                Some('u') if text.get(i + 2..i + 3) == Some("{") => {
+                    let close = text.get(i..).and_then(|t| t.find('}')).map(|n| i + n);
+                    let hex = close.and_then(|end| text.get(i + 3..end));
+                    let ch = hex.and_then(|h| u32::from_str_radix(h, 16).ok()).and_then(char::from_u32);
+                    let end = close.unwrap_or(text.len());
+                    match ch {
+                        Some(ch) => out.push(ch),
+                        None => {
+                            return Err(ParseError::BadEscape {
+                                text: text.get(i..=end).unwrap_or("\\u").to_string(),
+                                span: Span::new(base + i, base + end + 1),
+                            })
+                        }
+                    }
+                    while chars.peek().is_some_and(|(j, _)| *j <= end) {
+                        chars.next();
+                    }
+                }
+                _ => out.push('\\'),
+            }
+        }
+        Ok(out)
+    }
+
     fn path(&self, p: Pair<'_, Rule>) -> Result<Path, ParseError> {
         let span = self.span(&p);
         let mut var = None;
@@ -582,13 +684,18 @@ impl Lower {
                     segments.push(Segment::Key { name: part.as_str().to_string(), quoted: false, span: pspan })
                 }
                 Rule::quoted_name => {
-                    let name = part.into_inner().next().map(|s| s.as_str().to_string()).unwrap_or_default();
+                    let name = self.string(part)?;
                     segments.push(Segment::Key { name, quoted: true, span: pspan });
                 }
+                Rule::any_key => segments.push(Segment::AnyKey { span: pspan }),
                 Rule::index => {
                     let inner = part.into_inner().next().ok_or_else(|| internal(pspan.start))?;
                     match inner.as_rule() {
                         Rule::star => segments.push(Segment::AnyIndex { span: pspan }),
+                        Rule::string => {
+                            let name = self.string(inner)?;
+                            segments.push(Segment::Key { name, quoted: true, span: pspan });
+                        }
                         _ => {
                             let index = self.integer(inner.as_str(), self.span(&inner))?;
                             segments.push(Segment::Index { index, span: pspan });

@@ -88,6 +88,7 @@ fn path(out: &mut String, indent: usize, role: &str, p: &Path) {
             Segment::Key { name, quoted: true, .. } => format!("key \"{name}\""),
             Segment::Index { index, .. } => format!("index {index}"),
             Segment::AnyIndex { .. } => "index *".to_string(),
+            Segment::AnyKey { .. } => "key *".to_string(),
         });
     }
     let _ = writeln!(out, "{pad}{role} path `{p}` @{} [{}]", p.span, parts.join(", "));
@@ -99,12 +100,28 @@ fn operand(out: &mut String, indent: usize, role: &str, o: &Operand) {
         Operand::Literal(l) => {
             let pad = " ".repeat(indent);
             let kind = match l.value {
-                LiteralValue::Integer(_) => "integer",
+                LiteralValue::Integer(_) | LiteralValue::Negative(_) => "integer",
+                LiteralValue::Float(_) => "float",
+                LiteralValue::Null => "null",
                 LiteralValue::String(_) => "string",
                 LiteralValue::Bool(_) => "bool",
                 LiteralValue::Duration(_) => "duration",
             };
             let _ = writeln!(out, "{pad}{role} {kind} {l} @{}", l.span);
+        }
+        Operand::Array { items, span } => {
+            let _ = writeln!(out, "{}{role} array @{span}", " ".repeat(indent));
+            for item in items {
+                operand(out, indent + 2, "item", item);
+            }
+        }
+        Operand::Object { members, span } => {
+            let _ = writeln!(out, "{}{role} object @{span}", " ".repeat(indent));
+            for m in members {
+                let mut key = String::new();
+                let _ = write_string(&mut key, &m.key);
+                operand(out, indent + 2, &key, &m.value);
+            }
         }
     }
 }

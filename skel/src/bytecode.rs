@@ -10,6 +10,7 @@ pub type KeyId = u32;
 pub type ConstId = u32;
 pub type PathId = u32;
 pub type Slot = u16;
+pub type BuildId = u32;
 pub type Pc = u32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -17,6 +18,8 @@ pub enum Seg {
     Key(KeyId),
     Index(u32),
     AnyIndex,
+    /// Every key of an object (`.*`).
+    AnyKey,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,6 +55,17 @@ pub enum TimeOperand {
 pub enum Rhs {
     Const(ConstId),
     Path(PathId),
+    /// An array or object literal with paths in it, built when the instruction runs.
+    Build(BuildId),
+}
+
+/// A template: constants and the single values of paths, put together as an array or object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Build {
+    Const(ConstId),
+    Path(PathId),
+    Array(Vec<Build>),
+    Object(Vec<(Box<str>, Build)>),
 }
 
 /// A field predicate: what a plain test checks, and what a binding checks per candidate.
@@ -110,6 +124,8 @@ pub struct Program {
     pub keys: Vec<Box<str>>,
     pub consts: Vec<Value>,
     pub paths: Vec<PathCode>,
+    /// Templates (`Rhs::Build`).
+    pub builds: Vec<Build>,
     /// Object-rooted key-only path prefixes that several paths share (see `opt::share_prefixes`).
     pub prefixes: Vec<Box<[Seg]>>,
     pub code: Vec<Instr>,
@@ -313,6 +329,35 @@ impl Program {
         match r {
             Rhs::Const(c) => (c as usize) < self.consts.len(),
             Rhs::Path(p) => path_ok(p),
+            Rhs::Build(b) => self.builds.get(b as usize).is_some_and(|b| self.build_ok(b, path_ok)),
+        }
+    }
+
+    fn build_ok(&self, b: &Build, path_ok: &dyn Fn(PathId) -> bool) -> bool {
+        match b {
+            Build::Const(c) => (*c as usize) < self.consts.len(),
+            Build::Path(p) => path_ok(*p),
+            Build::Array(items) => items.iter().all(|i| self.build_ok(i, path_ok)),
+            Build::Object(members) => members.iter().all(|(_, v)| self.build_ok(v, path_ok)),
+        }
+    }
+
+    /// A template as the disassembler shows it: `{"name": p3, "port": c1}`.
+    fn build_text(&self, b: &Build) -> String {
+        match b {
+            Build::Const(c) => format!("c{c}"),
+            Build::Path(p) => format!("p{p}"),
+            Build::Array(items) => {
+                format!("[{}]", items.iter().map(|i| self.build_text(i)).collect::<Vec<_>>().join(", "))
+            }
+            Build::Object(members) => format!(
+                "{{{}}}",
+                members
+                    .iter()
+                    .map(|(k, v)| format!("{}: {}", Value::String(k.to_string()), self.build_text(v)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         }
     }
 
@@ -353,6 +398,7 @@ impl Program {
                     let _ = write!(s, "[{n}]");
                 }
                 Seg::AnyIndex => s.push_str("[*]"),
+                Seg::AnyKey => s.push_str(if i > 0 || matches!(p.root, PathRoot::Slot(_)) { ".*" } else { "*" }),
             }
         }
         s
@@ -362,6 +408,7 @@ impl Program {
         match r {
             Rhs::Const(c) => format!("c{c}"),
             Rhs::Path(p) => format!("p{p}"),
+            Rhs::Build(b) => format!("b{b}"),
         }
     }
 
@@ -402,6 +449,12 @@ impl Program {
         writeln!(out, "consts:")?;
         for (i, c) in self.consts.iter().enumerate() {
             writeln!(out, "  c{i} {c}")?;
+        }
+        if !self.builds.is_empty() {
+            writeln!(out, "builds:")?;
+            for (i, b) in self.builds.iter().enumerate() {
+                writeln!(out, "  b{i} {}", self.build_text(b))?;
+            }
         }
         if !self.prefixes.is_empty() {
             writeln!(out, "shared prefixes:")?;

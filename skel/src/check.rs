@@ -34,6 +34,19 @@ pub enum CheckError {
         first: Span,
     },
 
+    #[error("key `{key}` appears twice in this object")]
+    #[diagnostic(
+        code(skel::check::duplicate_key),
+        help("an object has each key once; remove one of them or rename it")
+    )]
+    DuplicateKey {
+        key: String,
+        #[label("again here")]
+        span: Span,
+        #[label("first here")]
+        first: Span,
+    },
+
     #[error("the test after `|` must start with `{var}`")]
     #[diagnostic(code(skel::check::invalid_lhs))]
     InvalidLhs {
@@ -96,19 +109,6 @@ pub enum CheckError {
         span: Span,
     },
 
-    #[error("`[*]` in a `modify` target is a run-time error for every matching object")]
-    #[diagnostic(
-        code(skel::check::wildcard_in_modify_target),
-        severity(Warning),
-        help("SimKube cannot set through `[*]`; bind a variable instead: `modify($c := {prefix} | exists($c), $c{suffix} = ...)`")
-    )]
-    WildcardInModifyTarget {
-        prefix: String,
-        suffix: String,
-        #[label("`[*]` here")]
-        span: Span,
-    },
-
     #[error("this selector can never match")]
     #[diagnostic(
         code(skel::check::never_matches),
@@ -136,12 +136,7 @@ pub enum CheckError {
 
 impl CheckError {
     pub fn is_error(&self) -> bool {
-        !matches!(
-            self,
-            CheckError::WildcardInModifyTarget { .. }
-                | CheckError::LabelNotString { .. }
-                | CheckError::NeverMatches { .. }
-        )
+        !matches!(self, CheckError::LabelNotString { .. } | CheckError::NeverMatches { .. })
     }
 }
 
@@ -213,7 +208,7 @@ impl StmtChecker {
                 let t = self.path(target);
                 let v = self.assigned_value(value);
                 if let (Some(t), Some(v)) = (&t, &v) {
-                    self.modify_warnings(t, target, v, value);
+                    self.modify_warnings(t, v, value);
                 }
                 match (t, v) {
                     (Some(target), Some(value)) => Some(Action::Modify { target, value }),
@@ -286,6 +281,8 @@ impl StmtChecker {
                         ast::LiteralValue::String(_) => format!("the string {l}"),
                         _ => format!("`{l}`"),
                     },
+                    ast::Operand::Array { .. } => "an array".to_string(),
+                    ast::Operand::Object { .. } => "an object".to_string(),
                 };
                 self.diags.push(CheckError::TimeType { found, span: other.span() });
                 None
@@ -347,11 +344,16 @@ impl StmtChecker {
         self.operand(v)
     }
 
+    /// A value: a literal becomes a constant; an array or object literal whose parts are all
+    /// constants does too, one with paths in it becomes a template filled in at run time.
     fn operand(&mut self, v: &ast::Operand) -> Option<Operand> {
         match v {
             ast::Operand::Path(p) => self.path(p).map(Operand::Path),
             ast::Operand::Literal(l) => Some(Operand::Const(match &l.value {
                 ast::LiteralValue::Integer(n) => Value::from(*n),
+                ast::LiteralValue::Negative(n) => Value::from(*n),
+                ast::LiteralValue::Float(x) => serde_json::Number::from_f64(*x).map_or(Value::Null, Value::Number),
+                ast::LiteralValue::Null => Value::Null,
                 ast::LiteralValue::String(s) => Value::String(s.clone()),
                 ast::LiteralValue::Bool(b) => Value::Bool(*b),
                 ast::LiteralValue::Duration(_) => {
@@ -359,6 +361,33 @@ impl StmtChecker {
                     return None;
                 }
             })),
+            ast::Operand::Array { items, .. } => {
+                // Check every part, to report every error.
+                let parts: Vec<Option<Operand>> = items.iter().map(|i| self.operand(i)).collect();
+                let parts: Vec<Operand> = parts.into_iter().collect::<Option<_>>()?;
+                Some(Operand::Array(parts).folded())
+            }
+            ast::Operand::Object { members, .. } => {
+                let mut parts = Vec::with_capacity(members.len());
+                let mut ok = true;
+                for m in members {
+                    if let Some(first) = members.iter().find(|o| o.key == m.key && o.key_span != m.key_span) {
+                        if first.key_span.start < m.key_span.start {
+                            self.diags.push(CheckError::DuplicateKey {
+                                key: m.key.clone(),
+                                span: m.key_span,
+                                first: first.key_span,
+                            });
+                            ok = false;
+                        }
+                    }
+                    match self.operand(&m.value) {
+                        Some(v) => parts.push((m.key.clone(), v)),
+                        None => ok = false,
+                    }
+                }
+                ok.then(|| Operand::Object(parts).folded())
+            }
         }
     }
 
@@ -380,6 +409,7 @@ impl StmtChecker {
                 ast::Segment::Key { name, .. } => Seg::Key(name.clone()),
                 ast::Segment::Index { index, .. } => Seg::Index(*index),
                 ast::Segment::AnyIndex { .. } => Seg::AnyIndex,
+                ast::Segment::AnyKey { .. } => Seg::AnyKey,
             })
             .collect();
         Some(Path { root, segs, span: p.span })
@@ -409,15 +439,7 @@ impl StmtChecker {
         CheckError::UndefinedVariable { name: v.name.clone(), span: v.span, help }
     }
 
-    fn modify_warnings(&mut self, target: &Path, target_ast: &ast::Path, value: &Operand, value_ast: &ast::Operand) {
-        if let Some(pos) = target_ast.segments.iter().position(|s| matches!(s, ast::Segment::AnyIndex { .. })) {
-            let star = target_ast.segments.get(pos).map(|s| s.span()).unwrap_or(target_ast.span);
-            let (upto, rest) = target_ast.segments.split_at((pos + 1).min(target_ast.segments.len()));
-            let prefix = ast::Path { var: target_ast.var.clone(), segments: upto.to_vec(), span: target_ast.span };
-            let tail = ast::Path { var: None, segments: rest.to_vec(), span: target_ast.span };
-            let suffix = if rest.is_empty() { String::new() } else { format!(".{tail}") };
-            self.diags.push(CheckError::WildcardInModifyTarget { prefix: prefix.to_string(), suffix, span: star });
-        }
+    fn modify_warnings(&mut self, target: &Path, value: &Operand, value_ast: &ast::Operand) {
         if target.root == Root::Object && target.segs.len() == 3 {
             if let (Some(Seg::Key(m)), Some(Seg::Key(field))) = (target.segs.first(), target.segs.get(1)) {
                 let is_map = m == "metadata" && (field == "labels" || field == "annotations");

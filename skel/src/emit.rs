@@ -32,8 +32,9 @@ fn shape(script: &ir::Script, dispatch: bool) -> bc::Shape {
     let mut shape = bc::Shape::default();
     for s in &script.statements {
         let mut add = |p: &ir::Path, full: bool| {
-            let steps = absolute_steps(s, p);
-            shape.insert(steps.into_iter(), full);
+            let (steps, any_key) = absolute_steps(s, p);
+            // Every key of an object: the whole object is decoded.
+            shape.insert(steps.into_iter(), full || any_key);
         };
         for c in &s.conds {
             match c {
@@ -50,7 +51,7 @@ fn shape(script: &ir::Script, dispatch: bool) -> bc::Shape {
             ir::Action::Remove(p) => add(p, false),
             ir::Action::Modify { target, value } => {
                 add(target, false);
-                if let ir::Operand::Path(v) = value {
+                for v in value.paths() {
                     add(v, true);
                 }
             }
@@ -73,32 +74,38 @@ fn add_pred(add: &mut impl FnMut(&ir::Path, bool), pred: &ir::Pred) {
         ir::Pred::Exists(p) | ir::Pred::NotExists(p) => add(p, false),
         ir::Pred::Compare { lhs, rhs, .. } => {
             add(lhs, true);
-            if let ir::Operand::Path(r) = rhs {
+            for r in rhs.paths() {
                 add(r, true);
             }
         }
     }
 }
 
-/// A path's steps from the object root: a variable is replaced by the path it was bound over.
-fn absolute_steps<'a>(s: &'a ir::Stmt, p: &'a ir::Path) -> Vec<bc::PathStep<'a>> {
-    let own = p.segs.iter().map(|seg| match seg {
-        ir::Seg::Key(k) => bc::PathStep::Key(k),
-        ir::Seg::Index(_) | ir::Seg::AnyIndex => bc::PathStep::Elem,
-    });
-    match p.root {
-        ir::Root::Object => own.collect(),
+/// A path's steps from the object root (a variable is replaced by the path it was bound over),
+/// up to its first `.*` if it has one (then `true`: the object there is needed whole).
+fn absolute_steps<'a>(s: &'a ir::Stmt, p: &'a ir::Path) -> (Vec<bc::PathStep<'a>>, bool) {
+    let (mut steps, any_key) = match p.root {
+        ir::Root::Object => (Vec::new(), false),
         ir::Root::Var(v) => {
             let over = s.conds.iter().find_map(|c| match c {
                 ir::Cond::Bind { var, over, .. } if *var == v => Some(over),
                 _ => None,
             });
             // A variable is bound over a path rooted earlier, so this recursion ends.
-            let mut steps = over.map(|o| absolute_steps(s, o)).unwrap_or_default();
-            steps.extend(own);
-            steps
+            over.map(|o| absolute_steps(s, o)).unwrap_or_default()
+        }
+    };
+    if any_key {
+        return (steps, true);
+    }
+    for seg in &p.segs {
+        match seg {
+            ir::Seg::Key(k) => steps.push(bc::PathStep::Key(k)),
+            ir::Seg::Index(_) | ir::Seg::AnyIndex => steps.push(bc::PathStep::Elem),
+            ir::Seg::AnyKey => return (steps, true),
         }
     }
+    (steps, false)
 }
 
 /// Whether the condition is the `kind == "<kind>"` test a dispatch guard stands for.
@@ -205,6 +212,23 @@ impl Emitter {
         match o {
             ir::Operand::Const(v) => bc::Rhs::Const(self.constant(v)),
             ir::Operand::Path(p) => bc::Rhs::Path(self.path(p)),
+            ir::Operand::Array(_) | ir::Operand::Object(_) => {
+                let b = self.build(o);
+                self.program.builds.push(b);
+                bc::Rhs::Build((self.program.builds.len() - 1) as bc::BuildId)
+            }
+        }
+    }
+
+    /// A template: how to build a value from constants and the values of paths.
+    fn build(&mut self, o: &ir::Operand) -> bc::Build {
+        match o {
+            ir::Operand::Const(v) => bc::Build::Const(self.constant(v)),
+            ir::Operand::Path(p) => bc::Build::Path(self.path(p)),
+            ir::Operand::Array(items) => bc::Build::Array(items.iter().map(|i| self.build(i)).collect()),
+            ir::Operand::Object(members) => {
+                bc::Build::Object(members.iter().map(|(k, v)| (k.as_str().into(), self.build(v))).collect())
+            }
         }
     }
 
@@ -239,6 +263,7 @@ impl Emitter {
                 // Indices beyond u32 cannot exist in memory; saturate so they simply reach nothing.
                 ir::Seg::Index(n) => bc::Seg::Index(u32::try_from(*n).unwrap_or(u32::MAX)),
                 ir::Seg::AnyIndex => bc::Seg::AnyIndex,
+                ir::Seg::AnyKey => bc::Seg::AnyKey,
             })
             .collect();
         let code = PathCode { root, segs, prefix: None };

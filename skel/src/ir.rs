@@ -63,6 +63,42 @@ pub enum Pred {
 pub enum Operand {
     Const(Value),
     Path(Path),
+    /// An array literal with paths among its items (one without is a `Const`).
+    Array(Vec<Operand>),
+    /// An object literal with paths among its values.
+    Object(Vec<(String, Operand)>),
+}
+
+impl Operand {
+    /// A literal whose parts are all constants, as one constant.
+    pub fn folded(self) -> Operand {
+        match self {
+            Operand::Array(items) if items.iter().all(|i| matches!(i, Operand::Const(_))) => {
+                Operand::Const(Value::Array(
+                    items.into_iter().filter_map(|i| if let Operand::Const(v) = i { Some(v) } else { None }).collect(),
+                ))
+            }
+            Operand::Object(members) if members.iter().all(|(_, v)| matches!(v, Operand::Const(_))) => {
+                Operand::Const(Value::Object(
+                    members
+                        .into_iter()
+                        .filter_map(|(k, v)| if let Operand::Const(v) = v { Some((k, v)) } else { None })
+                        .collect(),
+                ))
+            }
+            other => other,
+        }
+    }
+
+    /// The paths a template reads (a path operand is its own).
+    pub fn paths(&self) -> Vec<&Path> {
+        match self {
+            Operand::Const(_) => Vec::new(),
+            Operand::Path(p) => vec![p],
+            Operand::Array(items) => items.iter().flat_map(Operand::paths).collect(),
+            Operand::Object(members) => members.iter().flat_map(|(_, v)| v.paths()).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +119,8 @@ pub enum Seg {
     Key(String),
     Index(u64),
     AnyIndex,
+    /// Every key of an object.
+    AnyKey,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -94,7 +132,7 @@ pub enum Action {
 
 impl Path {
     pub fn has_wildcard(&self) -> bool {
-        self.segs.contains(&Seg::AnyIndex)
+        self.segs.iter().any(|s| matches!(s, Seg::AnyIndex | Seg::AnyKey))
     }
 
     pub fn first_key(&self) -> Option<&str> {
@@ -136,6 +174,7 @@ impl fmt::Display for PathDisplay<'_> {
                 }
                 Seg::Index(n) => write!(f, "[{n}]")?,
                 Seg::AnyIndex => f.write_str("[*]")?,
+                Seg::AnyKey => f.write_str(if i > 0 || matches!(p.root, Root::Var(_)) { ".*" } else { "*" })?,
             }
         }
         Ok(())
@@ -149,6 +188,26 @@ impl fmt::Display for OperandDisplay<'_> {
         match self.0 {
             Operand::Const(v) => write!(f, "{v}"),
             Operand::Path(p) => PathDisplay(p, self.1).fmt(f),
+            Operand::Array(items) => {
+                f.write_str("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    OperandDisplay(item, self.1).fmt(f)?;
+                }
+                f.write_str("]")
+            }
+            Operand::Object(members) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in members.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{}: {}", Value::String(k.clone()), OperandDisplay(v, self.1))?;
+                }
+                f.write_str("}")
+            }
         }
     }
 }

@@ -62,7 +62,6 @@ impl fmt::Display for RunError {
             VmErrorKind::NotSingleValue { path, count } => {
                 format!("`{path}` reaches {count} values; `modify` needs exactly one")
             }
-            VmErrorKind::WildcardInTarget { path } => format!("cannot set through `[*]` in `{path}`"),
             VmErrorKind::IndexOutOfRange { path, index, len } => {
                 format!("index {index} is past the end of an array of {len} in `{path}`")
             }
@@ -84,7 +83,6 @@ impl Diagnostic for RunError {
         let code = match self.kind {
             VmErrorKind::Unresolved { .. } => "skel::run::unresolved_path",
             VmErrorKind::NotSingleValue { .. } => "skel::run::not_single_value",
-            VmErrorKind::WildcardInTarget { .. } => "skel::run::wildcard_in_target",
             VmErrorKind::IndexOutOfRange { .. } => "skel::run::index_out_of_range",
             VmErrorKind::NotAnObject { .. } => "skel::run::not_an_object",
             VmErrorKind::InvalidTypedField(_) => "skel::run::invalid_field_type",
@@ -100,9 +98,6 @@ impl Diagnostic for RunError {
             }
             VmErrorKind::NotSingleValue { .. } => {
                 "narrow the selector so the value path reaches one value, or use an index (`[0]`)"
-            }
-            VmErrorKind::WildcardInTarget { .. } => {
-                "bind the elements with a variable and set through it: `modify($c := a[*] | exists($c), $c.field = ...)`"
             }
             VmErrorKind::IndexOutOfRange { .. } => "`modify` can replace an element or append one at index = length",
             VmErrorKind::NotAnObject { .. } => {

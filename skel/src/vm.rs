@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use crate::bytecode::{CmpOp, Instr, PathId, PathRoot, Pred, Program, Rhs, Seg, TimeOperand};
+use crate::bytecode::{Build, CmpOp, Instr, PathId, PathRoot, Pred, Program, Rhs, Seg, TimeOperand};
 use crate::node::{field_index, field_mut, order, Node};
 use crate::typed;
 
@@ -46,7 +46,6 @@ impl VmErrorKind {
         match &mut self {
             VmErrorKind::Unresolved { path }
             | VmErrorKind::NotSingleValue { path, .. }
-            | VmErrorKind::WildcardInTarget { path }
             | VmErrorKind::IndexOutOfRange { path, .. }
             | VmErrorKind::NotAnObject { path, .. } => *path = name,
             VmErrorKind::InvalidTypedField(_) => {}
@@ -66,10 +65,6 @@ pub enum VmErrorKind {
     NotSingleValue {
         path: String,
         count: usize,
-    },
-    /// `[*]` in a `modify` target.
-    WildcardInTarget {
-        path: String,
     },
     IndexOutOfRange {
         path: String,
@@ -368,6 +363,23 @@ impl<'p> Vm<'p> {
         Ok(match *pred {
             Pred::Exists(p) => self.reaches_any(obj, p),
             Pred::NotExists(p) => !self.reaches_any(obj, p),
+            Pred::Cmp { lhs, op, rhs: Rhs::Build(b) } => {
+                // A template is built once, and only when the left side reaches something.
+                if !self.reaches_any(obj, lhs) {
+                    return Ok(false);
+                }
+                let Some(built) = self.build(obj, b, true)? else { return Ok(false) };
+                let mut hit = false;
+                let _ = self.reach(obj, lhs, &mut |_, v| {
+                    hit = compare(v, op, &[&built]);
+                    if hit {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                });
+                hit
+            }
             Pred::Cmp { lhs, op, rhs } => {
                 let mut cands: Option<Vec<&Node<'_>>> = None;
                 let mut result = Ok(false);
@@ -405,7 +417,45 @@ impl<'p> Vm<'p> {
                 }
                 Ok(vals)
             }
+            // Handled by `pred`, which builds the template itself.
+            Rhs::Build(_) => Ok(Vec::new()),
         }
+    }
+
+    /// Builds template `id`: each path in it must reach one value. In a comparison
+    /// (`lenient`), a variable path that reaches nothing makes the test false (`None`), as it
+    /// leaves a path operand with no candidates.
+    fn build<'a>(&self, obj: &Node<'a>, id: u32, lenient: bool) -> Result<Option<Node<'a>>, VmErrorKind> {
+        let Some(b) = self.prog.builds.get(id as usize) else { return Ok(None) };
+        self.build_part(obj, b, lenient)
+    }
+
+    fn build_part<'a>(&self, obj: &Node<'a>, b: &Build, lenient: bool) -> Result<Option<Node<'a>>, VmErrorKind> {
+        Ok(Some(match b {
+            Build::Const(c) => self.consts.get(*c as usize).cloned().unwrap_or(Node::Null),
+            Build::Path(p) => {
+                if lenient && !self.is_object_rooted(*p) && !self.reaches_any(obj, *p) {
+                    return Ok(None);
+                }
+                self.single_value(obj, Rhs::Path(*p))?
+            }
+            Build::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    let Some(v) = self.build_part(obj, item, lenient)? else { return Ok(None) };
+                    out.push(v);
+                }
+                Node::Arr(out)
+            }
+            Build::Object(members) => {
+                let mut out = Vec::with_capacity(members.len());
+                for (k, v) in members {
+                    let Some(v) = self.build_part(obj, v, lenient)? else { return Ok(None) };
+                    out.push((Cow::Owned(k.to_string()), v));
+                }
+                Node::Obj(out)
+            }
+        }))
     }
 
     fn bind(&mut self, obj: &Node<'_>, slot: usize, over: PathId, pred: &Pred) -> Result<bool, VmErrorKind> {
@@ -490,31 +540,53 @@ impl<'p> Vm<'p> {
         removed
     }
 
-    /// Sets the target(s) to the value; returns how many were set.
+    /// Sets the target(s) to the value; returns how many were set. A target with `[*]` or
+    /// `.*` sets every element or key that exists there (nothing is created through them).
     fn modify<'a>(&mut self, obj: &mut Node<'a>, target: PathId, value: Rhs) -> Result<u64, VmErrorKind> {
-        let value = self.single_value(obj, value)?;
-        let Some(path) = self.prog.paths.get(target as usize) else { return Ok(0) };
-        if path.segs.contains(&Seg::AnyIndex) {
-            return Err(VmErrorKind::WildcardInTarget { path: self.path_name(target) });
-        }
+        let value = match value {
+            Rhs::Build(b) => self.build(obj, b, false)?.unwrap_or(Node::Null),
+            other => self.single_value(obj, other)?,
+        };
+        let prog = self.prog;
+        let Some(path) = prog.paths.get(target as usize) else { return Ok(0) };
         // The targets' prefixes: the object itself, or each location the variable is bound to
         // (slices of the step arena, which setting values does not touch).
         let whole: [Loc; 1] = [(0, 0)];
-        let locs: &[Loc] = match path.root {
+        let roots: &[Loc] = match path.root {
             PathRoot::Object => &whole,
             PathRoot::Slot(s) => self.slots.get(s as usize).map_or(&[], |l| l.as_slice()),
         };
-        for &(start, len) in locs {
+        let wild = path.segs.iter().rposition(|s| matches!(s, Seg::AnyIndex | Seg::AnyKey));
+        let (spread, rest) = path.segs.split_at(wild.map_or(0, |w| w + 1));
+        // Every place the segments up to the last wildcard reach from each root.
+        let mut steps: Vec<Step> = Vec::new();
+        let mut places: Vec<Loc> = Vec::new();
+        for &(start, len) in roots {
             let prefix = self.steps.get(start as usize..(start + len) as usize).unwrap_or(&[]);
-            set_at(obj, prefix, &path.segs, value.clone(), self.prog)
-                .map_err(|e| e.with_path(self.path_name(target)))?;
+            if spread.is_empty() {
+                places.push((steps.len() as u32, prefix.len() as u32));
+                steps.extend_from_slice(prefix);
+                continue;
+            }
+            let Some(root) = resolve(obj, prefix) else { continue };
+            let mut loc = prefix.to_vec();
+            let _ = walk(root, spread, &prog.keys, &mut loc, &mut |l, _| {
+                places.push((steps.len() as u32, l.len() as u32));
+                steps.extend_from_slice(l);
+                ControlFlow::Continue(())
+            });
         }
-        Ok(locs.len() as u64)
+        for &(start, len) in &places {
+            let at = steps.get(start as usize..(start + len) as usize).unwrap_or(&[]);
+            set_at(obj, at, rest, value.clone(), prog).map_err(|e| e.with_path(self.path_name(target)))?;
+        }
+        Ok(places.len() as u64)
     }
 
     fn single_value<'a>(&self, obj: &Node<'a>, rhs: Rhs) -> Result<Node<'a>, VmErrorKind> {
         match rhs {
             Rhs::Const(c) => Ok(self.consts.get(c as usize).cloned().unwrap_or(Node::Null)),
+            Rhs::Build(b) => Ok(self.build(obj, b, false)?.unwrap_or(Node::Null)),
             Rhs::Path(p) => {
                 let vals = self.values(obj, p);
                 match vals.as_slice() {
@@ -552,6 +624,18 @@ fn walk<'v, 'a>(
         (Seg::AnyIndex, Node::Arr(a)) => {
             for (i, child) in a.iter().enumerate() {
                 loc.push(Step::Index(i as u32));
+                let r = walk(child, rest, keys, loc, f);
+                loc.pop();
+                r?;
+            }
+            return ControlFlow::Continue(());
+        }
+        (Seg::AnyKey, Node::Obj(m)) => {
+            for (i, (_, child)) in m.iter().enumerate() {
+                if matches!(child, Node::Run(..)) {
+                    continue;
+                }
+                loc.push(Step::Entry(i as u32));
                 let r = walk(child, rest, keys, loc, f);
                 loc.pop();
                 r?;
@@ -672,7 +756,7 @@ fn set_at<'a>(
 /// A step of a `modify` target that the value there cannot take.
 fn wrong_step(seg: &Seg, found: &Node<'_>) -> VmErrorKind {
     let wanted = match seg {
-        Seg::Key(_) => "an object",
+        Seg::Key(_) | Seg::AnyKey => "an object",
         Seg::Index(_) | Seg::AnyIndex => "an array",
     };
     VmErrorKind::NotAnObject { path: String::new(), wanted, found: found.type_name() }

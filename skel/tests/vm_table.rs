@@ -207,12 +207,94 @@ fn outcome_counts() {
     assert_eq!((out.matched, out.modified, out.fields_removed, out.fields_set), (true, true, 2, 1));
 }
 
+/// The language extensions: literals, templates, wildcards in targets, any-key paths.
+#[test]
+fn extension_rows() {
+    let rows: &[(&str, &str, Value, Value)] = &[
+        (
+            "negative, float and null",
+            "modify(a = -3); modify(b = 0.25); modify(c = null);",
+            json!({}),
+            json!({"a": -3, "b": 0.25, "c": null}),
+        ),
+        ("compare a negative number", "modify(n == -1, hit = true);", json!({"n": -1}), json!({"n": -1, "hit": true})),
+        ("compare a float", "modify(n < 1.5, hit = true);", json!({"n": 1}), json!({"n": 1, "hit": true})),
+        ("escapes", r#"modify(s = "a\"b\\c\n\u{e9}\d");"#, json!({}), json!({"s": "a\"b\\c\né\\d"})),
+        ("array literal", r#"modify(a = [1, "x", [true], {}]);"#, json!({}), json!({"a": [1, "x", [true], {}]})),
+        (
+            "object literal",
+            r#"modify(a = {"k": {"n": 1}, "l": []});"#,
+            json!({}),
+            json!({"a": {"k": {"n": 1}, "l": []}}),
+        ),
+        (
+            "template from a variable",
+            r#"modify($b := backends[*] | exists($b.serviceName), $b.service = {"name": $b.serviceName, "port": {"number": $b.servicePort}});"#,
+            json!({"backends": [{"serviceName": "web", "servicePort": 80}, {"other": 1}]}),
+            json!({"backends": [{"serviceName": "web", "servicePort": 80, "service": {"name": "web", "port": {"number": 80}}}, {"other": 1}]}),
+        ),
+        (
+            "compare with a template",
+            r#"modify(pair == [a, b], hit = true);"#,
+            json!({"a": 1, "b": 2, "pair": [1, 2]}),
+            json!({"a": 1, "b": 2, "pair": [1, 2], "hit": true}),
+        ),
+        (
+            "[*] in a target sets every element",
+            r#"modify(cs[*].policy = "Never");"#,
+            json!({"cs": [{"policy": "Always"}, {}], "other": 1}),
+            json!({"cs": [{"policy": "Never"}, {"policy": "Never"}], "other": 1}),
+        ),
+        (
+            "[*] in a target with no array sets nothing",
+            r#"modify(cs[*].policy = "Never");"#,
+            json!({"cs": {}}),
+            json!({"cs": {}}),
+        ),
+        (
+            "nested [*] in a target",
+            "modify(a[*].b[*] = 0);",
+            json!({"a": [{"b": [1, 2]}, {"b": [3]}, {}]}),
+            json!({"a": [{"b": [0, 0]}, {"b": [0]}, {}]}),
+        ),
+        (
+            "any key in a target",
+            "modify(labels.* = \"x\");",
+            json!({"labels": {"a": "1", "b": "2"}}),
+            json!({"labels": {"a": "x", "b": "x"}}),
+        ),
+        (
+            "any key in a test",
+            "delete(labels.* == \"gone\");",
+            json!({"labels": {"a": "1", "b": "gone"}}),
+            json!({"deleted": {"labels": {"a": "1", "b": "gone"}}}),
+        ),
+        (
+            "remove any key",
+            "remove(labels.*);",
+            json!({"labels": {"a": "1", "b": "2"}, "x": 1}),
+            json!({"labels": {}, "x": 1}),
+        ),
+        ("bracket key", r#"modify(a["b.c~d"] = 1);"#, json!({"a": {}}), json!({"a": {"b.c~d": 1}})),
+        (
+            "bracket key with a quote",
+            r#"remove(a["say \"hi\""]);"#,
+            json!({"a": {"say \"hi\"": 1, "k": 2}}),
+            json!({"a": {"k": 2}}),
+        ),
+    ];
+    for (name, script, before, want) in rows {
+        assert_eq!(&after(script, before.clone()), want, "{name}: {script}");
+    }
+}
+
 #[test]
 fn run_time_errors() {
     let rows: &[(&str, Value, &str)] = &[
         ("modify(x == y, z = 1);", json!({"x": 1}), "Unresolved"),
         ("modify(z = y);", json!({}), "Unresolved"),
-        ("modify(a[*].b = 1);", json!({"a": [{}]}), "WildcardInTarget"),
+        ("modify(a = {\"x\": b});", json!({}), "Unresolved"),
+        ("modify($c := cs[*] | exists($c), a = [$c.n]);", json!({"cs": [{"n": 1}, {"n": 2}]}), "NotSingleValue"),
         ("modify(a[5] = 1);", json!({"a": [1]}), "IndexOutOfRange"),
         ("modify(a.b = 1);", json!({"a": "text"}), "NotAnObject"),
         ("modify(a[0] = 1);", json!({"a": {}}), "NotAnObject"),
