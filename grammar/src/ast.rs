@@ -149,6 +149,12 @@ pub enum CmpOp {
     Gt,
     Le,
     Ge,
+    /// `=~`: a string the path reaches matches the regular expression.
+    Match,
+    /// `!~`: a string the path reaches does not match it.
+    NotMatch,
+    /// `in [..]`: a value the path reaches equals an item of the array.
+    In,
 }
 
 impl CmpOp {
@@ -160,11 +166,14 @@ impl CmpOp {
             CmpOp::Gt => ">",
             CmpOp::Le => "<=",
             CmpOp::Ge => ">=",
+            CmpOp::Match => "=~",
+            CmpOp::NotMatch => "!~",
+            CmpOp::In => "in",
         }
     }
 
     pub fn is_ordering(self) -> bool {
-        !matches!(self, CmpOp::Eq | CmpOp::Ne)
+        matches!(self, CmpOp::Lt | CmpOp::Gt | CmpOp::Le | CmpOp::Ge)
     }
 }
 

@@ -359,7 +359,9 @@ fn describe_expected(positives: &[Rule]) -> String {
     for r in positives {
         let n = match r {
             Rule::delete_cmd | Rule::remove_cmd | Rule::modify_cmd => "a command",
-            Rule::comparator => "a comparison (`==`, `!=`, `<`, `>`, `<=`, `>=`)",
+            Rule::comparator | Rule::match_op | Rule::in_op => {
+                "a comparison (`==`, `!=`, `<`, `>`, `<=`, `>=`, `=~`, `!~`, `in`)"
+            }
             Rule::path | Rule::name | Rule::quoted_name | Rule::var => "a field path",
             Rule::index => "`[N]` or `[*]`",
             Rule::number_index | Rule::star | Rule::any_key => "an index, a quoted key or `*`",
@@ -531,6 +533,9 @@ impl Lower {
             ">" => CmpOp::Gt,
             "<=" => CmpOp::Le,
             ">=" => CmpOp::Ge,
+            "=~" => CmpOp::Match,
+            "!~" => CmpOp::NotMatch,
+            "in" => CmpOp::In,
             _ => return Err(internal(self.span(p).start)),
         })
     }

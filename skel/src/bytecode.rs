@@ -11,6 +11,7 @@ pub type ConstId = u32;
 pub type PathId = u32;
 pub type Slot = u16;
 pub type BuildId = u32;
+pub type RegexId = u32;
 pub type Pc = u32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -57,6 +58,26 @@ pub enum Rhs {
     Path(PathId),
     /// An array or object literal with paths in it, built when the instruction runs.
     Build(BuildId),
+    /// A regular expression (`=~`, `!~`), compiled with the program.
+    Regex(RegexId),
+}
+
+/// A compiled regular expression; programs compare equal when their patterns do.
+#[derive(Debug, Clone)]
+pub struct Pattern(pub regex::Regex);
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl std::ops::Deref for Pattern {
+    type Target = regex::Regex;
+
+    fn deref(&self) -> &regex::Regex {
+        &self.0
+    }
 }
 
 /// A template: constants and the single values of paths, put together as an array or object.
@@ -126,6 +147,8 @@ pub struct Program {
     pub paths: Vec<PathCode>,
     /// Templates (`Rhs::Build`).
     pub builds: Vec<Build>,
+    /// Patterns (`Rhs::Regex`).
+    pub regexes: Vec<Pattern>,
     /// Object-rooted key-only path prefixes that several paths share (see `opt::share_prefixes`).
     pub prefixes: Vec<Box<[Seg]>>,
     pub code: Vec<Instr>,
@@ -330,6 +353,7 @@ impl Program {
             Rhs::Const(c) => (c as usize) < self.consts.len(),
             Rhs::Path(p) => path_ok(p),
             Rhs::Build(b) => self.builds.get(b as usize).is_some_and(|b| self.build_ok(b, path_ok)),
+            Rhs::Regex(r) => (r as usize) < self.regexes.len(),
         }
     }
 
@@ -409,6 +433,7 @@ impl Program {
             Rhs::Const(c) => format!("c{c}"),
             Rhs::Path(p) => format!("p{p}"),
             Rhs::Build(b) => format!("b{b}"),
+            Rhs::Regex(r) => format!("r{r}"),
         }
     }
 
@@ -449,6 +474,12 @@ impl Program {
         writeln!(out, "consts:")?;
         for (i, c) in self.consts.iter().enumerate() {
             writeln!(out, "  c{i} {c}")?;
+        }
+        if !self.regexes.is_empty() {
+            writeln!(out, "regexes:")?;
+            for (i, r) in self.regexes.iter().enumerate() {
+                writeln!(out, "  r{i} {}", Value::String(r.as_str().to_string()))?;
+            }
         }
         if !self.builds.is_empty() {
             writeln!(out, "builds:")?;

@@ -34,6 +34,30 @@ pub enum CheckError {
         first: Span,
     },
 
+    #[error("`{op}` needs a pattern written as a string")]
+    #[diagnostic(
+        code(skel::check::pattern_not_string),
+        help("write the regular expression in quotes, e.g. `metadata.name =~ \"^web-[0-9]+$\"`")
+    )]
+    PatternNotString {
+        op: String,
+        #[label("matched here")]
+        op_span: Span,
+        #[label("not a string")]
+        span: Span,
+    },
+
+    #[error("invalid regular expression: {message}")]
+    #[diagnostic(
+        code(skel::check::invalid_regex),
+        help("patterns use the syntax of Rust's `regex` crate; escape a literal `.`, `(` or `[` with a backslash")
+    )]
+    InvalidRegex {
+        message: String,
+        #[label("here")]
+        span: Span,
+    },
+
     #[error("key `{key}` appears twice in this object")]
     #[diagnostic(
         code(skel::check::duplicate_key),
@@ -313,6 +337,10 @@ impl StmtChecker {
         Some(match t {
             ast::FieldTest::Exists { .. } => Pred::Exists(lhs?),
             ast::FieldTest::NotExists { .. } => Pred::NotExists(lhs?),
+            ast::FieldTest::Compare { op: op @ (CmpOp::Match | CmpOp::NotMatch), op_span, rhs, .. } => {
+                let pattern = self.pattern(*op, *op_span, rhs);
+                Pred::Compare { lhs: lhs?, op: *op, rhs: Operand::Const(Value::String(pattern?)) }
+            }
             ast::FieldTest::Compare { op, rhs, .. } => {
                 let rhs = self.compared_value(*op, rhs);
                 Pred::Compare { lhs: lhs?, op: *op, rhs: rhs? }
@@ -332,6 +360,37 @@ impl StmtChecker {
             }
         }
         self.operand(v)
+    }
+
+    /// The pattern of `=~` / `!~`: a string literal that is a valid regular expression.
+    fn pattern(&mut self, op: CmpOp, op_span: Span, v: &ast::Operand) -> Option<String> {
+        let ast::Operand::Literal(ast::Literal { value: ast::LiteralValue::String(p), span }) = v else {
+            self.diags.push(CheckError::PatternNotString { op: op.to_string(), op_span, span: v.span() });
+            return None;
+        };
+        // Offsets in the pattern are offsets in the source when the literal has no escapes.
+        let exact = span.len() == p.len() + 2;
+        let at = |start: usize, end: usize| {
+            if exact {
+                Span::new(span.start + 1 + start, span.start + 1 + end.max(start + 1).min(p.len()))
+            } else {
+                *span
+            }
+        };
+        let invalid = match regex_syntax::ast::parse::Parser::new().parse(p) {
+            Err(e) => Some((e.kind().to_string(), at(e.span().start.offset, e.span().end.offset))),
+            Ok(_) => match regex::Regex::new(p) {
+                Err(e) => Some((e.to_string().lines().last().unwrap_or("invalid pattern").trim().to_string(), *span)),
+                Ok(_) => None,
+            },
+        };
+        match invalid {
+            Some((message, span)) => {
+                self.diags.push(CheckError::InvalidRegex { message, span });
+                None
+            }
+            None => Some(p.clone()),
+        }
     }
 
     fn assigned_value(&mut self, v: &ast::Operand) -> Option<Operand> {

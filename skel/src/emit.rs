@@ -202,6 +202,20 @@ impl Emitter {
         match p {
             ir::Pred::Exists(a) => bc::Pred::Exists(self.path(a)),
             ir::Pred::NotExists(a) => bc::Pred::NotExists(self.path(a)),
+            ir::Pred::Compare { lhs, op: op @ (bc::CmpOp::Match | bc::CmpOp::NotMatch), rhs } => {
+                let rhs = match rhs {
+                    // The checker has compiled the pattern once already: it compiles.
+                    ir::Operand::Const(Value::String(p)) => match regex::Regex::new(p) {
+                        Ok(re) => {
+                            self.program.regexes.push(bc::Pattern(re));
+                            bc::Rhs::Regex((self.program.regexes.len() - 1) as bc::RegexId)
+                        }
+                        Err(_) => bc::Rhs::Regex(u32::MAX),
+                    },
+                    _ => bc::Rhs::Regex(u32::MAX),
+                };
+                bc::Pred::Cmp { lhs: self.path(lhs), op: *op, rhs }
+            }
             ir::Pred::Compare { lhs, op, rhs } => {
                 bc::Pred::Cmp { lhs: self.path(lhs), op: *op, rhs: self.operand(rhs) }
             }

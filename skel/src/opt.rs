@@ -162,7 +162,7 @@ fn contradictory(conds: &[Cond]) -> bool {
                 CmpOp::Ge => lo = lo.max(*t),
                 CmpOp::Lt => hi = hi.min(t.saturating_sub(1)),
                 CmpOp::Le => hi = hi.min(*t),
-                CmpOp::Ne => {}
+                CmpOp::Ne | CmpOp::Match | CmpOp::NotMatch | CmpOp::In => {}
             }
         }
     }

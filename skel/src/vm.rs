@@ -369,9 +369,13 @@ impl<'p> Vm<'p> {
                     return Ok(false);
                 }
                 let Some(built) = self.build(obj, b, true)? else { return Ok(false) };
+                let cands: Vec<&Node<'_>> = match (op, &built) {
+                    (CmpOp::In, Node::Arr(items)) => items.iter().collect(),
+                    _ => vec![&built],
+                };
                 let mut hit = false;
                 let _ = self.reach(obj, lhs, &mut |_, v| {
-                    hit = compare(v, op, &[&built]);
+                    hit = compare(v, op, &cands);
                     if hit {
                         ControlFlow::Break(())
                     } else {
@@ -380,12 +384,22 @@ impl<'p> Vm<'p> {
                 });
                 hit
             }
+            Pred::Cmp { lhs, op, rhs: Rhs::Regex(r) } => {
+                // Strings only: any other value takes no part, whichever way the test goes.
+                let Some(re) = self.prog.regexes.get(r as usize) else { return Ok(false) };
+                let want = op == CmpOp::Match;
+                self.reach(obj, lhs, &mut |_, v| match v {
+                    Node::Str(s) if re.is_match(s) == want => ControlFlow::Break(()),
+                    _ => ControlFlow::Continue(()),
+                })
+                .is_break()
+            }
             Pred::Cmp { lhs, op, rhs } => {
                 let mut cands: Option<Vec<&Node<'_>>> = None;
                 let mut result = Ok(false);
                 let _ = self.reach(obj, lhs, &mut |_, v| {
                     if cands.is_none() {
-                        match self.candidates(obj, rhs) {
+                        match self.candidates(obj, rhs, op == CmpOp::In) {
                             Ok(c) => cands = Some(c),
                             Err(e) => {
                                 result = Err(e);
@@ -407,8 +421,18 @@ impl<'p> Vm<'p> {
 
     /// The right side's candidate values. A plain path that reaches nothing is an error, as in
     /// SimKube; a variable path that reaches nothing just has no candidates.
-    fn candidates<'v, 'a>(&'v self, obj: &'v Node<'a>, rhs: Rhs) -> Result<Vec<&'v Node<'a>>, VmErrorKind> {
+    fn candidates<'v, 'a>(
+        &'v self,
+        obj: &'v Node<'a>,
+        rhs: Rhs,
+        in_array: bool,
+    ) -> Result<Vec<&'v Node<'a>>, VmErrorKind> {
         match rhs {
+            // `in`: the array's items are the candidates.
+            Rhs::Const(c) if in_array => Ok(match self.consts.get(c as usize) {
+                Some(Node::Arr(items)) => items.iter().collect(),
+                _ => Vec::new(),
+            }),
             Rhs::Const(c) => Ok(self.consts.get(c as usize).into_iter().collect()),
             Rhs::Path(p) => {
                 let vals = self.values(obj, p);
@@ -417,8 +441,8 @@ impl<'p> Vm<'p> {
                 }
                 Ok(vals)
             }
-            // Handled by `pred`, which builds the template itself.
-            Rhs::Build(_) => Ok(Vec::new()),
+            // Handled by `pred`, which builds the template or runs the pattern itself.
+            Rhs::Build(_) | Rhs::Regex(_) => Ok(Vec::new()),
         }
     }
 
@@ -587,6 +611,7 @@ impl<'p> Vm<'p> {
         match rhs {
             Rhs::Const(c) => Ok(self.consts.get(c as usize).cloned().unwrap_or(Node::Null)),
             Rhs::Build(b) => Ok(self.build(obj, b, false)?.unwrap_or(Node::Null)),
+            Rhs::Regex(_) => Ok(Node::Null),
             Rhs::Path(p) => {
                 let vals = self.values(obj, p);
                 match vals.as_slice() {
@@ -770,6 +795,7 @@ fn op_holds(op: CmpOp, ord: Ordering) -> bool {
         CmpOp::Gt => ord == Ordering::Greater,
         CmpOp::Le => ord != Ordering::Greater,
         CmpOp::Ge => ord != Ordering::Less,
+        CmpOp::In | CmpOp::Match | CmpOp::NotMatch => false,
     }
 }
 
@@ -777,7 +803,9 @@ fn op_holds(op: CmpOp, ord: Ordering) -> bool {
 /// does; the orderings, some candidate is ordered with it that way.
 fn compare(lhs: &Node<'_>, op: CmpOp, cands: &[&Node<'_>]) -> bool {
     match op {
-        CmpOp::Eq => cands.contains(&lhs),
+        CmpOp::Eq | CmpOp::In => cands.contains(&lhs),
+        // Patterns are matched by `pred`.
+        CmpOp::Match | CmpOp::NotMatch => false,
         CmpOp::Ne => cands.iter().all(|c| *c != lhs),
         _ => cands.iter().any(|c| order(lhs, c).is_some_and(|o| op_holds(op, o))),
     }

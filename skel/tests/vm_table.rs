@@ -275,6 +275,43 @@ fn extension_rows() {
             json!({"labels": {"a": "1", "b": "2"}, "x": 1}),
             json!({"labels": {}, "x": 1}),
         ),
+        (
+            "regex match",
+            r#"delete(image =~ "^gcr\.io/");"#,
+            json!({"image": "gcr.io/x"}),
+            json!({"deleted": {"image": "gcr.io/x"}}),
+        ),
+        (
+            "regex no match",
+            r#"delete(image =~ "^gcr\.io/");"#,
+            json!({"image": "quay.io/x"}),
+            json!({"image": "quay.io/x"}),
+        ),
+        ("regex on a number never matches", r#"delete(image =~ ".*");"#, json!({"image": 5}), json!({"image": 5})),
+        (
+            "!~ through a variable",
+            r#"modify($c := cs[*] | $c.image !~ "^registry\.local/", $c.pull = "Always");"#,
+            json!({"cs": [{"image": "registry.local/a"}, {"image": "docker.io/b"}]}),
+            json!({"cs": [{"image": "registry.local/a"}, {"image": "docker.io/b", "pull": "Always"}]}),
+        ),
+        (
+            "in a list",
+            r#"delete(kind in ["PodSecurityPolicy", "PodPreset"]);"#,
+            json!({"kind": "PodPreset"}),
+            json!({"deleted": {"kind": "PodPreset"}}),
+        ),
+        (
+            "not in a list",
+            r#"delete(kind in ["PodSecurityPolicy", "PodPreset"]);"#,
+            json!({"kind": "Pod"}),
+            json!({"kind": "Pod"}),
+        ),
+        (
+            "in a template list",
+            "modify(x in [a, b], hit = true);",
+            json!({"a": 1, "b": 2, "x": 2}),
+            json!({"a": 1, "b": 2, "x": 2, "hit": true}),
+        ),
         ("bracket key", r#"modify(a["b.c~d"] = 1);"#, json!({"a": {}}), json!({"a": {"b.c~d": 1}})),
         (
             "bracket key with a quote",
