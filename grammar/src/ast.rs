@@ -51,16 +51,21 @@ pub enum CommandName {
     Delete,
     Remove,
     Modify,
+    Move,
+    Copy,
 }
 
 impl CommandName {
-    pub const ALL: [CommandName; 3] = [CommandName::Delete, CommandName::Remove, CommandName::Modify];
+    pub const ALL: [CommandName; 5] =
+        [CommandName::Delete, CommandName::Remove, CommandName::Modify, CommandName::Move, CommandName::Copy];
 
     pub fn as_str(self) -> &'static str {
         match self {
             CommandName::Delete => "delete",
             CommandName::Remove => "remove",
             CommandName::Modify => "modify",
+            CommandName::Move => "move",
+            CommandName::Copy => "copy",
         }
     }
 }
@@ -86,7 +91,16 @@ pub struct Statement {
 pub enum Action {
     Delete,
     Remove(Path),
-    Modify { target: Path, value: Operand },
+    Modify {
+        target: Path,
+        value: Operand,
+    },
+    /// `move(FROM -> TO)` (`keep: false`) and `copy(FROM -> TO)` (`keep: true`).
+    Transfer {
+        from: Path,
+        to: Path,
+        keep: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

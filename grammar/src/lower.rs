@@ -328,10 +328,9 @@ fn command_help(name: &str) -> String {
         CommandName::ALL.iter().map(|c| (strsim::damerau_levenshtein(&lower, c.as_str()), c)).min_by_key(|(d, _)| *d);
     match best {
         Some((d, c)) if d <= 2 => format!("did you mean `{c}`?"),
-        _ => {
-            "SKEL's commands are `delete(SELECTOR)`, `remove([SELECTOR,] PATH)` and `modify([SELECTOR,] PATH = VALUE)`"
-                .to_string()
-        }
+        _ => "SKEL's commands are `delete(SELECTOR)`, `remove([SELECTOR,] PATH)`, `modify([SELECTOR,] PATH = VALUE)`, \
+             `move([SELECTOR,] FROM -> TO)` and `copy([SELECTOR,] FROM -> TO)`"
+            .to_string(),
     }
 }
 
@@ -358,7 +357,8 @@ fn describe_expected(positives: &[Rule]) -> String {
     let mut names: Vec<&str> = Vec::new();
     for r in positives {
         let n = match r {
-            Rule::delete_cmd | Rule::remove_cmd | Rule::modify_cmd => "a command",
+            Rule::delete_cmd | Rule::remove_cmd | Rule::modify_cmd | Rule::move_cmd | Rule::copy_cmd => "a command",
+            Rule::transfer => "`FROM -> TO`",
             Rule::comparator | Rule::match_op | Rule::in_op => {
                 "a comparison (`==`, `!=`, `<`, `>`, `<=`, `>=`, `=~`, `!~`, `in`)"
             }
@@ -450,6 +450,8 @@ impl Lower {
             Rule::delete_cmd => CommandName::Delete,
             Rule::remove_cmd => CommandName::Remove,
             Rule::modify_cmd => CommandName::Modify,
+            Rule::move_cmd => CommandName::Move,
+            Rule::copy_cmd => CommandName::Copy,
             _ => return Err(internal(span.start)),
         };
         let command_span = Span::new(span.start, span.start + command.as_str().len());
@@ -464,6 +466,12 @@ impl Lower {
                     let target = self.path(it.next().ok_or_else(|| internal(span.start))?)?;
                     let value = self.operand(it.next().ok_or_else(|| internal(span.start))?)?;
                     action = Some(Action::Modify { target, value });
+                }
+                Rule::transfer => {
+                    let mut it = p.into_inner();
+                    let from = self.path(it.next().ok_or_else(|| internal(span.start))?)?;
+                    let to = self.path(it.next().ok_or_else(|| internal(span.start))?)?;
+                    action = Some(Action::Transfer { from, to, keep: command == CommandName::Copy });
                 }
                 _ => return Err(internal(span.start)),
             }

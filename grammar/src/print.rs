@@ -39,6 +39,11 @@ fn statement(out: &mut String, i: usize, s: &Statement) {
             path(out, 4, "target", target);
             operand(out, 4, "value", value);
         }
+        Action::Transfer { from, to, keep } => {
+            let _ = writeln!(out, "  action {}", if *keep { "copy" } else { "move" });
+            path(out, 4, "from", from);
+            path(out, 4, "to", to);
+        }
     }
 }
 

@@ -122,6 +122,12 @@ pub enum Instr {
         target: PathId,
         value: Rhs,
     },
+    /// `move` / `copy` (`keep`) the value at `from` to `to` (both from the same root).
+    Transfer {
+        from: PathId,
+        to: PathId,
+        keep: bool,
+    },
     /// End of a statement.
     Return,
 }
@@ -339,6 +345,7 @@ impl Program {
                     Instr::JumpIfFalse(t) => (*t as usize) > pc && (*t as usize) <= end,
                     Instr::Remove(p) => slot_ok(*p),
                     Instr::Modify { target, value } => slot_ok(*target) && self.rhs_ok(*value, &slot_ok),
+                    Instr::Transfer { from, to, .. } => slot_ok(*from) && slot_ok(*to),
                 };
                 if !ok {
                     return err(pc, format!("`{}` refers outside the program", self.instr_text(ins)));
@@ -455,6 +462,9 @@ impl Program {
             Instr::Delete => "delete".into(),
             Instr::Remove(p) => format!("remove p{p}"),
             Instr::Modify { target, value } => format!("modify p{target} = {}", self.rhs_text(*value)),
+            Instr::Transfer { from, to, keep } => {
+                format!("{} p{from} -> p{to}", if *keep { "copy" } else { "move" })
+            }
             Instr::Return => "return".into(),
         }
     }

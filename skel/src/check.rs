@@ -58,6 +58,17 @@ pub enum CheckError {
         span: Span,
     },
 
+    #[error("this `{command}` cannot be run")]
+    #[diagnostic(code(skel::check::invalid_transfer))]
+    InvalidTransfer {
+        command: String,
+        #[label("{label}")]
+        span: Span,
+        label: String,
+        #[help]
+        help: String,
+    },
+
     #[error("key `{key}` appears twice in this object")]
     #[diagnostic(
         code(skel::check::duplicate_key),
@@ -228,6 +239,30 @@ impl StmtChecker {
         let action = match &s.action {
             ast::Action::Delete => Some(Action::Delete),
             ast::Action::Remove(p) => self.path(p).map(Action::Remove),
+            ast::Action::Transfer { from, to, keep } => {
+                let (f, t) = (self.path(from), self.path(to));
+                let (f, t) = (f?, t?);
+                let what = if *keep { "copy" } else { "move" };
+                let problem = if let Some(p) = [(&f, from), (&t, to)].into_iter().find(|(p, _)| p.has_wildcard()) {
+                    Some((p.1.span, "`[*]` and `.*` are not allowed here".to_string(), format!("`{what}` takes one value from one place; to do it for every element, bind a variable: `{what}($c := a[*] | exists($c.x), $c.x -> $c.y)`")))
+                } else if f.root != t.root {
+                    Some((to.span, "this path starts somewhere else than the first".to_string(), format!("both paths start at the object, or both at the same variable, so that each value goes to its own place: `{what}($b := ... | exists($b.x), $b.x -> $b.y)`")))
+                } else if f.segs.is_empty() || t.segs.is_empty() {
+                    let at = if f.segs.is_empty() { from } else { to };
+                    Some((
+                        at.span,
+                        "a whole object or binding".to_string(),
+                        "name a field on both sides: `$x.a -> $x.b`".to_string(),
+                    ))
+                } else {
+                    None
+                };
+                if let Some((span, label, help)) = problem {
+                    self.diags.push(CheckError::InvalidTransfer { command: what.to_string(), span, label, help });
+                    return None;
+                }
+                Some(Action::Transfer { from: f, to: t, keep: *keep })
+            }
             ast::Action::Modify { target, value } => {
                 let t = self.path(target);
                 let v = self.assigned_value(value);

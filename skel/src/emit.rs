@@ -49,6 +49,10 @@ fn shape(script: &ir::Script, dispatch: bool) -> bc::Shape {
         match &s.action {
             ir::Action::Delete => {}
             ir::Action::Remove(p) => add(p, false),
+            ir::Action::Transfer { from, to, .. } => {
+                add(from, true);
+                add(to, false);
+            }
             ir::Action::Modify { target, value } => {
                 add(target, false);
                 for v in value.paths() {
@@ -179,6 +183,9 @@ impl Emitter {
             ir::Action::Modify { target, value } => {
                 Instr::Modify { target: self.path(target), value: self.operand(value) }
             }
+            ir::Action::Transfer { from, to, keep } => {
+                Instr::Transfer { from: self.path(from), to: self.path(to), keep: *keep }
+            }
         };
         self.program.code.push(action);
         let ret = self.program.code.len() as bc::Pc;
@@ -293,39 +300,41 @@ impl Emitter {
 
 /// Whether the statement's action can change a field SimKube types strictly.
 fn touches_typed_fields(s: &ir::Stmt) -> bool {
-    match target_root_key(s) {
-        TargetRoot::None => false,
+    changed_paths(s).into_iter().any(|p| match target_root_key(s, p) {
         TargetRoot::Key(k) => TYPED_TOP_LEVEL.contains(&k),
         TargetRoot::Unknown => true,
-    }
+    })
 }
 
 /// Whether the statement's action can change an object's `kind` (then dispatching on the kind
 /// an object had before the script ran would be wrong).
 fn writes_kind(s: &ir::Stmt) -> bool {
-    match target_root_key(s) {
-        TargetRoot::None => false,
+    changed_paths(s).into_iter().any(|p| match target_root_key(s, p) {
         TargetRoot::Key(k) => k == "kind",
         TargetRoot::Unknown => true,
+    })
+}
+
+/// The paths an action changes.
+fn changed_paths(s: &ir::Stmt) -> Vec<&ir::Path> {
+    match &s.action {
+        ir::Action::Delete => Vec::new(),
+        ir::Action::Remove(p) => vec![p],
+        ir::Action::Modify { target, .. } => vec![target],
+        ir::Action::Transfer { from, to, keep: false } => vec![from, to],
+        ir::Action::Transfer { to, keep: true, .. } => vec![to],
     }
 }
 
-/// The top-level key an action's target lies under.
+/// The top-level key a changed path lies under.
 enum TargetRoot<'a> {
-    /// No target (`delete`).
-    None,
     Key(&'a str),
     /// The whole object, or a variable whose origin cannot be followed.
     Unknown,
 }
 
 /// Follows a target rooted at a variable back to the path the variable was bound over.
-fn target_root_key(s: &ir::Stmt) -> TargetRoot<'_> {
-    let mut path = match &s.action {
-        ir::Action::Delete => return TargetRoot::None,
-        ir::Action::Remove(p) => p,
-        ir::Action::Modify { target, .. } => target,
-    };
+fn target_root_key<'a>(s: &'a ir::Stmt, mut path: &'a ir::Path) -> TargetRoot<'a> {
     // Each variable is bound over a path rooted at the object or an earlier variable, so
     // this walk ends after at most `vars.len()` steps.
     for _ in 0..=s.vars.len() {

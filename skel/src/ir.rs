@@ -127,7 +127,17 @@ pub enum Seg {
 pub enum Action {
     Delete,
     Remove(Path),
-    Modify { target: Path, value: Operand },
+    Modify {
+        target: Path,
+        value: Operand,
+    },
+    /// `move` (`keep: false`) or `copy` (`keep: true`) the value at `from` to `to`; both
+    /// paths start at the same root and have no wildcard.
+    Transfer {
+        from: Path,
+        to: Path,
+        keep: bool,
+    },
 }
 
 impl Path {
@@ -255,6 +265,13 @@ impl fmt::Display for Display<'_> {
                 Action::Modify { target, value } => {
                     writeln!(f, "  do modify {} = {}", PathDisplay(target, &s.vars), OperandDisplay(value, &s.vars))?
                 }
+                Action::Transfer { from, to, keep } => writeln!(
+                    f,
+                    "  do {} {} -> {}",
+                    if *keep { "copy" } else { "move" },
+                    PathDisplay(from, &s.vars),
+                    PathDisplay(to, &s.vars)
+                )?,
             }
         }
         Ok(())

@@ -249,6 +249,13 @@ impl<'p> Vm<'p> {
                     out.modified |= n > 0;
                     return Ok(true);
                 }
+                Instr::Transfer { from, to, keep } => {
+                    let (removed, set) = self.transfer(obj, from, to, keep)?;
+                    out.fields_removed += removed;
+                    out.fields_set += set;
+                    out.modified |= set > 0;
+                    return Ok(true);
+                }
                 Instr::Return => return Ok(false),
             }
         }
@@ -605,6 +612,47 @@ impl<'p> Vm<'p> {
             set_at(obj, at, rest, value.clone(), prog).map_err(|e| e.with_path(self.path_name(target)))?;
         }
         Ok(places.len() as u64)
+    }
+
+    /// Moves (or copies, with `keep`) the value at `from` to `to`, for each location of their
+    /// common root; a root where `from` reaches nothing is left alone. Returns how many fields
+    /// were removed and set.
+    fn transfer(
+        &mut self,
+        obj: &mut Node<'_>,
+        from: PathId,
+        to: PathId,
+        keep: bool,
+    ) -> Result<(u64, u64), VmErrorKind> {
+        let prog = self.prog;
+        let (Some(from_path), Some(to_path)) = (prog.paths.get(from as usize), prog.paths.get(to as usize)) else {
+            return Ok((0, 0));
+        };
+        let whole: [Loc; 1] = [(0, 0)];
+        let roots: Vec<Vec<Step>> = match from_path.root {
+            PathRoot::Object => whole.to_vec(),
+            PathRoot::Slot(s) => self.slots.get(s as usize).cloned().unwrap_or_default(),
+        }
+        .into_iter()
+        .map(|(start, len)| self.steps.get(start as usize..(start + len) as usize).unwrap_or(&[]).to_vec())
+        .collect();
+        let (mut removed, mut set) = (0, 0);
+        for root_steps in roots {
+            let Some(root) = resolve(obj, &root_steps) else { continue };
+            let mut loc = root_steps.clone();
+            let mut found = None;
+            let _ = walk(root, &from_path.segs, &prog.keys, &mut loc, &mut |l, v| {
+                found = Some((l.to_vec(), v.clone()));
+                ControlFlow::Break(())
+            });
+            let Some((from_loc, value)) = found else { continue };
+            if !keep && remove_at(obj, &from_loc) {
+                removed += 1;
+            }
+            set_at(obj, &root_steps, &to_path.segs, value, prog).map_err(|e| e.with_path(self.path_name(to)))?;
+            set += 1;
+        }
+        Ok((removed, set))
     }
 
     fn single_value<'a>(&self, obj: &Node<'a>, rhs: Rhs) -> Result<Node<'a>, VmErrorKind> {

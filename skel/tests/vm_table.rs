@@ -312,6 +312,21 @@ fn extension_rows() {
             json!({"a": 1, "b": 2, "x": 2}),
             json!({"a": 1, "b": 2, "x": 2, "hit": true}),
         ),
+        (
+            "move a label",
+            r#"move(metadata.labels."node-role.kubernetes.io/master" -> metadata.labels."node-role.kubernetes.io/control-plane");"#,
+            json!({"metadata": {"labels": {"a": "1", "node-role.kubernetes.io/master": ""}}}),
+            json!({"metadata": {"labels": {"a": "1", "node-role.kubernetes.io/control-plane": ""}}}),
+        ),
+        ("move keeps the value whole", "move(a -> b.c);", json!({"a": {"x": [1]}}), json!({"b": {"c": {"x": [1]}}})),
+        ("move of nothing does nothing", "move(a -> b);", json!({"z": 1}), json!({"z": 1})),
+        ("copy keeps the source", "copy(a -> b);", json!({"a": 1}), json!({"a": 1, "b": 1})),
+        (
+            "move through a variable, per binding",
+            "move($b := bs[*] | exists($b.serviceName), $b.serviceName -> $b.service.name);",
+            json!({"bs": [{"serviceName": "web", "servicePort": 80}, {"x": 1}, {"serviceName": "api"}]}),
+            json!({"bs": [{"servicePort": 80, "service": {"name": "web"}}, {"x": 1}, {"service": {"name": "api"}}]}),
+        ),
         ("bracket key", r#"modify(a["b.c~d"] = 1);"#, json!({"a": {}}), json!({"a": {"b.c~d": 1}})),
         (
             "bracket key with a quote",
