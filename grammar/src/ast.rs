@@ -119,12 +119,16 @@ pub enum Test {
     Field(FieldTest),
     /// `$x := PATH | TEST`
     Bind { var: Ident, path: Path, test: FieldTest, span: Span },
+    /// `A || B || ...`: each branch a conjunction; the first that holds decides.
+    Or { branches: Vec<Vec<Test>>, span: Span },
+    /// `!(A && B)` or `!TEST`: holds when the conjunction does not.
+    Not { tests: Vec<Test>, span: Span },
 }
 
 impl Test {
     pub fn span(&self) -> Span {
         match self {
-            Test::Time { span, .. } | Test::Bind { span, .. } => *span,
+            Test::Time { span, .. } | Test::Bind { span, .. } | Test::Or { span, .. } | Test::Not { span, .. } => *span,
             Test::Field(t) => t.span(),
         }
     }

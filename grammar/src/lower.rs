@@ -228,17 +228,7 @@ fn known_mistake(text: &str, offset: usize) -> Option<ParseError> {
         help: Some(help.to_string()),
     };
     let next_non_space = |from: usize| code.iter().skip(from).find(|(_, c)| !c.is_whitespace()).map(|(i, c)| (*i, *c));
-    for (k, &(i, c)) in code.iter().enumerate() {
-        let next = code.get(k + 1).map(|(_, c)| *c);
-        if c == '|' && next == Some('|') {
-            return Some(syntax(
-                i,
-                2,
-                "`||`",
-                "`&&` or the end of the selector",
-                "SKEL selectors have no `||`: their tests are all joined by `&&`. For either/or, write one statement per alternative",
-            ));
-        }
+    for (k, &(_, c)) in code.iter().enumerate() {
         if c == '*' && code.get(k.wrapping_sub(1)).is_some_and(|(_, p)| *p == '(') {
             if let Some((j, '&')) = next_non_space(k + 1) {
                 return Some(syntax(
@@ -247,6 +237,25 @@ fn known_mistake(text: &str, offset: usize) -> Option<ParseError> {
                     "`&&`",
                     "`)` or `,` after `*`",
                     "`*` selects every object and stands alone; drop it and keep the tests: `delete(kind == \"Pod\")`",
+                ));
+            }
+        }
+    }
+    // `1e5`: an exponent, which SKEL numbers do not have (it would read as a time unit).
+    for (k, &(i, c)) in code.iter().enumerate() {
+        let starts_number = c.is_ascii_digit()
+            && (k == 0 || !code.get(k - 1).is_some_and(|(_, p)| p.is_ascii_alphanumeric() || *p == '.'));
+        if starts_number {
+            let word = leading_word(text.get(i..).unwrap_or(""));
+            let digits = word.find(|c: char| !c.is_ascii_digit()).unwrap_or(word.len());
+            let rest = word.get(digits..).unwrap_or("");
+            if rest.len() > 1 && rest.starts_with(['e', 'E']) && rest[1..].chars().all(|c| c.is_ascii_digit()) {
+                return Some(syntax(
+                    i,
+                    word.len(),
+                    &format!("`{word}`"),
+                    "a number",
+                    "numbers are written out in full (`100000`, `0.001`): SKEL has no exponent form",
                 ));
             }
         }
@@ -373,7 +382,15 @@ fn describe_expected(positives: &[Rule]) -> String {
             | Rule::array
             | Rule::object
             | Rule::member => "a value",
-            Rule::selector | Rule::select_all | Rule::time_test | Rule::var_test | Rule::field_test => "a selector",
+            Rule::selector
+            | Rule::select_all
+            | Rule::time_test
+            | Rule::var_test
+            | Rule::field_test
+            | Rule::disjunction
+            | Rule::conjunction
+            | Rule::negation
+            | Rule::group => "a selector",
             Rule::exists | Rule::not_exists | Rule::compare => "a test",
             Rule::assignment => "an assignment `PATH = VALUE`",
             Rule::EOI => "`;`",
@@ -418,16 +435,6 @@ fn syntax_help(before: &str, rest: &str, positives: &[Rule]) -> Option<String> {
              the one-argument `remove(PATH)` takes a path only"
                 .into(),
         );
-    }
-    if rest.starts_with('-') && rest.get(1..2).is_some_and(|c| c.chars().all(|c| c.is_ascii_digit())) {
-        return Some("SimKube's SKEL has no negative numbers".into());
-    }
-    let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(0);
-    let after_digits = rest.get(digits..).unwrap_or("");
-    if (digits > 0 && after_digits.starts_with('.'))
-        || (rest.starts_with('.') && before.ends_with(|c: char| c.is_ascii_digit()))
-    {
-        return Some("SKEL numbers are whole numbers; `1.5` is not supported".into());
     }
     None
 }
@@ -485,32 +492,74 @@ impl Lower {
     }
 
     fn selector(&self, p: Pair<'_, Rule>) -> Result<Selector, ParseError> {
+        let start = self.span(&p).start;
+        let inner = p.into_inner().next().ok_or_else(|| internal(start))?;
+        match inner.as_rule() {
+            Rule::select_all => Ok(Selector::All(self.span(&inner))),
+            Rule::disjunction => Ok(Selector::And(self.disjunction_tests(inner)?)),
+            _ => Err(internal(start)),
+        }
+    }
+
+    /// A disjunction as a conjunction: its one branch's tests, or one `Or` test.
+    fn disjunction_tests(&self, p: Pair<'_, Rule>) -> Result<Vec<Test>, ParseError> {
+        let span = self.span(&p);
+        let mut branches = p.into_inner().map(|c| self.conjunction(c)).collect::<Result<Vec<_>, _>>()?;
+        if branches.len() == 1 {
+            return Ok(branches.pop().unwrap_or_default());
+        }
+        Ok(vec![Test::Or { branches, span }])
+    }
+
+    fn conjunction(&self, p: Pair<'_, Rule>) -> Result<Vec<Test>, ParseError> {
         let mut tests = Vec::new();
         for t in p.into_inner() {
             match t.as_rule() {
-                Rule::select_all => return Ok(Selector::All(self.span(&t))),
-                Rule::time_test => {
-                    let span = self.span(&t);
-                    let mut it = t.into_inner();
-                    let op_pair = it.next().ok_or_else(|| internal(span.start))?;
-                    let (op, op_span) = (self.cmp_op(&op_pair)?, self.span(&op_pair));
-                    let value = self.operand(it.next().ok_or_else(|| internal(span.start))?)?;
-                    tests.push(Test::Time { op, op_span, value, span });
+                // A group in a conjunction is spliced in, unless it is an `||`.
+                Rule::group => {
+                    let start = self.span(&t).start;
+                    let d = t.into_inner().next().ok_or_else(|| internal(start))?;
+                    tests.extend(self.disjunction_tests(d)?);
                 }
-                Rule::var_test => {
+                Rule::negation => {
                     let span = self.span(&t);
-                    let mut it = t.into_inner();
-                    let v = it.next().ok_or_else(|| internal(span.start))?;
-                    let var = Ident { name: v.as_str().to_string(), span: self.span(&v) };
-                    let path = self.path(it.next().ok_or_else(|| internal(span.start))?)?;
-                    let test = self.field_test(it.next().ok_or_else(|| internal(span.start))?)?;
-                    tests.push(Test::Bind { var, path, test, span });
+                    let inner = t.into_inner().next().ok_or_else(|| internal(span.start))?;
+                    let negated = match inner.as_rule() {
+                        Rule::group => {
+                            let d = inner.into_inner().next().ok_or_else(|| internal(span.start))?;
+                            self.disjunction_tests(d)?
+                        }
+                        _ => vec![self.test(inner)?],
+                    };
+                    tests.push(Test::Not { tests: negated, span });
                 }
-                Rule::field_test => tests.push(Test::Field(self.field_test(t)?)),
-                _ => return Err(internal(self.span(&t).start)),
+                _ => tests.push(self.test(t)?),
             }
         }
-        Ok(Selector::And(tests))
+        Ok(tests)
+    }
+
+    fn test(&self, t: Pair<'_, Rule>) -> Result<Test, ParseError> {
+        let span = self.span(&t);
+        Ok(match t.as_rule() {
+            Rule::time_test => {
+                let mut it = t.into_inner();
+                let op_pair = it.next().ok_or_else(|| internal(span.start))?;
+                let (op, op_span) = (self.cmp_op(&op_pair)?, self.span(&op_pair));
+                let value = self.operand(it.next().ok_or_else(|| internal(span.start))?)?;
+                Test::Time { op, op_span, value, span }
+            }
+            Rule::var_test => {
+                let mut it = t.into_inner();
+                let v = it.next().ok_or_else(|| internal(span.start))?;
+                let var = Ident { name: v.as_str().to_string(), span: self.span(&v) };
+                let path = self.path(it.next().ok_or_else(|| internal(span.start))?)?;
+                let test = self.field_test(it.next().ok_or_else(|| internal(span.start))?)?;
+                Test::Bind { var, path, test, span }
+            }
+            Rule::field_test => Test::Field(self.field_test(t)?),
+            _ => return Err(internal(span.start)),
+        })
     }
 
     fn field_test(&self, p: Pair<'_, Rule>) -> Result<FieldTest, ParseError> {
@@ -659,6 +708,7 @@ impl Lower {
                 Some('u') if text.get(i + 2..i + 3) == Some("{") => {
                     let close = text.get(i..).and_then(|t| t.find('}')).map(|n| i + n);
                     let hex = close.and_then(|end| text.get(i + 3..end));
+                    let hex = hex.filter(|h| (1..=6).contains(&h.len()) && h.chars().all(|c| c.is_ascii_hexdigit()));
                     let ch = hex.and_then(|h| u32::from_str_radix(h, 16).ok()).and_then(char::from_u32);
                     let end = close.unwrap_or(text.len());
                     match ch {

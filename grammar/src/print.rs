@@ -22,7 +22,7 @@ fn statement(out: &mut String, i: usize, s: &Statement) {
         Some(Selector::And(tests)) => {
             let _ = writeln!(out, "  selector and");
             for t in tests {
-                test(out, t);
+                test(out, 4, t);
             }
         }
     }
@@ -47,17 +47,33 @@ fn statement(out: &mut String, i: usize, s: &Statement) {
     }
 }
 
-fn test(out: &mut String, t: &Test) {
+fn test(out: &mut String, indent: usize, t: &Test) {
+    let pad = " ".repeat(indent);
     match t {
         Test::Time { op, value, span, .. } => {
-            let _ = writeln!(out, "    time @t {op} @{span}");
-            operand(out, 6, "value", value);
+            let _ = writeln!(out, "{pad}time @t {op} @{span}");
+            operand(out, indent + 2, "value", value);
         }
-        Test::Field(f) => field_test(out, 4, f),
+        Test::Field(f) => field_test(out, indent, f),
         Test::Bind { var, path: p, test, span } => {
-            let _ = writeln!(out, "    bind {} @{span}", var.name);
-            path(out, 6, "over", p);
-            field_test(out, 6, test);
+            let _ = writeln!(out, "{pad}bind {} @{span}", var.name);
+            path(out, indent + 2, "over", p);
+            field_test(out, indent + 2, test);
+        }
+        Test::Or { branches, span } => {
+            let _ = writeln!(out, "{pad}or @{span}");
+            for b in branches {
+                let _ = writeln!(out, "{pad}  and");
+                for t in b {
+                    test(out, indent + 4, t);
+                }
+            }
+        }
+        Test::Not { tests, span } => {
+            let _ = writeln!(out, "{pad}not @{span}");
+            for t in tests {
+                test(out, indent + 2, t);
+            }
         }
     }
 }

@@ -116,6 +116,8 @@ pub enum Instr {
     },
     /// if !flag goto target
     JumpIfFalse(Pc),
+    /// goto target
+    Jump(Pc),
     Delete,
     Remove(PathId),
     Modify {
@@ -342,7 +344,7 @@ impl Program {
                     Instr::Time { .. } | Instr::Delete | Instr::Return => true,
                     Instr::Test(p) => pred_ok(p),
                     Instr::Bind { slot, over, pred } => *slot < s.slots && slot_ok(*over) && pred_ok(pred),
-                    Instr::JumpIfFalse(t) => (*t as usize) > pc && (*t as usize) <= end,
+                    Instr::JumpIfFalse(t) | Instr::Jump(t) => (*t as usize) > pc && (*t as usize) <= end,
                     Instr::Remove(p) => slot_ok(*p),
                     Instr::Modify { target, value } => slot_ok(*target) && self.rhs_ok(*value, &slot_ok),
                     Instr::Transfer { from, to, .. } => slot_ok(*from) && slot_ok(*to),
@@ -459,6 +461,7 @@ impl Program {
             Instr::Test(p) => format!("test {}", self.pred_text(p)),
             Instr::Bind { slot, over, pred } => format!("bind ${slot} over p{over} where {}", self.pred_text(pred)),
             Instr::JumpIfFalse(t) => format!("jump_if_false {t:04}"),
+            Instr::Jump(t) => format!("jump {t:04}"),
             Instr::Delete => "delete".into(),
             Instr::Remove(p) => format!("remove p{p}"),
             Instr::Modify { target, value } => format!("modify p{target} = {}", self.rhs_text(*value)),

@@ -69,6 +69,16 @@ pub enum CheckError {
         help: String,
     },
 
+    #[error("variable `{name}` is not bound here")]
+    #[diagnostic(code(skel::check::not_bound_here))]
+    NotBoundHere {
+        name: String,
+        #[label("may be unbound here")]
+        span: Span,
+        #[help]
+        why: String,
+    },
+
     #[error("key `{key}` appears twice in this object")]
     #[diagnostic(
         code(skel::check::duplicate_key),
@@ -194,7 +204,13 @@ impl Checked {
 pub fn check(script: &ast::Script) -> Checked {
     let mut out = Checked::default();
     for stmt in &script.statements {
-        let mut cx = StmtChecker { vars: Vec::new(), all_names: all_var_names(stmt), diags: Vec::new() };
+        let mut cx = StmtChecker {
+            vars: Vec::new(),
+            scope: Vec::new(),
+            partial: Vec::new(),
+            all_names: all_var_names(stmt),
+            diags: Vec::new(),
+        };
         let ir = cx.statement(stmt);
         let ok = !cx.diags.iter().any(CheckError::is_error);
         out.diagnostics.append(&mut cx.diags);
@@ -208,19 +224,32 @@ pub fn check(script: &ast::Script) -> Checked {
 }
 
 fn all_var_names(stmt: &ast::Statement) -> Vec<String> {
-    let mut names = Vec::new();
-    if let Some(ast::Selector::And(tests)) = &stmt.selector {
+    fn collect(tests: &[ast::Test], names: &mut Vec<String>) {
         for t in tests {
-            if let ast::Test::Bind { var, .. } = t {
-                names.push(var.name.clone());
+            match t {
+                ast::Test::Bind { var, .. } => names.push(var.name.clone()),
+                ast::Test::Or { branches, .. } => branches.iter().for_each(|b| collect(b, names)),
+                ast::Test::Not { tests, .. } => collect(tests, names),
+                ast::Test::Time { .. } | ast::Test::Field(_) => {}
             }
         }
+    }
+    let mut names = Vec::new();
+    if let Some(ast::Selector::And(tests)) = &stmt.selector {
+        collect(tests, &mut names);
     }
     names
 }
 
 struct StmtChecker {
+    /// Every variable of the statement, by slot. A name defined in two branches of an `||`
+    /// is one variable.
     vars: Vec<Var>,
+    /// The variables visible here.
+    scope: Vec<VarId>,
+    /// Variables defined where they cannot be seen afterwards (in some branches of an `||`, or
+    /// under `!`), with why, for the message when they are used there.
+    partial: Vec<(String, &'static str)>,
     /// Every variable the statement defines, for "defined later" and "did you mean" help.
     all_names: Vec<String>,
     diags: Vec<CheckError>,
@@ -295,6 +324,8 @@ impl StmtChecker {
                 let pred = self.pred(f, None)?;
                 Some(Cond::Test { pred, span: f.span() })
             }
+            ast::Test::Or { branches, span } => self.or(branches, *span),
+            ast::Test::Not { tests, span } => self.not(tests, *span),
             ast::Test::Bind { var, path, test, span } => {
                 let over = self.path(path);
                 // The variable is visible in its own test (as the candidate location).
@@ -305,8 +336,12 @@ impl StmtChecker {
         }
     }
 
+    fn visible(&self, name: &str) -> Option<VarId> {
+        self.scope.iter().copied().find(|id| self.vars.get(*id).is_some_and(|v| v.name == name))
+    }
+
     fn define(&mut self, var: &ast::Ident) -> Option<VarId> {
-        if let Some(first) = self.vars.iter().find(|v| v.name == var.name) {
+        if let Some(first) = self.visible(&var.name).and_then(|id| self.vars.get(id)) {
             self.diags.push(CheckError::DuplicateVariable {
                 name: var.name.clone(),
                 span: var.span,
@@ -314,8 +349,71 @@ impl StmtChecker {
             });
             return None;
         }
-        self.vars.push(Var { name: var.name.clone(), span: var.span });
-        Some(self.vars.len() - 1)
+        // The same name in another branch of an `||` is the same variable.
+        let id = match self.vars.iter().position(|v| v.name == var.name) {
+            Some(id) => id,
+            None => {
+                self.vars.push(Var { name: var.name.clone(), span: var.span });
+                self.vars.len() - 1
+            }
+        };
+        self.scope.push(id);
+        Some(id)
+    }
+
+    /// `A || B`: each branch is checked from the same scope; afterwards only the variables
+    /// every branch defines are visible (whichever branch held, they are bound).
+    fn or(&mut self, branches: &[Vec<ast::Test>], span: Span) -> Option<Cond> {
+        let before = self.scope.clone();
+        let mut defined: Option<Vec<VarId>> = None;
+        let mut all: Vec<VarId> = Vec::new();
+        let mut out = Vec::new();
+        let mut ok = true;
+        for b in branches {
+            self.scope = before.clone();
+            let conds: Vec<Option<Cond>> = b.iter().map(|t| self.test(t)).collect();
+            ok &= conds.iter().all(Option::is_some);
+            out.push(conds.into_iter().flatten().collect());
+            let new: Vec<VarId> = self.scope.iter().copied().filter(|id| !before.contains(id)).collect();
+            all.extend(new.iter().copied());
+            defined = Some(match defined {
+                None => new,
+                Some(d) => d.into_iter().filter(|id| new.contains(id)).collect(),
+            });
+        }
+        let defined = defined.unwrap_or_default();
+        for id in all.iter().filter(|id| !defined.contains(id)) {
+            if let Some(v) = self.vars.get(*id) {
+                self.partial.push((
+                    v.name.clone(),
+                    "it is bound in some branches of the `||` and not in others; bind it in every branch, or use it only inside its branch",
+                ));
+            }
+        }
+        self.scope = before;
+        for id in defined {
+            if !self.scope.contains(&id) {
+                self.scope.push(id);
+            }
+        }
+        ok.then_some(Cond::Or { branches: out, span })
+    }
+
+    /// `!(...)`: its variables are never visible afterwards (it holds when they are not bound).
+    fn not(&mut self, tests: &[ast::Test], span: Span) -> Option<Cond> {
+        let before = self.scope.clone();
+        let conds: Vec<Option<Cond>> = tests.iter().map(|t| self.test(t)).collect();
+        for id in self.scope.iter().filter(|id| !before.contains(id)) {
+            if let Some(v) = self.vars.get(*id) {
+                self.partial.push((
+                    v.name.clone(),
+                    "it is bound under `!`, which holds only when the test inside fails; use it only inside the `!(...)`",
+                ));
+            }
+        }
+        self.scope = before;
+        let conds: Option<Vec<Cond>> = conds.into_iter().collect();
+        Some(Cond::Not { conds: conds?, span })
     }
 
     fn time_value(&mut self, value: &ast::Operand) -> Option<TimeRef> {
@@ -429,11 +527,26 @@ impl StmtChecker {
     }
 
     fn assigned_value(&mut self, v: &ast::Operand) -> Option<Operand> {
-        if let ast::Operand::Path(p) = v {
-            if p.var.is_none() && p.segments.iter().any(|s| matches!(s, ast::Segment::AnyIndex { .. })) {
-                self.diags.push(CheckError::MultiValuedAssignment { span: p.span });
-                return None;
+        // A plain path with a wildcard reaches many values, also inside a literal.
+        fn multi_valued(v: &ast::Operand, out: &mut Vec<Span>) {
+            match v {
+                ast::Operand::Path(p) => {
+                    let wild =
+                        |s: &ast::Segment| matches!(s, ast::Segment::AnyIndex { .. } | ast::Segment::AnyKey { .. });
+                    if p.var.is_none() && p.segments.iter().any(wild) {
+                        out.push(p.span);
+                    }
+                }
+                ast::Operand::Array { items, .. } => items.iter().for_each(|i| multi_valued(i, out)),
+                ast::Operand::Object { members, .. } => members.iter().for_each(|m| multi_valued(&m.value, out)),
+                ast::Operand::Literal(_) => {}
             }
+        }
+        let mut spans = Vec::new();
+        multi_valued(v, &mut spans);
+        if !spans.is_empty() {
+            self.diags.extend(spans.into_iter().map(|span| CheckError::MultiValuedAssignment { span }));
+            return None;
         }
         self.operand(v)
     }
@@ -488,7 +601,7 @@ impl StmtChecker {
     fn path(&mut self, p: &ast::Path) -> Option<Path> {
         let root = match &p.var {
             None => Root::Object,
-            Some(v) => match self.vars.iter().position(|d| d.name == v.name) {
+            Some(v) => match self.visible(&v.name) {
                 Some(id) => Root::Var(id),
                 None => {
                     self.diags.push(self.undefined(v));
@@ -510,6 +623,9 @@ impl StmtChecker {
     }
 
     fn undefined(&self, v: &ast::Ident) -> CheckError {
+        if let Some((_, why)) = self.partial.iter().find(|(n, _)| *n == v.name) {
+            return CheckError::NotBoundHere { name: v.name.clone(), span: v.span, why: why.to_string() };
+        }
         let help = if self.all_names.contains(&v.name) {
             format!("`{0}` is defined later in this selector; define it before its first use", v.name)
         } else {

@@ -32,20 +32,12 @@ fn shape(script: &ir::Script, dispatch: bool) -> bc::Shape {
     let mut shape = bc::Shape::default();
     for s in &script.statements {
         let mut add = |p: &ir::Path, full: bool| {
-            let (steps, any_key) = absolute_steps(s, p);
-            // Every key of an object: the whole object is decoded.
-            shape.insert(steps.into_iter(), full || any_key);
-        };
-        for c in &s.conds {
-            match c {
-                ir::Cond::Time { .. } => {}
-                ir::Cond::Test { pred, .. } => add_pred(&mut add, pred),
-                ir::Cond::Bind { over, pred, .. } => {
-                    add(over, false);
-                    add_pred(&mut add, pred);
-                }
+            for (steps, any_key) in absolute_steps(s, p) {
+                // Every key of an object: the whole object is decoded.
+                shape.insert(steps.into_iter(), full || any_key);
             }
-        }
+        };
+        add_conds(&mut add, &s.conds);
         match &s.action {
             ir::Action::Delete => {}
             ir::Action::Remove(p) => add(p, false),
@@ -72,6 +64,21 @@ fn shape(script: &ir::Script, dispatch: bool) -> bc::Shape {
     shape
 }
 
+fn add_conds(add: &mut impl FnMut(&ir::Path, bool), conds: &[ir::Cond]) {
+    for c in conds {
+        match c {
+            ir::Cond::Time { .. } => {}
+            ir::Cond::Test { pred, .. } => add_pred(add, pred),
+            ir::Cond::Bind { over, pred, .. } => {
+                add(over, false);
+                add_pred(add, pred);
+            }
+            ir::Cond::Or { branches, .. } => branches.iter().for_each(|b| add_conds(add, b)),
+            ir::Cond::Not { conds, .. } => add_conds(add, conds),
+        }
+    }
+}
+
 fn add_pred(add: &mut impl FnMut(&ir::Path, bool), pred: &ir::Pred) {
     match pred {
         // Existence survives an undecoded value: only the way there must be decoded.
@@ -85,31 +92,31 @@ fn add_pred(add: &mut impl FnMut(&ir::Path, bool), pred: &ir::Pred) {
     }
 }
 
-/// A path's steps from the object root (a variable is replaced by the path it was bound over),
-/// up to its first `.*` if it has one (then `true`: the object there is needed whole).
-fn absolute_steps<'a>(s: &'a ir::Stmt, p: &'a ir::Path) -> (Vec<bc::PathStep<'a>>, bool) {
-    let (mut steps, any_key) = match p.root {
-        ir::Root::Object => (Vec::new(), false),
-        ir::Root::Var(v) => {
-            let over = s.conds.iter().find_map(|c| match c {
-                ir::Cond::Bind { var, over, .. } if *var == v => Some(over),
-                _ => None,
-            });
-            // A variable is bound over a path rooted earlier, so this recursion ends.
-            over.map(|o| absolute_steps(s, o)).unwrap_or_default()
-        }
+/// A path's steps from the object root (a variable is replaced by each path it is bound
+/// over: one per binding, several with `||`), each up to its first `.*` if it has one (then
+/// `true`: the object there is needed whole).
+fn absolute_steps<'a>(s: &'a ir::Stmt, p: &'a ir::Path) -> Vec<(Vec<bc::PathStep<'a>>, bool)> {
+    let starts = match p.root {
+        ir::Root::Object => vec![(Vec::new(), false)],
+        // A variable is bound over a path rooted earlier, so this recursion ends.
+        ir::Root::Var(v) => ir::Cond::bindings_of(&s.conds, v).into_iter().flat_map(|o| absolute_steps(s, o)).collect(),
     };
-    if any_key {
-        return (steps, true);
-    }
-    for seg in &p.segs {
-        match seg {
-            ir::Seg::Key(k) => steps.push(bc::PathStep::Key(k)),
-            ir::Seg::Index(_) | ir::Seg::AnyIndex => steps.push(bc::PathStep::Elem),
-            ir::Seg::AnyKey => return (steps, true),
-        }
-    }
-    (steps, false)
+    starts
+        .into_iter()
+        .map(|(mut steps, any_key)| {
+            if any_key {
+                return (steps, true);
+            }
+            for seg in &p.segs {
+                match seg {
+                    ir::Seg::Key(k) => steps.push(bc::PathStep::Key(k)),
+                    ir::Seg::Index(_) | ir::Seg::AnyIndex => steps.push(bc::PathStep::Elem),
+                    ir::Seg::AnyKey => return (steps, true),
+                }
+            }
+            (steps, false)
+        })
+        .collect()
 }
 
 /// Whether the condition is the `kind == "<kind>"` test a dispatch guard stands for.
@@ -156,26 +163,9 @@ impl Emitter {
     fn statement(&mut self, s: &ir::Stmt, guard: Option<&str>) {
         let entry = self.program.code.len() as bc::Pc;
         let mut jumps = Vec::new();
-        for c in &s.conds {
-            if guard.is_some_and(|k| is_guard_test(c, k)) {
-                continue;
-            }
-            let ins = match c {
-                ir::Cond::Time { op, at, .. } => Instr::Time {
-                    op: *op,
-                    time: match *at {
-                        ir::TimeRef::Absolute(t) => bc::TimeOperand::Absolute(t),
-                        ir::TimeRef::Relative(t) => bc::TimeOperand::Relative(t),
-                    },
-                },
-                ir::Cond::Test { pred, .. } => Instr::Test(self.pred(pred)),
-                ir::Cond::Bind { var, over, pred, .. } => {
-                    Instr::Bind { slot: *var as bc::Slot, over: self.path(over), pred: self.pred(pred) }
-                }
-            };
-            self.program.code.push(ins);
-            jumps.push(self.program.code.len());
-            self.program.code.push(Instr::JumpIfFalse(0));
+        let conds: Vec<&ir::Cond> = s.conds.iter().filter(|c| !guard.is_some_and(|k| is_guard_test(c, k))).collect();
+        for c in conds {
+            self.cond(c, &mut jumps);
         }
         let action = match &s.action {
             ir::Action::Delete => Instr::Delete,
@@ -188,13 +178,8 @@ impl Emitter {
             }
         };
         self.program.code.push(action);
-        let ret = self.program.code.len() as bc::Pc;
+        self.patch(&jumps);
         self.program.code.push(Instr::Return);
-        for j in jumps {
-            if let Some(slot) = self.program.code.get_mut(j) {
-                *slot = Instr::JumpIfFalse(ret);
-            }
-        }
         self.program.stmts.push(StmtInfo {
             command: s.command,
             span: s.span,
@@ -203,6 +188,63 @@ impl Emitter {
             touches_typed_fields: touches_typed_fields(s),
             var_names: s.vars.iter().map(|v| v.name.as_str().into()).collect(),
         });
+    }
+
+    /// Lays out one condition; every jump taken when it fails is added to `fails` (to be
+    /// pointed past the action). `||` tries its branches in turn; `!` fails when its
+    /// conjunction holds.
+    fn cond(&mut self, c: &ir::Cond, fails: &mut Vec<usize>) {
+        let ins = match c {
+            ir::Cond::Time { op, at, .. } => Instr::Time {
+                op: *op,
+                time: match *at {
+                    ir::TimeRef::Absolute(t) => bc::TimeOperand::Absolute(t),
+                    ir::TimeRef::Relative(t) => bc::TimeOperand::Relative(t),
+                },
+            },
+            ir::Cond::Test { pred, .. } => Instr::Test(self.pred(pred)),
+            ir::Cond::Bind { var, over, pred, .. } => {
+                Instr::Bind { slot: *var as bc::Slot, over: self.path(over), pred: self.pred(pred) }
+            }
+            ir::Cond::Or { branches, .. } => {
+                let mut to_end = Vec::new();
+                for (i, b) in branches.iter().enumerate() {
+                    if i + 1 == branches.len() {
+                        b.iter().for_each(|c| self.cond(c, fails));
+                    } else {
+                        let mut next = Vec::new();
+                        b.iter().for_each(|c| self.cond(c, &mut next));
+                        to_end.push(self.program.code.len());
+                        self.program.code.push(Instr::Jump(0));
+                        self.patch(&next);
+                    }
+                }
+                self.patch(&to_end);
+                return;
+            }
+            ir::Cond::Not { conds, .. } => {
+                let mut holds = Vec::new();
+                conds.iter().for_each(|c| self.cond(c, &mut holds));
+                fails.push(self.program.code.len());
+                self.program.code.push(Instr::Jump(0));
+                self.patch(&holds);
+                return;
+            }
+        };
+        self.program.code.push(ins);
+        fails.push(self.program.code.len());
+        self.program.code.push(Instr::JumpIfFalse(0));
+    }
+
+    /// Points the jumps at `at` to the next instruction.
+    fn patch(&mut self, at: &[usize]) {
+        let target = self.program.code.len() as bc::Pc;
+        for j in at {
+            match self.program.code.get_mut(*j) {
+                Some(Instr::JumpIfFalse(t)) | Some(Instr::Jump(t)) => *t = target,
+                _ => {}
+            }
+        }
     }
 
     fn pred(&mut self, p: &ir::Pred) -> bc::Pred {
@@ -340,16 +382,11 @@ fn target_root_key<'a>(s: &'a ir::Stmt, mut path: &'a ir::Path) -> TargetRoot<'a
     for _ in 0..=s.vars.len() {
         match path.root {
             ir::Root::Object => return path.first_key().map_or(TargetRoot::Unknown, TargetRoot::Key),
-            ir::Root::Var(v) => {
-                let over = s.conds.iter().find_map(|c| match c {
-                    ir::Cond::Bind { var, over, .. } if *var == v => Some(over),
-                    _ => None,
-                });
-                match over {
-                    Some(o) => path = o,
-                    None => return TargetRoot::Unknown,
-                }
-            }
+            ir::Root::Var(v) => match ir::Cond::bindings_of(&s.conds, v).as_slice() {
+                [o] => path = o,
+                // Bound in several places (`||`) or none: cannot tell.
+                _ => return TargetRoot::Unknown,
+            },
         }
     }
     TargetRoot::Unknown

@@ -42,6 +42,26 @@ pub enum Cond {
     Test { pred: Pred, span: Span },
     /// `$x := over | pred`: `pred`'s paths rooted at `Root::Var(var)` see one candidate at a time.
     Bind { var: VarId, over: Path, pred: Pred, span: Span },
+    /// The first branch (a conjunction) that holds; its bindings stay.
+    Or { branches: Vec<Vec<Cond>>, span: Span },
+    /// Holds when the conjunction does not.
+    Not { conds: Vec<Cond>, span: Span },
+}
+
+impl Cond {
+    /// The path each binding of `var` in these conditions is over (several with `||`).
+    pub fn bindings_of(conds: &[Cond], var: VarId) -> Vec<&Path> {
+        let mut out = Vec::new();
+        for c in conds {
+            match c {
+                Cond::Bind { var: v, over, .. } if *v == var => out.push(over),
+                Cond::Or { branches, .. } => branches.iter().for_each(|b| out.extend(Cond::bindings_of(b, var))),
+                Cond::Not { conds, .. } => out.extend(Cond::bindings_of(conds, var)),
+                _ => {}
+            }
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,6 +252,42 @@ fn write_pred(f: &mut fmt::Formatter<'_>, p: &Pred, vars: &[Var]) -> fmt::Result
     }
 }
 
+fn write_cond(f: &mut fmt::Formatter<'_>, c: &Cond, vars: &[Var]) -> fmt::Result {
+    let conj = |f: &mut fmt::Formatter<'_>, conds: &[Cond]| -> fmt::Result {
+        f.write_str("(")?;
+        for (i, c) in conds.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" && ")?;
+            }
+            write_cond(f, c, vars)?;
+        }
+        f.write_str(")")
+    };
+    match c {
+        Cond::Time { op, at: TimeRef::Absolute(t), .. } => write!(f, "@t {op} {t}"),
+        Cond::Time { op, at: TimeRef::Relative(t), .. } => write!(f, "@t {op} start+{t}s"),
+        Cond::Test { pred, .. } => write_pred(f, pred, vars),
+        Cond::Bind { var, over, pred, .. } => {
+            let name = vars.get(*var).map_or("$?", |v| v.name.as_str());
+            write!(f, "bind {name} <- {} | ", PathDisplay(over, vars))?;
+            write_pred(f, pred, vars)
+        }
+        Cond::Or { branches, .. } => {
+            for (i, b) in branches.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(" || ")?;
+                }
+                conj(f, b)?;
+            }
+            Ok(())
+        }
+        Cond::Not { conds, .. } => {
+            f.write_str("!")?;
+            conj(f, conds)
+        }
+    }
+}
+
 impl fmt::Display for Display<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, s) in self.script.statements.iter().enumerate() {
@@ -247,16 +303,7 @@ impl fmt::Display for Display<'_> {
             }
             for c in &s.conds {
                 f.write_str("  when ")?;
-                match c {
-                    Cond::Time { op, at: TimeRef::Absolute(t), .. } => write!(f, "@t {op} {t}")?,
-                    Cond::Time { op, at: TimeRef::Relative(t), .. } => write!(f, "@t {op} start+{t}s")?,
-                    Cond::Test { pred, .. } => write_pred(f, pred, &s.vars)?,
-                    Cond::Bind { var, over, pred, .. } => {
-                        let name = s.vars.get(*var).map_or("$?", |v| v.name.as_str());
-                        write!(f, "bind {name} <- {} | ", PathDisplay(over, &s.vars))?;
-                        write_pred(f, pred, &s.vars)?;
-                    }
-                }
+                write_cond(f, c, &s.vars)?;
                 f.write_str("\n")?;
             }
             match &s.action {

@@ -182,8 +182,10 @@ fn may_fail(c: &Cond) -> bool {
     let pred = match c {
         Cond::Time { .. } => return false,
         Cond::Test { pred, .. } | Cond::Bind { pred, .. } => pred,
+        Cond::Or { branches, .. } => return branches.iter().flatten().any(may_fail),
+        Cond::Not { conds, .. } => return conds.iter().any(may_fail),
     };
-    matches!(pred, Pred::Compare { rhs: Operand::Path(p), .. } if p.root == Root::Object)
+    matches!(pred, Pred::Compare { rhs, .. } if rhs.paths().iter().any(|p| p.root == Root::Object))
 }
 
 /// The estimated cost of a condition; equal costs keep their order.
@@ -205,8 +207,9 @@ fn cost(c: &Cond) -> u32 {
                 base + path.segs.len() as u32
             }
         }
-        // Bindings define variables later tests read: they keep their relative order.
-        Cond::Bind { .. } => 1000,
+        // Bindings define variables later tests read: they keep their relative order (as do
+        // `||` and `!`, which may hold bindings).
+        Cond::Bind { .. } | Cond::Or { .. } | Cond::Not { .. } => 1000,
     }
 }
 

@@ -233,6 +233,7 @@ impl<'p> Vm<'p> {
                         pc = target as usize;
                     }
                 }
+                Instr::Jump(target) => pc = target as usize,
                 Instr::Delete => {
                     out.deleted = true;
                     return Ok(true);
@@ -574,10 +575,34 @@ impl<'p> Vm<'p> {
     /// Sets the target(s) to the value; returns how many were set. A target with `[*]` or
     /// `.*` sets every element or key that exists there (nothing is created through them).
     fn modify<'a>(&mut self, obj: &mut Node<'a>, target: PathId, value: Rhs) -> Result<u64, VmErrorKind> {
+        let prog = self.prog;
+        let Some(path) = prog.paths.get(target as usize) else { return Ok(0) };
+        // A template in `$x.f = {...}` is built once for each location `$x` is bound to, its
+        // `$x` paths seeing that location only.
+        if let (Rhs::Build(b), PathRoot::Slot(s)) = (value, path.root) {
+            let bound = self.slots.get(s as usize).cloned().unwrap_or_default();
+            let mut n = 0;
+            for loc in bound {
+                if let Some(slot) = self.slots.get_mut(s as usize) {
+                    *slot = vec![loc];
+                }
+                let value = self.build(obj, b, false);
+                let set = value.and_then(|v| self.modify_with(obj, target, v.unwrap_or(Node::Null)));
+                if let Some(slot) = self.slots.get_mut(s as usize) {
+                    slot.clear();
+                }
+                n += set?;
+            }
+            return Ok(n);
+        }
         let value = match value {
             Rhs::Build(b) => self.build(obj, b, false)?.unwrap_or(Node::Null),
             other => self.single_value(obj, other)?,
         };
+        self.modify_with(obj, target, value)
+    }
+
+    fn modify_with<'a>(&mut self, obj: &mut Node<'a>, target: PathId, value: Node<'a>) -> Result<u64, VmErrorKind> {
         let prog = self.prog;
         let Some(path) = prog.paths.get(target as usize) else { return Ok(0) };
         // The targets' prefixes: the object itself, or each location the variable is bound to
