@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
-use skel_trace::{decode_manifest, utf8, Format, MsgpackReader, TraceError};
+use skel_trace::{decode_manifest, offset_in, utf8, Format, KeySeed, MsgpackReader, TraceError};
 
 use crate::bytecode::Shape;
 use crate::node::{dedup, Entries, Node};
@@ -178,39 +178,6 @@ struct ShapeSeed<'s, 'de> {
     root: bool,
     /// The whole input: keys and raw values borrowed from it locate runs of entries in it.
     input: &'de [u8],
-}
-
-/// Where a string borrowed from `input` starts in it.
-fn offset_in(input: &[u8], s: &str) -> Option<usize> {
-    let (base, at) = (input.as_ptr() as usize, s.as_ptr() as usize);
-    (at >= base && at + s.len() <= base + input.len()).then(|| at - base)
-}
-
-/// A map key, borrowed from the input when it has no escapes.
-struct KeySeed;
-
-impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = Cow<'de, str>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeySeed {
-    type Value = Cow<'de, str>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a key")
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Cow::Borrowed(v))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(v.to_string()))
-    }
 }
 
 impl<'de> DeserializeSeed<'de> for ShapeSeed<'_, 'de> {

@@ -68,7 +68,7 @@ fn json_raw_event(bytes: &[u8]) -> Option<RawEvent<'_>> {
 
 /// The JSON event shell, read by serde_json's parser with seeds that keep each manifest's
 /// bytes and note its `kind`.
-mod json {
+pub mod json {
     use std::borrow::Cow;
     use std::fmt;
 
@@ -78,7 +78,7 @@ mod json {
     use super::{KindProbe, RawEvent, RawManifest};
 
     /// Where a string borrowed from `input` starts in it.
-    fn offset_in(input: &[u8], s: &str) -> Option<usize> {
+    pub fn offset_in(input: &[u8], s: &str) -> Option<usize> {
         let (base, at) = (input.as_ptr() as usize, s.as_ptr() as usize);
         (at >= base && at + s.len() <= base + input.len()).then(|| at - base)
     }
@@ -88,7 +88,7 @@ mod json {
     }
 
     /// A map key, borrowed from the input when it has no escapes.
-    struct KeySeed;
+    pub struct KeySeed;
 
     impl<'de> DeserializeSeed<'de> for KeySeed {
         type Value = Cow<'de, str>;
