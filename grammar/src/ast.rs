@@ -53,11 +53,18 @@ pub enum CommandName {
     Modify,
     Move,
     Copy,
+    Insert,
 }
 
 impl CommandName {
-    pub const ALL: [CommandName; 5] =
-        [CommandName::Delete, CommandName::Remove, CommandName::Modify, CommandName::Move, CommandName::Copy];
+    pub const ALL: [CommandName; 6] = [
+        CommandName::Delete,
+        CommandName::Remove,
+        CommandName::Modify,
+        CommandName::Move,
+        CommandName::Copy,
+        CommandName::Insert,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -66,6 +73,7 @@ impl CommandName {
             CommandName::Modify => "modify",
             CommandName::Move => "move",
             CommandName::Copy => "copy",
+            CommandName::Insert => "insert",
         }
     }
 }
@@ -100,6 +108,13 @@ pub enum Action {
         from: Path,
         to: Path,
         keep: bool,
+    },
+    /// `insert(@t == T, {...})`: the selector holds the time test.
+    Insert(Operand),
+    /// `insert(@t == T, file("x.yaml"))`: a file relative to the script's folder.
+    InsertFile {
+        path: String,
+        span: Span,
     },
 }
 

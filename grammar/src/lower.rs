@@ -338,7 +338,7 @@ fn command_help(name: &str) -> String {
     match best {
         Some((d, c)) if d <= 2 => format!("did you mean `{c}`?"),
         _ => "SKEL's commands are `delete(SELECTOR)`, `remove([SELECTOR,] PATH)`, `modify([SELECTOR,] PATH = VALUE)`, \
-             `move([SELECTOR,] FROM -> TO)` and `copy([SELECTOR,] FROM -> TO)`"
+             `move([SELECTOR,] FROM -> TO)`, `copy([SELECTOR,] FROM -> TO)` and `insert(@t == TIME, {...})`"
             .to_string(),
     }
 }
@@ -363,11 +363,16 @@ fn describe_found(rest: &str) -> (String, usize) {
 }
 
 fn describe_expected(positives: &[Rule]) -> String {
+    if positives == [Rule::time_test] {
+        return "`@t == TIME` (the time the object goes in)".to_string();
+    }
     let mut names: Vec<&str> = Vec::new();
     for r in positives {
         let n = match r {
             Rule::delete_cmd | Rule::remove_cmd | Rule::modify_cmd | Rule::move_cmd | Rule::copy_cmd => "a command",
             Rule::transfer => "`FROM -> TO`",
+            Rule::insert_cmd => "a command",
+            Rule::file_ref => "a manifest: `{...}` or `file(\"x.yaml\")`",
             Rule::comparator | Rule::match_op | Rule::in_op => {
                 "a comparison (`==`, `!=`, `<`, `>`, `<=`, `>=`, `=~`, `!~`, `in`)"
             }
@@ -459,6 +464,7 @@ impl Lower {
             Rule::modify_cmd => CommandName::Modify,
             Rule::move_cmd => CommandName::Move,
             Rule::copy_cmd => CommandName::Copy,
+            Rule::insert_cmd => CommandName::Insert,
             _ => return Err(internal(span.start)),
         };
         let command_span = Span::new(span.start, span.start + command.as_str().len());
@@ -473,6 +479,13 @@ impl Lower {
                     let target = self.path(it.next().ok_or_else(|| internal(span.start))?)?;
                     let value = self.operand(it.next().ok_or_else(|| internal(span.start))?)?;
                     action = Some(Action::Modify { target, value });
+                }
+                Rule::time_test => selector = Some(Selector::And(vec![self.test(p)?])),
+                Rule::object => action = Some(Action::Insert(self.operand(p)?)),
+                Rule::file_ref => {
+                    let s = p.into_inner().next().ok_or_else(|| internal(span.start))?;
+                    let fspan = self.span(&s);
+                    action = Some(Action::InsertFile { path: self.string(s)?, span: fspan });
                 }
                 Rule::transfer => {
                     let mut it = p.into_inner();

@@ -39,6 +39,13 @@ fn statement(out: &mut String, i: usize, s: &Statement) {
             path(out, 4, "target", target);
             operand(out, 4, "value", value);
         }
+        Action::Insert(o) => {
+            let _ = writeln!(out, "  action insert");
+            operand(out, 4, "manifest", o);
+        }
+        Action::InsertFile { path, span } => {
+            let _ = writeln!(out, "  action insert file {path:?} @{span}");
+        }
         Action::Transfer { from, to, keep } => {
             let _ = writeln!(out, "  action {}", if *keep { "copy" } else { "move" });
             path(out, 4, "from", from);

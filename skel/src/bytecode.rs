@@ -62,6 +62,13 @@ pub enum Rhs {
     Regex(RegexId),
 }
 
+/// `insert`: manifests that go into the trace at one time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InsertCode {
+    pub at: TimeOperand,
+    pub manifests: Vec<Value>,
+}
+
 /// A compiled regular expression; programs compare equal when their patterns do.
 #[derive(Debug, Clone)]
 pub struct Pattern(pub regex::Regex);
@@ -157,6 +164,8 @@ pub struct Program {
     pub builds: Vec<Build>,
     /// Patterns (`Rhs::Regex`).
     pub regexes: Vec<Pattern>,
+    /// Objects `insert` adds to the trace, by time, in script order.
+    pub inserts: Vec<InsertCode>,
     /// Object-rooted key-only path prefixes that several paths share (see `opt::share_prefixes`).
     pub prefixes: Vec<Box<[Seg]>>,
     pub code: Vec<Instr>,
@@ -273,6 +282,7 @@ pub struct VerifyError {
 impl Program {
     pub fn uses_relative_time(&self) -> bool {
         self.code.iter().any(|i| matches!(i, Instr::Time { time: TimeOperand::Relative(_), .. }))
+            || self.inserts.iter().any(|i| matches!(i.at, TimeOperand::Relative(_)))
     }
 
     /// The statements an object of this kind runs through, in script order.
@@ -480,6 +490,15 @@ impl Program {
     }
 
     fn write_disassembly(&self, out: &mut String) -> fmt::Result {
+        for ins in &self.inserts {
+            let at = match ins.at {
+                TimeOperand::Absolute(t) => t.to_string(),
+                TimeOperand::Relative(t) => format!("start+{t}s"),
+            };
+            for m in &ins.manifests {
+                writeln!(out, "insert at {at}: {m}")?;
+            }
+        }
         writeln!(out, "keys:")?;
         for (i, k) in self.keys.iter().enumerate() {
             writeln!(out, "  k{i} {k:?}")?;

@@ -79,6 +79,42 @@ pub enum CheckError {
         why: String,
     },
 
+    #[error("`insert` needs `@t == TIME`, found {found}")]
+    #[diagnostic(
+        code(skel::check::insert_time),
+        help(
+            "an inserted object goes in at one time: `insert(@t == 10m, {{...}})` or `insert(@t == 1700000000, ...)`"
+        )
+    )]
+    InsertTime {
+        #[label("here")]
+        span: Span,
+        found: String,
+    },
+
+    #[error("`insert` needs a manifest: {found}")]
+    #[diagnostic(
+        code(skel::check::insert_not_manifest),
+        help("write the object as a literal, `{{\"apiVersion\": \"v1\", \"kind\": ..., \"metadata\": {{...}}}}`, or read it with `file(\"x.yaml\")`")
+    )]
+    InsertNotManifest {
+        #[label("not a manifest")]
+        span: Span,
+        found: String,
+    },
+
+    #[error("cannot read `{path}`: {message}")]
+    #[diagnostic(
+        code(skel::check::insert_file),
+        help("the path is relative to the script's folder; the file holds YAML or JSON (several YAML documents insert several objects)")
+    )]
+    InsertFile {
+        path: String,
+        #[label("this file")]
+        span: Span,
+        message: String,
+    },
+
     #[error("key `{key}` appears twice in this object")]
     #[diagnostic(
         code(skel::check::duplicate_key),
@@ -202,8 +238,21 @@ impl Checked {
 /// Checks a parsed script. Statements with errors are left out of the IR; the others are kept
 /// so that every diagnostic of the script is reported in one pass.
 pub fn check(script: &ast::Script) -> Checked {
+    check_in(script, None)
+}
+
+/// `check`, with `insert(..., file("x"))` paths read relative to `base` (the script's folder;
+/// the working directory when `None`).
+pub fn check_in(script: &ast::Script, base: Option<&std::path::Path>) -> Checked {
     let mut out = Checked::default();
     for stmt in &script.statements {
+        if stmt.command == ast::CommandName::Insert {
+            match insert(stmt, base) {
+                Ok(ins) => out.script.inserts.push(ins),
+                Err(e) => out.diagnostics.push(e),
+            }
+            continue;
+        }
         let mut cx = StmtChecker {
             vars: Vec::new(),
             scope: Vec::new(),
@@ -221,6 +270,81 @@ pub fn check(script: &ast::Script) -> Checked {
         }
     }
     out
+}
+
+/// An `insert`: its time (`@t == T` only) and its manifests, from the literal or the file.
+fn insert(stmt: &ast::Statement, base: Option<&std::path::Path>) -> Result<Insert, CheckError> {
+    let time = match &stmt.selector {
+        Some(ast::Selector::And(tests)) => match tests.as_slice() {
+            [ast::Test::Time { op, op_span, value, .. }] => Some((*op, *op_span, value)),
+            _ => None,
+        },
+        _ => None,
+    };
+    let Some((op, op_span, value)) = time else {
+        return Err(CheckError::InsertTime { span: stmt.span, found: "no time test".into() });
+    };
+    if op != CmpOp::Eq {
+        return Err(CheckError::InsertTime { span: op_span, found: format!("`@t {op}`") });
+    }
+    let mut cx = StmtChecker {
+        vars: Vec::new(),
+        scope: Vec::new(),
+        partial: Vec::new(),
+        all_names: Vec::new(),
+        diags: Vec::new(),
+    };
+    let at = cx.time_value(value);
+    if let Some(e) = cx.diags.pop() {
+        return Err(e);
+    }
+    let at = at.ok_or(CheckError::InsertTime { span: value.span(), found: "no time".into() })?;
+    let manifests = match &stmt.action {
+        ast::Action::Insert(o) => match cx.operand(o) {
+            Some(Operand::Const(v @ Value::Object(_))) => vec![v],
+            _ => {
+                if let Some(e) = cx.diags.pop() {
+                    return Err(e);
+                }
+                return Err(CheckError::InsertNotManifest {
+                    span: o.span(),
+                    found: "values computed from paths (an inserted object belongs to no object)".into(),
+                });
+            }
+        },
+        ast::Action::InsertFile { path, span } => {
+            let full = base.map_or_else(|| std::path::PathBuf::from(path), |b| b.join(path));
+            let text = std::fs::read_to_string(&full).map_err(|e| CheckError::InsertFile {
+                path: full.display().to_string(),
+                span: *span,
+                message: e.to_string(),
+            })?;
+            let mut docs = Vec::new();
+            for doc in serde_yaml::Deserializer::from_str(&text) {
+                let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| CheckError::InsertFile {
+                    path: full.display().to_string(),
+                    span: *span,
+                    message: e.to_string(),
+                })?;
+                match v {
+                    Value::Null => {}
+                    Value::Object(_) => docs.push(v),
+                    other => {
+                        return Err(CheckError::InsertNotManifest {
+                            span: *span,
+                            found: format!("a document of the file is not an object: `{other}`"),
+                        })
+                    }
+                }
+            }
+            if docs.is_empty() {
+                return Err(CheckError::InsertNotManifest { span: *span, found: "the file holds no manifest".into() });
+            }
+            docs
+        }
+        _ => return Err(CheckError::InsertNotManifest { span: stmt.span, found: "no manifest".into() }),
+    };
+    Ok(Insert { at, manifests, span: stmt.span })
 }
 
 fn all_var_names(stmt: &ast::Statement) -> Vec<String> {
@@ -267,6 +391,8 @@ impl StmtChecker {
         }
         let action = match &s.action {
             ast::Action::Delete => Some(Action::Delete),
+            // Checked apart (`insert`): they are not per-object statements.
+            ast::Action::Insert(_) | ast::Action::InsertFile { .. } => None,
             ast::Action::Remove(p) => self.path(p).map(Action::Remove),
             ast::Action::Transfer { from, to, keep } => {
                 let (f, t) = (self.path(from), self.path(to));

@@ -20,6 +20,17 @@ pub fn emit(script: &ir::Script) -> Program {
         let guard = if dispatch.is_some() { s.kind_guard.as_deref() } else { None };
         e.statement(s, guard);
     }
+    e.program.inserts = script
+        .inserts
+        .iter()
+        .map(|i| bc::InsertCode {
+            at: match i.at {
+                ir::TimeRef::Absolute(t) => bc::TimeOperand::Absolute(t),
+                ir::TimeRef::Relative(t) => bc::TimeOperand::Relative(t),
+            },
+            manifests: i.manifests.clone(),
+        })
+        .collect();
     e.program.shape = shape(script, dispatch.is_some());
     e.program.dispatch = dispatch;
     e.program

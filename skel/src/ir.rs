@@ -10,6 +10,17 @@ pub use skel_grammar::ast::{CmpOp, CommandName, Span};
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Script {
     pub statements: Vec<Stmt>,
+    /// `insert` statements: objects added to the trace at a time.
+    pub inserts: Vec<Insert>,
+}
+
+/// `insert(@t == at, manifest)`: the manifests (a file may hold several) go into the event at
+/// that time, or into a new event there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Insert {
+    pub at: TimeRef,
+    pub manifests: Vec<Value>,
+    pub span: Span,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -290,6 +301,15 @@ fn write_cond(f: &mut fmt::Formatter<'_>, c: &Cond, vars: &[Var]) -> fmt::Result
 
 impl fmt::Display for Display<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for ins in &self.script.inserts {
+            let at = match ins.at {
+                TimeRef::Absolute(t) => t.to_string(),
+                TimeRef::Relative(t) => format!("start+{t}s"),
+            };
+            for m in &ins.manifests {
+                writeln!(f, "insert @{} at @t == {at}: {m}", ins.span)?;
+            }
+        }
         for (i, s) in self.script.statements.iter().enumerate() {
             writeln!(f, "stmt {i} {} @{}", s.command, s.span)?;
             if let Some(k) = &s.kind_guard {

@@ -73,8 +73,13 @@ pub fn compile(src: &str) -> Compiled {
 
 /// Runs the whole pipeline at the given optimization level.
 pub fn compile_with(src: &str, level: OptLevel) -> Compiled {
+    compile_in(src, level, None)
+}
+
+/// `compile_with` for a script in folder `base` (where `insert(..., file("x"))` looks).
+pub fn compile_in(src: &str, level: OptLevel, base: Option<&std::path::Path>) -> Compiled {
     let parsed = parse(src);
-    let checked = check(&parsed.script);
+    let checked = check::check_in(&parsed.script, base);
     let mut diagnostics: Vec<CompileError> = parsed.errors.into_iter().map(CompileError::Parse).collect();
     diagnostics.extend(checked.diagnostics.into_iter().map(CompileError::Check));
     for s in &checked.script.statements {

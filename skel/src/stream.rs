@@ -15,7 +15,7 @@ use skel_trace::{
     RawManifest, Section, Splitter, TraceError, TraceWriter, Unit,
 };
 
-use crate::bytecode::Program;
+use crate::bytecode::{Program, TimeOperand};
 use crate::lazy;
 use crate::node::Node;
 use crate::transform::{run_object, RunError, Summary};
@@ -73,17 +73,24 @@ where
     W: Write + Seek,
 {
     let pool = Arc::new(BufferPool::default());
-    let splitter = Splitter::new(input, opts.input_format, opts.batch_bytes).with_pool(Arc::clone(&pool));
+    let mut splitter = Splitter::new(input, opts.input_format, opts.batch_bytes).with_pool(Arc::clone(&pool));
+    if !program.inserts.is_empty() {
+        // Inserts between events need each batch to know the `ts` before it.
+        splitter = splitter.with_event_ts();
+    }
     let mut summary = Summary::default();
+    let mut written =
+        Written { program, format: opts.output_format, start_ts: None, last_ts: None, events: false, late_done: false };
     if opts.jobs <= 1 {
         let mut worker = Worker::new(program, opts, &pool);
         for unit in splitter {
             let done = worker.work(unit?)?;
-            write(writer, done, &mut summary, &pool)?;
+            write(writer, done, &mut summary, &pool, &mut written)?;
         }
     } else {
-        parallel(program, splitter, writer, opts, &mut summary, &pool)?;
+        parallel(program, splitter, writer, opts, &mut summary, &pool, &mut written)?;
     }
+    write_late_inserts(writer, &mut summary, &mut written)?;
     Ok(summary)
 }
 
@@ -98,6 +105,22 @@ struct Encoded {
     bytes: Vec<u8>,
     count: u64,
     summary: Summary,
+    /// The trace's first `ts` and the `ts` of the batch's last event, when known.
+    start_ts: Option<i64>,
+    last_ts: Option<i64>,
+}
+
+/// What the writer knows of the events written so far: for `insert`s after the last event,
+/// which go at the end of the events (before any section that follows them).
+struct Written<'p> {
+    program: &'p Program,
+    format: Format,
+    start_ts: Option<i64>,
+    last_ts: Option<i64>,
+    /// The events array was started.
+    events: bool,
+    /// The inserts after the last event are written.
+    late_done: bool,
 }
 
 fn write<W: Write + Seek>(
@@ -105,17 +128,102 @@ fn write<W: Write + Seek>(
     done: Done,
     summary: &mut Summary,
     pool: &BufferPool,
+    written: &mut Written<'_>,
 ) -> Result<(), StreamError> {
     match done {
-        Done::Section(s) => writer.section(&s)?,
+        Done::Section(s) => {
+            if written.events {
+                write_late_inserts(writer, summary, written)?;
+            }
+            writer.section(&s)?
+        }
         Done::Events(e) => {
             // The events array keeps its place even if every event is pruned.
             writer.begin_events()?;
             writer.encoded_events(&e.bytes, e.count)?;
             summary.add(&e.summary);
+            written.start_ts = written.start_ts.or(e.start_ts);
+            written.last_ts = e.last_ts.or(written.last_ts);
+            written.events = true;
             pool.put(e.bytes);
         }
     }
+    Ok(())
+}
+
+/// Writes the `insert`s whose time is after the trace's last event, as new events at the end
+/// (all of them, with absolute times, when the trace has no events).
+fn write_late_inserts<W: Write + Seek>(
+    writer: &mut TraceWriter<W>,
+    summary: &mut Summary,
+    written: &mut Written<'_>,
+) -> Result<(), StreamError> {
+    if written.late_done {
+        return Ok(());
+    }
+    written.late_done = true;
+    let format = written.format;
+    let late: Vec<(i64, Vec<&Value>)> = inserts_by_time(written.program, written.start_ts)
+        .into_iter()
+        .filter(|(t, _)| written.last_ts.is_none_or(|last| *t > last))
+        .collect();
+    if late.is_empty() {
+        return Ok(());
+    }
+    let mut out = Encoded { bytes: Vec::new(), count: 0, summary: Summary::default(), start_ts: None, last_ts: None };
+    for (t, manifests) in late {
+        new_event(&mut out, format, t, &manifests)?;
+    }
+    if !written.events {
+        writer.begin_events()?;
+    }
+    writer.encoded_events(&out.bytes, out.count)?;
+    summary.add(&out.summary);
+    Ok(())
+}
+
+/// The program's inserts at absolute times (relative ones need the trace's start), by time,
+/// the manifests of one time together in script order.
+fn inserts_by_time(program: &Program, start_ts: Option<i64>) -> Vec<(i64, Vec<&Value>)> {
+    let mut timed: Vec<(i64, &[Value])> = program
+        .inserts
+        .iter()
+        .filter_map(|i| {
+            let t = match i.at {
+                TimeOperand::Absolute(t) => t,
+                TimeOperand::Relative(d) => start_ts?.saturating_add(d),
+            };
+            Some((t, i.manifests.as_slice()))
+        })
+        .collect();
+    timed.sort_by_key(|(t, _)| *t);
+    let mut out: Vec<(i64, Vec<&Value>)> = Vec::new();
+    for (t, manifests) in timed {
+        match out.last_mut() {
+            Some((last, list)) if *last == t => list.extend(manifests),
+            _ => out.push((t, manifests.iter().collect())),
+        }
+    }
+    out
+}
+
+/// Appends a new event holding `manifests` at time `ts`.
+fn new_event(out: &mut Encoded, format: Format, ts: i64, manifests: &[&Value]) -> Result<(), StreamError> {
+    let mut bytes = Vec::new();
+    let mut ranges = Vec::new();
+    for m in manifests {
+        let start = bytes.len();
+        Node::from_value(m).encode(&mut bytes, format)?;
+        ranges.push((start, bytes.len()));
+    }
+    let objs: Vec<&[u8]> = ranges.iter().map(|(a, b)| bytes.get(*a..*b).unwrap_or(&[])).collect();
+    if format == Format::Json && out.count > 0 {
+        out.bytes.push(b',');
+    }
+    encode_event(&mut out.bytes, format, ts, &objs, &[])?;
+    out.count += 1;
+    out.summary.events_written += 1;
+    out.summary.objects_inserted += manifests.len() as u64;
     Ok(())
 }
 
@@ -138,6 +246,7 @@ fn parallel<R, W>(
     opts: StreamOptions,
     summary: &mut Summary,
     pool: &Arc<BufferPool>,
+    written: &mut Written<'_>,
 ) -> Result<(), StreamError>
 where
     R: Read + Send,
@@ -165,7 +274,7 @@ where
         drop(job_rx);
         drop(done_tx);
         // Returning drops `done_rx` and `ticket_tx`: workers still sending stop, and the reader.
-        write_in_order(&done_rx, &ticket_tx, writer, summary, pool)
+        write_in_order(&done_rx, &ticket_tx, writer, summary, pool, written)
     })
 }
 
@@ -216,6 +325,7 @@ fn write_in_order<W: Write + Seek>(
     writer: &mut TraceWriter<W>,
     summary: &mut Summary,
     pool: &BufferPool,
+    written: &mut Written<'_>,
 ) -> Result<(), StreamError> {
     let mut pending: BTreeMap<u64, Option<Result<Done, StreamError>>> = BTreeMap::new();
     let mut next = 0;
@@ -223,7 +333,7 @@ fn write_in_order<W: Write + Seek>(
         while let Some(entry) = pending.remove(&next) {
             match entry {
                 None => return Ok(()),
-                Some(result) => write(writer, result?, summary, pool)?,
+                Some(result) => write(writer, result?, summary, pool, written)?,
             }
             // The unit is written: the reader may hand out another.
             let _ = tickets.try_send(());
@@ -275,7 +385,16 @@ impl<'p> Worker<'p> {
     }
 
     fn batch(&mut self, batch: &EventBatch) -> Result<Encoded, StreamError> {
-        let mut out = Encoded { bytes: self.pool.get(), count: 0, summary: Summary::default() };
+        let mut out = Encoded {
+            bytes: self.pool.get(),
+            count: 0,
+            summary: Summary::default(),
+            start_ts: batch.start_ts,
+            last_ts: None,
+        };
+        let inserts = inserts_by_time(self.program, batch.start_ts);
+        // The `ts` before each event: inserts between it and the event go in a new event.
+        let mut prev = batch.prev_ts;
         // Every statement runs on every object: every manifest will be decoded, so decode the
         // event and its manifests in one pass.
         let one_pass = self.raw_ok && self.program.dispatch.is_none() && !self.program.stmts.is_empty();
@@ -284,23 +403,29 @@ impl<'p> Worker<'p> {
                 if let Some(event) = lazy::decode_event(bytes, self.opts.input_format, &self.program.shape) {
                     let applied = event.applied_objs.into_iter().map(Input::Node).collect();
                     let deleted = event.deleted_objs.into_iter().map(Input::Node).collect();
-                    self.event(index, event.ts, [applied, deleted], batch.start_ts, &mut out)?;
+                    let here = Inserts::at(&inserts, index, prev, event.ts);
+                    self.event(index, event.ts, [applied, deleted], batch.start_ts, &mut out, here)?;
+                    prev = Some(event.ts);
                     continue;
                 }
             }
-            match decode_raw_event(bytes, self.opts.input_format, index, at)? {
+            let (ts, lists) = match decode_raw_event(bytes, self.opts.input_format, index, at)? {
                 DecodedEvent::Raw(raw) => {
                     let applied = raw.applied_objs.into_iter().map(Input::Raw).collect();
                     let deleted = raw.deleted_objs.into_iter().map(Input::Raw).collect();
-                    self.event(index, raw.ts, [applied, deleted], batch.start_ts, &mut out)?;
+                    (raw.ts, [applied, deleted])
                 }
                 DecodedEvent::Full(event) => {
                     let applied = event.applied_objs.into_iter().map(Input::Value).collect();
                     let deleted = event.deleted_objs.into_iter().map(Input::Value).collect();
-                    self.event(index, event.ts, [applied, deleted], batch.start_ts, &mut out)?;
+                    (event.ts, [applied, deleted])
                 }
-            }
+            };
+            let here = Inserts::at(&inserts, index, prev, ts);
+            self.event(index, ts, lists, batch.start_ts, &mut out, here)?;
+            prev = Some(ts);
         }
+        out.last_ts = prev;
         Ok(out)
     }
 
@@ -312,7 +437,11 @@ impl<'p> Worker<'p> {
         lists: [Vec<Input<'_>>; 2],
         start_ts: Option<i64>,
         out: &mut Encoded,
+        inserts: Inserts<'_>,
     ) -> Result<(), StreamError> {
+        for (t, manifests) in inserts.before {
+            new_event(out, self.opts.output_format, *t, manifests)?;
+        }
         let s = &mut out.summary;
         s.events_read += 1;
         s.objects_read += lists.iter().map(|l| l.len() as u64).sum::<u64>();
@@ -362,7 +491,13 @@ impl<'p> Worker<'p> {
                 }
             }
         }
-        let [applied, deleted] = kept;
+        let [mut applied, deleted] = kept;
+        for m in inserts.into {
+            let start = scratch.len();
+            Node::from_value(m).encode(scratch, out_format)?;
+            applied.push(Kept::Encoded(start, scratch.len()));
+            out.summary.objects_inserted += 1;
+        }
         if applied.is_empty() && deleted.is_empty() {
             out.summary.events_pruned += 1;
             return Ok(());
@@ -376,6 +511,32 @@ impl<'p> Worker<'p> {
         encode_event(&mut out.bytes, out_format, ts, &applied, &deleted)?;
         out.count += 1;
         Ok(())
+    }
+}
+
+/// The inserts that belong at one event: new events just before it, and manifests added to it.
+struct Inserts<'a> {
+    before: &'a [(i64, Vec<&'a Value>)],
+    into: &'a [&'a Value],
+}
+
+impl<'a> Inserts<'a> {
+    /// For the event `index` at `ts`, after an event at `prev` (`None`: unknown, or no event
+    /// before the first): inserts strictly between the two go before it, those at `ts` into it
+    /// (into the first of several events at one time).
+    fn at(all: &'a [(i64, Vec<&'a Value>)], index: usize, prev: Option<i64>, ts: i64) -> Inserts<'a> {
+        let after_prev = |t: i64| match prev {
+            Some(p) => t > p,
+            None => index == 0,
+        };
+        let lo = all.partition_point(|(t, _)| !after_prev(*t));
+        let hi = all.partition_point(|(t, _)| *t < ts).max(lo);
+        let before = all.get(lo..hi).unwrap_or(&[]);
+        let into = match all.get(hi) {
+            Some((t, list)) if *t == ts && prev != Some(ts) => list.as_slice(),
+            _ => &[],
+        };
+        Inserts { before, into }
     }
 }
 

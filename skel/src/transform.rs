@@ -24,6 +24,8 @@ pub struct Summary {
     pub objects_deleted: u64,
     pub fields_removed: u64,
     pub fields_set: u64,
+    /// Objects `insert` added.
+    pub objects_inserted: u64,
 }
 
 impl Summary {
@@ -38,6 +40,7 @@ impl Summary {
         self.objects_deleted += o.objects_deleted;
         self.fields_removed += o.fields_removed;
         self.fields_set += o.fields_set;
+        self.objects_inserted += o.objects_inserted;
     }
 }
 

@@ -24,7 +24,7 @@ pub fn run(args: ApplyArgs) -> Result<(), Failed> {
         return Err(Failed::Usage);
     }
     let (script_name, src) = files::read_script(&args.script)?;
-    let compiled = skel::compile_with(&src, args.opt_level());
+    let compiled = skel::compile_in(&src, args.opt_level(), files::script_folder(&args.script));
     let failed = compiled.has_errors();
     for d in compiled.diagnostics {
         if failed || !args.quiet {
@@ -124,8 +124,9 @@ impl miette::Diagnostic for TraceInputError {
 }
 
 fn summary_line(s: &Summary, secs: f64) -> String {
+    let inserted = if s.objects_inserted > 0 { format!(", {} inserted", s.objects_inserted) } else { String::new() };
     format!(
-        "skel: {} events read, {} written, {} pruned; {} objects: {} matched, {} modified, {} deleted; \
+        "skel: {} events read, {} written, {} pruned; {} objects: {} matched, {} modified, {} deleted{inserted}; \
          {} fields removed, {} set; {:.2}s",
         s.events_read,
         s.events_written,

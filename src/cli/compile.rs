@@ -4,7 +4,7 @@ use super::{files, report, CompileArgs, Emit, Failed};
 
 pub fn run(args: CompileArgs) -> Result<(), Failed> {
     let (name, src) = files::read_script(&args.script)?;
-    let compiled = skel::compile_with(&src, args.opt_level());
+    let compiled = skel::compile_in(&src, args.opt_level(), files::script_folder(&args.script));
     let failed = compiled.has_errors();
     for d in compiled.diagnostics {
         report::script_diagnostic(d, &name, &src);

@@ -61,6 +61,12 @@ pub fn display(path: &Path) -> String {
 }
 
 /// Reads a script; returns its display name and text.
+/// The folder `insert(..., file("x"))` paths are relative to: the script's (`None`, the working
+/// directory, for a script on stdin or in it).
+pub fn script_folder(path: &Path) -> Option<&Path> {
+    path.parent().filter(|p| !p.as_os_str().is_empty() && path != Path::new("-"))
+}
+
 pub fn read_script(path: &Path) -> Result<(String, String), Failed> {
     let name = display(path);
     let mut bytes = Vec::new();

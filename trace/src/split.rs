@@ -46,6 +46,9 @@ pub struct EventBatch {
     pub first_index: usize,
     /// The `ts` of the trace's first event, when it could be read (relative times count from it).
     pub start_ts: Option<i64>,
+    /// The `ts` of the event before this batch's first, when the splitter was asked to read
+    /// every event's `ts` (`with_event_ts`) and could.
+    pub prev_ts: Option<i64>,
     data: Vec<u8>,
     spans: Vec<(usize, usize, SlicePos)>,
 }
@@ -119,6 +122,9 @@ pub struct Splitter<R: Read> {
     events_left: u64,
     batch_bytes: usize,
     pool: Option<std::sync::Arc<BufferPool>>,
+    /// Read each event's `ts` (for `EventBatch::prev_ts`).
+    event_ts: bool,
+    last_ts: Option<i64>,
 }
 
 const READ_CHUNK: usize = 1 << 20;
@@ -145,7 +151,15 @@ impl<R: Read> Splitter<R> {
             events_left: 0,
             batch_bytes: batch_bytes.max(1),
             pool: None,
+            event_ts: false,
+            last_ts: None,
         }
+    }
+
+    /// Reads every event's `ts` too, so each batch knows the `ts` of the event before it.
+    pub fn with_event_ts(mut self) -> Self {
+        self.event_ts = true;
+        self
     }
 
     /// Takes batch buffers from `pool` (where their users put them back).
@@ -283,10 +297,12 @@ impl<R: Read> Splitter<R> {
         Ok(())
     }
 
-    /// The `ts` of the first event, for relative times; `None` if it cannot be read here (the
-    /// worker decoding the event then reports why).
+    /// The `ts` of an event (the first, for relative times; or each, `with_event_ts`); `None`
+    /// if it cannot be read here (the worker decoding the event then reports why).
     fn first_ts(&self, bytes: &[u8]) -> Option<i64> {
         match self.format {
+            // Writers put `ts` first: read it without parsing the event when it is there.
+            Format::Json if compact_json_ts(bytes).is_some() => compact_json_ts(bytes),
             Format::Json => {
                 #[derive(serde::Deserialize)]
                 struct Ts {
@@ -305,6 +321,9 @@ impl<R: Read> Splitter<R> {
             self.start_ts = self.first_ts(bytes);
             batch.start_ts = self.start_ts;
         }
+        if self.event_ts {
+            self.last_ts = self.first_ts(bytes);
+        }
         batch.push(bytes, at);
         self.next_event += 1;
         self.advance(len);
@@ -312,7 +331,8 @@ impl<R: Read> Splitter<R> {
 
     fn new_batch(&self) -> EventBatch {
         let data = self.pool.as_ref().map(|p| p.get()).unwrap_or_default();
-        EventBatch { first_index: self.next_event, start_ts: self.start_ts, data, spans: Vec::new() }
+        let prev_ts = if self.next_event == 0 { None } else { self.last_ts };
+        EventBatch { first_index: self.next_event, start_ts: self.start_ts, prev_ts, data, spans: Vec::new() }
     }
 
     fn section(&mut self, name: &str) -> Result<Option<Section>, TraceError> {
@@ -687,6 +707,16 @@ impl Scan {
                 Err(message)
             }
         }
+    }
+}
+
+/// `ts` of an event that starts `{"ts":<integer>,`.
+fn compact_json_ts(bytes: &[u8]) -> Option<i64> {
+    let digits = bytes.strip_prefix(b"{\"ts\":")?;
+    let end = digits.iter().position(|c| !(c.is_ascii_digit() || *c == b'-'))?;
+    match digits.get(end) {
+        Some(b',' | b'}') if end > 0 => std::str::from_utf8(digits.get(..end)?).ok()?.parse().ok(),
+        _ => None,
     }
 }
 

@@ -1,0 +1,100 @@
+//! `insert`: objects go into the event at their time, or into a new event there in time order,
+//! whatever the batches the stream is cut into and the number of workers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::{json, Value};
+use skel_trace::Format;
+
+/// Streams `events` (as (ts, pod names)) through `src`: the output's events as (ts, names).
+fn run(
+    src: &str,
+    events: &[(i64, &[&str])],
+    jobs: usize,
+    batch_bytes: usize,
+    format: Format,
+) -> Vec<(i64, Vec<String>)> {
+    let compiled = skel::compile(src);
+    assert!(!compiled.has_errors(), "{:?}", compiled.diagnostics);
+    let events: Vec<Value> = events
+        .iter()
+        .map(|(ts, names)| {
+            let objs: Vec<Value> = names.iter().map(|n| json!({"kind": "Pod", "metadata": {"name": n}})).collect();
+            json!({"ts": ts, "applied_objs": objs, "deleted_objs": []})
+        })
+        .collect();
+    let trace =
+        json!({"version": 2, "config": {"trackedObjects": {}}, "events": events, "index": {}, "pod_lifecycles": {}});
+    let mut input = serde_json::to_vec(&trace).unwrap();
+    if format == Format::Msgpack {
+        let t = skel_trace::Trace::read(input.as_slice(), Format::Json).unwrap();
+        input = t.write(std::io::Cursor::new(Vec::new()), Format::Msgpack).unwrap().into_inner();
+    }
+    let mut writer = skel_trace::TraceWriter::new(std::io::Cursor::new(Vec::new()), Format::Json);
+    let mut opts = skel::stream::StreamOptions::new(format, Format::Json);
+    opts.jobs = jobs;
+    opts.batch_bytes = batch_bytes;
+    skel::stream::transform(&compiled.program, input.as_slice(), &mut writer, opts)
+        .map_err(|e| format!("{e:?}"))
+        .unwrap();
+    let out: Value = serde_json::from_slice(&writer.finish().unwrap().into_inner()).unwrap();
+    out["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let names = e["applied_objs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["metadata"]["name"].as_str().unwrap().to_string());
+            (e["ts"].as_i64().unwrap(), names.collect())
+        })
+        .collect()
+}
+
+fn pod(name: &str) -> String {
+    format!(r#"{{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {{"name": "{name}"}}}}"#)
+}
+
+#[test]
+fn inserts_land_at_their_time_in_every_batching() {
+    let src = [
+        format!("insert(@t == 50, {});", pod("first")),
+        format!("insert(@t == 0s, {});", pod("start")),
+        format!("insert(@t == 25s, {});", pod("between")),
+        format!("insert(@t == 30s, {});", pod("same-ts")),
+        format!("insert(@t == 30s, {});", pod("same-ts-2")),
+        format!("insert(@t == 1h, {});", pod("last")),
+        "delete(metadata.name == \"gone\");".to_string(),
+        format!("insert(@t == 40s, {});", pod("into-pruned")),
+    ]
+    .join("\n");
+    let events: &[(i64, &[&str])] =
+        &[(100, &["a"]), (110, &["b"]), (120, &["c"]), (130, &["d"]), (130, &["e"]), (140, &["gone"]), (150, &["f"])];
+    let want: Vec<(i64, Vec<String>)> = [
+        (50, vec!["first"]),
+        (100, vec!["a", "start"]),
+        (110, vec!["b"]),
+        (120, vec!["c"]),
+        (125, vec!["between"]),
+        (130, vec!["d", "same-ts", "same-ts-2"]),
+        (130, vec!["e"]),
+        (140, vec!["into-pruned"]),
+        (150, vec!["f"]),
+        (3700, vec!["last"]),
+    ]
+    .into_iter()
+    .map(|(t, n)| (t, n.into_iter().map(String::from).collect()))
+    .collect();
+    for format in [Format::Json, Format::Msgpack] {
+        for (jobs, batch) in [(1, 1 << 20), (1, 60), (3, 60), (2, 150)] {
+            assert_eq!(run(&src, events, jobs, batch, format), want, "{format} jobs {jobs} batch {batch}");
+        }
+    }
+}
+
+#[test]
+fn inserts_into_an_empty_trace_need_absolute_times() {
+    let src = format!("insert(@t == 5, {});\ninsert(@t == 1m, {});", pod("abs"), pod("rel"));
+    assert_eq!(run(&src, &[], 1, 1 << 20, Format::Json), vec![(5, vec!["abs".to_string()])]);
+}
