@@ -194,7 +194,7 @@ pub enum CheckError {
     #[diagnostic(
         code(skel::check::never_matches),
         severity(Warning),
-        help("its tests contradict each other (a field cannot equal two values); SKEL has no `||`: to act on either, write one statement for each")
+        help("its tests contradict each other (a field cannot equal two values); to act on either value, join the tests with `||`")
     )]
     NeverMatches {
         #[label("never true for any object")]
@@ -752,7 +752,9 @@ impl StmtChecker {
         if let Some((_, why)) = self.partial.iter().find(|(n, _)| *n == v.name) {
             return CheckError::NotBoundHere { name: v.name.clone(), span: v.span, why: why.to_string() };
         }
-        let help = if self.all_names.contains(&v.name) {
+        let help = if self.vars.iter().any(|d| d.name == v.name) {
+            format!("`{}` is bound in another branch of an `||`; each branch binds its own variables", v.name)
+        } else if self.all_names.contains(&v.name) {
             format!("`{0}` is defined later in this selector; define it before its first use", v.name)
         } else {
             let best = self

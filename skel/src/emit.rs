@@ -265,13 +265,18 @@ impl Emitter {
             ir::Pred::Compare { lhs, op: op @ (bc::CmpOp::Match | bc::CmpOp::NotMatch), rhs } => {
                 let rhs = match rhs {
                     // The checker has compiled the pattern once already: it compiles.
-                    ir::Operand::Const(Value::String(p)) => match regex::Regex::new(p) {
-                        Ok(re) => {
-                            self.program.regexes.push(bc::Pattern(re));
-                            bc::Rhs::Regex((self.program.regexes.len() - 1) as bc::RegexId)
+                    ir::Operand::Const(Value::String(p)) => {
+                        match self.program.regexes.iter().position(|r| r.as_str() == p) {
+                            Some(i) => bc::Rhs::Regex(i as bc::RegexId),
+                            None => match regex::Regex::new(p) {
+                                Ok(re) => {
+                                    self.program.regexes.push(bc::Pattern(re));
+                                    bc::Rhs::Regex((self.program.regexes.len() - 1) as bc::RegexId)
+                                }
+                                Err(_) => bc::Rhs::Regex(u32::MAX),
+                            },
                         }
-                        Err(_) => bc::Rhs::Regex(u32::MAX),
-                    },
+                    }
                     _ => bc::Rhs::Regex(u32::MAX),
                 };
                 bc::Pred::Cmp { lhs: self.path(lhs), op: *op, rhs }

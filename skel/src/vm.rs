@@ -579,19 +579,22 @@ impl<'p> Vm<'p> {
         let Some(path) = prog.paths.get(target as usize) else { return Ok(0) };
         // A template in `$x.f = {...}` is built once for each location `$x` is bound to, its
         // `$x` paths seeing that location only.
+        // Every value is built before any is set, so none sees another's write.
         if let (Rhs::Build(b), PathRoot::Slot(s)) = (value, path.root) {
             let bound = self.slots.get(s as usize).cloned().unwrap_or_default();
-            let mut n = 0;
-            for loc in bound {
+            let mut values = Vec::with_capacity(bound.len());
+            for &loc in &bound {
                 if let Some(slot) = self.slots.get_mut(s as usize) {
                     *slot = vec![loc];
                 }
-                let value = self.build(obj, b, false);
-                let set = value.and_then(|v| self.modify_with(obj, target, v.unwrap_or(Node::Null)));
+                values.push(self.build(obj, b, false));
+            }
+            let mut n = 0;
+            for (loc, value) in bound.into_iter().zip(values) {
                 if let Some(slot) = self.slots.get_mut(s as usize) {
-                    slot.clear();
+                    *slot = vec![loc];
                 }
-                n += set?;
+                n += self.modify_with(obj, target, value?.unwrap_or(Node::Null))?;
             }
             return Ok(n);
         }

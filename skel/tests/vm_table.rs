@@ -373,6 +373,12 @@ fn extension_rows() {
             json!({"bs": [{"serviceName": "web"}, {"serviceName": "api"}]}),
             json!({"bs": [{"serviceName": "web", "service": {"name": "web"}}, {"serviceName": "api", "service": {"name": "api"}}]}),
         ),
+        (
+            "per-binding templates are all built before any is set",
+            r#"modify($x := a[*] | exists($x.v), $x.v = {"first": a[0].v});"#,
+            json!({"a": [{"v": 1}, {"v": 2}]}),
+            json!({"a": [{"v": {"first": 1}}, {"v": {"first": 1}}]}),
+        ),
         ("bracket key", r#"modify(a["b.c~d"] = 1);"#, json!({"a": {}}), json!({"a": {"b.c~d": 1}})),
         (
             "bracket key with a quote",
