@@ -280,6 +280,26 @@ fn example_sanitize_strips_secrets_and_status() {
     }
 }
 
+/// `insert(..., file("x"))` reads the file next to the script, wherever skel runs from.
+#[test]
+fn insert_reads_its_file_from_the_scripts_folder() {
+    let tmp = workdir(&[(example("trace.json"), "trace.json")]);
+    let scripts = tmp.path().join("scripts");
+    fs::create_dir(&scripts).unwrap();
+    fs::copy(example("priorityclass.yaml"), scripts.join("priorityclass.yaml")).unwrap();
+    fs::write(scripts.join("add.skel"), "insert(@t == 0s, file(\"priorityclass.yaml\"));\n").unwrap();
+    let r = run(skel(tmp.path()).args(["apply", "scripts/add.skel", "trace.json", "-o", "out.json"]));
+    assert_eq!(r.code, 0, "stderr:\n{}", r.stderr);
+    assert!(r.stderr.contains(", 1 inserted;"), "{}", r.stderr);
+    let out = read_json(&tmp.path().join("out.json"));
+    let input = read_json(&tmp.path().join("trace.json"));
+    let first = &out["events"][0];
+    assert_eq!(first["ts"], input["events"][0]["ts"], "the first event's time is the trace's start");
+    let last = first["applied_objs"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["kind"], "PriorityClass");
+    assert_eq!(last["metadata"]["name"], "batch-low");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2. stdin and stdout
 
