@@ -344,6 +344,21 @@ fn insert(stmt: &ast::Statement, base: Option<&std::path::Path>) -> Result<Inser
         }
         _ => return Err(CheckError::InsertNotManifest { span: stmt.span, found: "no manifest".into() }),
     };
+    // SimKube types these fields strictly: an inserted object must pass as any other does.
+    for m in &manifests {
+        let mut node = crate::node::Node::from_value(m);
+        if let Err(e) = crate::typed::validate(&mut node) {
+            let span = match &stmt.action {
+                ast::Action::InsertFile { span, .. } => *span,
+                ast::Action::Insert(o) => o.span(),
+                _ => stmt.span,
+            };
+            return Err(CheckError::InsertNotManifest {
+                span,
+                found: format!("`{}` must be {}, found `{}`", e.field, e.expected, e.found),
+            });
+        }
+    }
     Ok(Insert { at, manifests, span: stmt.span })
 }
 
