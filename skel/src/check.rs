@@ -413,8 +413,14 @@ impl StmtChecker {
                 let (f, t) = (self.path(from), self.path(to));
                 let (f, t) = (f?, t?);
                 let what = if *keep { "copy" } else { "move" };
-                let problem = if let Some(p) = [(&f, from), (&t, to)].into_iter().find(|(p, _)| p.has_wildcard()) {
-                    Some((p.1.span, "`[*]` and `.*` are not allowed here".to_string(), format!("`{what}` takes one value from one place; to do it for every element, bind a variable: `{what}($c := a[*] | exists($c.x), $c.x -> $c.y)`")))
+                // Wildcards pair the two paths up: both go through the same `[*]`/`.*` steps,
+                // and each element moves its own value.
+                let wild = |p: &Path| p.segs.iter().rposition(|s| matches!(s, Seg::AnyIndex | Seg::AnyKey));
+                let spread = wild(&f).max(wild(&t)).map(|w| w + 1);
+                let paired =
+                    spread.is_none_or(|n| f.segs.len() > n && t.segs.len() > n && f.segs.get(..n) == t.segs.get(..n));
+                let problem = if !paired {
+                    Some((to.span, "its `[*]`/`.*` steps are not the same as the first path's".to_string(), format!("with wildcards, both paths go through the same elements and differ after them: `{what}(a[*].x -> a[*].y)`; otherwise bind a variable: `{what}($c := a[*] | exists($c.x), $c.x -> $c.y)`")))
                 } else if f.root != t.root {
                     Some((to.span, "this path starts somewhere else than the first".to_string(), format!("both paths start at the object, or both at the same variable, so that each value goes to its own place: `{what}($b := ... | exists($b.x), $b.x -> $b.y)`")))
                 } else if f.segs.is_empty() || t.segs.is_empty() {

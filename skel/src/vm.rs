@@ -657,19 +657,34 @@ impl<'p> Vm<'p> {
             return Ok((0, 0));
         };
         let whole: [Loc; 1] = [(0, 0)];
-        let roots: Vec<Vec<Step>> = match from_path.root {
+        let bound: Vec<Vec<Step>> = match from_path.root {
             PathRoot::Object => whole.to_vec(),
             PathRoot::Slot(s) => self.slots.get(s as usize).cloned().unwrap_or_default(),
         }
         .into_iter()
         .map(|(start, len)| self.steps.get(start as usize..(start + len) as usize).unwrap_or(&[]).to_vec())
         .collect();
+        // The paths share their steps up to the last wildcard (the checker sees to it): each
+        // place those reach is a root of its own.
+        let wild = |segs: &[Seg]| segs.iter().rposition(|s| matches!(s, Seg::AnyIndex | Seg::AnyKey));
+        let spread = wild(&from_path.segs).max(wild(&to_path.segs)).map_or(0, |w| w + 1);
+        let (shared, from_rest) = from_path.segs.split_at(spread.min(from_path.segs.len()));
+        let to_rest = to_path.segs.get(spread..).unwrap_or(&[]);
+        let mut roots: Vec<Vec<Step>> = Vec::new();
+        for b in bound {
+            let Some(root) = resolve(obj, &b) else { continue };
+            let mut loc = b.clone();
+            let _ = walk(root, shared, &prog.keys, &mut loc, &mut |l, _| {
+                roots.push(l.to_vec());
+                ControlFlow::Continue(())
+            });
+        }
         let (mut removed, mut set) = (0, 0);
         for root_steps in roots {
             let Some(root) = resolve(obj, &root_steps) else { continue };
             let mut loc = root_steps.clone();
             let mut found = None;
-            let _ = walk(root, &from_path.segs, &prog.keys, &mut loc, &mut |l, v| {
+            let _ = walk(root, from_rest, &prog.keys, &mut loc, &mut |l, v| {
                 found = Some((l.to_vec(), v.clone()));
                 ControlFlow::Break(())
             });
@@ -677,7 +692,7 @@ impl<'p> Vm<'p> {
             if !keep && remove_at(obj, &from_loc) {
                 removed += 1;
             }
-            set_at(obj, &root_steps, &to_path.segs, value, prog).map_err(|e| e.with_path(self.path_name(to)))?;
+            set_at(obj, &root_steps, to_rest, value, prog).map_err(|e| e.with_path(self.path_name(to)))?;
             set += 1;
         }
         Ok((removed, set))

@@ -379,6 +379,18 @@ fn extension_rows() {
             json!({"a": [{"v": 1}, {"v": 2}]}),
             json!({"a": [{"v": {"first": 1}}, {"v": {"first": 1}}]}),
         ),
+        (
+            "move through [*]: each element moves its own value",
+            "move(cs[*].image -> cs[*].spec.image);",
+            json!({"cs": [{"image": "a"}, {"name": "no-image"}, {"image": "c"}]}),
+            json!({"cs": [{"spec": {"image": "a"}}, {"name": "no-image"}, {"spec": {"image": "c"}}]}),
+        ),
+        (
+            "copy through .*",
+            "copy(ports.*.number -> ports.*.target);",
+            json!({"ports": {"http": {"number": 80}, "grpc": {"number": 9090}}}),
+            json!({"ports": {"http": {"number": 80, "target": 80}, "grpc": {"number": 9090, "target": 9090}}}),
+        ),
         ("bracket key", r#"modify(a["b.c~d"] = 1);"#, json!({"a": {}}), json!({"a": {"b.c~d": 1}})),
         (
             "bracket key with a quote",
