@@ -183,7 +183,7 @@ fn run_in_process(case: &Path, level: skel::OptLevel) -> Result<Vec<u8>, String>
         Err(skel_trace::ReadError::Visitor(skel::transform::TransformError::Run(e))) => return Err(e.to_string()),
         Err(e) => return Err(format!("{e:?}")),
     }
-    transform.writer.finish().map(|c| c.into_inner()).map_err(|e| e.to_string())
+    transform.finish().map(|c| c.into_inner()).map_err(|e| e.to_string())
 }
 
 /// The optimizer changes nothing a script does: every corpus case gives byte-identical output

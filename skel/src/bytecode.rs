@@ -62,6 +62,34 @@ pub enum Rhs {
     Regex(RegexId),
 }
 
+/// Where inserts go around an event at `ts` that follows an event at `prev` (`None`: none, for
+/// the trace's first event; or unknown): those strictly between the two in new events just
+/// before it, those at `ts` into it (into the first of several events at one time).
+pub fn inserts_around<'a>(
+    all: &'a [(i64, Vec<&'a Value>)],
+    first: bool,
+    prev: Option<i64>,
+    ts: i64,
+) -> (&'a [(i64, Vec<&'a Value>)], &'a [&'a Value]) {
+    let after_prev = |t: i64| match prev {
+        Some(p) => t > p,
+        None => first,
+    };
+    let lo = all.partition_point(|(t, _)| !after_prev(*t));
+    let hi = all.partition_point(|(t, _)| *t < ts).max(lo);
+    let before = all.get(lo..hi).unwrap_or(&[]);
+    let into = match all.get(hi) {
+        Some((t, list)) if *t == ts && prev != Some(ts) => list.as_slice(),
+        _ => &[],
+    };
+    (before, into)
+}
+
+/// The inserts after the trace's last event (`None`: there was none).
+pub fn inserts_after(all: Vec<(i64, Vec<&Value>)>, last: Option<i64>) -> Vec<(i64, Vec<&Value>)> {
+    all.into_iter().filter(|(t, _)| last.is_none_or(|l| *t > l)).collect()
+}
+
 /// `insert`: manifests that go into the trace at one time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InsertCode {
@@ -291,6 +319,31 @@ impl Program {
             Some(d) => std::borrow::Cow::Borrowed(d.statements_for(kind)),
             None => std::borrow::Cow::Owned((0..self.stmts.len() as u32).collect()),
         }
+    }
+
+    /// The inserts at absolute times (relative ones need the trace's start), by time, the
+    /// manifests of one time together in script order.
+    pub fn inserts_by_time(&self, start_ts: Option<i64>) -> Vec<(i64, Vec<&Value>)> {
+        let mut timed: Vec<(i64, &[Value])> = self
+            .inserts
+            .iter()
+            .filter_map(|i| {
+                let t = match i.at {
+                    TimeOperand::Absolute(t) => t,
+                    TimeOperand::Relative(d) => start_ts?.saturating_add(d),
+                };
+                Some((t, i.manifests.as_slice()))
+            })
+            .collect();
+        timed.sort_by_key(|(t, _)| *t);
+        let mut out: Vec<(i64, Vec<&Value>)> = Vec::new();
+        for (t, manifests) in timed {
+            match out.last_mut() {
+                Some((last, list)) if *last == t => list.extend(manifests),
+                _ => out.push((t, manifests.iter().collect())),
+            }
+        }
+        out
     }
 
     pub fn max_slots(&self) -> usize {

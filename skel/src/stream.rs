@@ -15,7 +15,7 @@ use skel_trace::{
     RawManifest, Section, Splitter, TraceError, TraceWriter, Unit,
 };
 
-use crate::bytecode::{Program, TimeOperand};
+use crate::bytecode::Program;
 use crate::lazy;
 use crate::node::Node;
 use crate::transform::{run_object, RunError, Summary};
@@ -163,10 +163,7 @@ fn write_late_inserts<W: Write + Seek>(
     }
     written.late_done = true;
     let format = written.format;
-    let late: Vec<(i64, Vec<&Value>)> = inserts_by_time(written.program, written.start_ts)
-        .into_iter()
-        .filter(|(t, _)| written.last_ts.is_none_or(|last| *t > last))
-        .collect();
+    let late = crate::bytecode::inserts_after(written.program.inserts_by_time(written.start_ts), written.last_ts);
     if late.is_empty() {
         return Ok(());
     }
@@ -180,31 +177,6 @@ fn write_late_inserts<W: Write + Seek>(
     writer.encoded_events(&out.bytes, out.count)?;
     summary.add(&out.summary);
     Ok(())
-}
-
-/// The program's inserts at absolute times (relative ones need the trace's start), by time,
-/// the manifests of one time together in script order.
-fn inserts_by_time(program: &Program, start_ts: Option<i64>) -> Vec<(i64, Vec<&Value>)> {
-    let mut timed: Vec<(i64, &[Value])> = program
-        .inserts
-        .iter()
-        .filter_map(|i| {
-            let t = match i.at {
-                TimeOperand::Absolute(t) => t,
-                TimeOperand::Relative(d) => start_ts?.saturating_add(d),
-            };
-            Some((t, i.manifests.as_slice()))
-        })
-        .collect();
-    timed.sort_by_key(|(t, _)| *t);
-    let mut out: Vec<(i64, Vec<&Value>)> = Vec::new();
-    for (t, manifests) in timed {
-        match out.last_mut() {
-            Some((last, list)) if *last == t => list.extend(manifests),
-            _ => out.push((t, manifests.iter().collect())),
-        }
-    }
-    out
 }
 
 /// Appends a new event holding `manifests` at time `ts`.
@@ -392,7 +364,7 @@ impl<'p> Worker<'p> {
             start_ts: batch.start_ts,
             last_ts: None,
         };
-        let inserts = inserts_by_time(self.program, batch.start_ts);
+        let inserts = self.program.inserts_by_time(batch.start_ts);
         // The `ts` before each event: inserts between it and the event go in a new event.
         let mut prev = batch.prev_ts;
         // Every statement runs on every object: every manifest will be decoded, so decode the
@@ -521,21 +493,8 @@ struct Inserts<'a> {
 }
 
 impl<'a> Inserts<'a> {
-    /// For the event `index` at `ts`, after an event at `prev` (`None`: unknown, or no event
-    /// before the first): inserts strictly between the two go before it, those at `ts` into it
-    /// (into the first of several events at one time).
     fn at(all: &'a [(i64, Vec<&'a Value>)], index: usize, prev: Option<i64>, ts: i64) -> Inserts<'a> {
-        let after_prev = |t: i64| match prev {
-            Some(p) => t > p,
-            None => index == 0,
-        };
-        let lo = all.partition_point(|(t, _)| !after_prev(*t));
-        let hi = all.partition_point(|(t, _)| *t < ts).max(lo);
-        let before = all.get(lo..hi).unwrap_or(&[]);
-        let into = match all.get(hi) {
-            Some((t, list)) if *t == ts && prev != Some(ts) => list.as_slice(),
-            _ => &[],
-        };
+        let (before, into) = crate::bytecode::inserts_around(all, index == 0, prev, ts);
         Inserts { before, into }
     }
 }

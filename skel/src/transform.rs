@@ -121,16 +121,31 @@ impl Diagnostic for RunError {
     }
 }
 
-/// Runs a program over events, one at a time; keeps the VM's buffers between events.
+/// Runs a program over events, one at a time; keeps the VM's buffers between events. The
+/// objects `insert` adds go into the events at their time (`process`), or into new events
+/// the caller writes before the event (`take_new_events`) or after the last one
+/// (`late_inserts`).
 pub struct EventProcessor<'p> {
     program: &'p Program,
     vm: Option<Vm<'p>>,
     pub summary: Summary,
+    start_ts: Option<i64>,
+    prev_ts: Option<i64>,
+    new_events: Vec<Event>,
+    late_done: bool,
 }
 
 impl<'p> EventProcessor<'p> {
     pub fn new(program: &'p Program) -> EventProcessor<'p> {
-        EventProcessor { program, vm: None, summary: Summary::default() }
+        EventProcessor {
+            program,
+            vm: None,
+            summary: Summary::default(),
+            start_ts: None,
+            prev_ts: None,
+            new_events: Vec::new(),
+            late_done: false,
+        }
     }
 
     /// Transforms one event in place; returns whether it is kept (false: it is now empty).
@@ -140,13 +155,27 @@ impl<'p> EventProcessor<'p> {
         s.events_read += 1;
         let n = (event.applied_objs.len() + event.deleted_objs.len()) as u64;
         s.objects_read += n;
+        let start = *self.start_ts.get_or_insert(event.ts);
         if !self.program.stmts.is_empty() {
             let program = self.program;
-            let vm = self.vm.get_or_insert_with(|| Vm::new(program, event.ts));
+            let vm = self.vm.get_or_insert_with(|| Vm::new(program, start));
             let ts = event.ts;
             run_list(vm, &mut event.applied_objs, "applied_objs", index, ts, program, &mut self.summary)?;
             run_list(vm, &mut event.deleted_objs, "deleted_objs", index, ts, program, &mut self.summary)?;
         }
+        if !self.program.inserts.is_empty() {
+            let all = self.program.inserts_by_time(Some(start));
+            let (before, into) = crate::bytecode::inserts_around(&all, index == 0, self.prev_ts, event.ts);
+            for (t, manifests) in before {
+                self.summary.events_written += 1;
+                self.summary.objects_inserted += manifests.len() as u64;
+                let applied_objs = manifests.iter().map(|m| (*m).clone()).collect();
+                self.new_events.push(Event { ts: *t, applied_objs, deleted_objs: Vec::new() });
+            }
+            self.summary.objects_inserted += into.len() as u64;
+            event.applied_objs.extend(into.iter().map(|m| (*m).clone()));
+        }
+        self.prev_ts = Some(event.ts);
         let keep = !(event.applied_objs.is_empty() && event.deleted_objs.is_empty());
         if keep {
             self.summary.events_written += 1;
@@ -154,6 +183,26 @@ impl<'p> EventProcessor<'p> {
             self.summary.events_pruned += 1;
         }
         Ok(keep)
+    }
+
+    /// The new events `insert` made before the event just processed, to write before it.
+    pub fn take_new_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.new_events)
+    }
+
+    /// The new events `insert` makes after the last event (once; then nothing).
+    pub fn late_inserts(&mut self) -> Vec<Event> {
+        if std::mem::replace(&mut self.late_done, true) {
+            return Vec::new();
+        }
+        let late = crate::bytecode::inserts_after(self.program.inserts_by_time(self.start_ts), self.prev_ts);
+        late.into_iter()
+            .map(|(ts, manifests)| {
+                self.summary.events_written += 1;
+                self.summary.objects_inserted += manifests.len() as u64;
+                Event { ts, applied_objs: manifests.into_iter().cloned().collect(), deleted_objs: Vec::new() }
+            })
+            .collect()
     }
 }
 
@@ -224,14 +273,29 @@ pub enum TransformError {
 }
 
 /// The reader's visitor: transforms each event and writes what is kept, in input order.
+/// `finish` writes what `insert` adds after the last event, and the end of the trace.
 pub struct Transform<'p, W: std::io::Write + std::io::Seek> {
     pub processor: EventProcessor<'p>,
     pub writer: TraceWriter<W>,
+    events: bool,
 }
 
 impl<'p, W: std::io::Write + std::io::Seek> Transform<'p, W> {
     pub fn new(program: &'p Program, writer: TraceWriter<W>) -> Self {
-        Transform { processor: EventProcessor::new(program), writer }
+        Transform { processor: EventProcessor::new(program), writer, events: false }
+    }
+
+    fn write_late_inserts(&mut self) -> Result<(), TraceError> {
+        let late = self.processor.late_inserts();
+        if !late.is_empty() {
+            self.writer.begin_events()?;
+        }
+        late.iter().try_for_each(|e| self.writer.event(e))
+    }
+
+    pub fn finish(mut self) -> Result<W, TraceError> {
+        self.write_late_inserts()?;
+        self.writer.finish()
     }
 }
 
@@ -239,12 +303,21 @@ impl<W: std::io::Write + std::io::Seek> TraceVisitor for Transform<'_, W> {
     type Error = TransformError;
 
     fn section(&mut self, section: Section) -> Result<(), TransformError> {
+        // What goes after the last event goes before a section that follows the events.
+        if self.events {
+            self.write_late_inserts().map_err(TransformError::Write)?;
+        }
         self.writer.section(&section).map_err(TransformError::Write)
     }
 
     fn event(&mut self, index: usize, mut event: Event) -> Result<(), TransformError> {
+        self.events = true;
         self.writer.begin_events().map_err(TransformError::Write)?;
-        if self.processor.process(index, &mut event).map_err(TransformError::Run)? {
+        let keep = self.processor.process(index, &mut event).map_err(TransformError::Run)?;
+        for e in self.processor.take_new_events() {
+            self.writer.event(&e).map_err(TransformError::Write)?;
+        }
+        if keep {
             self.writer.event(&event).map_err(TransformError::Write)?;
         }
         Ok(())

@@ -37,6 +37,12 @@ fn run(
         .map_err(|e| format!("{e:?}"))
         .unwrap();
     let out: Value = serde_json::from_slice(&writer.finish().unwrap().into_inner()).unwrap();
+    // The sequential reader and `Transform` put the inserts in the same places.
+    let seq_writer = skel_trace::TraceWriter::new(std::io::Cursor::new(Vec::new()), Format::Json);
+    let mut transform = skel::transform::Transform::new(&compiled.program, seq_writer);
+    skel_trace::read_trace(input.as_slice(), format, &mut transform).map_err(|e| format!("{e:?}")).unwrap();
+    let seq: Value = serde_json::from_slice(&transform.finish().unwrap().into_inner()).unwrap();
+    assert_eq!(seq["events"], out["events"], "sequential and streamed differ");
     out["events"]
         .as_array()
         .unwrap()
