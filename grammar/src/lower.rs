@@ -241,6 +241,23 @@ fn known_mistake(text: &str, offset: usize) -> Option<ParseError> {
             }
         }
     }
+    // `a->b`: `-` belongs to the name before it, so the arrow is not seen.
+    for (k, &(i, c)) in code.iter().enumerate() {
+        let prev = k.checked_sub(1).and_then(|p| code.get(p)).map(|(_, p)| *p);
+        let next = code.get(k + 1).map(|(_, n)| *n);
+        if c == '-'
+            && next == Some('>')
+            && prev.is_some_and(|p| p.is_ascii_alphanumeric() || matches!(p, '_' | '"' | ']'))
+        {
+            return Some(syntax(
+                i,
+                2,
+                "`->`",
+                "a path",
+                "write spaces around `->` (`FROM -> TO`): a `-` right after a name is part of the name",
+            ));
+        }
+    }
     // `1e5`: an exponent, which SKEL numbers do not have (it would read as a time unit).
     for (k, &(i, c)) in code.iter().enumerate() {
         let starts_number = c.is_ascii_digit()
