@@ -10,6 +10,10 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod common;
+
+use common::skel;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -57,17 +61,6 @@ fn workdir(files: &[(PathBuf, &str)]) -> TempDir {
         fs::copy(src, tmp.path().join(name)).unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
     }
     tmp
-}
-
-/// `skel` running in `dir`, without colour.
-fn skel(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_skel"));
-    cmd.current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("CLICOLOR_FORCE")
-        .env_remove("CLICOLOR")
-        .env_remove("RUST_BACKTRACE");
-    cmd
 }
 
 struct Run {

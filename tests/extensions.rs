@@ -19,10 +19,13 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod common;
+
+use common::skel;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use serde_json::Value;
 
 /// Cases skel gets wrong today: (case folder, why).
@@ -52,17 +55,6 @@ fn case_dirs() -> Vec<PathBuf> {
 
 fn case_name(dir: &Path) -> String {
     dir.file_name().unwrap().to_string_lossy().into_owned()
-}
-
-/// `skel` running in `dir`, without colour.
-fn skel(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_skel"));
-    cmd.current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("CLICOLOR_FORCE")
-        .env_remove("CLICOLOR")
-        .env_remove("RUST_BACKTRACE");
-    cmd
 }
 
 struct Run {
