@@ -131,6 +131,8 @@ pub struct EventProcessor<'p> {
     pub summary: Summary,
     start_ts: Option<i64>,
     prev_ts: Option<i64>,
+    /// The inserts by time, once the start is known (the first event).
+    inserts: Vec<(i64, Vec<&'p Value>)>,
     new_events: Vec<Event>,
     late_done: bool,
 }
@@ -143,6 +145,7 @@ impl<'p> EventProcessor<'p> {
             summary: Summary::default(),
             start_ts: None,
             prev_ts: None,
+            inserts: Vec::new(),
             new_events: Vec::new(),
             late_done: false,
         }
@@ -155,7 +158,13 @@ impl<'p> EventProcessor<'p> {
         s.events_read += 1;
         let n = (event.applied_objs.len() + event.deleted_objs.len()) as u64;
         s.objects_read += n;
-        let start = *self.start_ts.get_or_insert(event.ts);
+        let start = match self.start_ts {
+            Some(start) => start,
+            None => {
+                self.inserts = self.program.inserts_by_time(Some(event.ts));
+                *self.start_ts.insert(event.ts)
+            }
+        };
         if !self.program.stmts.is_empty() {
             let program = self.program;
             let vm = self.vm.get_or_insert_with(|| Vm::new(program, start));
@@ -163,9 +172,8 @@ impl<'p> EventProcessor<'p> {
             run_list(vm, &mut event.applied_objs, "applied_objs", index, ts, program, &mut self.summary)?;
             run_list(vm, &mut event.deleted_objs, "deleted_objs", index, ts, program, &mut self.summary)?;
         }
-        if !self.program.inserts.is_empty() {
-            let all = self.program.inserts_by_time(Some(start));
-            let (before, into) = crate::bytecode::inserts_around(&all, index == 0, self.prev_ts, event.ts);
+        if !self.inserts.is_empty() {
+            let (before, into) = crate::bytecode::inserts_around(&self.inserts, index == 0, self.prev_ts, event.ts);
             for (t, manifests) in before {
                 self.summary.events_written += 1;
                 self.summary.objects_inserted += manifests.len() as u64;
