@@ -43,6 +43,22 @@ const PIECES: &[&str] = &[
     "#c\n",
     " ",
     "\n",
+    // The extensions.
+    "||",
+    "!(",
+    "(",
+    " =~ \"^a.*\"",
+    " !~ \"[\"",
+    " in [1, \"x\"]",
+    "{\"k\": a}",
+    "[a, -2, 0.5, null]",
+    "\"\\u{e9}\\n\"",
+    ".*",
+    "[\"k~\"]",
+    "move(",
+    "copy(",
+    " -> ",
+    "insert(@t == 0s, {\"kind\": \"X\"})",
 ];
 
 proptest! {
@@ -54,7 +70,7 @@ proptest! {
         let compiled = skel::compile(&src);
         if !compiled.has_errors() {
             prop_assert!(compiled.program.verify().is_ok());
-            let mut obj = json!({"a": [1, {"b": 2}], "spec": {"a": "x"}, "metadata": {"labels": {"app": "w"}}});
+            let mut obj = json!({"a": [1, {"b": 2}], "spec": {"a": "x", "k~": {"a": [3]}}, "metadata": {"labels": {"app": "w"}}});
             let mut vm = skel::Vm::new(&compiled.program, 0);
             let _ = vm.run_value(&mut obj, 600);
         }
