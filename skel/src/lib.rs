@@ -12,6 +12,7 @@ pub mod opt;
 pub mod stream;
 pub mod transform;
 mod typed;
+pub mod upgrade;
 mod vm;
 
 use miette::Diagnostic;

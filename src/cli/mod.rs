@@ -1,6 +1,7 @@
 //! Subcommand definitions (clap) and dispatch.
 
 pub mod apply;
+pub mod check;
 pub mod compile;
 pub mod files;
 pub mod report;
@@ -48,6 +49,38 @@ Exit codes: 0 success, 1 script or trace error (nothing is written), 2 usage err
   skel compile migrate.skel --emit bytecode  # print the disassembled program
   skel compile migrate.skel --emit bytecode --no-opt  # ... before optimization")]
     Compile(CompileArgs),
+    /// Find what a trace uses that a Kubernetes version no longer serves, and write the SKEL
+    /// that migrates it.
+    #[command(after_help = "Examples:
+  skel check trace.json --target-version 1.25                  # a report; exit 1 on findings
+  skel check trace.sktrace --target-version 1.25 --fix fix.skel # and the SKEL that migrates it
+  skel check manifests/ --target-version 1.29 --format sarif    # a folder of YAML manifests
+
+Exit codes: 0 nothing found, 1 findings at or below the target version, 2 usage or input error.")]
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    /// A trace (JSON or msgpack `.sktrace`), a YAML or JSON file of manifests, or a folder of
+    /// them (read as a trace of one event).
+    pub input: PathBuf,
+    /// The Kubernetes version to replay on, e.g. `1.25`.
+    #[arg(long)]
+    pub target_version: String,
+    /// How to report.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: CheckFormat,
+    /// Write a SKEL script that migrates what can be migrated mechanically.
+    #[arg(long)]
+    pub fix: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckFormat {
+    Text,
+    Json,
+    Sarif,
 }
 
 #[derive(clap::Args, Debug)]
@@ -138,5 +171,6 @@ pub fn run(cli: Cli) -> Result<(), Failed> {
     match cli.command {
         Command::Apply(a) => apply::run(a),
         Command::Compile(c) => compile::run(c),
+        Command::Check(c) => check::run(c),
     }
 }

@@ -1,0 +1,169 @@
+//! `skel check`: what a trace (or a set of manifests) uses that a target Kubernetes version no
+//! longer serves, reported as text, JSON or SARIF, and optionally the SKEL that migrates it.
+//! Exit codes as linters have them: 0 nothing found, 1 findings, 2 usage or input error.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use miette::Diagnostic;
+use serde_json::Value;
+use skel::upgrade::{KubeVersion, Scanner};
+use skel_trace::{Event, Section, TraceVisitor};
+use thiserror::Error;
+
+use super::files::{self, FileError, Output};
+use super::{report, CheckArgs, CheckFormat, Failed};
+
+#[derive(Debug, Error, Diagnostic)]
+pub enum CheckError {
+    #[error("`{text}` is not a Kubernetes version")]
+    #[diagnostic(code(skel::usage::target_version), help("write the minor version, e.g. `--target-version 1.25`"))]
+    Version { text: String },
+    #[error("`{path}` holds no Kubernetes manifest")]
+    #[diagnostic(
+        code(skel::check::no_manifests),
+        help("give a trace (JSON or .sktrace), a YAML or JSON file of manifests, or a folder of them")
+    )]
+    NoManifests { path: String },
+    #[error("cannot read `{path}`: {reason}")]
+    #[diagnostic(code(skel::check::bad_manifest), help("a manifest file holds YAML documents or JSON objects"))]
+    BadManifest { path: String, reason: String },
+}
+
+pub fn run(args: CheckArgs) -> Result<(), Failed> {
+    let Some(target) = KubeVersion::parse(&args.target_version) else {
+        report::diagnostic(CheckError::Version { text: args.target_version.clone() });
+        return Err(Failed::Usage);
+    };
+    let mut scanner = Scanner::new(target);
+    scan(&args.input, &mut scanner)?;
+    let report = scanner.report();
+    let text = match args.format {
+        CheckFormat::Text => report.text(),
+        CheckFormat::Json => format!("{:#}\n", report.json()),
+        CheckFormat::Sarif => format!("{:#}\n", report.sarif(&files::display(&args.input))),
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+    if let Some(fix) = &args.fix {
+        write_fix(fix, &report.fix_script())?;
+        if args.format == CheckFormat::Text {
+            let _ = writeln!(stdout, "wrote {}", fix.display());
+        }
+    }
+    if report.has_findings() {
+        Err(Failed::Error)
+    } else {
+        Ok(())
+    }
+}
+
+/// Writes the script atomically (temp file, then rename), as `skel apply` writes traces.
+fn write_fix(path: &Path, script: &str) -> Result<(), Failed> {
+    let out = Output::create(Some(path)).map_err(|_| Failed::Usage)?;
+    let mut f = out.file().map_err(|_| Failed::Usage)?;
+    if let Err(e) = f.write_all(script.as_bytes()) {
+        report::diagnostic(FileError::Write { path: files::display(path), reason: files::reason(&e) });
+        return Err(Failed::Usage);
+    }
+    out.commit().map_err(|_| Failed::Usage)
+}
+
+/// Feeds every object of the input to the scanner: a folder's manifest files, a YAML file of
+/// manifests, or a trace (a JSON file that is not a trace is read as manifests).
+fn scan(input: &Path, scanner: &mut Scanner) -> Result<(), Failed> {
+    if input.is_dir() {
+        let mut found = Vec::new();
+        collect_files(input, &mut found);
+        found.sort();
+        let mut manifests = Vec::new();
+        for f in &found {
+            manifests.extend(read_manifests(f)?);
+        }
+        return one_event(input, manifests, scanner);
+    }
+    let ext = input.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if matches!(ext, "yaml" | "yml") {
+        let manifests = read_manifests(input)?;
+        return one_event(input, manifests, scanner);
+    }
+    let trace = files::open_trace(input, None).map_err(|_| Failed::Usage)?;
+    let mut visitor = Visitor { scanner, events: 0 };
+    match skel_trace::read_trace(trace.reader, trace.format, &mut visitor) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            // Not a trace: maybe a JSON file of manifests.
+            if visitor.events == 0 && ext == "json" {
+                if let Ok(manifests) = read_manifests(input) {
+                    if !manifests.is_empty() {
+                        return one_event(input, manifests, visitor.scanner);
+                    }
+                }
+            }
+            let skel_trace::ReadError::Trace(e) = e;
+            report::diagnostic(e);
+            Err(Failed::Usage)
+        }
+    }
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect_files(&p, out);
+        } else if p.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "yaml" | "yml" | "json")) {
+            out.push(p);
+        }
+    }
+}
+
+/// The manifests of a YAML (several documents) or JSON file; a `List` or an array gives its
+/// items.
+fn read_manifests(path: &Path) -> Result<Vec<Value>, Failed> {
+    let name = files::display(path);
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        report::diagnostic(CheckError::BadManifest { path: name.clone(), reason: files::reason(&e) });
+        Failed::Usage
+    })?;
+    skel::upgrade::parse_manifests(&text).map_err(|reason| {
+        report::diagnostic(CheckError::BadManifest { path: name, reason });
+        Failed::Usage
+    })
+}
+
+/// Manifests are a trace of one event, at time 0.
+fn one_event(input: &Path, manifests: Vec<Value>, scanner: &mut Scanner) -> Result<(), Failed> {
+    if manifests.is_empty() {
+        report::diagnostic(CheckError::NoManifests { path: files::display(input) });
+        return Err(Failed::Usage);
+    }
+    scanner.event();
+    for m in &manifests {
+        scanner.object(0, 0, m);
+    }
+    Ok(())
+}
+
+struct Visitor<'s> {
+    scanner: &'s mut Scanner,
+    events: usize,
+}
+
+impl TraceVisitor for Visitor<'_> {
+    type Error = std::convert::Infallible;
+
+    fn section(&mut self, _: Section) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    fn event(&mut self, index: usize, event: Event) -> Result<(), Self::Error> {
+        self.events += 1;
+        self.scanner.event();
+        for obj in event.applied_objs.iter().chain(&event.deleted_objs) {
+            self.scanner.object(index, event.ts, obj);
+        }
+        Ok(())
+    }
+}
