@@ -529,6 +529,36 @@ mod tests {
             .any(|r| r.kind == "CronJob" && r.api_version() == "batch/v1beta1" && r.removed_in == "1.25"));
     }
 
+    /// What each target version finds: removals at or before it; the label from 1.24, the
+    /// taint from 1.25; counts per object and per event.
+    #[test]
+    fn findings_depend_on_the_target() {
+        let cron =
+            json!({"apiVersion": "batch/v1beta1", "kind": "CronJob", "metadata": {"name": "c", "namespace": "n"}});
+        let pod = json!({"kind": "Deployment", "spec": {"template": {"spec": {
+            "nodeSelector": {MASTER: ""}, "tolerations": [{"key": MASTER, "effect": "NoSchedule"}]}}}});
+        let scan = |minor| {
+            let mut s = Scanner::new(KubeVersion { major: 1, minor });
+            s.event();
+            s.object(0, 10, &cron);
+            s.object(0, 10, &cron);
+            s.event();
+            s.object(1, 20, &pod);
+            s.object(1, 20, &cron);
+            s.report()
+        };
+        let rules = |r: &Report| r.findings.iter().map(Finding::rule).collect::<Vec<_>>();
+        assert!(rules(&scan(23)).is_empty());
+        assert_eq!(rules(&scan(24)), ["master-node-label"]);
+        let r = scan(25);
+        assert_eq!(rules(&r), ["removed-api", "master-node-label", "master-taint"]);
+        let cron_finding = &r.findings[0];
+        assert_eq!((cron_finding.objects, cron_finding.events), (3, 2));
+        assert_eq!((cron_finding.first_ts, cron_finding.last_ts), (10, 20));
+        assert_eq!(cron_finding.example, "n/c");
+        assert_eq!((r.objects, r.events), (4, 2));
+    }
+
     #[test]
     fn versions_parse() {
         assert_eq!(KubeVersion::parse("v1.25.3"), Some(KubeVersion { major: 1, minor: 25 }));
