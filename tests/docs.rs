@@ -57,3 +57,38 @@ fn skel_blocks_compile() {
     }
     assert!(count > 0, "no skel blocks found in the docs");
 }
+
+/// The removal table of docs/upgrade-check.md is the data `skel check` uses
+/// (`skel/data/api-removals.yaml`), row for row: the first Markdown table after the comment
+/// that names the data file.
+#[test]
+fn the_removal_table_in_the_docs_is_the_data() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/upgrade-check.md");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    // After the HTML comment that names the data file.
+    let mut start = 0;
+    let mut from = 0;
+    while let Some(open) = text[from..].find("<!--").map(|i| from + i) {
+        let close = text[open..].find("-->").map_or(text.len(), |i| open + i + 3);
+        if text[open..close].contains("api-removals.yaml") {
+            start = close;
+            break;
+        }
+        from = close;
+    }
+    assert!(start > 0, "{}: no comment naming api-removals.yaml before the table", path.display());
+    let cell = |c: &str| c.trim().trim_matches('`').to_string();
+    let rows: Vec<(String, String, String)> = text[start..]
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').split('|').collect();
+            (cell(cells.first().unwrap_or(&"")), cell(cells.get(1).unwrap_or(&"")), cell(cells.get(2).unwrap_or(&"")))
+        })
+        .collect();
+    let data: Vec<(String, String, String)> =
+        skel::upgrade::removals().iter().map(|r| (r.removed_in.clone(), r.api_version(), r.kind.clone())).collect();
+    assert_eq!(rows, data, "regenerate the table of {} from skel/data/api-removals.yaml", path.display());
+}

@@ -271,13 +271,41 @@ impl Finding {
                 Some(to) => format!("use {to}"),
                 None => "no replacement API".to_string(),
             },
+            // (`Report` says where a chain of replacements ends.)
             _ => format!("use `{CONTROL_PLANE}`"),
         }
     }
 
-    /// Whether `--fix` can write SKEL that migrates it.
-    pub fn fixable(&self) -> bool {
-        !matches!(self.removal(), Some(Removal { replacement: None, .. }))
+    /// Whether `--fix` can write SKEL that migrates it (for an API, to the version the target
+    /// serves: following replacements that are themselves removed by then).
+    pub fn fixable(&self, target: KubeVersion) -> bool {
+        match self.removal() {
+            Some(r) => served_replacement(r, target).is_some(),
+            None => true,
+        }
+    }
+}
+
+/// The apiVersion a removed API's objects become for `target`: its replacement, or that one's
+/// if the target no longer serves it either, and so on; `None` when the chain ends without one.
+pub fn served_replacement(r: &Removal, target: KubeVersion) -> Option<String> {
+    let mut to = r.replacement.clone()?;
+    for _ in 0..removals().len() {
+        let next = removals().iter().find(|n| n.kind == r.kind && n.api_version() == to && n.removed() <= target);
+        match next {
+            Some(n) => to = n.replacement.clone()?,
+            None => return Some(to),
+        }
+    }
+    None
+}
+
+/// `1 object`, `2 objects`.
+fn count(n: u64, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
     }
 }
 
@@ -291,8 +319,10 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "skel check: {} objects in {} events, target Kubernetes {}",
-            self.objects, self.events, self.target
+            "skel check: {} in {}, target Kubernetes {}",
+            count(self.objects, "object"),
+            count(self.events, "event"),
+            self.target
         );
         if self.findings.is_empty() {
             out.push_str("nothing found: every object is served by the target version\n");
@@ -300,20 +330,30 @@ impl Report {
         }
         for f in &self.findings {
             let _ = writeln!(out, "\n{}: {}", f.rule(), f.title());
-            let _ = writeln!(out, "  {}", f.instead());
+            let instead = match f.removal().map(|r| (r, served_replacement(r, self.target))) {
+                Some((r, Some(to))) if r.replacement.as_deref() != Some(&to) => {
+                    format!("{}, then {to} (the target serves no earlier one)", f.instead())
+                }
+                _ => f.instead(),
+            };
+            let _ = writeln!(out, "  {instead}");
             let _ = writeln!(
                 out,
-                "  {} objects in {} events, ts {}..{}, e.g. {}",
-                f.objects, f.events, f.first_ts, f.last_ts, f.example
+                "  {} in {}, ts {}..{}, e.g. {}",
+                count(f.objects, "object"),
+                count(f.events, "event"),
+                f.first_ts,
+                f.last_ts,
+                f.example
             );
             if let Some(r) = f.removal().filter(|r| !r.notes.is_empty()) {
                 let _ = writeln!(out, "  note: {}", r.notes);
             }
-            if !f.fixable() {
+            if !f.fixable(self.target) {
                 out.push_str("  no mechanical fix: `--fix` lists it as a comment\n");
             }
         }
-        let fixable = self.findings.iter().filter(|f| f.fixable()).count();
+        let fixable = self.findings.iter().filter(|f| f.fixable(self.target)).count();
         let _ =
             writeln!(out, "\n{} findings, {fixable} with a mechanical fix (`--fix FILE.skel`)", self.findings.len());
         out
@@ -331,14 +371,14 @@ impl Report {
                     "kind": r.map(|r| r.kind.clone()),
                     "apiVersion": r.map(Removal::api_version),
                     "removedIn": r.map(|r| r.removed_in.clone()),
-                    "replacement": match r { Some(r) => r.replacement.clone(), None => Some(CONTROL_PLANE.to_string()) },
+                    "replacement": match r { Some(r) => served_replacement(r, self.target), None => Some(CONTROL_PLANE.to_string()) },
                     "message": f.title(),
                     "objects": f.objects,
                     "events": f.events,
                     "firstSeen": f.first_ts,
                     "lastSeen": f.last_ts,
                     "example": f.example,
-                    "fixable": f.fixable(),
+                    "fixable": f.fixable(self.target),
                 })
             })
             .collect();
@@ -393,9 +433,9 @@ impl Report {
         for f in &self.findings {
             out.push('\n');
             match (f.usage, f.removal()) {
-                (Usage::Api(_), Some(r)) if r.replacement.is_none() => {
+                (Usage::Api(_), Some(r)) if served_replacement(r, self.target).is_none() => {
                     let _ = writeln!(out, "# {}: {}.", f.title(), f.instead());
-                    let _ = writeln!(out, "# No mechanical fix: {}", r.notes);
+                    let _ = writeln!(out, "# No mechanical fix (no API the target serves replaces it): {}", r.notes);
                     let _ = writeln!(out, "# To drop these objects from the trace:");
                     let _ = writeln!(out, "# delete(kind == {:?} && apiVersion == {:?});", r.kind, r.api_version());
                 }
@@ -405,7 +445,7 @@ impl Report {
                     out.push_str(&ingress_fix(&r.api_version()));
                 }
                 (Usage::Api(_), Some(r)) => {
-                    let to = r.replacement.as_deref().unwrap_or_default();
+                    let to = served_replacement(r, self.target).unwrap_or_default();
                     let _ = writeln!(out, "# {} ({} objects): {}.", f.title(), f.objects, f.instead());
                     if !r.notes.is_empty() {
                         let _ = writeln!(out, "# Check the fields: {}", r.notes);
@@ -457,7 +497,7 @@ impl Report {
 }
 
 /// The manifests of a YAML text (several documents; JSON is YAML too); a `...List` object or an
-/// array gives its items; other values are skipped.
+/// array gives its items; values that are not objects with a `kind` are skipped.
 pub fn parse_manifests(text: &str) -> Result<Vec<Value>, String> {
     fn flatten(v: Value, out: &mut Vec<Value>) {
         match v {
@@ -467,7 +507,8 @@ pub fn parse_manifests(text: &str) -> Result<Vec<Value>, String> {
                     items.into_iter().for_each(|i| flatten(i, out));
                 }
             }
-            v @ Value::Object(_) => out.push(v),
+            // A manifest says what it is.
+            v @ Value::Object(_) if v.get("kind").is_some_and(Value::is_string) => out.push(v),
             _ => {}
         }
     }

@@ -21,12 +21,12 @@ pub enum CheckError {
     Version { text: String },
     #[error("`{path}` holds no Kubernetes manifest")]
     #[diagnostic(
-        code(skel::check::no_manifests),
+        code(skel::upgrade::no_manifests),
         help("give a trace (JSON or .sktrace), a YAML or JSON file of manifests, or a folder of them")
     )]
     NoManifests { path: String },
     #[error("cannot read `{path}`: {reason}")]
-    #[diagnostic(code(skel::check::bad_manifest), help("a manifest file holds YAML documents or JSON objects"))]
+    #[diagnostic(code(skel::upgrade::bad_manifest), help("a manifest file holds YAML documents or JSON objects"))]
     BadManifest { path: String, reason: String },
 }
 
@@ -82,8 +82,8 @@ fn scan(input: &Path, scanner: &mut Scanner) -> Result<(), Failed> {
         }
         return one_event(input, manifests, scanner);
     }
-    let ext = input.extension().and_then(|e| e.to_str()).unwrap_or("");
-    if matches!(ext, "yaml" | "yml") {
+    let ext = input.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    if matches!(ext.as_str(), "yaml" | "yml") {
         let manifests = read_manifests(input)?;
         return one_event(input, manifests, scanner);
     }
@@ -92,12 +92,14 @@ fn scan(input: &Path, scanner: &mut Scanner) -> Result<(), Failed> {
     match skel_trace::read_trace(trace.reader, trace.format, &mut visitor) {
         Ok(()) => Ok(()),
         Err(e) => {
-            // Not a trace: maybe a JSON file of manifests.
+            // Not a trace at all (no `events`): a JSON file of manifests.
             if visitor.events == 0 && ext == "json" {
-                if let Ok(manifests) = read_manifests(input) {
-                    if !manifests.is_empty() {
-                        return one_event(input, manifests, visitor.scanner);
-                    }
+                let text = std::fs::read_to_string(input).unwrap_or_default();
+                let json: Option<Value> = serde_json::from_str(&text).ok();
+                let trace_like = json.as_ref().is_some_and(|v| v.get("events").is_some());
+                if let (Some(_), false) = (json, trace_like) {
+                    let manifests = skel::upgrade::parse_manifests(&text).unwrap_or_default();
+                    return one_event(input, manifests, visitor.scanner);
                 }
             }
             let skel_trace::ReadError::Trace(e) = e;
@@ -124,7 +126,8 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn read_manifests(path: &Path) -> Result<Vec<Value>, Failed> {
     let name = files::display(path);
     let text = std::fs::read_to_string(path).map_err(|e| {
-        report::diagnostic(CheckError::BadManifest { path: name.clone(), reason: files::reason(&e) });
+        let help = "check the path; it is relative to the current folder".to_string();
+        report::diagnostic(FileError::Read { path: name.clone(), reason: files::reason(&e), help });
         Failed::Usage
     })?;
     skel::upgrade::parse_manifests(&text).map_err(|reason| {
