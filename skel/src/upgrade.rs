@@ -53,6 +53,16 @@ pub fn removals() -> &'static [Removal] {
     })
 }
 
+/// The table's entries by (apiVersion, kind).
+fn removal_index() -> &'static std::collections::HashMap<(&'static str, &'static str), usize> {
+    static INDEX: OnceLock<std::collections::HashMap<(&'static str, &'static str), usize>> = OnceLock::new();
+    static API_VERSIONS: OnceLock<Vec<String>> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let names = API_VERSIONS.get_or_init(|| removals().iter().map(Removal::api_version).collect());
+        removals().iter().zip(names).enumerate().map(|(i, (r, api))| ((api.as_str(), r.kind.as_str()), i)).collect()
+    })
+}
+
 /// A Kubernetes minor version, `1.25`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct KubeVersion {
@@ -134,10 +144,10 @@ impl Scanner {
         let api = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
         let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
         let mut usages = Vec::new();
-        if let Some(i) =
-            removals().iter().position(|r| r.kind == kind && r.api_version() == api && r.removed() <= self.target)
-        {
-            usages.push(Usage::Api(i));
+        if let Some(&i) = removal_index().get(&(api, kind)) {
+            if removals().get(i).is_some_and(|r| r.removed() <= self.target) {
+                usages.push(Usage::Api(i));
+            }
         }
         if self.target >= (KubeVersion { major: 1, minor: 24 }) {
             master_usages(obj, &mut usages, self.target >= (KubeVersion { major: 1, minor: 25 }));
