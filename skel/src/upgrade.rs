@@ -578,6 +578,7 @@ mod tests {
         assert!(table
             .iter()
             .any(|r| r.kind == "CronJob" && r.api_version() == "batch/v1beta1" && r.removed_in == "1.25"));
+        assert_eq!(removal_index().len(), table.len(), "an apiVersion and kind appear twice");
     }
 
     /// What each target version finds: removals at or before it; the label from 1.24, the
