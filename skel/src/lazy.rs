@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
-use skel_trace::{decode_manifest, offset_in, utf8, Format, KeySeed, MsgpackReader, TraceError};
+use skel_trace::{decode_manifest, offset_in, utf8, EventShell, Format, KeySeed, MsgpackReader, TraceError};
 
 use crate::bytecode::Shape;
 use crate::node::{dedup, Entries, Node};
@@ -52,9 +52,10 @@ pub fn decode_event<'a>(bytes: &'a [u8], format: Format, shape: &Shape) -> Optio
             // string, which `from_str` skips.
             let text = std::str::from_utf8(bytes).ok()?;
             let mut de = serde_json::Deserializer::from_str(text);
-            let event = EventSeed { shape, input: bytes }.deserialize(&mut de).ok()?;
+            let list = ManifestsSeed { shape, input: bytes };
+            let (ts, applied_objs, deleted_objs) = EventShell(list).deserialize(&mut de).ok()?;
             de.end().ok()?;
-            Some(event)
+            Some(LazyEvent { ts, applied_objs, deleted_objs })
         }
         Format::Msgpack => msgpack_event(bytes, shape),
     }
@@ -90,47 +91,6 @@ fn msgpack_event<'a>(bytes: &'a [u8], shape: &Shape) -> Option<LazyEvent<'a>> {
     }
     (r.pos() == bytes.len()).then_some(())?;
     Some(LazyEvent { ts: ts?, applied_objs: applied?, deleted_objs: deleted? })
-}
-
-struct EventSeed<'s, 'de> {
-    shape: &'s Shape,
-    input: &'de [u8],
-}
-
-impl<'de> DeserializeSeed<'de> for EventSeed<'_, 'de> {
-    type Value = LazyEvent<'de>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for EventSeed<'_, 'de> {
-    type Value = LazyEvent<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an event")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let (mut ts, mut applied, mut deleted) = (None, None, None);
-        while let Some(key) = map.next_key_seed(KeySeed)? {
-            let list = ManifestsSeed { shape: self.shape, input: self.input };
-            match key.as_ref() {
-                "ts" if ts.is_none() => ts = Some(map.next_value::<i64>()?),
-                "applied_objs" if applied.is_none() => applied = Some(map.next_value_seed(list)?),
-                "deleted_objs" if deleted.is_none() => deleted = Some(map.next_value_seed(list)?),
-                "ts" | "applied_objs" | "deleted_objs" => return Err(de::Error::custom("a key twice")),
-                _ => {
-                    map.next_value::<de::IgnoredAny>()?;
-                }
-            }
-        }
-        match (ts, applied, deleted) {
-            (Some(ts), Some(applied_objs), Some(deleted_objs)) => Ok(LazyEvent { ts, applied_objs, deleted_objs }),
-            _ => Err(de::Error::custom("a key is missing")),
-        }
-    }
 }
 
 #[derive(Clone, Copy)]

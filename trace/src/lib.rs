@@ -22,7 +22,7 @@ pub use error::{Location, ReadError, TraceError};
 pub use index::check_index;
 pub use lifecycles::{PodLifecycle, PodLifecycleEntry, PodLifecycles};
 pub use model::{Event, Format, Manifest, Section, TRACE_VERSION};
-pub use raw::json::{offset_in, KeySeed};
+pub use raw::json::{offset_in, EventShell, KeySeed};
 pub use raw::{
     decode_manifest, decode_raw_event, encode_event, utf8, DecodedEvent, KindProbe, MsgpackReader, RawEvent,
     RawManifest,

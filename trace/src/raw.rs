@@ -61,9 +61,9 @@ fn json_raw_event(bytes: &[u8]) -> Option<RawEvent<'_>> {
     // One check of the whole event's UTF-8 is cheaper than the parser's check of each string,
     // which `from_str` skips.
     let mut de = serde_json::Deserializer::from_str(std::str::from_utf8(bytes).ok()?);
-    let event = json::ShellSeed(bytes).deserialize(&mut de).ok()?;
+    let (ts, applied_objs, deleted_objs) = json::EventShell(json::ListSeed(bytes)).deserialize(&mut de).ok()?;
     de.end().ok()?;
-    Some(event)
+    Some(RawEvent { ts, applied_objs, deleted_objs })
 }
 
 /// The JSON event shell, read by serde_json's parser with seeds that keep each manifest's
@@ -75,7 +75,7 @@ pub mod json {
     use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
     use serde_json::value::RawValue;
 
-    use super::{KindProbe, RawEvent, RawManifest};
+    use super::{KindProbe, RawManifest};
 
     /// Where a string borrowed from `input` starts in it.
     pub fn offset_in(input: &[u8], s: &str) -> Option<usize> {
@@ -114,18 +114,28 @@ pub mod json {
         }
     }
 
-    pub(super) struct ShellSeed<'de>(pub &'de [u8]);
+    /// An event's shell: its `ts` and its two lists, each read with the list seed `S` (other
+    /// keys are skipped; a repeated or missing key is an error). Shared by the raw decoder here
+    /// and the lazy one in `skel`.
+    #[derive(Clone, Copy)]
+    pub struct EventShell<S>(pub S);
 
-    impl<'de> DeserializeSeed<'de> for ShellSeed<'de> {
-        type Value = RawEvent<'de>;
+    impl<'de, S, T> DeserializeSeed<'de> for EventShell<S>
+    where
+        S: DeserializeSeed<'de, Value = Vec<T>> + Copy,
+    {
+        type Value = (i64, Vec<T>, Vec<T>);
 
         fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
             d.deserialize_map(self)
         }
     }
 
-    impl<'de> Visitor<'de> for ShellSeed<'de> {
-        type Value = RawEvent<'de>;
+    impl<'de, S, T> Visitor<'de> for EventShell<S>
+    where
+        S: DeserializeSeed<'de, Value = Vec<T>> + Copy,
+    {
+        type Value = (i64, Vec<T>, Vec<T>);
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("an event")
@@ -136,8 +146,8 @@ pub mod json {
             while let Some(key) = map.next_key_seed(KeySeed)? {
                 match key.as_ref() {
                     "ts" if ts.is_none() => ts = Some(map.next_value::<i64>()?),
-                    "applied_objs" if applied.is_none() => applied = Some(map.next_value_seed(ListSeed(self.0))?),
-                    "deleted_objs" if deleted.is_none() => deleted = Some(map.next_value_seed(ListSeed(self.0))?),
+                    "applied_objs" if applied.is_none() => applied = Some(map.next_value_seed(self.0)?),
+                    "deleted_objs" if deleted.is_none() => deleted = Some(map.next_value_seed(self.0)?),
                     "ts" | "applied_objs" | "deleted_objs" => return Err(fail("a key twice")),
                     _ => {
                         map.next_value::<IgnoredAny>()?;
@@ -145,13 +155,14 @@ pub mod json {
                 }
             }
             match (ts, applied, deleted) {
-                (Some(ts), Some(applied_objs), Some(deleted_objs)) => Ok(RawEvent { ts, applied_objs, deleted_objs }),
+                (Some(ts), Some(applied), Some(deleted)) => Ok((ts, applied, deleted)),
                 _ => Err(fail("a key is missing")),
             }
         }
     }
 
-    struct ListSeed<'de>(&'de [u8]);
+    #[derive(Clone, Copy)]
+    pub(super) struct ListSeed<'de>(pub &'de [u8]);
 
     impl<'de> DeserializeSeed<'de> for ListSeed<'de> {
         type Value = Vec<RawManifest<'de>>;
