@@ -40,17 +40,43 @@ impl Removal {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 struct Table {
     removals: Vec<Removal>,
+    #[serde(default)]
+    label_and_taint_changes: Vec<LabelChange>,
+}
+
+/// A node label or taint Kubernetes stopped setting (the data's `label_and_taint_changes`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LabelChange {
+    /// `node-role.kubernetes.io/master`, or `KEY:EFFECT` for a taint.
+    pub key: String,
+    /// `label` or `taint`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub removed_in: String,
+    pub replacement: String,
+}
+
+fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(|| serde_yaml::from_str::<Table>(include_str!("../data/api-removals.yaml")).unwrap_or_default())
 }
 
 /// The built-in table of removals.
 pub fn removals() -> &'static [Removal] {
-    static TABLE: OnceLock<Vec<Removal>> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        serde_yaml::from_str::<Table>(include_str!("../data/api-removals.yaml")).map(|t| t.removals).unwrap_or_default()
-    })
+    &table().removals
+}
+
+/// The version from which the control-plane node `label` (or `taint`) is gone, from the data.
+fn master_gone(kind: &str) -> KubeVersion {
+    table()
+        .label_and_taint_changes
+        .iter()
+        .find(|c| c.kind == kind && c.key.split(':').next() == Some(MASTER))
+        .and_then(|c| KubeVersion::parse(&c.removed_in))
+        .unwrap_or(KubeVersion { major: u32::MAX, minor: u32::MAX })
 }
 
 /// The table's entries by (apiVersion, kind).
@@ -149,8 +175,8 @@ impl Scanner {
                 usages.push(Usage::Api(i));
             }
         }
-        if self.target >= (KubeVersion { major: 1, minor: 24 }) {
-            master_usages(obj, &mut usages, self.target >= (KubeVersion { major: 1, minor: 25 }));
+        if self.target >= master_gone("label") {
+            master_usages(obj, &mut usages, self.target >= master_gone("taint"));
         }
         for u in usages {
             let f = self.found.entry(u).or_insert_with(|| Finding {
@@ -579,6 +605,8 @@ mod tests {
             .iter()
             .any(|r| r.kind == "CronJob" && r.api_version() == "batch/v1beta1" && r.removed_in == "1.25"));
         assert_eq!(removal_index().len(), table.len(), "an apiVersion and kind appear twice");
+        assert_eq!(master_gone("label"), KubeVersion { major: 1, minor: 24 });
+        assert_eq!(master_gone("taint"), KubeVersion { major: 1, minor: 25 });
     }
 
     /// What each target version finds: removals at or before it; the label from 1.24, the
