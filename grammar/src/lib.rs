@@ -7,5 +7,5 @@ mod lower;
 mod print;
 
 pub use error::ParseError;
-pub use lower::{parse, Parsed};
+pub use lower::{parse, parse_path, Parsed};
 pub use print::ast_to_string;

@@ -122,6 +122,17 @@ fn parse_statement(text: &str, offset: usize) -> Result<Statement, ParseError> {
     Lower { offset }.statement(stmt)
 }
 
+/// Parses a field path on its own (`spec.containers[*].image`); `offset` is where `text`
+/// starts in the source diagnostics point into.
+pub fn parse_path(text: &str, offset: usize) -> Result<Path, ParseError> {
+    let mut pairs = match SkelParser::parse(Rule::path_only, text) {
+        Ok(p) => p,
+        Err(e) => return Err(translate_error(text, offset, &e)),
+    };
+    let path = pairs.next().and_then(|p| p.into_inner().next()).ok_or_else(|| internal(offset))?;
+    Lower { offset }.path(path)
+}
+
 /// An unexpected tree shape; cannot happen for trees produced by the grammar, but the
 /// lowering reports it rather than panicking.
 fn internal(offset: usize) -> ParseError {
@@ -856,5 +867,27 @@ mod tests {
         let parsed = parse("remove(status);\nremove(sta%tus);");
         let span = parsed.errors.first().map(ParseError::span);
         assert_eq!(span, Some(Span::new(26, 27)));
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_path_alone() {
+        let p = parse_path("spec.containers[*].image", 5).expect("a path");
+        assert_eq!(p.segments.len(), 4);
+        assert_eq!(p.span, Span::new(5, 29));
+        assert!(p.var.is_none());
+    }
+
+    #[test]
+    fn a_bad_path_points_into_it() {
+        let e = parse_path("spec..image", 5).expect_err("not a path");
+        let msg = format!("{e}");
+        assert!(msg.contains("field") || msg.contains("path") || msg.contains("expected"), "{msg}");
+        assert!(parse_path("spec.x y", 0).is_err());
+        assert!(parse_path("", 0).is_err());
     }
 }

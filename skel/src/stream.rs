@@ -454,8 +454,8 @@ impl<'p> Worker<'p> {
                     Input::Value(v) => Node::from_value(&v),
                     Input::Node(n) => n,
                 };
-                let deleted =
-                    may_match && run_object(vm, &mut node, ts, (index, name, i), program, &mut out.summary, format)?;
+                let deleted = may_match
+                    && run_object(vm, &mut node, ts, (index, name, i), program, &mut out.summary, format)?.deleted;
                 if !deleted {
                     let start = scratch.len();
                     node.encode(scratch, out_format)?;

@@ -10,7 +10,7 @@ use skel_trace::{Event, Format, Section, TraceError, TraceVisitor, TraceWriter};
 use crate::ast::Span;
 use crate::bytecode::Program;
 use crate::node::Node;
-use crate::vm::{Vm, VmErrorKind};
+use crate::vm::{ObjectOutcome, Vm, VmErrorKind};
 
 /// Counts for the summary `skel apply` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -135,6 +135,34 @@ pub struct EventProcessor<'p> {
     inserts: Vec<(i64, Vec<&'p Value>)>,
     new_events: Vec<Event>,
     late_done: bool,
+    /// When `Some`, every object a statement matched is recorded here (the REPL's report).
+    pub matched: Option<Vec<MatchedObject>>,
+}
+
+/// An object some statement matched, as `EventProcessor::record` keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchedObject {
+    /// The event's index in the input.
+    pub event: usize,
+    pub ts: i64,
+    /// `applied_objs` or `deleted_objs`.
+    pub list: &'static str,
+    /// The object's index in its list, in the input.
+    pub index: usize,
+    /// The object as it was, when the statements changed or deleted it.
+    pub before: Option<Value>,
+    /// The object as it is now, when changed; `None` when deleted or unchanged.
+    pub after: Option<Value>,
+    pub modified: bool,
+    pub deleted: bool,
+}
+
+impl MatchedObject {
+    /// The object's `kind`, from whichever version of it is at hand.
+    pub fn kind(&self) -> &str {
+        let obj = self.before.as_ref().or(self.after.as_ref());
+        obj.and_then(|o| o.get("kind")).and_then(Value::as_str).unwrap_or("object")
+    }
 }
 
 impl<'p> EventProcessor<'p> {
@@ -148,7 +176,13 @@ impl<'p> EventProcessor<'p> {
             inserts: Vec::new(),
             new_events: Vec::new(),
             late_done: false,
+            matched: None,
         }
+    }
+
+    /// A processor that records every object a statement matches (`matched`).
+    pub fn record(program: &'p Program) -> EventProcessor<'p> {
+        EventProcessor { matched: Some(Vec::new()), ..EventProcessor::new(program) }
     }
 
     /// Transforms one event in place; returns whether it is kept (false: it is now empty).
@@ -169,8 +203,10 @@ impl<'p> EventProcessor<'p> {
             let program = self.program;
             let vm = self.vm.get_or_insert_with(|| Vm::new(program, start));
             let ts = event.ts;
-            run_list(vm, &mut event.applied_objs, "applied_objs", index, ts, program, &mut self.summary)?;
-            run_list(vm, &mut event.deleted_objs, "deleted_objs", index, ts, program, &mut self.summary)?;
+            let mut lists =
+                Lists { vm, index, ts, program, summary: &mut self.summary, matched: self.matched.as_mut() };
+            lists.run(&mut event.applied_objs, "applied_objs")?;
+            lists.run(&mut event.deleted_objs, "deleted_objs")?;
         }
         if !self.inserts.is_empty() {
             let (before, into) = crate::bytecode::inserts_around(&self.inserts, index == 0, self.prev_ts, event.ts);
@@ -214,26 +250,61 @@ impl<'p> EventProcessor<'p> {
     }
 }
 
-fn run_list(
-    vm: &mut Vm<'_>,
-    objs: &mut Vec<Value>,
-    list: &str,
-    event: usize,
+/// Runs a processor over a whole trace's events in memory: the events it keeps and the ones
+/// `insert` adds, in order (what the streaming `Transform` writes).
+pub fn apply_events(processor: &mut EventProcessor<'_>, events: Vec<Event>) -> Result<Vec<Event>, Box<RunError>> {
+    let mut out = Vec::with_capacity(events.len());
+    for (index, mut event) in events.into_iter().enumerate() {
+        let keep = processor.process(index, &mut event)?;
+        out.extend(processor.take_new_events());
+        if keep {
+            out.push(event);
+        }
+    }
+    out.extend(processor.late_inserts());
+    Ok(out)
+}
+
+/// One event's object lists, run through the VM.
+struct Lists<'a, 'p> {
+    vm: &'a mut Vm<'p>,
+    index: usize,
     ts: i64,
-    program: &Program,
-    summary: &mut Summary,
-) -> Result<(), Box<RunError>> {
-    let mut deleted = Vec::new();
-    for (i, obj) in objs.iter_mut().enumerate() {
-        let mut node = Node::from_value(obj);
-        deleted.push(run_object(vm, &mut node, ts, (event, list, i), program, summary, Format::Json)?);
-        *obj = node.to_value(Format::Json);
+    program: &'p Program,
+    summary: &'a mut Summary,
+    matched: Option<&'a mut Vec<MatchedObject>>,
+}
+
+impl Lists<'_, '_> {
+    fn run(&mut self, objs: &mut Vec<Value>, list: &'static str) -> Result<(), Box<RunError>> {
+        let mut deleted = Vec::new();
+        for (i, obj) in objs.iter_mut().enumerate() {
+            let mut node = Node::from_value(obj);
+            let at = (self.index, list, i);
+            let out = run_object(self.vm, &mut node, self.ts, at, self.program, self.summary, Format::Json)?;
+            let after = node.to_value(Format::Json);
+            if let Some(matched) = self.matched.as_deref_mut().filter(|_| out.matched) {
+                let changed = out.modified || out.deleted;
+                matched.push(MatchedObject {
+                    event: self.index,
+                    ts: self.ts,
+                    list,
+                    index: i,
+                    before: changed.then(|| obj.clone()),
+                    after: (out.modified && !out.deleted).then(|| after.clone()),
+                    modified: out.modified && !out.deleted,
+                    deleted: out.deleted,
+                });
+            }
+            *obj = after;
+            deleted.push(out.deleted);
+        }
+        if deleted.contains(&true) {
+            let mut flags = deleted.into_iter();
+            objs.retain(|_| !flags.next().unwrap_or(false));
+        }
+        Ok(())
     }
-    if deleted.contains(&true) {
-        let mut flags = deleted.into_iter();
-        objs.retain(|_| !flags.next().unwrap_or(false));
-    }
-    Ok(())
 }
 
 /// Runs the program over one object (`events[event].list[i]`, decoded from `format`),
@@ -246,7 +317,7 @@ pub(crate) fn run_object(
     program: &Program,
     summary: &mut Summary,
     format: Format,
-) -> Result<bool, Box<RunError>> {
+) -> Result<ObjectOutcome, Box<RunError>> {
     let out = vm.run(obj, ts).map_err(|e| {
         // The message names the object: describe all of it, not just the decoded part.
         let object = describe_object(&obj.to_value(format));
@@ -259,7 +330,7 @@ pub(crate) fn run_object(
     summary.objects_deleted += out.deleted as u64;
     summary.fields_removed += out.fields_removed;
     summary.fields_set += out.fields_set;
-    Ok(out.deleted)
+    Ok(out)
 }
 
 /// `Kind namespace/name` for messages, from whatever the object has.

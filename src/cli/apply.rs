@@ -100,9 +100,9 @@ fn report_trace_error(e: skel_trace::TraceError, trace_name: &str) {
 /// A trace error, with the file it came from: the trace error's own code and help, its
 /// message prefixed by the file.
 #[derive(Debug)]
-struct TraceInputError {
-    file: String,
-    inner: skel_trace::TraceError,
+pub struct TraceInputError {
+    pub file: String,
+    pub inner: skel_trace::TraceError,
 }
 
 impl std::fmt::Display for TraceInputError {

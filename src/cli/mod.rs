@@ -4,6 +4,7 @@ pub mod apply;
 pub mod check;
 pub mod compile;
 pub mod files;
+pub mod repl;
 pub mod report;
 
 use std::path::PathBuf;
@@ -58,6 +59,20 @@ Exit codes: 0 success, 1 script or trace error (nothing is written), 2 usage err
 
 Exit codes: 0 nothing found, 1 findings at or below the target version, 2 usage or input error.")]
     Check(CheckArgs),
+    /// Explore and rewrite a trace interactively: SKEL statements, queries, undo, save.
+    #[command(after_help = "Examples:
+  skel repl trace.json                       # a session over a trace
+  skel repl trace.json < session.txt         # statements and :commands from a file, plain output
+  echo ':match kind == \"CronJob\"' | skel repl trace.json
+
+Type `:help` in the session for its commands. Exit code (piped): 0, or 1 if any input failed.")]
+    Repl(ReplArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReplArgs {
+    /// The trace to load (JSON or msgpack `.sktrace`); `:load` loads one later.
+    pub trace: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -172,5 +187,6 @@ pub fn run(cli: Cli) -> Result<(), Failed> {
         Command::Apply(a) => apply::run(a),
         Command::Compile(c) => compile::run(c),
         Command::Check(c) => check::run(c),
+        Command::Repl(r) => repl::run(r),
     }
 }

@@ -1,0 +1,391 @@
+//! The line editor's helper (rustyline): completion of commands, variables and field paths
+//! from the loaded trace; hints; syntax highlighting; multi-line input until `;`.
+
+use std::borrow::Cow;
+use std::rc::Rc;
+
+use rustyline::completion::{Completer, FilenameCompleter, Pair};
+use rustyline::highlight::{CmdKind, Highlighter};
+use rustyline::hint::Hinter;
+use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use rustyline::{Context, Helper};
+
+use super::query::{index_key, KeyIndex};
+use super::session::{is_complete, COMMANDS};
+use super::style::Style;
+
+/// Statement commands, as completion inserts them.
+const STATEMENTS: &[&str] = &["delete(", "modify(", "remove(", "move(", "copy(", "insert("];
+/// What may start a test inside a selector, besides a path.
+const SELECTOR_WORDS: &[&str] = &["exists(", "@t", "true", "false", "null"];
+const KEYWORDS: &[&str] =
+    &["delete", "modify", "remove", "move", "copy", "insert", "exists", "file", "true", "false", "null", "in"];
+
+pub struct ReplHelper {
+    pub keys: Rc<KeyIndex>,
+    pub style: Style,
+    files: FilenameCompleter,
+}
+
+impl ReplHelper {
+    pub fn new(keys: Rc<KeyIndex>, style: Style) -> ReplHelper {
+        ReplHelper { keys, style, files: FilenameCompleter::new() }
+    }
+
+    /// Completions for the text before the cursor: where the replaced word starts, and the
+    /// candidates (best first).
+    pub fn candidates(&self, line: &str, pos: usize) -> (usize, Vec<String>) {
+        let before = &line[..pos];
+        let trimmed = before.trim_start();
+        if trimmed.starts_with(':') && !trimmed.contains(char::is_whitespace) {
+            let start = pos - trimmed.len();
+            let names = COMMANDS.iter().filter(|c| c.0.starts_with(trimmed)).map(|c| format!("{} ", c.0));
+            return (start, names.collect());
+        }
+        let Some(start) = token_start(before) else { return (pos, Vec::new()) };
+        let token = &before[start..];
+        let statement_start = before[..start].trim_end().chars().last().is_none_or(|c| c == ';');
+        let meta = trimmed.starts_with(':');
+        let mut out: Vec<String> = Vec::new();
+        if let Some(var) = token.strip_prefix('$').filter(|v| !v.contains(['.', '['])) {
+            out.extend(variables(line).into_iter().filter(|v| v.starts_with(var)).map(|v| format!("${v}")));
+        } else if let Some((head, partial)) = split_path(token) {
+            let path = resolve(line, head);
+            let partial = partial.trim_start_matches('"');
+            let keys = path.map(|p| self.keys.keys_under(&p)).unwrap_or_default();
+            for (key, _) in keys.into_iter().filter(|(k, _)| k.starts_with(partial)) {
+                let sep = if head.ends_with('.') { "" } else { "." };
+                out.push(format!("{head}{sep}{}", KeyIndex::source_key(key)));
+            }
+        } else if statement_start && !meta {
+            out.extend(STATEMENTS.iter().filter(|s| s.starts_with(token)).map(|s| s.to_string()));
+        } else {
+            out.extend(SELECTOR_WORDS.iter().filter(|s| s.starts_with(token)).map(|s| s.to_string()));
+            let keys = self.keys.keys_under("");
+            out.extend(keys.into_iter().filter(|(k, _)| k.starts_with(token)).map(|(k, _)| KeyIndex::source_key(k)));
+        }
+        (start, out)
+    }
+}
+
+/// Where the word before the cursor starts: a path (quoted keys included), a variable, `@t`
+/// or a command name. `None` inside a string literal, where nothing is offered.
+fn token_start(before: &str) -> Option<usize> {
+    #[derive(PartialEq)]
+    enum In {
+        Code,
+        QuotedKey,
+        Literal { escape: bool },
+    }
+    let (mut state, mut start, mut prev) = (In::Code, 0, None);
+    for (i, c) in before.char_indices() {
+        state = match state {
+            In::Code if c == '"' && matches!(prev, Some('.' | '[')) => In::QuotedKey,
+            In::Code if c == '"' => In::Literal { escape: false },
+            In::Code => {
+                if !(c.is_alphanumeric() || "_-.[]*$@/".contains(c)) {
+                    start = i + c.len_utf8();
+                }
+                In::Code
+            }
+            In::QuotedKey if c == '"' => In::Code,
+            In::QuotedKey => In::QuotedKey,
+            In::Literal { escape: true } => In::Literal { escape: false },
+            In::Literal { .. } if c == '\\' => In::Literal { escape: true },
+            In::Literal { .. } if c == '"' => {
+                start = i + 1;
+                In::Code
+            }
+            lit @ In::Literal { .. } => lit,
+        };
+        prev = Some(c);
+    }
+    (!matches!(state, In::Literal { .. })).then_some(start)
+}
+
+/// `spec.template.spec.con` -> (`spec.template.spec.`, `con`): the path to look under and the
+/// partial key; `None` when the word is not a path with a step.
+fn split_path(token: &str) -> Option<(&str, &str)> {
+    let mut in_quote = false;
+    let mut cut = None;
+    for (i, c) in token.char_indices() {
+        match c {
+            '"' => in_quote = !in_quote,
+            '.' if !in_quote => cut = Some(i),
+            _ => {}
+        }
+    }
+    let cut = cut?;
+    Some((&token[..=cut], &token[cut + 1..]))
+}
+
+/// The key-index name of a path prefix typed (`spec.containers[0].` -> `spec.containers[*]`),
+/// with a leading variable replaced by what the statement binds it to.
+fn resolve(line: &str, head: &str) -> Option<String> {
+    let head = head.trim_end_matches('.');
+    if head.is_empty() {
+        return Some(String::new());
+    }
+    let path = skel_grammar::parse_path(head, 0).ok()?;
+    let mut prefix = String::new();
+    if let Some(var) = &path.var {
+        let bound = binding(line, var.name.trim_start_matches('$'))?;
+        let bound = skel_grammar::parse_path(&bound, 0).ok()?;
+        if bound.var.is_some() {
+            return None;
+        }
+        prefix = index_key(&bound);
+    }
+    let rest = index_key(&path);
+    Some(match (prefix.is_empty(), rest.is_empty()) {
+        (true, _) => rest,
+        (false, true) => prefix,
+        (false, false) if rest.starts_with('[') => prefix + &rest,
+        (false, false) => format!("{prefix}.{rest}"),
+    })
+}
+
+/// The path `$name := PATH` binds in the input, if any.
+fn binding(line: &str, name: &str) -> Option<String> {
+    let needle = format!("${name}");
+    let mut from = 0;
+    while let Some(i) = line[from..].find(&needle) {
+        let after = &line[from + i + needle.len()..];
+        let rest = after.trim_start();
+        if let Some(value) = rest.strip_prefix(":=") {
+            let value = value.trim_start();
+            let end =
+                value.find(|c: char| c.is_whitespace() || c == '|' || c == ')' || c == ',').unwrap_or(value.len());
+            return Some(value[..end].to_string());
+        }
+        from += i + needle.len();
+    }
+    None
+}
+
+/// The variables the input binds (`$name :=`), in order, once each.
+fn variables(line: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut rest = line;
+    while let Some(i) = rest.find('$') {
+        let tail = &rest[i + 1..];
+        let end = tail.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(tail.len());
+        let name = &tail[..end];
+        if !name.is_empty() && tail[end..].trim_start().starts_with(":=") && !out.iter().any(|n| n == name) {
+            out.push(name.to_string());
+        }
+        rest = &tail[end..];
+    }
+    out
+}
+
+impl Completer for ReplHelper {
+    type Candidate = Pair;
+
+    fn complete(&self, line: &str, pos: usize, ctx: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
+        let trimmed = line[..pos].trim_start();
+        let file_arg = [":load ", ":write ", ":save "].iter().any(|c| trimmed.starts_with(c));
+        if file_arg {
+            return self.files.complete(line, pos, ctx);
+        }
+        let (start, found) = self.candidates(line, pos);
+        let pairs = found.into_iter().map(|c| Pair { display: c.clone(), replacement: c }).collect();
+        Ok((start, pairs))
+    }
+}
+
+impl Hinter for ReplHelper {
+    type Hint = String;
+
+    fn hint(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> Option<String> {
+        if pos < line.len() {
+            return None;
+        }
+        let trimmed = line.trim_start();
+        if trimmed.starts_with(':') {
+            // The usage of the command typed so far.
+            let name = trimmed.trim_end();
+            let (cmd, args, _) = COMMANDS.iter().find(|c| c.0 == name)?;
+            let sep = if trimmed.ends_with(' ') { "" } else { " " };
+            return (!args.is_empty() && cmd.len() == name.len()).then(|| format!("{sep}{args}"));
+        }
+        // The rest of the most frequent path that completes the word.
+        let (start, found) = self.candidates(line, pos);
+        let typed = &line[start..pos];
+        let best = found.into_iter().next()?;
+        let rest = best.strip_prefix(typed)?;
+        (!typed.is_empty() && !rest.is_empty()).then(|| rest.to_string())
+    }
+}
+
+impl Highlighter for ReplHelper {
+    fn highlight<'l>(&self, line: &'l str, _pos: usize) -> Cow<'l, str> {
+        if !self.style.color {
+            return Cow::Borrowed(line);
+        }
+        Cow::Owned(highlight(line, self.style))
+    }
+
+    fn highlight_prompt<'b, 's: 'b, 'p: 'b>(&'s self, prompt: &'p str, _default: bool) -> Cow<'b, str> {
+        Cow::Owned(self.style.green(prompt))
+    }
+
+    fn highlight_hint<'h>(&self, hint: &'h str) -> Cow<'h, str> {
+        Cow::Owned(self.style.dim(hint))
+    }
+
+    fn highlight_char(&self, _line: &str, _pos: usize, _kind: CmdKind) -> bool {
+        self.style.color
+    }
+}
+
+/// SKEL with ANSI colours: commands and keywords, strings, numbers, variables, comments, and
+/// the meta-command's name. The text itself is unchanged.
+pub fn highlight(line: &str, st: Style) -> String {
+    let mut out = String::with_capacity(line.len() * 2);
+    let chars: Vec<(usize, char)> = line.char_indices().collect();
+    let mut i = 0;
+    let end_of = |k: usize| chars.get(k).map_or(line.len(), |c| c.0);
+    if let Some(rest) = line.trim_start().strip_prefix(':') {
+        let lead = line.len() - rest.len() - 1;
+        let name_end = lead + 1 + rest.find(char::is_whitespace).unwrap_or(rest.len());
+        out.push_str(&line[..lead]);
+        out.push_str(&st.cyan(&line[lead..name_end]));
+        while i < chars.len() && chars[i].0 < name_end {
+            i += 1;
+        }
+    }
+    while i < chars.len() {
+        let (at, c) = chars[i];
+        let mut j = i + 1;
+        let piece = if c == '#' {
+            while j < chars.len() && chars[j].1 != '\n' {
+                j += 1;
+            }
+            st.dim(&line[at..end_of(j)])
+        } else if c == '"' {
+            let mut escape = false;
+            while j < chars.len() {
+                let d = chars[j].1;
+                j += 1;
+                if escape {
+                    escape = false;
+                } else if d == '\\' {
+                    escape = true;
+                } else if d == '"' {
+                    break;
+                }
+            }
+            st.green(&line[at..end_of(j)])
+        } else if c == '$' || c == '@' {
+            while j < chars.len() && (chars[j].1.is_alphanumeric() || chars[j].1 == '_') {
+                j += 1;
+            }
+            st.magenta(&line[at..end_of(j)])
+        } else if c.is_alphanumeric() || c == '_' || c == '-' {
+            while j < chars.len() && (chars[j].1.is_alphanumeric() || "_-".contains(chars[j].1)) {
+                j += 1;
+            }
+            let word = &line[at..end_of(j)];
+            let after_dot = line[..at].ends_with('.');
+            if !after_dot && KEYWORDS.contains(&word) {
+                st.blue(word)
+            } else if !after_dot && word.trim_start_matches('-').parse::<f64>().is_ok() {
+                st.yellow(word)
+            } else {
+                word.to_string()
+            }
+        } else {
+            c.to_string()
+        };
+        out.push_str(&piece);
+        i = j;
+    }
+    out
+}
+
+impl Validator for ReplHelper {
+    fn validate(&self, ctx: &mut ValidationContext<'_>) -> rustyline::Result<ValidationResult> {
+        Ok(if is_complete(ctx.input()) { ValidationResult::Valid(None) } else { ValidationResult::Incomplete })
+    }
+}
+
+impl Helper for ReplHelper {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use skel_trace::Event;
+
+    fn helper() -> ReplHelper {
+        let obj = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "w",
+            "labels": {"app.kubernetes.io/name": "w"}},
+            "spec": {"template": {"spec": {"containers": [{"name": "a", "image": "x"}, {"name": "b"}],
+            "volumes": []}}}});
+        let events = vec![Event { ts: 0, applied_objs: vec![obj], deleted_objs: vec![] }];
+        ReplHelper::new(Rc::new(KeyIndex::build(&events)), Style::plain())
+    }
+
+    fn complete(line: &str) -> Vec<String> {
+        helper().candidates(line, line.len()).1
+    }
+
+    #[test]
+    fn completes_commands_and_meta_commands() {
+        assert_eq!(complete("mod"), vec!["modify("]);
+        assert_eq!(complete(":ma"), vec![":match "]);
+        assert_eq!(complete(":s"), vec![":show ", ":stats ", ":save "]);
+        assert_eq!(complete("delete(ex"), vec!["exists("]);
+    }
+
+    #[test]
+    fn completes_paths_from_the_trace_most_frequent_first() {
+        assert_eq!(
+            complete("modify(kind == \"Deployment\", spec.template.spec."),
+            vec!["spec.template.spec.containers", "spec.template.spec.volumes"]
+        );
+        assert_eq!(
+            complete("remove(spec.template.spec.containers[0].i"),
+            vec!["spec.template.spec.containers[0].image"]
+        );
+        assert_eq!(
+            complete(":get spec.template.spec.containers[*]."),
+            vec!["spec.template.spec.containers[*].name", "spec.template.spec.containers[*].image"]
+        );
+        assert_eq!(complete("delete(metadata.labels.\"app"), vec!["metadata.labels.\"app.kubernetes.io/name\""]);
+        assert_eq!(complete("delete(ki"), vec!["kind"]);
+    }
+
+    #[test]
+    fn completes_variables_and_paths_through_them() {
+        let line = "modify($c := spec.template.spec.containers[*] | exists($c.i";
+        assert_eq!(complete(line), vec!["$c.image"]);
+        assert_eq!(complete("modify($cont := spec | $co"), vec!["$cont"]);
+    }
+
+    #[test]
+    fn hints_usage_and_the_likeliest_path() {
+        let h = helper();
+        let hist = rustyline::history::DefaultHistory::new();
+        let ctx = Context::new(&hist);
+        assert_eq!(h.hint(":match", 6, &ctx), Some(" SELECTOR".into()));
+        assert_eq!(h.hint("delete(metadata.na", 18, &ctx), Some("me".into()));
+        assert_eq!(h.hint("delete(", 7, &ctx), None);
+    }
+
+    #[test]
+    fn highlighting_keeps_the_text() {
+        let line = ":match kind == \"Pod\" && $x := spec | exists($x.a) # c";
+        let painted = highlight(line, Style::color());
+        let plain = painted.replace("\x1b[0m", "");
+        let plain: String = plain
+            .split("\x1b[")
+            .enumerate()
+            .map(|(i, s)| if i == 0 { s } else { &s[s.find('m').map_or(0, |m| m + 1)..] })
+            .collect();
+        assert_eq!(plain, line);
+        assert!(painted.contains("\x1b[32m\"Pod\"\x1b[0m"));
+        assert!(painted.contains("\x1b[34mexists\x1b[0m"));
+    }
+}

@@ -1,0 +1,91 @@
+//! The REPL's own diagnostics (the compiler's and the files' are shared with `skel apply`).
+
+use miette::{Diagnostic, SourceSpan};
+use thiserror::Error;
+
+#[derive(Debug, Error, Diagnostic)]
+pub enum ReplError {
+    #[error("no trace is loaded")]
+    #[diagnostic(code(skel::repl::no_trace), help("load one with `:load TRACE`, or start with `skel repl TRACE`"))]
+    NoTrace,
+    #[error("unknown command `{name}`")]
+    #[diagnostic(code(skel::repl::unknown_command), help("{help}"))]
+    UnknownCommand {
+        name: String,
+        #[label("not a REPL command")]
+        span: SourceSpan,
+        help: String,
+    },
+    #[error("`{command}` needs {what}")]
+    #[diagnostic(code(skel::repl::missing_argument), help("usage: {command} {usage}"))]
+    MissingArgument {
+        command: &'static str,
+        what: &'static str,
+        usage: &'static str,
+        #[label("{what} goes here")]
+        span: SourceSpan,
+    },
+    #[error("`{command}` takes no argument")]
+    #[diagnostic(code(skel::repl::unexpected_argument), help("usage: {command}"))]
+    UnexpectedArgument {
+        command: &'static str,
+        #[label("not expected")]
+        span: SourceSpan,
+    },
+    #[error("`{text}` is not an object's address")]
+    #[diagnostic(
+        code(skel::repl::bad_address),
+        help("write EVENT or EVENT.OBJECT, as `:match` lists them, e.g. `:show 3` or `:show 3.1`")
+    )]
+    BadAddress {
+        text: String,
+        #[label("expected EVENT or EVENT.OBJECT")]
+        span: SourceSpan,
+    },
+    #[error("there is no event {event}: the trace has {count} events")]
+    #[diagnostic(code(skel::repl::no_such_event), help("events are numbered from 0; `:stats` counts them"))]
+    NoSuchEvent {
+        event: usize,
+        count: usize,
+        #[label("no such event")]
+        span: SourceSpan,
+    },
+    #[error("event {event} has no object {object}: it has {count}")]
+    #[diagnostic(
+        code(skel::repl::no_such_object),
+        help("objects are numbered from 0, applied then deleted; `:show {event}` prints them all")
+    )]
+    NoSuchObject {
+        event: usize,
+        object: usize,
+        count: usize,
+        #[label("no such object")]
+        span: SourceSpan,
+    },
+    #[error("`{text}` is not a count")]
+    #[diagnostic(code(skel::repl::bad_count), help("write a whole number, e.g. `:diff 10`"))]
+    BadCount {
+        text: String,
+        #[label("expected a number")]
+        span: SourceSpan,
+    },
+    #[error("`:get` paths start at the object's root")]
+    #[diagnostic(
+        code(skel::repl::path_variable),
+        help("no variable is bound here; write the path from the top (`spec.template.spec.containers[*].image`)")
+    )]
+    PathVariable {
+        #[label("a variable")]
+        span: SourceSpan,
+    },
+    #[error("invalid JSONPath: {message}")]
+    #[diagnostic(
+        code(skel::repl::invalid_jsonpath),
+        help("JSONPath (RFC 9535) starts at `$`, e.g. `$.spec.template.spec.containers[*].image`")
+    )]
+    JsonPath {
+        message: String,
+        #[label("here")]
+        span: SourceSpan,
+    },
+}

@@ -1,0 +1,132 @@
+//! `skel repl [TRACE]`: SKEL statements and meta-commands over a trace held in memory.
+//! On a terminal it is a line editor (rustyline) with completion, hints, highlighting and a
+//! history file; with stdin piped it reads the same input and answers in plain text.
+
+mod diff;
+mod editor;
+mod error;
+mod query;
+mod session;
+mod style;
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use rustyline::error::ReadlineError;
+use rustyline::history::DefaultHistory;
+use rustyline::{CompletionType, Config, Editor};
+
+use self::editor::ReplHelper;
+use self::session::{is_blank, is_complete, Flow, Session};
+use self::style::Style;
+use super::{report, Failed, ReplArgs};
+
+pub fn run(args: ReplArgs) -> Result<(), Failed> {
+    let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let color = interactive && std::env::var_os("NO_COLOR").is_none();
+    report::to_stdout(color);
+    let mut session = Session::new(if color { Style::color() } else { Style::plain() });
+    if let Some(trace) = &args.trace {
+        session.load(trace);
+        print!("{}", session.take_output());
+    }
+    if interactive {
+        interactive_loop(session)
+    } else {
+        piped(session)
+    }
+}
+
+/// Reads statements and meta-commands from stdin; exit 1 if any of them failed.
+fn piped(mut session: Session) -> Result<(), Failed> {
+    let stdin = std::io::stdin();
+    let mut buf = String::new();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        if is_blank(&buf) && line.trim_start().starts_with(':') {
+            buf.clear();
+            let flow = session.run(&line);
+            print!("{}", session.take_output());
+            if flow == Flow::Quit {
+                break;
+            }
+            continue;
+        }
+        buf.push_str(&line);
+        buf.push('\n');
+        if is_complete(&buf) {
+            session.run(&buf);
+            print!("{}", session.take_output());
+            buf.clear();
+        }
+    }
+    if !is_blank(&buf) {
+        // The input ended inside a statement: the compiler says what is missing.
+        session.run(&buf);
+        print!("{}", session.take_output());
+    }
+    if session.failed {
+        Err(Failed::Error)
+    } else {
+        Ok(())
+    }
+}
+
+/// Where the history file lives: the user's data folder (`$XDG_DATA_HOME/skel/history`).
+fn history_file() -> Option<PathBuf> {
+    let dir = dirs::data_dir()?.join("skel");
+    std::fs::create_dir_all(&dir).ok()?;
+    Some(dir.join("history"))
+}
+
+fn interactive_loop(mut session: Session) -> Result<(), Failed> {
+    let config = Config::builder()
+        .completion_type(CompletionType::List)
+        .auto_add_history(false)
+        .max_history_size(5000)
+        .map_err(|_| Failed::Error)?
+        .build();
+    let mut rl: Editor<ReplHelper, DefaultHistory> = match Editor::with_config(config) {
+        Ok(rl) => rl,
+        Err(e) => {
+            eprintln!("skel repl: cannot start the line editor: {e}");
+            return Err(Failed::Error);
+        }
+    };
+    rl.set_helper(Some(ReplHelper::new(Rc::clone(&session.keys), session.style)));
+    let history = history_file();
+    if let Some(h) = &history {
+        let _ = rl.load_history(h);
+    }
+    println!("skel repl: SKEL statements end with `;`; `:help` lists commands, Ctrl-D leaves.");
+    loop {
+        match rl.readline("skel> ") {
+            Ok(input) => {
+                if is_blank(&input) {
+                    continue;
+                }
+                let _ = rl.add_history_entry(input.trim_end());
+                let flow = session.run(&input);
+                print!("{}", session.take_output());
+                if let Some(h) = rl.helper_mut() {
+                    h.keys = Rc::clone(&session.keys);
+                }
+                if flow == Flow::Quit {
+                    break;
+                }
+            }
+            // Ctrl-C: the input is dropped; a new prompt.
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(e) => {
+                eprintln!("skel repl: {e}");
+                break;
+            }
+        }
+    }
+    if let Some(h) = &history {
+        let _ = rl.save_history(h);
+    }
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! What the REPL asks of a trace in memory: its objects by address (`EVENT.OBJECT`), the
+//! values a SKEL path reaches, and the keys that occur under each path (for completion).
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use skel::ast::{write_key, Path, Segment};
+use skel_trace::Event;
+
+/// An object's address: event `event`, object `object` of `applied_objs` followed by
+/// `deleted_objs` (as `:match` prints it, `3.1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Address {
+    pub event: usize,
+    pub object: usize,
+}
+
+impl std::fmt::Display for Address {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.event, self.object)
+    }
+}
+
+/// One object of a trace, where it is.
+pub struct Object<'t> {
+    pub at: Address,
+    pub ts: i64,
+    /// It is in `deleted_objs`.
+    pub deleted: bool,
+    pub value: &'t Value,
+}
+
+/// Every object of every event, in order.
+pub fn objects(events: &[Event]) -> impl Iterator<Item = Object<'_>> {
+    events.iter().enumerate().flat_map(|(event, e)| {
+        let applied = e.applied_objs.iter().map(|v| (false, v));
+        let deleted = e.deleted_objs.iter().map(|v| (true, v));
+        applied.chain(deleted).enumerate().map(move |(object, (deleted, value))| Object {
+            at: Address { event, object },
+            ts: e.ts,
+            deleted,
+            value,
+        })
+    })
+}
+
+/// The object at an address, and the name of its slot (`applied_objs[1]`).
+pub fn object_at(events: &[Event], at: Address) -> Option<(String, &Value)> {
+    let e = events.get(at.event)?;
+    match e.applied_objs.get(at.object) {
+        Some(v) => Some((format!("applied_objs[{}]", at.object), v)),
+        None => {
+            let i = at.object - e.applied_objs.len();
+            e.deleted_objs.get(i).map(|v| (format!("deleted_objs[{i}]"), v))
+        }
+    }
+}
+
+/// `Kind namespace/name`, as far as the object says.
+pub fn describe(obj: &Value) -> (String, String) {
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("object").to_string();
+    let meta = obj.get("metadata");
+    let name = meta.and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or("<unnamed>");
+    let name = match meta.and_then(|m| m.get("namespace")).and_then(Value::as_str) {
+        Some(ns) => format!("{ns}/{name}"),
+        None => name.to_string(),
+    };
+    (kind, name)
+}
+
+/// `+1h2m3s` from a number of seconds.
+pub fn offset(secs: i64) -> String {
+    let sign = if secs < 0 { "-" } else { "+" };
+    let s = secs.unsigned_abs();
+    let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
+    match (h, m) {
+        (0, 0) => format!("{sign}{s}s"),
+        (0, _) => format!("{sign}{m}m{s:02}s"),
+        _ => format!("{sign}{h}h{m:02}m{s:02}s"),
+    }
+}
+
+/// The values a path (without a variable) reaches in an object.
+pub fn reach<'v>(v: &'v Value, segments: &[Segment], out: &mut Vec<&'v Value>) {
+    let Some((first, rest)) = segments.split_first() else {
+        out.push(v);
+        return;
+    };
+    match (first, v) {
+        (Segment::Key { name, .. }, Value::Object(m)) => {
+            if let Some(child) = m.get(name) {
+                reach(child, rest, out);
+            }
+        }
+        (Segment::Index { index, .. }, Value::Array(a)) => {
+            if let Some(child) = usize::try_from(*index).ok().and_then(|i| a.get(i)) {
+                reach(child, rest, out);
+            }
+        }
+        (Segment::AnyIndex { .. }, Value::Array(a)) => a.iter().for_each(|c| reach(c, rest, out)),
+        (Segment::AnyKey { .. }, Value::Object(m)) => m.values().for_each(|c| reach(c, rest, out)),
+        _ => {}
+    }
+}
+
+/// A path as the key index names it: SKEL source, every index written `[*]`.
+pub fn index_key(path: &Path) -> String {
+    let mut out = String::new();
+    for seg in &path.segments {
+        push_segment(&mut out, seg);
+    }
+    out
+}
+
+fn push_segment(out: &mut String, seg: &Segment) {
+    match seg {
+        Segment::Key { name, .. } => {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            let _ = write_key(out, name);
+        }
+        Segment::Index { .. } | Segment::AnyIndex { .. } => out.push_str("[*]"),
+        Segment::AnyKey { .. } => out.push_str(".*"),
+    }
+}
+
+/// For every path in a trace's objects (indices as `[*]`), the keys found in the objects
+/// there and how often: what completion offers after `spec.template.spec.`.
+#[derive(Debug, Default)]
+pub struct KeyIndex {
+    keys: HashMap<String, HashMap<String, u32>>,
+}
+
+impl KeyIndex {
+    pub fn build(events: &[Event]) -> KeyIndex {
+        let mut index = KeyIndex::default();
+        let mut path = String::new();
+        for o in objects(events) {
+            index.walk(o.value, &mut path, 0);
+        }
+        index
+    }
+
+    fn walk(&mut self, v: &Value, path: &mut String, depth: usize) {
+        // Deeper than any Kubernetes object goes: not worth offering.
+        if depth > 24 {
+            return;
+        }
+        let len = path.len();
+        match v {
+            Value::Object(m) => {
+                let entry = self.keys.entry(path.clone()).or_default();
+                for k in m.keys() {
+                    *entry.entry(k.clone()).or_default() += 1;
+                }
+                for (k, child) in m {
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    let _ = write_key(path, k);
+                    self.walk(child, path, depth + 1);
+                    path.truncate(len);
+                }
+            }
+            Value::Array(a) => {
+                path.push_str("[*]");
+                for child in a {
+                    self.walk(child, path, depth + 1);
+                }
+                path.truncate(len);
+            }
+            _ => {}
+        }
+    }
+
+    /// The keys found under a path (`""` is the objects' top level), most frequent first, then
+    /// by name.
+    pub fn keys_under(&self, path: &str) -> Vec<(&str, u32)> {
+        let mut keys: Vec<(&str, u32)> = match self.keys.get(path) {
+            Some(m) => m.iter().map(|(k, n)| (k.as_str(), *n)).collect(),
+            None => Vec::new(),
+        };
+        keys.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        keys
+    }
+
+    /// A key written as SKEL writes it in a path (quoted when it is not a bare name).
+    pub fn source_key(key: &str) -> String {
+        let mut out = String::new();
+        let _ = write_key(&mut out, key);
+        out
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn events() -> Vec<Event> {
+        let a = json!({"kind": "Deployment", "metadata": {"name": "web", "namespace": "prod",
+            "labels": {"app.kubernetes.io/name": "web"}},
+            "spec": {"template": {"spec": {"containers": [{"name": "a", "image": "x"}, {"name": "b"}]}}}});
+        let b = json!({"kind": "Node", "metadata": {"name": "n1"}});
+        vec![
+            Event { ts: 10, applied_objs: vec![a], deleted_objs: vec![] },
+            Event { ts: 70, applied_objs: vec![], deleted_objs: vec![b] },
+        ]
+    }
+
+    #[test]
+    fn objects_are_numbered_across_both_lists() {
+        let ev = events();
+        let all: Vec<_> = objects(&ev).map(|o| (o.at.to_string(), o.deleted, describe(o.value))).collect();
+        assert_eq!(
+            all,
+            vec![
+                ("0.0".to_string(), false, ("Deployment".to_string(), "prod/web".to_string())),
+                ("1.0".to_string(), true, ("Node".to_string(), "n1".to_string())),
+            ]
+        );
+        assert_eq!(object_at(&ev, Address { event: 1, object: 0 }).unwrap().0, "deleted_objs[0]");
+        assert!(object_at(&ev, Address { event: 1, object: 1 }).is_none());
+        assert!(object_at(&ev, Address { event: 2, object: 0 }).is_none());
+    }
+
+    #[test]
+    fn paths_reach_values() {
+        let ev = events();
+        let path = skel_grammar::parse_path("spec.template.spec.containers[*].name", 0).unwrap();
+        let mut out = Vec::new();
+        reach(&ev[0].applied_objs[0], &path.segments, &mut out);
+        assert_eq!(out, vec![&json!("a"), &json!("b")]);
+        let path = skel_grammar::parse_path("metadata.labels.*", 0).unwrap();
+        let mut out = Vec::new();
+        reach(&ev[0].applied_objs[0], &path.segments, &mut out);
+        assert_eq!(out, vec![&json!("web")]);
+        let path = skel_grammar::parse_path("spec.template.spec.containers[5]", 0).unwrap();
+        let mut out = Vec::new();
+        reach(&ev[0].applied_objs[0], &path.segments, &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn the_key_index_counts_keys_by_path() {
+        let index = KeyIndex::build(&events());
+        assert_eq!(index.keys_under("spec.template.spec.containers[*]"), vec![("name", 2), ("image", 1)]);
+        assert_eq!(index.keys_under("")[..2], [("kind", 2), ("metadata", 2)]);
+        assert_eq!(index.keys_under("metadata.labels"), vec![("app.kubernetes.io/name", 1)]);
+        let path = skel_grammar::parse_path("spec.template.spec.containers[0]", 0).unwrap();
+        assert_eq!(index_key(&path), "spec.template.spec.containers[*]");
+        assert_eq!(KeyIndex::source_key("app.kubernetes.io/name"), "\"app.kubernetes.io/name\"");
+    }
+
+    #[test]
+    fn offsets_read_as_durations() {
+        assert_eq!(offset(0), "+0s");
+        assert_eq!(offset(75), "+1m15s");
+        assert_eq!(offset(3725), "+1h02m05s");
+        assert_eq!(offset(-5), "-5s");
+    }
+}

@@ -1,0 +1,972 @@
+//! A REPL session: the trace in memory, the statements applied to it (undo and redo), and
+//! every command's answer as text. No terminal here: `mod.rs` reads the input, this answers it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use miette::Diagnostic;
+use serde_json::Value;
+use skel::node::Node;
+use skel::transform::{apply_events, describe_object, EventProcessor, MatchedObject, RunError};
+use skel::{OptLevel, Program, Vm};
+use skel_trace::{Event, Format, Trace};
+
+use super::diff;
+use super::error::ReplError;
+use super::query::{self, Address, KeyIndex, Object};
+use super::style::Style;
+use crate::cli::files::{self, FileError, Output};
+use crate::cli::report;
+
+/// Meta-commands: name, arguments, what it does.
+pub const COMMANDS: &[(&str, &str, &str)] = &[
+    (":match", "SELECTOR", "list the objects a selector matches"),
+    (":show", "EVENT[.OBJECT]", "print an event, or one object, as YAML"),
+    (":get", "PATH [where SELECTOR]", "print the values a SKEL path reaches"),
+    (":jsonpath", "EXPR [where SELECTOR]", "print the values an RFC 9535 JSONPath reaches"),
+    (":diff", "[N]", "the diffs of the first N objects the last statement changed (all without N)"),
+    (":stats", "", "events, objects by kind and apiVersion, time span"),
+    (":load", "TRACE", "load a trace (JSON, or msgpack `.sktrace`)"),
+    (":write", "TRACE", "write the current trace, atomically (format from the extension)"),
+    (":history", "", "the statements applied so far"),
+    (":save", "SCRIPT", "write the statements applied so far as a SKEL script"),
+    (":undo", "", "take back the last statement"),
+    (":redo", "", "apply again what `:undo` took back"),
+    (":help", "", "this list"),
+    (":quit", "", "leave (Ctrl-D does too)"),
+];
+
+/// How many changed objects a statement's answer shows as diffs (`:diff` shows more).
+const DIFFS_SHOWN: usize = 3;
+/// How many lines `:match`, `:get` and `:jsonpath` list before saying how many more there are.
+const LIST_LIMIT: usize = 100;
+
+/// What the loop does after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Quit,
+}
+
+struct Loaded {
+    path: PathBuf,
+    format: Format,
+    trace: Trace,
+}
+
+/// A statement applied: its source and the events on the other side of it.
+struct Step {
+    source: String,
+    events: Vec<Event>,
+    /// The objects the statement matched (what `:diff` shows while it is the last one).
+    matched: Vec<MatchedObject>,
+}
+
+pub struct Session {
+    loaded: Option<Loaded>,
+    undo: Vec<Step>,
+    redo: Vec<Step>,
+    /// Keys by path in the current trace (for completion).
+    pub keys: Rc<KeyIndex>,
+    pub style: Style,
+    /// Something failed (the exit code of a piped session).
+    pub failed: bool,
+    out: String,
+}
+
+impl Session {
+    pub fn new(style: Style) -> Session {
+        Session {
+            loaded: None,
+            undo: Vec::new(),
+            redo: Vec::new(),
+            keys: Rc::default(),
+            style,
+            failed: false,
+            out: String::new(),
+        }
+    }
+
+    /// The answer so far, taken.
+    pub fn take_output(&mut self) -> String {
+        std::mem::take(&mut self.out)
+    }
+
+    fn say(&mut self, text: impl AsRef<str>) {
+        self.out.push_str(text.as_ref());
+        if !text.as_ref().ends_with('\n') {
+            self.out.push('\n');
+        }
+    }
+
+    /// Reports a diagnostic about what was typed.
+    fn error<D: Diagnostic + Send + Sync + 'static>(&mut self, d: D, input: &str) {
+        self.failed = true;
+        // Spans may point just past the end (a missing `)`); the source must reach them.
+        let src = format!("{input}  ");
+        let text = report::render_with_source(d, "input", &src, self.style.color);
+        self.say(text);
+    }
+
+    /// Reports a diagnostic that has no source (files, traces).
+    fn fail<D: Diagnostic + Send + Sync + 'static>(&mut self, d: D) {
+        self.failed = true;
+        let text = report::render(&d, self.style.color);
+        self.say(text);
+    }
+
+    fn events(&self) -> Option<&[Event]> {
+        self.loaded.as_ref().map(|l| l.trace.events.as_slice())
+    }
+
+    /// Runs one input: a meta-command line, or one or more complete SKEL statements.
+    pub fn run(&mut self, input: &str) -> Flow {
+        let trimmed = input.trim_start();
+        if trimmed.starts_with(':') {
+            let at = input.len() - trimmed.len();
+            return self.meta(input, at);
+        }
+        if !is_blank(input) {
+            self.statement(input);
+        }
+        Flow::Continue
+    }
+
+    // ------------------------------------------------------------------ statements
+
+    fn statement(&mut self, src: &str) {
+        let compiled = skel::compile_in(src, OptLevel::Full, None);
+        let failed = compiled.has_errors();
+        for d in compiled.diagnostics {
+            self.error(d, src);
+        }
+        if failed {
+            return;
+        }
+        let Some(loaded) = &mut self.loaded else {
+            self.fail(ReplError::NoTrace);
+            return;
+        };
+        let mut processor = EventProcessor::record(&compiled.program);
+        let result = apply_events(&mut processor, loaded.trace.events.clone());
+        let events = match result {
+            Ok(events) => events,
+            Err(e) => {
+                self.error(*e, src);
+                return;
+            }
+        };
+        let before = std::mem::replace(&mut loaded.trace.events, events);
+        let matched = processor.matched.take().unwrap_or_default();
+        self.undo.push(Step { source: src.trim().to_string(), events: before, matched });
+        self.redo.clear();
+        let summary = processor.summary;
+        self.reindex();
+        self.report_changes(&summary);
+    }
+
+    /// The objects the last statement applied matched.
+    fn last(&self) -> &[MatchedObject] {
+        self.undo.last().map_or(&[], |s| s.matched.as_slice())
+    }
+
+    fn report_changes(&mut self, s: &skel::transform::Summary) {
+        let st = self.style;
+        if self.last().is_empty() && s.objects_inserted == 0 {
+            self.say(st.dim("no object matched; the trace is unchanged"));
+            return;
+        }
+        let events: std::collections::BTreeSet<usize> = self.last().iter().map(|m| m.event).collect();
+        let mut line = format!(
+            "{} matched in {}: {} modified, {} deleted",
+            plural(s.objects_matched, "object"),
+            plural(events.len() as u64, "event"),
+            s.objects_modified,
+            s.objects_deleted
+        );
+        if s.objects_inserted > 0 {
+            let _ = write!(line, ", {} inserted", s.objects_inserted);
+        }
+        let _ = write!(line, " ({} set, {} removed)", plural(s.fields_set, "field"), s.fields_removed);
+        if s.events_pruned > 0 {
+            let _ = write!(line, "; {} now empty and dropped", plural(s.events_pruned, "event"));
+        }
+        self.say(st.bold(&line));
+        // Per kind: matched, modified, deleted.
+        let mut kinds: BTreeMap<String, [u64; 3]> = BTreeMap::new();
+        for m in self.last() {
+            let c = kinds.entry(m.kind().to_string()).or_default();
+            c[0] += 1;
+            c[1] += m.modified as u64;
+            c[2] += m.deleted as u64;
+        }
+        if !kinds.is_empty() {
+            let rows: Vec<Vec<String>> = kinds
+                .iter()
+                .map(|(k, c)| vec![k.clone(), c[0].to_string(), c[1].to_string(), c[2].to_string()])
+                .collect();
+            let table = table(&["kind", "matched", "modified", "deleted"], &rows, &[false, true, true, true]);
+            self.say(table);
+        }
+        let changed = self.last().iter().filter(|m| m.modified || m.deleted).count();
+        let text = self.diffs(DIFFS_SHOWN);
+        self.out.push_str(&text);
+        if changed > DIFFS_SHOWN {
+            let more = changed - DIFFS_SHOWN;
+            let s = if more == 1 { "" } else { "s" };
+            self.say(st.dim(&format!("... and {more} more changed object{s}; `:diff {changed}` shows them all")));
+        }
+    }
+
+    /// The diffs of the first `n` objects the last statement changed.
+    fn diffs(&self, n: usize) -> String {
+        let st = self.style;
+        let mut out = String::new();
+        for m in self.last().iter().filter(|m| m.modified || m.deleted).take(n) {
+            let Some(before) = &m.before else { continue };
+            let (kind, name) = query::describe(before);
+            let head = format!("events[{}].{}[{}] {kind} {name} (ts {})", m.event, m.list, m.index, m.ts);
+            match &m.after {
+                Some(after) if !m.deleted => {
+                    let _ = writeln!(out, "{}", st.bold(&format!("--- {head}")));
+                    out.push_str(&diff::unified(before, after, st));
+                }
+                _ => {
+                    let _ = writeln!(out, "{} {}", st.bold(&format!("--- {head}")), st.red("deleted"));
+                }
+            }
+        }
+        out
+    }
+
+    /// Recomputes the completion index after the trace changed.
+    fn reindex(&mut self) {
+        self.keys = Rc::new(KeyIndex::build(self.events().unwrap_or(&[])));
+    }
+
+    // ------------------------------------------------------------------ meta-commands
+
+    fn meta(&mut self, line: &str, at: usize) -> Flow {
+        let rest = &line[at..];
+        let name_len = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let name = &rest[..name_len];
+        let arg_raw = &rest[name_len..];
+        let arg_at = at + name_len + (arg_raw.len() - arg_raw.trim_start().len());
+        let arg = Arg { text: line[arg_at..].trim_end(), at: arg_at, line };
+        let name_span = (at, name_len).into();
+        match name {
+            ":quit" | ":q" | ":exit" => return Flow::Quit,
+            ":help" | ":h" | ":?" => self.help(),
+            ":match" => self.match_(arg),
+            ":show" => self.show(arg),
+            ":get" => self.get(arg),
+            ":jsonpath" => self.jsonpath(arg),
+            ":diff" => self.diff(arg),
+            ":stats" => self.no_arg(":stats", arg, Session::stats),
+            ":load" => self.load_arg(arg),
+            ":write" => self.write(arg),
+            ":history" => self.no_arg(":history", arg, Session::history),
+            ":save" => self.save(arg),
+            ":undo" => self.no_arg(":undo", arg, Session::undo),
+            ":redo" => self.no_arg(":redo", arg, Session::redo),
+            _ => {
+                let names = COMMANDS.iter().map(|c| c.0);
+                let best =
+                    names.map(|n| (strsim::levenshtein(n, name), n)).min().filter(|(d, _)| *d <= 2).map(|(_, n)| n);
+                let help = match best {
+                    Some(n) => format!("did you mean `{n}`? `:help` lists every command"),
+                    None => "`:help` lists every command".into(),
+                };
+                self.error(ReplError::UnknownCommand { name: name.to_string(), span: name_span, help }, line);
+            }
+        }
+        Flow::Continue
+    }
+
+    fn no_arg(&mut self, command: &'static str, arg: Arg<'_>, f: fn(&mut Session)) {
+        if arg.text.is_empty() {
+            f(self);
+        } else {
+            self.error(ReplError::UnexpectedArgument { command, span: arg.span() }, arg.line);
+        }
+    }
+
+    fn require(&mut self, command: &'static str, what: &'static str, arg: &Arg<'_>) -> bool {
+        if arg.text.is_empty() {
+            let usage = COMMANDS.iter().find(|c| c.0 == command).map_or("", |c| c.1);
+            self.error(ReplError::MissingArgument { command, what, usage, span: (arg.at, 0).into() }, arg.line);
+            return false;
+        }
+        true
+    }
+
+    fn help(&mut self) {
+        let st = self.style;
+        self.say("Type a SKEL statement, ending with `;` (it may span lines), to apply it to the trace:");
+        self.say(format!("  {}", st.cyan("modify(kind == \"CronJob\", apiVersion = \"batch/v1\");")));
+        self.say("or a command:");
+        let width = COMMANDS.iter().map(|c| c.0.len() + c.1.len() + 1).max().unwrap_or(0);
+        for (name, args, what) in COMMANDS {
+            let usage = if args.is_empty() { name.to_string() } else { format!("{name} {args}") };
+            let pad = " ".repeat(width.saturating_sub(usage.chars().count()));
+            self.say(format!("  {}{pad}  {what}", st.cyan(&usage)));
+        }
+        self.say("Tab completes commands and field paths from the trace; Ctrl-C cancels the input.");
+    }
+
+    /// Compiles `delete(SELECTOR);` for a selector typed at `arg`, the selector at the same
+    /// offsets as in the line so diagnostics point into it.
+    fn selector(&mut self, arg: &Arg<'_>) -> Option<Program> {
+        // Every caller's selector follows at least `:match ` (7 bytes, as `delete(`).
+        let pad = arg.at.checked_sub("delete(".len())?;
+        let src = format!("{}delete({});", " ".repeat(pad), arg.text);
+        let compiled = skel::compile_in(&src, OptLevel::Full, None);
+        let failed = compiled.has_errors();
+        let end = arg.at + arg.text.len();
+        for mut d in compiled.diagnostics {
+            // What the selector lacks is found in the wrapper (`);`): say the selector ended.
+            if let skel::CompileError::Parse(skel::ParseError::Syntax { found, span, .. }) = &mut d {
+                if span.start >= end {
+                    *found = "end of the selector".into();
+                }
+            }
+            if failed || d.is_error() {
+                self.error(d, arg.line);
+            }
+        }
+        (!failed).then_some(compiled.program)
+    }
+
+    /// The objects a selector (compiled by `selector`) matches.
+    fn matching<'t>(program: &Program, events: &'t [Event]) -> Result<Vec<Object<'t>>, Box<RunError>> {
+        let start = events.first().map_or(0, |e| e.ts);
+        let mut vm = Vm::new(program, start);
+        let mut out = Vec::new();
+        for o in query::objects(events) {
+            let mut node = Node::from_value(o.value);
+            match vm.run(&mut node, o.ts) {
+                Ok(outcome) if outcome.deleted => out.push(o),
+                Ok(_) => {}
+                Err(e) => {
+                    let e_ = &events[o.at.event];
+                    let (slot, _) = query::object_at(events, o.at).unwrap_or_default();
+                    let span = program.stmts.get(e.stmt).map_or(Default::default(), |s| s.span);
+                    return Err(Box::new(RunError {
+                        event: o.at.event,
+                        ts: e_.ts,
+                        slot,
+                        object: describe_object(o.value),
+                        statement: e.stmt,
+                        span,
+                        kind: e.kind,
+                    }));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The objects a selector argument matches (all of them without one); `None` after
+    /// reporting why not.
+    fn select(&mut self, arg: Option<&Arg<'_>>) -> Option<Vec<Address>> {
+        if self.loaded.is_none() {
+            self.fail(ReplError::NoTrace);
+            return None;
+        }
+        let program = match arg {
+            Some(a) => Some(self.selector(a)?),
+            None => None,
+        };
+        let events = self.events().unwrap_or(&[]);
+        let found = match &program {
+            Some(p) => Session::matching(p, events).map(|v| v.into_iter().map(|o| o.at).collect()),
+            None => Ok(query::objects(events).map(|o| o.at).collect()),
+        };
+        match found {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let line = arg.map_or("", |a| a.line);
+                self.error(*e, line);
+                None
+            }
+        }
+    }
+
+    fn match_(&mut self, arg: Arg<'_>) {
+        if !self.require(":match", "a selector", &arg) {
+            return;
+        }
+        let Some(found) = self.select(Some(&arg)) else { return };
+        let events = self.events().unwrap_or(&[]);
+        let start = events.first().map_or(0, |e| e.ts);
+        let mut rows = Vec::new();
+        for at in found.iter().take(LIST_LIMIT) {
+            let Some((slot, v)) = query::object_at(events, *at) else { continue };
+            let ts = events[at.event].ts;
+            let (kind, name) = query::describe(v);
+            let deleted = if slot.starts_with("deleted") { "deleted" } else { "" };
+            rows.push(vec![at.to_string(), ts.to_string(), query::offset(ts - start), kind, name, deleted.to_string()]);
+        }
+        let n_events = found.iter().map(|a| a.event).collect::<std::collections::BTreeSet<_>>().len();
+        if found.is_empty() {
+            self.say(self.style.dim("no object matches"));
+            return;
+        }
+        let t = table(&["at", "ts", "offset", "kind", "name", ""], &rows, &[false, true, true, false, false, false]);
+        self.say(t);
+        self.more(found.len());
+        let line = format!("{} in {} match", plural(found.len() as u64, "object"), plural(n_events as u64, "event"));
+        self.say(self.style.bold(&line));
+    }
+
+    fn more(&mut self, n: usize) {
+        if n > LIST_LIMIT {
+            self.say(self.style.dim(&format!("... and {} more", n - LIST_LIMIT)));
+        }
+    }
+
+    fn address(&mut self, arg: &Arg<'_>) -> Option<(usize, Option<usize>)> {
+        let bad = |s: &mut Session| {
+            s.error(ReplError::BadAddress { text: arg.text.to_string(), span: arg.span() }, arg.line);
+        };
+        let (e, o) = match arg.text.split_once('.') {
+            Some((e, o)) => (e, Some(o)),
+            None => (arg.text, None),
+        };
+        let Ok(event) = e.parse::<usize>() else {
+            bad(self);
+            return None;
+        };
+        let object = match o.map(str::parse::<usize>) {
+            None => None,
+            Some(Ok(o)) => Some(o),
+            Some(Err(_)) => {
+                bad(self);
+                return None;
+            }
+        };
+        Some((event, object))
+    }
+
+    fn show(&mut self, arg: Arg<'_>) {
+        if !self.require(":show", "an address", &arg) {
+            return;
+        }
+        let Some((event, object)) = self.address(&arg) else { return };
+        let Some(events) = self.events() else {
+            self.fail(ReplError::NoTrace);
+            return;
+        };
+        let count = events.len();
+        let Some(e) = events.get(event) else {
+            self.error(ReplError::NoSuchEvent { event, count, span: arg.span() }, arg.line);
+            return;
+        };
+        let start = events.first().map_or(0, |e| e.ts);
+        let head = format!("# event {event}: ts {} ({})", e.ts, query::offset(e.ts - start));
+        match object {
+            None => {
+                let text = diff::yaml(&e.to_json_value());
+                let head = self.style.dim(&head);
+                self.say(format!("{head}\n{text}"));
+            }
+            Some(object) => {
+                let count = e.applied_objs.len() + e.deleted_objs.len();
+                match query::object_at(events, Address { event, object }) {
+                    Some((slot, v)) => {
+                        let head = self.style.dim(&format!("{head}, {slot}"));
+                        let text = diff::yaml(v);
+                        self.say(format!("{head}\n{text}"));
+                    }
+                    None => {
+                        let span = arg.span();
+                        self.error(ReplError::NoSuchObject { event, object, count, span }, arg.line);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Splits `X where SELECTOR`: the part before and the selector's argument.
+    fn split_where<'a>(arg: &Arg<'a>) -> (Arg<'a>, Option<Arg<'a>>) {
+        match find_where(arg.text) {
+            Some(i) => {
+                let head = Arg { text: arg.text[..i].trim_end(), at: arg.at, line: arg.line };
+                let sel = &arg.text[i + " where ".len()..];
+                let trimmed = sel.trim_start();
+                let at = arg.at + i + " where ".len() + (sel.len() - trimmed.len());
+                (head, Some(Arg { text: trimmed, at, line: arg.line }))
+            }
+            None => (Arg { ..*arg }, None),
+        }
+    }
+
+    fn get(&mut self, arg: Arg<'_>) {
+        if !self.require(":get", "a path", &arg) {
+            return;
+        }
+        let (path_arg, sel) = Session::split_where(&arg);
+        let path = match skel_grammar::parse_path(path_arg.text, path_arg.at) {
+            Ok(p) => p,
+            Err(e) => {
+                self.error(e, arg.line);
+                return;
+            }
+        };
+        if let Some(var) = &path.var {
+            self.error(ReplError::PathVariable { span: var.span.into() }, arg.line);
+            return;
+        }
+        let Some(found) = self.select(sel.as_ref()) else { return };
+        let events = self.events().unwrap_or(&[]);
+        let mut rows = Vec::new();
+        let (mut values, mut objects) = (0, 0);
+        let mut distinct = std::collections::HashSet::new();
+        for at in &found {
+            let Some((_, v)) = query::object_at(events, *at) else { continue };
+            let mut reached = Vec::new();
+            query::reach(v, &path.segments, &mut reached);
+            objects += !reached.is_empty() as usize;
+            for r in reached {
+                values += 1;
+                let text = compact(r);
+                if rows.len() < LIST_LIMIT {
+                    let (kind, name) = query::describe(v);
+                    rows.push(vec![at.to_string(), kind, name, text.clone()]);
+                }
+                distinct.insert(text);
+            }
+        }
+        self.values_answer(rows, values, objects, distinct.len());
+    }
+
+    fn values_answer(&mut self, rows: Vec<Vec<String>>, values: usize, objects: usize, distinct: usize) {
+        if values == 0 {
+            self.say(self.style.dim("the path reaches no value"));
+            return;
+        }
+        let t = table(&["at", "kind", "name", "value"], &rows, &[false, false, false, false]);
+        self.say(t);
+        self.more(values);
+        let line =
+            format!("{} in {} ({distinct} distinct)", plural(values as u64, "value"), plural(objects as u64, "object"));
+        self.say(self.style.bold(&line));
+    }
+
+    fn jsonpath(&mut self, arg: Arg<'_>) {
+        if !self.require(":jsonpath", "a JSONPath expression", &arg) {
+            return;
+        }
+        let (expr, sel) = Session::split_where(&arg);
+        let query = match jsonpath_rust::parser::parse_json_path(expr.text) {
+            Ok(q) => q,
+            Err(e) => {
+                let (message, offset) = jsonpath_error(&e);
+                let span = (expr.at + offset.min(expr.text.len()), 1).into();
+                self.error(ReplError::JsonPath { message, span }, arg.line);
+                return;
+            }
+        };
+        let Some(found) = self.select(sel.as_ref()) else { return };
+        let events = self.events().unwrap_or(&[]);
+        let mut rows = Vec::new();
+        let (mut values, mut objects) = (0, 0);
+        let mut distinct = std::collections::HashSet::new();
+        for at in &found {
+            let Some((_, v)) = query::object_at(events, *at) else { continue };
+            let reached = jsonpath_rust::query::js_path_process(&query, v).unwrap_or_default();
+            objects += !reached.is_empty() as usize;
+            for r in reached {
+                values += 1;
+                let text = compact(r.val());
+                if rows.len() < LIST_LIMIT {
+                    let (kind, name) = query::describe(v);
+                    rows.push(vec![at.to_string(), kind, name, text.clone()]);
+                }
+                distinct.insert(text);
+            }
+        }
+        self.values_answer(rows, values, objects, distinct.len());
+    }
+
+    fn diff(&mut self, arg: Arg<'_>) {
+        let n = if arg.text.is_empty() {
+            usize::MAX
+        } else {
+            match arg.text.parse::<usize>() {
+                Ok(n) => n,
+                Err(_) => {
+                    self.error(ReplError::BadCount { text: arg.text.to_string(), span: arg.span() }, arg.line);
+                    return;
+                }
+            }
+        };
+        if !self.last().iter().any(|m| m.modified || m.deleted) {
+            self.say(self.style.dim("the last statement changed nothing"));
+            return;
+        }
+        let text = self.diffs(n);
+        self.out.push_str(&text);
+    }
+
+    fn stats(&mut self) {
+        let Some(loaded) = &self.loaded else {
+            self.fail(ReplError::NoTrace);
+            return;
+        };
+        let events = &loaded.trace.events;
+        let (mut applied, mut deleted) = (0u64, 0u64);
+        let mut by: BTreeMap<(String, String), [u64; 2]> = BTreeMap::new();
+        for o in query::objects(events) {
+            if o.deleted {
+                deleted += 1;
+            } else {
+                applied += 1;
+            }
+            let api = o.value.get("apiVersion").and_then(Value::as_str).unwrap_or("-").to_string();
+            let (kind, _) = query::describe(o.value);
+            by.entry((kind, api)).or_default()[o.deleted as usize] += 1;
+        }
+        let mut lines = vec![format!(
+            "{} ({}): {}, {} ({applied} applied, {deleted} deleted)",
+            loaded.path.display(),
+            format_name(loaded.format),
+            plural(events.len() as u64, "event"),
+            plural(applied + deleted, "object"),
+        )];
+        if let (Some(first), Some(last)) = (events.first(), events.last()) {
+            lines.push(format!("time: ts {} to {} ({})", first.ts, last.ts, query::offset(last.ts - first.ts)));
+        }
+        let rows: Vec<Vec<String>> =
+            by.iter().map(|((k, a), n)| vec![k.clone(), a.clone(), n[0].to_string(), n[1].to_string()]).collect();
+        let text = lines.join("\n");
+        self.say(text);
+        if !rows.is_empty() {
+            let t = table(&["kind", "apiVersion", "applied", "deleted"], &rows, &[false, false, true, true]);
+            self.say(t);
+        }
+    }
+
+    fn history(&mut self) {
+        if self.undo.is_empty() {
+            self.say(self.style.dim("no statement applied yet"));
+            return;
+        }
+        let lines: Vec<String> = self
+            .undo
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("{:>3}  {}", i + 1, s.source.replace('\n', "\n     ")))
+            .collect();
+        self.say(lines.join("\n"));
+    }
+
+    fn undo(&mut self) {
+        let (Some(step), Some(loaded)) = (self.undo.pop(), self.loaded.as_mut()) else {
+            self.say(self.style.dim("nothing to undo"));
+            return;
+        };
+        let after = std::mem::replace(&mut loaded.trace.events, step.events);
+        let msg = format!("undid `{}`", first_line(&step.source));
+        self.redo.push(Step { source: step.source, events: after, matched: step.matched });
+        self.reindex();
+        self.say(msg);
+    }
+
+    fn redo(&mut self) {
+        let (Some(step), Some(loaded)) = (self.redo.pop(), self.loaded.as_mut()) else {
+            self.say(self.style.dim("nothing to redo"));
+            return;
+        };
+        let before = std::mem::replace(&mut loaded.trace.events, step.events);
+        let msg = format!("redid `{}`", first_line(&step.source));
+        self.undo.push(Step { source: step.source, events: before, matched: step.matched });
+        self.reindex();
+        self.say(msg);
+    }
+
+    fn load_arg(&mut self, arg: Arg<'_>) {
+        if self.require(":load", "a trace file", &arg) {
+            self.load(Path::new(arg.text));
+        }
+    }
+
+    /// Loads a trace, replacing the current one (and forgetting its history).
+    pub fn load(&mut self, path: &Path) {
+        let name = files::display(path);
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                let help = match e.kind() {
+                    std::io::ErrorKind::NotFound => "check the path; it is relative to the current folder",
+                    _ => "check that the path names a readable file",
+                };
+                self.fail(FileError::Read { path: name, reason: files::reason(&e), help: help.into() });
+                return;
+            }
+        };
+        let format = Format::from_extension(path).unwrap_or_else(|| {
+            let first = bytes.iter().copied().find(|b| !b.is_ascii_whitespace()).unwrap_or(b'{');
+            Format::sniff(first)
+        });
+        let trace = match Trace::read(bytes.as_slice(), format) {
+            Ok(t) => t,
+            Err(e) => {
+                self.fail(crate::cli::apply::TraceInputError { file: name, inner: e });
+                return;
+            }
+        };
+        let objects: usize = trace.events.iter().map(|e| e.applied_objs.len() + e.deleted_objs.len()).sum();
+        let msg = format!(
+            "loaded {name}: {}, {}",
+            plural(trace.events.len() as u64, "event"),
+            plural(objects as u64, "object")
+        );
+        self.loaded = Some(Loaded { path: path.to_path_buf(), format, trace });
+        self.undo.clear();
+        self.redo.clear();
+        self.reindex();
+        self.say(msg);
+    }
+
+    fn write(&mut self, arg: Arg<'_>) {
+        if !self.require(":write", "a file to write", &arg) {
+            return;
+        }
+        let Some(loaded) = &self.loaded else {
+            self.fail(ReplError::NoTrace);
+            return;
+        };
+        let path = Path::new(arg.text);
+        let format = Format::from_extension(path).unwrap_or(loaded.format);
+        let written = write_atomically(path, |f| loaded.trace.write(f, format).map(|_| ()).map_err(Box::new));
+        match written {
+            Ok(()) => {
+                let msg = format!("wrote {} ({})", path.display(), format_name(format));
+                self.say(msg);
+            }
+            Err(WriteFailed::Reported) => self.failed = true,
+            Err(WriteFailed::Trace(e)) => self.fail(*e),
+        }
+    }
+
+    fn save(&mut self, arg: Arg<'_>) {
+        if !self.require(":save", "a script file to write", &arg) {
+            return;
+        }
+        let mut script = String::from("# Written by `skel repl`");
+        if let Some(l) = &self.loaded {
+            let _ = write!(script, " over {}", l.path.display());
+        }
+        script.push('\n');
+        for step in &self.undo {
+            script.push_str(&step.source);
+            script.push('\n');
+        }
+        let path = Path::new(arg.text);
+        let written = write_atomically(path, |mut f| {
+            use std::io::Write;
+            f.write_all(script.as_bytes())
+                .map_err(|e| Box::new(skel_trace::TraceError::Io { action: "write", source: e }))
+        });
+        match written {
+            Ok(()) => {
+                let msg = format!("wrote {} ({})", path.display(), plural(self.undo.len() as u64, "statement"));
+                self.say(msg);
+            }
+            Err(WriteFailed::Reported) => self.failed = true,
+            Err(WriteFailed::Trace(e)) => self.fail(*e),
+        }
+    }
+}
+
+enum WriteFailed {
+    /// `files` printed the diagnostic.
+    Reported,
+    Trace(Box<skel_trace::TraceError>),
+}
+
+/// Writes a file through a temp file renamed into place (as `skel apply` writes).
+fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(std::fs::File) -> Result<(), Box<skel_trace::TraceError>>,
+) -> Result<(), WriteFailed> {
+    let output = Output::create(Some(path)).map_err(|_| WriteFailed::Reported)?;
+    let file = output.file().map_err(|_| WriteFailed::Reported)?;
+    write(file).map_err(WriteFailed::Trace)?;
+    output.commit().map_err(|_| WriteFailed::Reported)
+}
+
+/// A meta-command's argument: its text (trimmed) and where it starts in the line.
+struct Arg<'a> {
+    text: &'a str,
+    at: usize,
+    line: &'a str,
+}
+
+impl Arg<'_> {
+    fn span(&self) -> miette::SourceSpan {
+        (self.at, self.text.len().max(1)).into()
+    }
+}
+
+/// A JSONPath parse error's message and the offset it points at.
+fn jsonpath_error(e: &jsonpath_rust::parser::errors::JsonPathError) -> (String, usize) {
+    use jsonpath_rust::parser::errors::JsonPathError;
+    match e {
+        JsonPathError::PestError(p) => {
+            let at = match p.location {
+                pest::error::InputLocation::Pos(at) | pest::error::InputLocation::Span((at, _)) => at,
+            };
+            (p.variant.message().to_string(), at)
+        }
+        other => (other.to_string(), 0),
+    }
+}
+
+/// The offset of ` where ` outside quotes and brackets.
+fn find_where(s: &str) -> Option<usize> {
+    let (mut depth, mut quote) = (0i32, None::<char>);
+    for (i, c) in s.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '[' | '(' | '{') => depth += 1,
+            (None, ']' | ')' | '}') => depth -= 1,
+            (None, ' ') if depth == 0 && s[i..].starts_with(" where ") => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The input is only whitespace and comments.
+pub fn is_blank(s: &str) -> bool {
+    s.lines().all(|l| {
+        let t = l.trim();
+        t.is_empty() || t.starts_with('#')
+    })
+}
+
+/// Whether an input is ready to run: a meta-command line, or statements whose last one ends
+/// with `;` (outside strings and comments). Otherwise the REPL reads another line.
+pub fn is_complete(buf: &str) -> bool {
+    if buf.trim_start().starts_with(':') {
+        return true;
+    }
+    let (mut last, mut in_str, mut escape, mut comment) = (None, false, false, false);
+    for c in buf.chars() {
+        if comment {
+            comment = c != '\n';
+        } else if in_str {
+            if escape {
+                escape = false;
+            } else if c == '\\' {
+                escape = true;
+            } else if c == '"' {
+                in_str = false;
+            }
+        } else if c == '"' {
+            in_str = true;
+            last = Some(c);
+        } else if c == '#' {
+            comment = true;
+        } else if !c.is_whitespace() {
+            last = Some(c);
+        }
+    }
+    !in_str && matches!(last, None | Some(';'))
+}
+
+fn first_line(s: &str) -> String {
+    let mut lines = s.lines();
+    let first = lines.next().unwrap_or("").to_string();
+    if lines.next().is_some() {
+        first + " ..."
+    } else {
+        first
+    }
+}
+
+fn compact(v: &Value) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+fn format_name(f: Format) -> &'static str {
+    match f {
+        Format::Json => "JSON",
+        Format::Msgpack => "msgpack",
+    }
+}
+
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// A plain text table, two spaces between columns; `right` aligns numeric columns.
+fn table(head: &[&str], rows: &[Vec<String>], right: &[bool]) -> String {
+    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut out = String::from(" ");
+        for (i, cell) in cells.enumerate() {
+            let pad = " ".repeat(widths[i].saturating_sub(cell.chars().count()));
+            out.push(' ');
+            if right.get(i).copied().unwrap_or(false) {
+                out.push_str(&pad);
+                out.push_str(cell);
+            } else {
+                out.push_str(cell);
+                out.push_str(&pad);
+            }
+            out.push(' ');
+        }
+        out.trim_end().to_string()
+    };
+    let mut out = vec![line(&mut head.iter().copied())];
+    for row in rows {
+        out.push(line(&mut row.iter().map(String::as_str)));
+    }
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_are_complete_at_a_semicolon() {
+        assert!(is_complete("delete(kind == \"Pod\");"));
+        assert!(is_complete("delete(kind == \"Pod\");  # done\n"));
+        assert!(!is_complete("modify(kind == \"Pod\","));
+        assert!(!is_complete("delete(kind == \";\""));
+        assert!(!is_complete("delete(*); # ;\nremove(status"));
+        assert!(is_complete(":match kind == \"Pod\""));
+        assert!(is_complete("   \n# just a comment\n"));
+        assert!(is_complete("delete(name == \"a\\\"b\");"));
+    }
+
+    #[test]
+    fn where_splits_outside_quotes_and_brackets() {
+        assert_eq!(find_where("spec.x where kind == \"Pod\""), Some(6));
+        assert_eq!(find_where("$..[?@.a == ' where '] where kind == \"A\""), Some(22));
+        assert_eq!(find_where("metadata.labels[\"a where b\"]"), None);
+    }
+
+    #[test]
+    fn tables_align() {
+        let rows = vec![vec!["Pod".to_string(), "12".to_string()], vec!["CronJob".to_string(), "3".to_string()]];
+        assert_eq!(table(&["kind", "n"], &rows, &[false, true]), "  kind      n\n  Pod      12\n  CronJob   3");
+    }
+}
