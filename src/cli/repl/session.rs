@@ -164,7 +164,7 @@ impl Session {
         self.redo.clear();
         let summary = processor.summary;
         self.reindex();
-        self.report_changes(&summary);
+        self.report_changes(&summary, src);
     }
 
     /// The objects the last statement applied matched.
@@ -172,27 +172,33 @@ impl Session {
         self.undo.last().map_or(&[], |s| s.matched.as_slice())
     }
 
-    fn report_changes(&mut self, s: &skel::transform::Summary) {
+    fn report_changes(&mut self, s: &skel::transform::Summary, source: &str) {
         let st = self.style;
         if self.last().is_empty() && s.objects_inserted == 0 {
             self.say(st.dim("no object matched; the trace is unchanged"));
+            self.kind_hint(source);
             return;
         }
         let events: std::collections::BTreeSet<usize> = self.last().iter().map(|m| m.event).collect();
-        let mut line = format!(
-            "{} matched in {}: {} modified, {} deleted",
-            plural(s.objects_matched, "object"),
-            plural(events.len() as u64, "event"),
-            s.objects_modified,
-            s.objects_deleted
-        );
+        let mut parts = Vec::new();
+        if s.objects_matched > 0 {
+            parts.push(format!(
+                "{} matched in {}: {} modified, {} deleted ({} set, {} removed)",
+                plural(s.objects_matched, "object"),
+                plural(events.len() as u64, "event"),
+                s.objects_modified,
+                s.objects_deleted,
+                plural(s.fields_set, "field"),
+                s.fields_removed
+            ));
+        }
         if s.objects_inserted > 0 {
-            let _ = write!(line, ", {} inserted", s.objects_inserted);
+            parts.push(format!("{} inserted", plural(s.objects_inserted, "object")));
         }
-        let _ = write!(line, " ({} set, {} removed)", plural(s.fields_set, "field"), s.fields_removed);
         if s.events_pruned > 0 {
-            let _ = write!(line, "; {} now empty and dropped", plural(s.events_pruned, "event"));
+            parts.push(format!("{} now empty and dropped", plural(s.events_pruned, "event")));
         }
+        let line = parts.join("; ");
         self.say(st.bold(&line));
         // Per kind: matched, modified, deleted.
         let mut kinds: BTreeMap<String, [u64; 3]> = BTreeMap::new();
@@ -217,6 +223,33 @@ impl Session {
             let more = changed - DIFFS_SHOWN;
             let s = if more == 1 { "" } else { "s" };
             self.say(st.dim(&format!("... and {more} more changed object{s}; `:diff {changed}` shows them all")));
+        }
+    }
+
+    /// After nothing matched: a `kind == "X"` test whose kind is not in the trace, and the
+    /// kind it likely meant.
+    fn kind_hint(&mut self, source: &str) {
+        let Some(events) = self.events() else { return };
+        let mut kinds: Vec<&str> = query::objects(events).filter_map(|o| o.value.get("kind")?.as_str()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        let mut rest = source;
+        while let Some(i) = rest.find("kind") {
+            rest = &rest[i + "kind".len()..];
+            let Some(lit) = rest.trim_start().strip_prefix("==").map(str::trim_start) else { continue };
+            let Some(lit) = lit.strip_prefix('"') else { continue };
+            let Some(end) = lit.find('"') else { continue };
+            let kind = &lit[..end];
+            if kinds.contains(&kind) {
+                continue;
+            }
+            let best = kinds.iter().map(|k| (strsim::levenshtein(k, kind), *k)).min().filter(|(d, _)| *d <= 3);
+            let text = match best {
+                Some((_, k)) => format!("no object in the trace has kind \"{kind}\"; did you mean \"{k}\"?"),
+                None => format!("no object in the trace has kind \"{kind}\" (`:stats` lists the kinds)"),
+            };
+            self.say(self.style.yellow(&text));
+            return;
         }
     }
 
@@ -412,6 +445,7 @@ impl Session {
         let n_events = found.iter().map(|a| a.event).collect::<std::collections::BTreeSet<_>>().len();
         if found.is_empty() {
             self.say(self.style.dim("no object matches"));
+            self.kind_hint(arg.text);
             return;
         }
         let t = table(&["at", "ts", "offset", "kind", "name", ""], &rows, &[false, true, true, false, false, false]);
@@ -603,6 +637,10 @@ impl Session {
                 }
             }
         };
+        if self.undo.is_empty() {
+            self.say(self.style.dim("no statement applied yet"));
+            return;
+        }
         if !self.last().iter().any(|m| m.modified || m.deleted) {
             self.say(self.style.dim("the last statement changed nothing"));
             return;

@@ -1,0 +1,285 @@
+//! End-to-end tests of `skel repl`: piped sessions (stdin not a terminal: plain text, no
+//! prompts) with insta snapshots of what they print, and sessions through a pseudo-terminal
+//! (rexpect) that exercise the line editor: completion, hints and multi-line input.
+//!
+//! Every session runs in its own temp folder with the example trace copied in, so the paths
+//! the answers print are short and stable.
+
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::skel;
+use serde_json::Value;
+use tempfile::TempDir;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A temp folder holding `trace.json` (the example trace).
+fn folder() -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::copy(root().join("examples/trace.json"), dir.path().join("trace.json")).unwrap();
+    dir
+}
+
+struct Run {
+    stdout: String,
+    stderr: String,
+    code: i32,
+}
+
+/// `skel repl ARGS` in `dir` with `input` on stdin.
+fn session(dir: &Path, args: &[&str], input: &str) -> Run {
+    let out = skel(dir).arg("repl").args(args).write_stdin(input).output().unwrap();
+    Run {
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+        code: out.status.code().unwrap_or(-1),
+    }
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn queries_change_nothing() {
+    let dir = folder();
+    let input = r#":stats
+:match kind == "CronJob" && @t > 2m
+:show 0.1
+:get spec.schedule where kind == "CronJob"
+:get metadata.labels."app.kubernetes.io/name" where kind == "Deployment" && metadata.namespace == "payments"
+:jsonpath $.spec.template.spec.containers[?@.imagePullPolicy == 'Always'].name where kind == "Deployment"
+:match kind == "Nothing"
+:get no.such.path
+:history
+:diff
+"#;
+    let run = session(dir.path(), &["trace.json"], input);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.stderr, "");
+    insta::assert_snapshot!("queries", run.stdout);
+}
+
+#[test]
+fn statements_rewrite_the_trace_and_undo_takes_them_back() {
+    let dir = folder();
+    let input = r#"modify(kind == "CronJob" && apiVersion == "batch/v1beta1",
+       apiVersion = "batch/v1");
+:diff 1
+# a comment line, then two statements in one input
+remove(kind == "Pod", status); delete(kind == "ConfigMap");
+:history
+:undo
+:get apiVersion where kind == "CronJob"
+:undo
+:get apiVersion where kind == "CronJob"
+:undo
+:redo
+:redo
+:history
+"#;
+    let run = session(dir.path(), &["trace.json"], input);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    insta::assert_snapshot!("statements", run.stdout);
+}
+
+/// What `:save` writes, applied by `skel apply`, gives what `:write` wrote.
+#[test]
+fn saved_script_and_written_trace_agree_with_skel_apply() {
+    let dir = folder();
+    let input = r#"modify(kind == "CronJob" && apiVersion == "batch/v1beta1", apiVersion = "batch/v1");
+remove(kind == "Pod", status);
+delete(kind == "ConfigMap");
+insert(@t == 10m, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "added"}});
+:save migrate.skel
+:write out.json
+:write out.sktrace
+"#;
+    let run = session(dir.path(), &["trace.json"], input);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    insta::assert_snapshot!("save_and_write", run.stdout);
+    let script = fs::read_to_string(dir.path().join("migrate.skel")).unwrap();
+    insta::assert_snapshot!("saved_script", script);
+
+    let applied =
+        skel(dir.path()).args(["apply", "-q", "migrate.skel", "trace.json", "-o", "applied.json"]).output().unwrap();
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    assert_eq!(read_json(&dir.path().join("out.json")), read_json(&dir.path().join("applied.json")));
+
+    // The msgpack output holds the same trace.
+    let back =
+        skel(dir.path()).args(["apply", "-q", "-", "out.sktrace", "-o", "back.json"]).write_stdin("").output().unwrap();
+    assert!(back.status.success(), "{}", String::from_utf8_lossy(&back.stderr));
+    assert_eq!(read_json(&dir.path().join("back.json")), read_json(&dir.path().join("applied.json")));
+    // Only the named files: no temp file left behind.
+    let mut names: Vec<String> =
+        fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["applied.json", "back.json", "migrate.skel", "out.json", "out.sktrace", "trace.json"]);
+}
+
+#[test]
+fn errors_point_into_what_was_typed_and_the_session_goes_on() {
+    let dir = folder();
+    let input = r#":mtch kind == "Pod"
+:match kind ==
+:match kind = "Pod"
+:show 99
+:show 1.40
+:show x.y
+:get $x.name
+:get spec..name
+:jsonpath $.spec[
+:diff many
+:stats now
+:show
+modify(kind == "Deployment", spec.replicas = spec.nothing);
+modify(kind == "Deploymnt" && metadata.nme == "x", spec.replicas = 1);
+:history
+:load missing.json
+:write no/such/folder/out.json
+:match kind == "Pod"
+delete(kind == "Job")
+"#;
+    let run = session(dir.path(), &["trace.json"], input);
+    assert_eq!(run.code, 1, "a failed input makes a piped session exit 1");
+    assert_eq!(run.stderr, "");
+    insta::assert_snapshot!("errors", run.stdout);
+    assert!(!dir.path().join("no").exists());
+}
+
+#[test]
+fn without_a_trace_statements_are_checked_and_load_brings_one() {
+    let dir = folder();
+    let input = r#"delete(kind == "Pod");
+:stats
+:load trace.json
+delete(kind == "Pod");
+:stats
+"#;
+    let run = session(dir.path(), &[], input);
+    assert_eq!(run.code, 1);
+    insta::assert_snapshot!("no_trace", run.stdout);
+}
+
+#[test]
+fn quit_stops_reading() {
+    let dir = folder();
+    let run = session(dir.path(), &["trace.json"], ":quit\ndelete(*);\n:write out.json\n");
+    assert_eq!(run.code, 0);
+    assert_eq!(run.stdout, "loaded trace.json: 16 events, 40 objects\n");
+    assert!(!dir.path().join("out.json").exists());
+}
+
+#[test]
+fn help_lists_every_command() {
+    let dir = folder();
+    let run = session(dir.path(), &[], ":help\n");
+    assert_eq!(run.code, 0);
+    insta::assert_snapshot!("help", run.stdout);
+}
+
+#[test]
+fn a_bad_trace_is_a_diagnostic() {
+    let dir = folder();
+    fs::write(dir.path().join("bad.json"), "{\"version\": 2, \"events\": [}").unwrap();
+    let run = session(dir.path(), &["bad.json"], ":stats\n");
+    assert_eq!(run.code, 1);
+    insta::assert_snapshot!("bad_trace", run.stdout);
+}
+
+// ------------------------------------------------------------------------ pseudo-terminal
+
+/// `skel repl trace.json` on a pseudo-terminal, its history file in the temp folder.
+fn pty(dir: &Path) -> rexpect::session::PtySession {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_skel"));
+    cmd.current_dir(dir)
+        .args(["repl", "trace.json"])
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .env("HOME", dir)
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1");
+    let opts = rexpect::reader::Options::new().timeout_ms(Some(20_000)).strip_ansi_escape_codes(false);
+    rexpect::session::spawn_with_options(cmd, opts).unwrap()
+}
+
+/// Sends keys to the terminal (rexpect buffers them until flushed).
+fn type_in(p: &mut rexpect::session::PtySession, keys: &str) {
+    p.send(keys).unwrap();
+    p.flush().unwrap();
+}
+
+fn history_file(dir: &Path) -> PathBuf {
+    dir.join("data/skel/history")
+}
+
+#[test]
+fn terminal_session_completes_paths_and_reads_multi_line_statements() {
+    let dir = folder();
+    let mut p = pty(dir.path());
+    p.exp_string("loaded trace.json: 16 events, 40 objects").unwrap();
+    p.exp_string("skel> ").unwrap();
+
+    // Completion of a statement name, then of a path from the trace: the only key under
+    // `spec.jobTemplate.` in the CronJobs is `spec`.
+    type_in(&mut p, "mod\t");
+    p.exp_string("modify(").unwrap();
+    type_in(&mut p, "kind == \"CronJob\", spec.jobTemplate.\t");
+    p.exp_string("spec.jobTemplate.spec").unwrap();
+    // Not ended by `;`: Enter starts a second line instead of running it.
+    type_in(&mut p, ".template.metadata.labels.tier = \"batch\"\r");
+    type_in(&mut p, "  );\r");
+    p.exp_string("5 objects matched in 5 events: 5 modified, 0 deleted").unwrap();
+    p.exp_string("+            tier: batch").unwrap();
+    p.exp_string("skel> ").unwrap();
+
+    // Meta-command completion, and a query that shows the change.
+    type_in(&mut p, ":ge\t");
+    p.exp_string(":get ").unwrap();
+    type_in(&mut p, "spec.jobTemplate.spec.template.metadata.labels.tier\r");
+    p.exp_string("5 values in 5 objects (1 distinct)").unwrap();
+    p.exp_string("skel> ").unwrap();
+
+    // Ctrl-C drops the input; the session goes on.
+    type_in(&mut p, "delete(kind == ");
+    p.send_control('c').unwrap();
+    p.exp_string("skel> ").unwrap();
+    type_in(&mut p, ":history\r");
+    p.exp_string("1  modify(kind == \"CronJob\", spec.jobTemplate.spec.template.metadata.labels.tier = \"batch\"")
+        .unwrap();
+    p.exp_string("skel> ").unwrap();
+
+    // Ctrl-D leaves; the history file keeps what was entered.
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+    let history = fs::read_to_string(history_file(dir.path())).unwrap();
+    assert!(history.contains(":get spec.jobTemplate.spec.template.metadata.labels.tier"), "{history}");
+    assert!(!history.contains("delete(kind =="), "cancelled input is not history: {history}");
+}
+
+#[test]
+fn terminal_session_completes_variables_and_quoted_keys() {
+    let dir = folder();
+    let mut p = pty(dir.path());
+    p.exp_string("skel> ").unwrap();
+    // Variables bound earlier in the statement, and paths through them.
+    type_in(&mut p, "modify($c := spec.template.spec.containers[*] | exists($c.imageP\t");
+    p.exp_string("$c.imagePullPolicy").unwrap();
+    type_in(&mut p, "), $c.imagePullPolicy = \"Never\");\r");
+    p.exp_string("modified").unwrap();
+    p.exp_string("skel> ").unwrap();
+    // A key that needs quotes is offered quoted.
+    type_in(&mut p, ":get metadata.labels.\"app.kubernetes.io/na\t");
+    p.exp_string("metadata.labels.\"app.kubernetes.io/name\"").unwrap();
+    type_in(&mut p, "\r");
+    p.exp_string("distinct)").unwrap();
+    type_in(&mut p, ":quit\r");
+    p.exp_eof().unwrap();
+}
