@@ -860,13 +860,14 @@ fn help_texts() {
         (&["--help"][..], "help_skel"),
         (&["apply", "--help"][..], "help_apply"),
         (&["compile", "--help"][..], "help_compile"),
+        (&["repl", "--help"][..], "help_repl"),
     ] {
         let r = run(skel(tmp.path()).args(args));
         assert_eq!(r.code, 0, "{args:?}");
         assert_eq!(r.stderr, "", "{args:?}");
         let text = r.stdout_text();
         assert!(text.contains("Example"), "{args:?} shows an example:\n{text}");
-        assert!(text.contains("skel apply ") || text.contains("skel compile "), "{args:?}");
+        assert!(["skel apply ", "skel compile ", "skel repl "].iter().any(|c| text.contains(c)), "{args:?}");
         insta::assert_snapshot!(snap, text);
     }
     skel(tmp.path()).arg("--version").assert().success().stdout(predicate::str::starts_with("skel "));

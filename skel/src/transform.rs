@@ -402,3 +402,63 @@ impl<W: std::io::Write + std::io::Seek> TraceVisitor for Transform<'_, W> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn program(src: &str) -> Program {
+        let c = crate::compile(src);
+        assert!(!c.has_errors(), "{:?}", c.diagnostics);
+        c.program
+    }
+
+    fn events() -> Vec<Event> {
+        let cj = |name: &str| json!({"apiVersion": "batch/v1beta1", "kind": "CronJob", "metadata": {"name": name}});
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}});
+        vec![
+            Event { ts: 0, applied_objs: vec![cj("a"), pod.clone()], deleted_objs: vec![] },
+            Event { ts: 60, applied_objs: vec![pod], deleted_objs: vec![] },
+            Event { ts: 120, applied_objs: vec![], deleted_objs: vec![cj("b")] },
+        ]
+    }
+
+    #[test]
+    fn recording_keeps_each_matched_object_before_and_after() {
+        let p = program(r#"modify(kind == "CronJob", apiVersion = "batch/v1"); delete(kind == "Pod" && @t > 30s);"#);
+        let mut processor = EventProcessor::record(&p);
+        let out = apply_events(&mut processor, events()).unwrap();
+        // The second event held only the deleted Pod: it is pruned.
+        assert_eq!(out.iter().map(|e| e.ts).collect::<Vec<_>>(), vec![0, 120]);
+        assert_eq!(out[1].deleted_objs[0]["apiVersion"], "batch/v1");
+        let matched = processor.matched.unwrap();
+        let seen: Vec<_> =
+            matched.iter().map(|m| (m.event, m.list, m.index, m.kind(), m.modified, m.deleted)).collect();
+        assert_eq!(
+            seen,
+            vec![
+                (0, "applied_objs", 0, "CronJob", true, false),
+                (1, "applied_objs", 0, "Pod", false, true),
+                (2, "deleted_objs", 0, "CronJob", true, false),
+            ]
+        );
+        assert_eq!(matched[0].before.as_ref().unwrap()["apiVersion"], "batch/v1beta1");
+        assert_eq!(matched[0].after.as_ref().unwrap()["apiVersion"], "batch/v1");
+        assert!(matched[1].after.is_none());
+        assert_eq!(processor.summary.events_pruned, 1);
+    }
+
+    #[test]
+    fn apply_events_places_inserts_as_the_stream_does() {
+        let p = program(
+            r#"insert(@t == 90s, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n"}}); insert(@t == 1h, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "late"}});"#,
+        );
+        let mut processor = EventProcessor::new(&p);
+        let out = apply_events(&mut processor, events()).unwrap();
+        assert_eq!(out.iter().map(|e| e.ts).collect::<Vec<_>>(), vec![0, 60, 90, 120, 3600]);
+        assert_eq!(processor.summary.objects_inserted, 2);
+        assert!(processor.matched.is_none(), "only `record` records");
+    }
+}
