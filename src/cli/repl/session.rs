@@ -1002,6 +1002,79 @@ mod tests {
         assert_eq!(find_where("metadata.labels[\"a where b\"]"), None);
     }
 
+    /// Any input, however broken, gets an answer and never a panic; the trace stays valid.
+    #[test]
+    fn never_panics_on_any_input() {
+        use proptest::prelude::*;
+        const TOKENS: &[&str] = &[
+            ":match ",
+            ":get ",
+            ":show ",
+            ":jsonpath ",
+            ":diff ",
+            ":undo",
+            ":redo",
+            ":history",
+            ":stats",
+            ":x",
+            "kind",
+            "==",
+            "\"Pod\"",
+            "\"CronJob\"",
+            " where ",
+            "(",
+            ")",
+            ";",
+            "$x",
+            ":=",
+            "|",
+            "spec",
+            ".",
+            "[*]",
+            "[0]",
+            "metadata.name",
+            "modify(",
+            "delete(",
+            "remove(",
+            "insert(",
+            ",",
+            "=",
+            "1",
+            "-",
+            "\n",
+            " ",
+            "é",
+            "\u{3000}",
+            "$",
+            "@t",
+            ">",
+            "2m",
+            "[?@.a]",
+            "\"",
+            "#",
+            "1.0",
+            "*",
+            "{",
+            "}",
+            ":",
+        ];
+        let trace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/trace.json");
+        let mut base = Session::new(Style::plain());
+        base.load(&trace);
+        let config = proptest::test_runner::Config { cases: 200, ..Default::default() };
+        proptest!(config, |(inputs in proptest::collection::vec(proptest::collection::vec(0..TOKENS.len(), 0..8), 1..4))| {
+            let mut session = Session::new(Style::plain());
+            session.loaded = base.loaded.as_ref().map(|l| Loaded { path: l.path.clone(), format: l.format, trace: l.trace.clone() });
+            for input in inputs {
+                let text: String = input.iter().map(|&i| TOKENS[i]).collect();
+                session.run(&text);
+                let _ = session.take_output();
+            }
+            let events = session.events().unwrap_or(&[]);
+            prop_assert!(events.iter().all(|e| !e.applied_objs.is_empty() || !e.deleted_objs.is_empty()));
+        });
+    }
+
     #[test]
     fn tables_align() {
         let rows = vec![vec!["Pod".to_string(), "12".to_string()], vec!["CronJob".to_string(), "3".to_string()]];
