@@ -125,6 +125,39 @@ insert(@t == 10m, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name":
     assert_eq!(names, ["applied.json", "back.json", "migrate.skel", "out.json", "out.sktrace", "trace.json"]);
 }
 
+/// The REPL's trace is always what `skel apply` of the saved script gives, even where one
+/// statement at a time would differ: times count from the loaded trace's start, and objects
+/// an `insert` added are not seen by later statements.
+#[test]
+fn the_trace_is_what_the_saved_script_gives() {
+    let dir = folder();
+    let input = r#"delete(@t < 30s);
+delete(@t < 30s);
+insert(@t == 1m, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "added"}});
+modify(kind == "Namespace" || kind == "Service", metadata.annotations = {"x": "y"});
+:diff 1
+:save s.skel
+:write out.json
+"#;
+    let run = session(dir.path(), &["trace.json"], input);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(run.stdout.contains("note: as one script"), "{}", run.stdout);
+    insta::assert_snapshot!("replay", run.stdout);
+    let applied =
+        skel(dir.path()).args(["apply", "-q", "s.skel", "trace.json", "-o", "applied.json"]).output().unwrap();
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    assert_eq!(read_json(&dir.path().join("out.json")), read_json(&dir.path().join("applied.json")));
+}
+
+#[test]
+fn warnings_do_not_fail_a_session() {
+    let dir = folder();
+    let input = ":match kind == \"Pod\" && kind == \"Job\"\ndelete(kind == \"Pod\" && kind == \"Job\");\n";
+    let run = session(dir.path(), &["trace.json"], input);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    insta::assert_snapshot!("warnings", run.stdout);
+}
+
 #[test]
 fn errors_point_into_what_was_typed_and_the_session_goes_on() {
     let dir = folder();
@@ -140,6 +173,11 @@ fn errors_point_into_what_was_typed_and_the_session_goes_on() {
 :diff many
 :stats now
 :show
+:diff 0
+:write -
+:save -
+:help :mach
+:quit now
 modify(kind == "Deployment", spec.replicas = spec.nothing);
 modify(kind == "Deploymnt" && metadata.nme == "x", spec.replicas = 1);
 :history
@@ -181,7 +219,7 @@ fn quit_stops_reading() {
 #[test]
 fn help_lists_every_command() {
     let dir = folder();
-    let run = session(dir.path(), &[], ":help\n");
+    let run = session(dir.path(), &[], ":help\n:help :match\n:help stats\n");
     assert_eq!(run.code, 0);
     insta::assert_snapshot!("help", run.stdout);
 }

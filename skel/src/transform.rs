@@ -149,20 +149,14 @@ pub struct MatchedObject {
     pub list: &'static str,
     /// The object's index in its list, in the input.
     pub index: usize,
+    /// The object's `kind` (`object` when it has none).
+    pub kind: String,
     /// The object as it was, when the statements changed or deleted it.
     pub before: Option<Value>,
     /// The object as it is now, when changed; `None` when deleted or unchanged.
     pub after: Option<Value>,
     pub modified: bool,
     pub deleted: bool,
-}
-
-impl MatchedObject {
-    /// The object's `kind`, from whichever version of it is at hand.
-    pub fn kind(&self) -> &str {
-        let obj = self.before.as_ref().or(self.after.as_ref());
-        obj.and_then(|o| o.get("kind")).and_then(Value::as_str).unwrap_or("object")
-    }
 }
 
 impl<'p> EventProcessor<'p> {
@@ -183,6 +177,14 @@ impl<'p> EventProcessor<'p> {
     /// A processor that records every object a statement matches (`matched`).
     pub fn record(program: &'p Program) -> EventProcessor<'p> {
         EventProcessor { matched: Some(Vec::new()), ..EventProcessor::new(program) }
+    }
+
+    /// Relative times (`@t`, `insert`) count from `start`, not from the first event seen (the
+    /// REPL: a trace whose first events an earlier statement dropped keeps its start).
+    pub fn starting_at(mut self, start: i64) -> EventProcessor<'p> {
+        self.inserts = self.program.inserts_by_time(Some(start));
+        self.start_ts = Some(start);
+        self
     }
 
     /// Transforms one event in place; returns whether it is kept (false: it is now empty).
@@ -251,10 +253,18 @@ impl<'p> EventProcessor<'p> {
 }
 
 /// Runs a processor over a whole trace's events in memory: the events it keeps and the ones
-/// `insert` adds, in order (what the streaming `Transform` writes).
-pub fn apply_events(processor: &mut EventProcessor<'_>, events: Vec<Event>) -> Result<Vec<Event>, Box<RunError>> {
+/// `insert` adds, in order (what the streaming `Transform` writes). `stop` is asked before
+/// each event; `Ok(None)` when it said to stop.
+pub fn apply_events(
+    processor: &mut EventProcessor<'_>,
+    events: Vec<Event>,
+    stop: &dyn Fn() -> bool,
+) -> Result<Option<Vec<Event>>, Box<RunError>> {
     let mut out = Vec::with_capacity(events.len());
     for (index, mut event) in events.into_iter().enumerate() {
+        if stop() {
+            return Ok(None);
+        }
         let keep = processor.process(index, &mut event)?;
         out.extend(processor.take_new_events());
         if keep {
@@ -262,7 +272,7 @@ pub fn apply_events(processor: &mut EventProcessor<'_>, events: Vec<Event>) -> R
         }
     }
     out.extend(processor.late_inserts());
-    Ok(out)
+    Ok(Some(out))
 }
 
 /// One event's object lists, run through the VM.
@@ -285,7 +295,9 @@ impl Lists<'_, '_> {
             let after = node.to_value(Format::Json);
             if let Some(matched) = self.matched.as_deref_mut().filter(|_| out.matched) {
                 let changed = out.modified || out.deleted;
+                let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("object").to_string();
                 matched.push(MatchedObject {
+                    kind,
                     event: self.index,
                     ts: self.ts,
                     list,
@@ -429,13 +441,13 @@ mod tests {
     fn recording_keeps_each_matched_object_before_and_after() {
         let p = program(r#"modify(kind == "CronJob", apiVersion = "batch/v1"); delete(kind == "Pod" && @t > 30s);"#);
         let mut processor = EventProcessor::record(&p);
-        let out = apply_events(&mut processor, events()).unwrap();
+        let out = apply_events(&mut processor, events(), &|| false).unwrap().unwrap();
         // The second event held only the deleted Pod: it is pruned.
         assert_eq!(out.iter().map(|e| e.ts).collect::<Vec<_>>(), vec![0, 120]);
         assert_eq!(out[1].deleted_objs[0]["apiVersion"], "batch/v1");
         let matched = processor.matched.unwrap();
         let seen: Vec<_> =
-            matched.iter().map(|m| (m.event, m.list, m.index, m.kind(), m.modified, m.deleted)).collect();
+            matched.iter().map(|m| (m.event, m.list, m.index, m.kind.as_str(), m.modified, m.deleted)).collect();
         assert_eq!(
             seen,
             vec![
@@ -456,9 +468,11 @@ mod tests {
             r#"insert(@t == 90s, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n"}}); insert(@t == 1h, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "late"}});"#,
         );
         let mut processor = EventProcessor::new(&p);
-        let out = apply_events(&mut processor, events()).unwrap();
+        let out = apply_events(&mut processor, events(), &|| false).unwrap().unwrap();
         assert_eq!(out.iter().map(|e| e.ts).collect::<Vec<_>>(), vec![0, 60, 90, 120, 3600]);
         assert_eq!(processor.summary.objects_inserted, 2);
         assert!(processor.matched.is_none(), "only `record` records");
+        let mut processor = EventProcessor::new(&p);
+        assert_eq!(apply_events(&mut processor, events(), &|| true).unwrap(), None);
     }
 }

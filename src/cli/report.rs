@@ -16,7 +16,12 @@ pub fn install_hook() {
 }
 
 fn stderr_color() -> bool {
-    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+    std::io::stderr().is_terminal() && color_allowed()
+}
+
+/// `NO_COLOR` unset or empty (no-color.org).
+pub fn color_allowed() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 fn handler(color: bool) -> GraphicalReportHandler {
@@ -47,7 +52,7 @@ pub fn render_with_source<D: Diagnostic + Send + Sync + 'static>(d: D, name: &st
 fn emit(report: Report) {
     match SINK.load(Ordering::Relaxed) {
         0 => eprintln!("{}", render(report.as_ref(), stderr_color())),
-        sink => println!("{}", render(report.as_ref(), sink == 2)),
+        sink => println!("{}", render(report.as_ref(), sink == 2).trim_end()),
     }
 }
 

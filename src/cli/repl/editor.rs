@@ -194,10 +194,24 @@ impl Completer for ReplHelper {
     }
 }
 
-impl Hinter for ReplHelper {
-    type Hint = String;
+/// A hint: the usage of a meta-command (shown only), or the rest of a path (→ accepts it).
+pub struct ReplHint {
+    text: String,
+    accept: bool,
+}
 
-    fn hint(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> Option<String> {
+impl rustyline::hint::Hint for ReplHint {
+    fn display(&self) -> &str {
+        &self.text
+    }
+
+    fn completion(&self) -> Option<&str> {
+        self.accept.then_some(self.text.as_str())
+    }
+}
+
+impl ReplHelper {
+    fn hint_text(&self, line: &str, pos: usize) -> Option<ReplHint> {
         if pos < line.len() {
             return None;
         }
@@ -205,16 +219,26 @@ impl Hinter for ReplHelper {
         if trimmed.starts_with(':') {
             // The usage of the command typed so far.
             let name = trimmed.trim_end();
-            let (cmd, args, _) = COMMANDS.iter().find(|c| c.0 == name)?;
-            let sep = if trimmed.ends_with(' ') { "" } else { " " };
-            return (!args.is_empty() && cmd.len() == name.len()).then(|| format!("{sep}{args}"));
+            if let Some((_, args, _)) = COMMANDS.iter().find(|c| c.0 == name) {
+                let sep = if trimmed.ends_with(' ') { "" } else { " " };
+                return (!args.is_empty()).then(|| ReplHint { text: format!("{sep}{args}"), accept: false });
+            }
         }
         // The rest of the most frequent path that completes the word.
         let (start, found) = self.candidates(line, pos);
         let typed = &line[start..pos];
         let best = found.into_iter().next()?;
         let rest = best.strip_prefix(typed)?;
-        (!typed.is_empty() && !rest.is_empty()).then(|| rest.to_string())
+        (!typed.is_empty() && !rest.is_empty() && !typed.starts_with(':'))
+            .then(|| ReplHint { text: rest.to_string(), accept: true })
+    }
+}
+
+impl Hinter for ReplHelper {
+    type Hint = ReplHint;
+
+    fn hint(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> Option<ReplHint> {
+        self.hint_text(line, pos)
     }
 }
 
@@ -369,9 +393,12 @@ mod tests {
         let h = helper();
         let hist = rustyline::history::DefaultHistory::new();
         let ctx = Context::new(&hist);
-        assert_eq!(h.hint(":match", 6, &ctx), Some(" SELECTOR".into()));
-        assert_eq!(h.hint("delete(metadata.na", 18, &ctx), Some("me".into()));
-        assert_eq!(h.hint("delete(", 7, &ctx), None);
+        let hint = |line: &str| h.hint(line, line.len(), &ctx).map(|h| (h.text, h.accept));
+        assert_eq!(hint(":match"), Some((" SELECTOR".into(), false)), "usage is shown, not accepted");
+        assert_eq!(hint("delete(metadata.na"), Some(("me".into(), true)));
+        assert_eq!(hint(":get metadata.na"), Some(("me".into(), true)), "in a command's argument too");
+        assert_eq!(hint("delete("), None);
+        assert_eq!(hint(":st"), None);
     }
 
     #[test]

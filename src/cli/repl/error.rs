@@ -69,6 +69,16 @@ pub enum ReplError {
         #[label("expected a number")]
         span: SourceSpan,
     },
+    #[error("`{command}` writes to a file, not to stdout")]
+    #[diagnostic(
+        code(skel::repl::stdout_target),
+        help("the session's answers go to stdout; name a file, e.g. `{command} out.json`")
+    )]
+    StdoutTarget {
+        command: &'static str,
+        #[label("a file name goes here")]
+        span: SourceSpan,
+    },
     #[error("`:get` paths start at the object's root")]
     #[diagnostic(
         code(skel::repl::path_variable),

@@ -12,6 +12,7 @@ mod style;
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
@@ -22,9 +23,20 @@ use self::session::{is_blank, is_complete, Flow, Session};
 use self::style::Style;
 use super::{report, Failed, ReplArgs};
 
+/// Ctrl-C while a statement runs (on a terminal): the statement stops, the trace is unchanged.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::Relaxed)
+}
+
+fn clear_interrupt() {
+    INTERRUPTED.store(false, Ordering::Relaxed);
+}
+
 pub fn run(args: ReplArgs) -> Result<(), Failed> {
-    let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    let color = interactive && std::env::var_os("NO_COLOR").is_none();
+    let interactive = std::io::stdin().is_terminal();
+    let color = interactive && std::io::stdout().is_terminal() && report::color_allowed();
     report::to_stdout(color);
     let mut session = Session::new(if color { Style::color() } else { Style::plain() });
     if let Some(trace) = &args.trace {
@@ -95,6 +107,9 @@ fn interactive_loop(mut session: Session) -> Result<(), Failed> {
         }
     };
     rl.set_helper(Some(ReplHelper::new(Rc::clone(&session.keys), session.style)));
+    // While the line editor reads, Ctrl-C is a key (it drops the input); while a statement
+    // runs, it is a signal, and stops the statement.
+    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::Relaxed));
     let history = history_file();
     if let Some(h) = &history {
         let _ = rl.load_history(h);

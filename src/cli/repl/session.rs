@@ -1,7 +1,7 @@
 //! A REPL session: the trace in memory, the statements applied to it (undo and redo), and
 //! every command's answer as text. No terminal here: `mod.rs` reads the input, this answers it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -9,7 +9,7 @@ use std::rc::Rc;
 use miette::Diagnostic;
 use serde_json::Value;
 use skel::node::Node;
-use skel::transform::{apply_events, describe_object, EventProcessor, MatchedObject, RunError};
+use skel::transform::{apply_events, describe_object, EventProcessor, MatchedObject, RunError, Summary};
 use skel::{OptLevel, Program, Vm};
 use skel_trace::{Event, Format, Trace};
 
@@ -62,6 +62,61 @@ struct Step {
     events: Vec<Event>,
     /// The objects the statement matched (what `:diff` shows while it is the last one).
     matched: Vec<MatchedObject>,
+    /// `matched` numbers objects as in the loaded trace, not the one the statement ran on.
+    on_loaded: bool,
+}
+
+/// A whole script's run over the loaded trace.
+struct Replay {
+    events: Vec<Event>,
+    matched: Vec<MatchedObject>,
+    summary: Summary,
+}
+
+/// What the last statement of a script changed: the loaded trace's objects under the script
+/// without it (`before`) against under the whole script (`after`). Only changed objects are
+/// known to be matched.
+fn changes_between(before: &Replay, after: &Replay, loaded: &[Event]) -> (Vec<MatchedObject>, Summary) {
+    type Key<'a> = (usize, &'a str, usize);
+    let earlier: HashMap<Key<'_>, &MatchedObject> =
+        before.matched.iter().map(|m| ((m.event, m.list, m.index), m)).collect();
+    let original = |m: &MatchedObject| {
+        let e = loaded.get(m.event)?;
+        let list = if m.list == "deleted_objs" { &e.deleted_objs } else { &e.applied_objs };
+        list.get(m.index).cloned()
+    };
+    // An object's value after a run: `None` when deleted.
+    let result = |m: Option<&MatchedObject>, fallback: &MatchedObject| match m {
+        Some(m) if m.deleted => None,
+        Some(m) if m.modified => m.after.clone(),
+        _ => original(fallback),
+    };
+    let mut changed = Vec::new();
+    for m in &after.matched {
+        let was = result(earlier.get(&(m.event, m.list, m.index)).copied(), m);
+        let now = result(Some(m), m);
+        if was != now && was.is_some() {
+            changed.push(MatchedObject {
+                before: was,
+                after: now.clone(),
+                modified: now.is_some(),
+                deleted: now.is_none(),
+                ..m.clone()
+            });
+        }
+    }
+    let (a, b) = (&after.summary, &before.summary);
+    let summary = Summary {
+        objects_matched: changed.len() as u64,
+        objects_modified: changed.iter().filter(|m| m.modified).count() as u64,
+        objects_deleted: changed.iter().filter(|m| m.deleted).count() as u64,
+        fields_set: a.fields_set.saturating_sub(b.fields_set),
+        fields_removed: a.fields_removed.saturating_sub(b.fields_removed),
+        objects_inserted: a.objects_inserted.saturating_sub(b.objects_inserted),
+        events_pruned: a.events_pruned.saturating_sub(b.events_pruned),
+        ..Summary::default()
+    };
+    (changed, summary)
 }
 
 pub struct Session {
@@ -103,9 +158,9 @@ impl Session {
 
     /// Reports a diagnostic about what was typed.
     fn error<D: Diagnostic + Send + Sync + 'static>(&mut self, d: D, input: &str) {
-        self.failed = true;
+        self.failed |= d.severity().is_none_or(|s| s == miette::Severity::Error);
         // Spans may point just past the end (a missing `)`); the source must reach them.
-        let src = format!("{input}  ");
+        let src = format!("{}  ", input.trim_end());
         let text = report::render_with_source(d, "input", &src, self.style.color);
         self.say(text);
     }
@@ -145,26 +200,80 @@ impl Session {
         if failed {
             return;
         }
-        let Some(loaded) = &mut self.loaded else {
+        let Some(loaded) = &self.loaded else {
             self.fail(ReplError::NoTrace);
             return;
         };
-        let mut processor = EventProcessor::record(&compiled.program);
-        let result = apply_events(&mut processor, loaded.trace.events.clone());
-        let events = match result {
-            Ok(events) => events,
-            Err(e) => {
-                self.error(*e, src);
-                return;
+        // The trace as loaded, and where its time starts: every statement counts `@t` from it.
+        let original = self.undo.first().map_or(&loaded.trace.events, |s| &s.events);
+        let start = original.first().map_or(0, |e| e.ts);
+        let original = (!self.undo.is_empty()).then(|| original.clone());
+        let current = loaded.trace.events.clone();
+        super::clear_interrupt();
+        let mut processor = EventProcessor::record(&compiled.program).starting_at(start);
+        let events = match apply_events(&mut processor, current, &super::interrupted) {
+            Ok(Some(events)) => events,
+            Ok(None) => return self.say("interrupted; the trace is unchanged"),
+            Err(e) => return self.error(*e, src),
+        };
+        let mut matched = processor.matched.take().unwrap_or_default();
+        let mut summary = processor.summary;
+        let mut on_loaded = false;
+        // What `:save` writes is one script, run in one pass by `skel apply`; the trace must be
+        // what that gives. It differs from this statement's own pass when an earlier `insert`
+        // added objects: a script's statements never see them.
+        let events = match original {
+            None => events,
+            Some(original) => {
+                let history = self.undo.iter().map(|s| s.source.as_str()).collect::<Vec<_>>().join("\n");
+                let whole = format!("{history}\n{}", src.trim());
+                let Some(truth) = self.replay(&whole, &original, start) else { return };
+                if truth.events == events {
+                    events
+                } else {
+                    let Some(before) = self.replay(&history, &original, start) else { return };
+                    self.say(self.style.yellow(
+                        "note: as one script (what `:save` writes), this statement does not see the objects an \
+                         earlier `insert` added; the trace holds what the whole script gives, and the answer \
+                         says what the statement changed there (objects numbered as loaded)",
+                    ));
+                    (matched, summary) = changes_between(&before, &truth, &original);
+                    on_loaded = true;
+                    truth.events
+                }
             }
         };
+        let Some(loaded) = &mut self.loaded else { return };
         let before = std::mem::replace(&mut loaded.trace.events, events);
-        let matched = processor.matched.take().unwrap_or_default();
-        self.undo.push(Step { source: src.trim().to_string(), events: before, matched });
+        self.undo.push(Step { source: src.trim().to_string(), events: before, matched, on_loaded });
         self.redo.clear();
-        let summary = processor.summary;
         self.reindex();
         self.report_changes(&summary, src);
+    }
+
+    /// Runs a whole script over the loaded trace, recording what it matched; `None` after
+    /// reporting why not.
+    fn replay(&mut self, script: &str, original: &[Event], start: i64) -> Option<Replay> {
+        let compiled = skel::compile_in(script, OptLevel::Full, None);
+        if compiled.has_errors() {
+            // Each statement compiled alone; together they cannot fail. Say so if they do.
+            for d in compiled.diagnostics {
+                self.error(d, script);
+            }
+            return None;
+        }
+        let mut p = EventProcessor::record(&compiled.program).starting_at(start);
+        match apply_events(&mut p, original.to_vec(), &super::interrupted) {
+            Ok(Some(events)) => Some(Replay { events, matched: p.matched.unwrap_or_default(), summary: p.summary }),
+            Ok(None) => {
+                self.say("interrupted; the trace is unchanged");
+                None
+            }
+            Err(e) => {
+                self.error(*e, script);
+                None
+            }
+        }
     }
 
     /// The objects the last statement applied matched.
@@ -172,7 +281,7 @@ impl Session {
         self.undo.last().map_or(&[], |s| s.matched.as_slice())
     }
 
-    fn report_changes(&mut self, s: &skel::transform::Summary, source: &str) {
+    fn report_changes(&mut self, s: &Summary, source: &str) {
         let st = self.style;
         if self.last().is_empty() && s.objects_inserted == 0 {
             self.say(st.dim("no object matched; the trace is unchanged"));
@@ -203,7 +312,7 @@ impl Session {
         // Per kind: matched, modified, deleted.
         let mut kinds: BTreeMap<String, [u64; 3]> = BTreeMap::new();
         for m in self.last() {
-            let c = kinds.entry(m.kind().to_string()).or_default();
+            let c = kinds.entry(m.kind.clone()).or_default();
             c[0] += 1;
             c[1] += m.modified as u64;
             c[2] += m.deleted as u64;
@@ -257,10 +366,16 @@ impl Session {
     fn diffs(&self, n: usize) -> String {
         let st = self.style;
         let mut out = String::new();
+        // Addresses (`EVENT.OBJECT`) are the objects' in the trace the statement ran on (or in
+        // the loaded trace, when the answer comes from the whole script's replay).
+        let step = if self.undo.last().is_some_and(|s| s.on_loaded) { self.undo.first() } else { self.undo.last() };
+        let ran_on = step.map_or(&[][..], |s| s.events.as_slice());
         for m in self.last().iter().filter(|m| m.modified || m.deleted).take(n) {
             let Some(before) = &m.before else { continue };
             let (kind, name) = query::describe(before);
-            let head = format!("events[{}].{}[{}] {kind} {name} (ts {})", m.event, m.list, m.index, m.ts);
+            let applied = ran_on.get(m.event).map_or(0, |e| e.applied_objs.len());
+            let object = if m.list == "deleted_objs" { applied + m.index } else { m.index };
+            let head = format!("{}.{object} {kind} {name} (ts {})", m.event, m.ts);
             match &m.after {
                 Some(after) if !m.deleted => {
                     let _ = writeln!(out, "{}", st.bold(&format!("--- {head}")));
@@ -290,8 +405,9 @@ impl Session {
         let arg = Arg { text: line[arg_at..].trim_end(), at: arg_at, line };
         let name_span = (at, name_len).into();
         match name {
-            ":quit" | ":q" | ":exit" => return Flow::Quit,
-            ":help" | ":h" | ":?" => self.help(),
+            ":quit" | ":q" | ":exit" if arg.text.is_empty() => return Flow::Quit,
+            ":quit" | ":q" | ":exit" => self.no_arg(":quit", arg, |_| {}),
+            ":help" | ":h" | ":?" => self.help(arg),
             ":match" => self.match_(arg),
             ":show" => self.show(arg),
             ":get" => self.get(arg),
@@ -335,8 +451,22 @@ impl Session {
         true
     }
 
-    fn help(&mut self) {
+    fn help(&mut self, arg: Arg<'_>) {
         let st = self.style;
+        if !arg.text.is_empty() {
+            // `:help :match` or `:help match`: that command's line.
+            let name = format!(":{}", arg.text.trim_start_matches(':'));
+            match COMMANDS.iter().find(|c| c.0 == name) {
+                Some((name, args, what)) => {
+                    self.say(format!("{}  {what}", st.cyan(format!("{name} {args}").trim_end())))
+                }
+                None => {
+                    let help = "`:help` lists every command".to_string();
+                    self.error(ReplError::UnknownCommand { name, span: arg.span(), help }, arg.line);
+                }
+            }
+            return;
+        }
         self.say("Type a SKEL statement, ending with `;` (it may span lines), to apply it to the trace:");
         self.say(format!("  {}", st.cyan("modify(kind == \"CronJob\", apiVersion = \"batch/v1\");")));
         self.say("or a command:");
@@ -365,9 +495,7 @@ impl Session {
                     *found = "end of the selector".into();
                 }
             }
-            if failed || d.is_error() {
-                self.error(d, arg.line);
-            }
+            self.error(d, arg.line);
         }
         (!failed).then_some(compiled.program)
     }
@@ -630,8 +758,8 @@ impl Session {
             usize::MAX
         } else {
             match arg.text.parse::<usize>() {
-                Ok(n) => n,
-                Err(_) => {
+                Ok(n) if n > 0 => n,
+                _ => {
                     self.error(ReplError::BadCount { text: arg.text.to_string(), span: arg.span() }, arg.line);
                     return;
                 }
@@ -708,7 +836,7 @@ impl Session {
         };
         let after = std::mem::replace(&mut loaded.trace.events, step.events);
         let msg = format!("undid `{}`", first_line(&step.source));
-        self.redo.push(Step { source: step.source, events: after, matched: step.matched });
+        self.redo.push(Step { events: after, ..step });
         self.reindex();
         self.say(msg);
     }
@@ -720,7 +848,7 @@ impl Session {
         };
         let before = std::mem::replace(&mut loaded.trace.events, step.events);
         let msg = format!("redid `{}`", first_line(&step.source));
-        self.undo.push(Step { source: step.source, events: before, matched: step.matched });
+        self.undo.push(Step { events: before, ..step });
         self.reindex();
         self.say(msg);
     }
@@ -756,6 +884,12 @@ impl Session {
                 return;
             }
         };
+        if !self.undo.is_empty() {
+            let n = plural(self.undo.len() as u64, "applied statement");
+            self.say(self.style.yellow(&format!(
+                "note: the {n} of the previous trace are forgotten (`:save` before `:load` keeps them)"
+            )));
+        }
         let objects: usize = trace.events.iter().map(|e| e.applied_objs.len() + e.deleted_objs.len()).sum();
         let msg = format!(
             "loaded {name}: {}, {}",
@@ -777,6 +911,9 @@ impl Session {
             self.fail(ReplError::NoTrace);
             return;
         };
+        if arg.text == "-" {
+            return self.error(ReplError::StdoutTarget { command: ":write", span: arg.span() }, arg.line);
+        }
         let path = Path::new(arg.text);
         let format = Format::from_extension(path).unwrap_or(loaded.format);
         let written = write_atomically(path, |f| loaded.trace.write(f, format).map(|_| ()).map_err(Box::new));
@@ -793,6 +930,9 @@ impl Session {
     fn save(&mut self, arg: Arg<'_>) {
         if !self.require(":save", "a script file to write", &arg) {
             return;
+        }
+        if arg.text == "-" {
+            return self.error(ReplError::StdoutTarget { command: ":save", span: arg.span() }, arg.line);
         }
         let mut script = String::from("# Written by `skel repl`");
         if let Some(l) = &self.loaded {
@@ -813,6 +953,15 @@ impl Session {
             Ok(()) => {
                 let msg = format!("wrote {} ({})", path.display(), plural(self.undo.len() as u64, "statement"));
                 self.say(msg);
+                // `file("x")` is read relative to the script's folder by `skel apply`, and was
+                // read relative to the current folder here.
+                let elsewhere = files::script_folder(path).is_some_and(|d| d != Path::new("."));
+                if elsewhere && self.undo.iter().any(|s| s.source.contains("file(")) {
+                    self.say(self.style.yellow(
+                        "note: `skel apply` reads `file(\"...\")` relative to the script's folder; \
+                         the paths were read relative to the current folder here",
+                    ));
+                }
             }
             Err(WriteFailed::Reported) => self.failed = true,
             Err(WriteFailed::Trace(e)) => self.fail(*e),
