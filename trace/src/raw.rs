@@ -386,13 +386,15 @@ pub(crate) fn msgpack_skip(b: &[u8], mut i: usize, strict: bool) -> Result<usize
         _ => {}
     }
     // Items still to read in each open container; a map counts its keys and values apart, so
-    // an even count left in a map means a key comes next.
-    let mut open = [(0usize, false); MAX_DEPTH + 1];
+    // an even count left in a map means a key comes next. The first levels live on the stack
+    // (most values skipped are shallow, and this runs once per skipped value); deeper ones in
+    // `deep`.
+    let mut open = Open { near: [(0, false); NEAR], deep: Vec::new() };
     let mut depth = 0;
     loop {
         let m = *b.get(i).ok_or(Skip::Incomplete)?;
         if strict && depth > 0 {
-            let (left, map) = open[depth - 1];
+            let (left, map) = *open.at(depth - 1);
             if map && left % 2 == 0 && !matches!(m, 0xa0..=0xbf | 0xd9 | 0xda | 0xdb) {
                 return Err(Skip::Invalid(i, "a map key is not a string".into()));
             }
@@ -440,18 +442,49 @@ pub(crate) fn msgpack_skip(b: &[u8], mut i: usize, strict: bool) -> Result<usize
             if depth == MAX_DEPTH {
                 return Err(Skip::Invalid(i, format!("values are nested more than {MAX_DEPTH} levels deep")));
             }
-            open[depth] = (items, map);
+            open.push(depth, (items, map));
             depth += 1;
             continue;
         }
         // A whole value is read: count it off its container, and off every container it closes.
         loop {
-            let Some(top) = depth.checked_sub(1).and_then(|d| open.get_mut(d)) else { return Ok(i) };
+            let Some(d) = depth.checked_sub(1) else { return Ok(i) };
+            let top = open.at(d);
             top.0 -= 1;
             if top.0 > 0 {
                 break;
             }
             depth -= 1;
+        }
+    }
+}
+
+/// How many levels of open containers `msgpack_skip` keeps on the stack.
+const NEAR: usize = 12;
+
+/// `msgpack_skip`'s stack of open containers: (items left, is a map).
+struct Open {
+    near: [(usize, bool); NEAR],
+    deep: Vec<(usize, bool)>,
+}
+
+impl Open {
+    #[inline(always)]
+    fn at(&mut self, depth: usize) -> &mut (usize, bool) {
+        if depth < NEAR {
+            &mut self.near[depth]
+        } else {
+            &mut self.deep[depth - NEAR]
+        }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, depth: usize, top: (usize, bool)) {
+        if depth < NEAR {
+            self.near[depth] = top;
+        } else {
+            self.deep.truncate(depth - NEAR);
+            self.deep.push(top);
         }
     }
 }
