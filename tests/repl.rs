@@ -133,6 +133,7 @@ fn the_trace_is_what_the_saved_script_gives() {
     let dir = folder();
     let input = r#"delete(@t < 30s);
 delete(@t < 30s);
+:match @t < 30s
 insert(@t == 1m, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "added"}});
 modify(kind == "Namespace" || kind == "Service", metadata.annotations = {"x": "y"});
 :diff 1

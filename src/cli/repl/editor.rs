@@ -224,7 +224,10 @@ impl ReplHelper {
                 return (!args.is_empty()).then(|| ReplHint { text: format!("{sep}{args}"), accept: false });
             }
         }
-        // The rest of the most frequent path that completes the word.
+        // The rest of the most frequent path that completes the word (not in file names).
+        if [":load", ":write", ":save"].iter().any(|c| trimmed.starts_with(c)) {
+            return None;
+        }
         let (start, found) = self.candidates(line, pos);
         let typed = &line[start..pos];
         let best = found.into_iter().next()?;
@@ -399,6 +402,7 @@ mod tests {
         assert_eq!(hint(":get metadata.na"), Some(("me".into(), true)), "in a command's argument too");
         assert_eq!(hint("delete("), None);
         assert_eq!(hint(":st"), None);
+        assert_eq!(hint(":save m"), None, "file names get no path hints");
     }
 
     #[test]

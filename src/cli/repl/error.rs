@@ -63,10 +63,10 @@ pub enum ReplError {
         span: SourceSpan,
     },
     #[error("`{text}` is not a count")]
-    #[diagnostic(code(skel::repl::bad_count), help("write a whole number, e.g. `:diff 10`"))]
+    #[diagnostic(code(skel::repl::bad_count), help("write a whole number, 1 or more, e.g. `:diff 10`"))]
     BadCount {
         text: String,
-        #[label("expected a number")]
+        #[label("expected a count")]
         span: SourceSpan,
     },
     #[error("`{command}` writes to a file, not to stdout")]

@@ -35,8 +35,9 @@ fn clear_interrupt() {
 }
 
 pub fn run(args: ReplArgs) -> Result<(), Failed> {
-    let interactive = std::io::stdin().is_terminal();
-    let color = interactive && std::io::stdout().is_terminal() && report::color_allowed();
+    // The line editor writes its prompt and control codes to stdout: only on a terminal.
+    let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let color = interactive && report::color_allowed();
     report::to_stdout(color);
     let mut session = Session::new(if color { Style::color() } else { Style::plain() });
     if let Some(trace) = &args.trace {

@@ -64,6 +64,8 @@ struct Step {
     matched: Vec<MatchedObject>,
     /// `matched` numbers objects as in the loaded trace, not the one the statement ran on.
     on_loaded: bool,
+    /// The statement inserts objects (later statements are checked against a replay).
+    inserts: bool,
 }
 
 /// A whole script's run over the loaded trace.
@@ -176,6 +178,13 @@ impl Session {
         self.loaded.as_ref().map(|l| l.trace.events.as_slice())
     }
 
+    /// Where the trace's time starts: its first event as loaded (what `@t` counts from, in
+    /// statements and queries alike, however many events statements dropped since).
+    fn origin(&self) -> i64 {
+        let loaded = self.undo.first().map(|s| s.events.as_slice()).or(self.events());
+        loaded.and_then(|e| e.first()).map_or(0, |e| e.ts)
+    }
+
     /// Runs one input: a meta-command line, or one or more complete SKEL statements.
     pub fn run(&mut self, input: &str) -> Flow {
         let trimmed = input.trim_start();
@@ -220,9 +229,10 @@ impl Session {
         let mut summary = processor.summary;
         let mut on_loaded = false;
         // What `:save` writes is one script, run in one pass by `skel apply`; the trace must be
-        // what that gives. It differs from this statement's own pass when an earlier `insert`
-        // added objects: a script's statements never see them.
-        let events = match original {
+        // what that gives. It differs from this statement's own pass (with times counted from
+        // the loaded start) only when an earlier `insert` added objects: a script's statements
+        // never see them. Then the whole script is replayed over the loaded trace.
+        let events = match original.filter(|_| self.undo.iter().any(|s| s.inserts)) {
             None => events,
             Some(original) => {
                 let history = self.undo.iter().map(|s| s.source.as_str()).collect::<Vec<_>>().join("\n");
@@ -245,7 +255,8 @@ impl Session {
         };
         let Some(loaded) = &mut self.loaded else { return };
         let before = std::mem::replace(&mut loaded.trace.events, events);
-        self.undo.push(Step { source: src.trim().to_string(), events: before, matched, on_loaded });
+        let inserts = !compiled.program.inserts.is_empty();
+        self.undo.push(Step { source: src.trim().to_string(), events: before, matched, on_loaded, inserts });
         self.redo.clear();
         self.reindex();
         self.report_changes(&summary, src);
@@ -290,10 +301,12 @@ impl Session {
         }
         let events: std::collections::BTreeSet<usize> = self.last().iter().map(|m| m.event).collect();
         let mut parts = Vec::new();
+        let on_loaded = self.undo.last().is_some_and(|s| s.on_loaded);
         if s.objects_matched > 0 {
             parts.push(format!(
-                "{} matched in {}: {} modified, {} deleted ({} set, {} removed)",
+                "{} {} in {}: {} modified, {} deleted ({} set, {} removed)",
                 plural(s.objects_matched, "object"),
+                if on_loaded { "changed" } else { "matched" },
                 plural(events.len() as u64, "event"),
                 s.objects_modified,
                 s.objects_deleted,
@@ -421,13 +434,7 @@ impl Session {
             ":undo" => self.no_arg(":undo", arg, Session::undo),
             ":redo" => self.no_arg(":redo", arg, Session::redo),
             _ => {
-                let names = COMMANDS.iter().map(|c| c.0);
-                let best =
-                    names.map(|n| (strsim::levenshtein(n, name), n)).min().filter(|(d, _)| *d <= 2).map(|(_, n)| n);
-                let help = match best {
-                    Some(n) => format!("did you mean `{n}`? `:help` lists every command"),
-                    None => "`:help` lists every command".into(),
-                };
+                let help = command_help(name);
                 self.error(ReplError::UnknownCommand { name: name.to_string(), span: name_span, help }, line);
             }
         }
@@ -455,13 +462,17 @@ impl Session {
         let st = self.style;
         if !arg.text.is_empty() {
             // `:help :match` or `:help match`: that command's line.
-            let name = format!(":{}", arg.text.trim_start_matches(':'));
+            let name = match arg.text.trim_start_matches(':') {
+                "q" | "exit" => ":quit".to_string(),
+                "h" | "?" => ":help".to_string(),
+                other => format!(":{other}"),
+            };
             match COMMANDS.iter().find(|c| c.0 == name) {
                 Some((name, args, what)) => {
                     self.say(format!("{}  {what}", st.cyan(format!("{name} {args}").trim_end())))
                 }
                 None => {
-                    let help = "`:help` lists every command".to_string();
+                    let help = command_help(&name);
                     self.error(ReplError::UnknownCommand { name, span: arg.span(), help }, arg.line);
                 }
             }
@@ -501,11 +512,18 @@ impl Session {
     }
 
     /// The objects a selector (compiled by `selector`) matches.
-    fn matching<'t>(program: &Program, events: &'t [Event]) -> Result<Vec<Object<'t>>, Box<RunError>> {
-        let start = events.first().map_or(0, |e| e.ts);
+    /// `None` when Ctrl-C stopped it.
+    fn matching<'t>(
+        program: &Program,
+        events: &'t [Event],
+        start: i64,
+    ) -> Result<Option<Vec<Object<'t>>>, Box<RunError>> {
         let mut vm = Vm::new(program, start);
         let mut out = Vec::new();
         for o in query::objects(events) {
+            if super::interrupted() {
+                return Ok(None);
+            }
             let mut node = Node::from_value(o.value);
             match vm.run(&mut node, o.ts) {
                 Ok(outcome) if outcome.deleted => out.push(o),
@@ -526,7 +544,7 @@ impl Session {
                 }
             }
         }
-        Ok(out)
+        Ok(Some(out))
     }
 
     /// The objects a selector argument matches (all of them without one); `None` after
@@ -540,13 +558,19 @@ impl Session {
             Some(a) => Some(self.selector(a)?),
             None => None,
         };
+        let start = self.origin();
         let events = self.events().unwrap_or(&[]);
+        super::clear_interrupt();
         let found = match &program {
-            Some(p) => Session::matching(p, events).map(|v| v.into_iter().map(|o| o.at).collect()),
-            None => Ok(query::objects(events).map(|o| o.at).collect()),
+            Some(p) => Session::matching(p, events, start).map(|v| v.map(|v| v.into_iter().map(|o| o.at).collect())),
+            None => Ok(Some(query::objects(events).map(|o| o.at).collect())),
         };
         match found {
-            Ok(v) => Some(v),
+            Ok(Some(v)) => Some(v),
+            Ok(None) => {
+                self.say("interrupted");
+                None
+            }
             Err(e) => {
                 let line = arg.map_or("", |a| a.line);
                 self.error(*e, line);
@@ -560,8 +584,8 @@ impl Session {
             return;
         }
         let Some(found) = self.select(Some(&arg)) else { return };
+        let start = self.origin();
         let events = self.events().unwrap_or(&[]);
-        let start = events.first().map_or(0, |e| e.ts);
         let mut rows = Vec::new();
         for at in found.iter().take(LIST_LIMIT) {
             let Some((slot, v)) = query::object_at(events, *at) else { continue };
@@ -626,7 +650,7 @@ impl Session {
             self.error(ReplError::NoSuchEvent { event, count, span: arg.span() }, arg.line);
             return;
         };
-        let start = events.first().map_or(0, |e| e.ts);
+        let start = self.origin();
         let head = format!("# event {event}: ts {} ({})", e.ts, query::offset(e.ts - start));
         match object {
             None => {
@@ -687,6 +711,9 @@ impl Session {
         let (mut values, mut objects) = (0, 0);
         let mut distinct = std::collections::HashSet::new();
         for at in &found {
+            if super::interrupted() {
+                return self.say("interrupted");
+            }
             let Some((_, v)) = query::object_at(events, *at) else { continue };
             let mut reached = Vec::new();
             query::reach(v, &path.segments, &mut reached);
@@ -737,6 +764,9 @@ impl Session {
         let (mut values, mut objects) = (0, 0);
         let mut distinct = std::collections::HashSet::new();
         for at in &found {
+            if super::interrupted() {
+                return self.say("interrupted");
+            }
             let Some((_, v)) = query::object_at(events, *at) else { continue };
             let reached = jsonpath_rust::query::js_path_process(&query, v).unwrap_or_default();
             objects += !reached.is_empty() as usize;
@@ -886,9 +916,10 @@ impl Session {
         };
         if !self.undo.is_empty() {
             let n = plural(self.undo.len() as u64, "applied statement");
-            self.say(self.style.yellow(&format!(
-                "note: the {n} of the previous trace are forgotten (`:save` before `:load` keeps them)"
-            )));
+            self.say(
+                self.style
+                    .yellow(&format!("note: forgot {n} of the previous trace (`:save` before `:load` keeps them)")),
+            );
         }
         let objects: usize = trace.events.iter().map(|e| e.applied_objs.len() + e.deleted_objs.len()).sum();
         let msg = format!(
@@ -955,7 +986,8 @@ impl Session {
                 self.say(msg);
                 // `file("x")` is read relative to the script's folder by `skel apply`, and was
                 // read relative to the current folder here.
-                let elsewhere = files::script_folder(path).is_some_and(|d| d != Path::new("."));
+                let folder = files::script_folder(path).unwrap_or(Path::new("."));
+                let elsewhere = std::fs::canonicalize(folder).ok() != std::fs::canonicalize(".").ok();
                 if elsewhere && self.undo.iter().any(|s| s.source.contains("file(")) {
                     self.say(self.style.yellow(
                         "note: `skel apply` reads `file(\"...\")` relative to the script's folder; \
@@ -1010,6 +1042,15 @@ fn jsonpath_error(e: &jsonpath_rust::parser::errors::JsonPathError) -> (String, 
             (p.variant.message().to_string(), at)
         }
         other => (other.to_string(), 0),
+    }
+}
+
+/// The help for an unknown command: the likely one, and where the list is.
+fn command_help(name: &str) -> String {
+    let best = COMMANDS.iter().map(|c| (strsim::levenshtein(c.0, name), c.0)).min().filter(|(d, _)| *d <= 2);
+    match best {
+        Some((_, n)) => format!("did you mean `{n}`? `:help` lists every command"),
+        None => "`:help` lists every command".into(),
     }
 }
 
