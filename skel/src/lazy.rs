@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
-use skel_trace::{decode_manifest, offset_in, utf8, EventShell, Format, KeySeed, MsgpackReader, TraceError};
+use skel_trace::{decode_manifest, offset_in, EventShell, Format, KeySeed, MsgpackReader, TraceError};
 
 use crate::bytecode::Shape;
 use crate::node::{dedup, Entries, Node};
@@ -325,7 +325,9 @@ impl<'de> Visitor<'de> for WholeSeed {
 }
 
 /// The msgpack path, in one pass: maps and arrays along the shape are read item by item, and
-/// every other value is skipped (and checked) once and kept as bytes.
+/// every other value is skipped once and kept as bytes. What the program cannot see is checked
+/// for structure only (as the splitter checks every byte, and as an empty script copies it);
+/// what it decodes, in full.
 fn msgpack_value<'a>(r: &mut MsgpackReader<'a>, shape: &Shape, root: bool) -> Option<Node<'a>> {
     let start = r.pos();
     if shape.full {
@@ -350,8 +352,7 @@ fn msgpack_value<'a>(r: &mut MsgpackReader<'a>, shape: &Shape, root: bool) -> Op
                     out.push((Cow::Borrowed(key), v));
                 }
                 None => {
-                    utf8(key).then_some(())?;
-                    r.skip()?;
+                    r.skip_structure()?;
                     let (from, _, count) = run.unwrap_or((at, at, 0));
                     run = Some((from, r.pos(), count + 1));
                 }
@@ -369,7 +370,7 @@ fn msgpack_value<'a>(r: &mut MsgpackReader<'a>, shape: &Shape, root: bool) -> Op
         }
         return Some(Node::Arr(list));
     }
-    r.skip()?;
+    r.skip_structure()?;
     Some(Node::Raw(r.since(start)))
 }
 
@@ -387,6 +388,18 @@ mod tests {
         let mut out = Vec::new();
         node.encode(&mut out, format).unwrap();
         out
+    }
+
+    /// In msgpack, a string the program cannot see is copied as it is, even if it is not
+    /// UTF-8 (as an empty script copies it); one it reads must be UTF-8.
+    #[test]
+    fn msgpack_checks_what_it_reads_and_copies_the_rest() {
+        // {"kind": "Pod", "note": <0xff as a str>}
+        let bytes =
+            [0x82, 0xa4, b'k', b'i', b'n', b'd', 0xa3, b'P', b'o', b'd', 0xa4, b'n', b'o', b't', b'e', 0xa1, 0xff];
+        let unseen = decode(&bytes, Format::Msgpack, &shape_of("remove(status);")).unwrap();
+        assert_eq!(encoded(&unseen, Format::Msgpack), bytes);
+        assert!(decode(&bytes, Format::Msgpack, &shape_of("remove(note == \"x\", status);")).is_err());
     }
 
     /// Decoding lazily and encoding gives the same bytes as decoding and encoding whole.

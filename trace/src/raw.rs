@@ -620,6 +620,12 @@ impl<'a> MsgpackReader<'a> {
         Some(())
     }
 
+    /// Skips the next value, checking only its structure (as the splitter does).
+    pub fn skip_structure(&mut self) -> Option<()> {
+        self.i = msgpack_skip(self.b, self.i, false).ok()?;
+        Some(())
+    }
+
     /// A list of manifests (maps), each checked and kept as bytes, with its `kind`.
     fn manifests(&mut self) -> Option<Vec<RawManifest<'a>>> {
         let n = self.array_len()?;
