@@ -5,6 +5,7 @@
 pub mod bytecode;
 mod check;
 mod emit;
+pub mod explore;
 pub mod ir;
 pub mod lazy;
 pub mod node;
@@ -16,7 +17,7 @@ pub mod upgrade;
 mod vm;
 
 use miette::Diagnostic;
-pub use skel_grammar::{ast, ast_to_string, parse, ParseError};
+pub use skel_grammar::{ast, ast_to_string, parse, parse_path, ParseError};
 use thiserror::Error;
 
 pub use crate::bytecode::Program;

@@ -10,9 +10,9 @@ use rustyline::hint::Hinter;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Helper};
 
-use super::query::{index_key, KeyIndex};
 use super::session::{is_complete, COMMANDS};
 use super::style::Style;
+use skel::explore::{resolve, split_path, token_start, variables, KeyIndex};
 
 /// Statement commands, as completion inserts them.
 const STATEMENTS: &[&str] = &["delete(", "modify(", "remove(", "move(", "copy(", "insert("];
@@ -66,117 +66,6 @@ impl ReplHelper {
         }
         (start, out)
     }
-}
-
-/// Where the word before the cursor starts: a path (quoted keys included), a variable, `@t`
-/// or a command name. `None` inside a string literal, where nothing is offered.
-fn token_start(before: &str) -> Option<usize> {
-    #[derive(PartialEq)]
-    enum In {
-        Code,
-        QuotedKey,
-        Literal { escape: bool },
-    }
-    let (mut state, mut start, mut prev) = (In::Code, 0, None);
-    for (i, c) in before.char_indices() {
-        state = match state {
-            In::Code if c == '"' && matches!(prev, Some('.' | '[')) => In::QuotedKey,
-            In::Code if c == '"' => In::Literal { escape: false },
-            In::Code => {
-                if !(c.is_alphanumeric() || "_-.[]*$@/".contains(c)) {
-                    start = i + c.len_utf8();
-                }
-                In::Code
-            }
-            In::QuotedKey if c == '"' => In::Code,
-            In::QuotedKey => In::QuotedKey,
-            In::Literal { escape: true } => In::Literal { escape: false },
-            In::Literal { .. } if c == '\\' => In::Literal { escape: true },
-            In::Literal { .. } if c == '"' => {
-                start = i + 1;
-                In::Code
-            }
-            lit @ In::Literal { .. } => lit,
-        };
-        prev = Some(c);
-    }
-    (!matches!(state, In::Literal { .. })).then_some(start)
-}
-
-/// `spec.template.spec.con` -> (`spec.template.spec.`, `con`): the path to look under and the
-/// partial key; `None` when the word is not a path with a step.
-fn split_path(token: &str) -> Option<(&str, &str)> {
-    let mut in_quote = false;
-    let mut cut = None;
-    for (i, c) in token.char_indices() {
-        match c {
-            '"' => in_quote = !in_quote,
-            '.' if !in_quote => cut = Some(i),
-            _ => {}
-        }
-    }
-    let cut = cut?;
-    Some((&token[..=cut], &token[cut + 1..]))
-}
-
-/// The key-index name of a path prefix typed (`spec.containers[0].` -> `spec.containers[*]`),
-/// with a leading variable replaced by what the statement binds it to.
-fn resolve(line: &str, head: &str) -> Option<String> {
-    let head = head.trim_end_matches('.');
-    if head.is_empty() {
-        return Some(String::new());
-    }
-    let path = skel_grammar::parse_path(head, 0).ok()?;
-    let mut prefix = String::new();
-    if let Some(var) = &path.var {
-        let bound = binding(line, var.name.trim_start_matches('$'))?;
-        let bound = skel_grammar::parse_path(&bound, 0).ok()?;
-        if bound.var.is_some() {
-            return None;
-        }
-        prefix = index_key(&bound);
-    }
-    let rest = index_key(&path);
-    Some(match (prefix.is_empty(), rest.is_empty()) {
-        (true, _) => rest,
-        (false, true) => prefix,
-        (false, false) if rest.starts_with('[') => prefix + &rest,
-        (false, false) => format!("{prefix}.{rest}"),
-    })
-}
-
-/// The path `$name := PATH` binds in the input, if any.
-fn binding(line: &str, name: &str) -> Option<String> {
-    let needle = format!("${name}");
-    let mut from = 0;
-    while let Some(i) = line[from..].find(&needle) {
-        let after = &line[from + i + needle.len()..];
-        let rest = after.trim_start();
-        if let Some(value) = rest.strip_prefix(":=") {
-            let value = value.trim_start();
-            let end =
-                value.find(|c: char| c.is_whitespace() || c == '|' || c == ')' || c == ',').unwrap_or(value.len());
-            return Some(value[..end].to_string());
-        }
-        from += i + needle.len();
-    }
-    None
-}
-
-/// The variables the input binds (`$name :=`), in order, once each.
-fn variables(line: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut rest = line;
-    while let Some(i) = rest.find('$') {
-        let tail = &rest[i + 1..];
-        let end = tail.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(tail.len());
-        let name = &tail[..end];
-        if !name.is_empty() && tail[end..].trim_start().starts_with(":=") && !out.iter().any(|n| n == name) {
-            out.push(name.to_string());
-        }
-        rest = &tail[end..];
-    }
-    out
 }
 
 impl Completer for ReplHelper {

@@ -5,7 +5,6 @@
 mod diff;
 mod editor;
 mod error;
-mod query;
 mod session;
 mod style;
 

@@ -15,10 +15,10 @@ use skel_trace::{Event, Format, Trace};
 
 use super::diff;
 use super::error::ReplError;
-use super::query::{self, Address, KeyIndex, Object};
 use super::style::Style;
 use crate::cli::files::{self, FileError, Output};
 use crate::cli::report;
+use skel::explore::{self as query, Address, KeyIndex, Object};
 
 /// Meta-commands: name, arguments, what it does.
 pub const COMMANDS: &[(&str, &str, &str)] = &[

@@ -1,10 +1,11 @@
-//! What the REPL asks of a trace in memory: its objects by address (`EVENT.OBJECT`), the
-//! values a SKEL path reaches, and the keys that occur under each path (for completion).
+//! Looking into a trace held in memory, for the REPL and the language server: its objects by
+//! address (`EVENT.OBJECT`), the values a SKEL path reaches, the keys that occur under each
+//! path, and the path being typed at a cursor (for completion).
 
 use std::collections::HashMap;
 
+use crate::ast::{write_key, Path, Segment};
 use serde_json::Value;
-use skel::ast::{write_key, Path, Segment};
 use skel_trace::Event;
 
 /// An object's address: event `event`, object `object` of `applied_objs` followed by
@@ -193,6 +194,119 @@ impl KeyIndex {
     }
 }
 
+// ------------------------------------------------------------------ the path at a cursor
+
+/// Where the word before the cursor starts: a path (quoted keys included), a variable, `@t`
+/// or a command name. `None` inside a string literal, where nothing is offered.
+pub fn token_start(before: &str) -> Option<usize> {
+    #[derive(PartialEq)]
+    enum In {
+        Code,
+        QuotedKey,
+        Literal { escape: bool },
+    }
+    let (mut state, mut start, mut prev) = (In::Code, 0, None);
+    for (i, c) in before.char_indices() {
+        state = match state {
+            In::Code if c == '"' && matches!(prev, Some('.' | '[')) => In::QuotedKey,
+            In::Code if c == '"' => In::Literal { escape: false },
+            In::Code => {
+                if !(c.is_alphanumeric() || "_-.[]*$@/".contains(c)) {
+                    start = i + c.len_utf8();
+                }
+                In::Code
+            }
+            In::QuotedKey if c == '"' => In::Code,
+            In::QuotedKey => In::QuotedKey,
+            In::Literal { escape: true } => In::Literal { escape: false },
+            In::Literal { .. } if c == '\\' => In::Literal { escape: true },
+            In::Literal { .. } if c == '"' => {
+                start = i + 1;
+                In::Code
+            }
+            lit @ In::Literal { .. } => lit,
+        };
+        prev = Some(c);
+    }
+    (!matches!(state, In::Literal { .. })).then_some(start)
+}
+
+/// `spec.template.spec.con` -> (`spec.template.spec.`, `con`): the path to look under and the
+/// partial key; `None` when the word is not a path with a step.
+pub fn split_path(token: &str) -> Option<(&str, &str)> {
+    let mut in_quote = false;
+    let mut cut = None;
+    for (i, c) in token.char_indices() {
+        match c {
+            '"' => in_quote = !in_quote,
+            '.' if !in_quote => cut = Some(i),
+            _ => {}
+        }
+    }
+    let cut = cut?;
+    Some((&token[..=cut], &token[cut + 1..]))
+}
+
+/// The key-index name of a path prefix typed (`spec.containers[0].` -> `spec.containers[*]`),
+/// with a leading variable replaced by what the statement binds it to.
+pub fn resolve(line: &str, head: &str) -> Option<String> {
+    let head = head.trim_end_matches('.');
+    if head.is_empty() {
+        return Some(String::new());
+    }
+    let path = crate::parse_path(head, 0).ok()?;
+    let mut prefix = String::new();
+    if let Some(var) = &path.var {
+        let bound = binding(line, var.name.trim_start_matches('$'))?;
+        let bound = crate::parse_path(&bound, 0).ok()?;
+        if bound.var.is_some() {
+            return None;
+        }
+        prefix = index_key(&bound);
+    }
+    let rest = index_key(&path);
+    Some(match (prefix.is_empty(), rest.is_empty()) {
+        (true, _) => rest,
+        (false, true) => prefix,
+        (false, false) if rest.starts_with('[') => prefix + &rest,
+        (false, false) => format!("{prefix}.{rest}"),
+    })
+}
+
+/// The path `$name := PATH` binds in the input, if any.
+pub fn binding(line: &str, name: &str) -> Option<String> {
+    let needle = format!("${name}");
+    let mut from = 0;
+    while let Some(i) = line[from..].find(&needle) {
+        let after = &line[from + i + needle.len()..];
+        let rest = after.trim_start();
+        if let Some(value) = rest.strip_prefix(":=") {
+            let value = value.trim_start();
+            let end =
+                value.find(|c: char| c.is_whitespace() || c == '|' || c == ')' || c == ',').unwrap_or(value.len());
+            return Some(value[..end].to_string());
+        }
+        from += i + needle.len();
+    }
+    None
+}
+
+/// The variables the input binds (`$name :=`), in order, once each.
+pub fn variables(line: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut rest = line;
+    while let Some(i) = rest.find('$') {
+        let tail = &rest[i + 1..];
+        let end = tail.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(tail.len());
+        let name = &tail[..end];
+        if !name.is_empty() && tail[end..].trim_start().starts_with(":=") && !out.iter().any(|n| n == name) {
+            out.push(name.to_string());
+        }
+        rest = &tail[end..];
+    }
+    out
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -229,15 +343,15 @@ mod tests {
     #[test]
     fn paths_reach_values() {
         let ev = events();
-        let path = skel_grammar::parse_path("spec.template.spec.containers[*].name", 0).unwrap();
+        let path = crate::parse_path("spec.template.spec.containers[*].name", 0).unwrap();
         let mut out = Vec::new();
         reach(&ev[0].applied_objs[0], &path.segments, &mut out);
         assert_eq!(out, vec![&json!("a"), &json!("b")]);
-        let path = skel_grammar::parse_path("metadata.labels.*", 0).unwrap();
+        let path = crate::parse_path("metadata.labels.*", 0).unwrap();
         let mut out = Vec::new();
         reach(&ev[0].applied_objs[0], &path.segments, &mut out);
         assert_eq!(out, vec![&json!("web")]);
-        let path = skel_grammar::parse_path("spec.template.spec.containers[5]", 0).unwrap();
+        let path = crate::parse_path("spec.template.spec.containers[5]", 0).unwrap();
         let mut out = Vec::new();
         reach(&ev[0].applied_objs[0], &path.segments, &mut out);
         assert!(out.is_empty());
@@ -249,7 +363,7 @@ mod tests {
         assert_eq!(index.keys_under("spec.template.spec.containers[*]"), vec![("name", 2), ("image", 1)]);
         assert_eq!(index.keys_under("")[..2], [("kind", 2), ("metadata", 2)]);
         assert_eq!(index.keys_under("metadata.labels"), vec![("app.kubernetes.io/name", 1)]);
-        let path = skel_grammar::parse_path("spec.template.spec.containers[0]", 0).unwrap();
+        let path = crate::parse_path("spec.template.spec.containers[0]", 0).unwrap();
         assert_eq!(index_key(&path), "spec.template.spec.containers[*]");
         assert_eq!(KeyIndex::source_key("app.kubernetes.io/name"), "\"app.kubernetes.io/name\"");
     }
