@@ -9,3 +9,5 @@ mod print;
 pub use error::ParseError;
 pub use lower::{parse, parse_path, Parsed};
 pub use print::ast_to_string;
+mod format;
+pub use format::{format, FormatError};

@@ -4,6 +4,7 @@ pub mod apply;
 pub mod check;
 pub mod compile;
 pub mod files;
+mod fmt;
 pub mod repl;
 pub mod report;
 
@@ -67,6 +68,20 @@ Exit codes: 0 nothing found, 1 findings at or below the target version, 2 usage 
 
 Type `:help` in the session for its commands. Exit code (piped): 0, or 1 if any input failed.")]
     Repl(ReplArgs),
+    /// Format SKEL scripts in the canonical style (`--check` for CI)
+    Fmt(fmt::FmtArgs),
+    /// Run the SKEL language server (LSP over stdio) for editors.
+    #[command(after_help = "Editors start it themselves; see docs/lsp.md for VS Code, Neovim and Helix.
+A trace for hover and completion: the `skel.trace` initialization option, or a
+`# trace: FILE` comment at the top of a script.")]
+    Lsp(LspArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LspArgs {
+    /// Talk LSP over stdin and stdout (the only transport; accepted for editors that pass it).
+    #[arg(long)]
+    pub stdio: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -188,5 +203,10 @@ pub fn run(cli: Cli) -> Result<(), Failed> {
         Command::Compile(c) => compile::run(c),
         Command::Check(c) => check::run(c),
         Command::Repl(r) => repl::run(r),
+        Command::Fmt(f) => fmt::run(f),
+        Command::Lsp(_) => skel_lsp::run_stdio().map_err(|e| {
+            eprintln!("skel lsp: {e}");
+            Failed::Error
+        }),
     }
 }

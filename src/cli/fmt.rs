@@ -1,0 +1,117 @@
+//! `skel fmt`: rewrite SKEL scripts in the canonical style (`skel_grammar::format`), or with
+//! `--check` only say which ones are not in it (for CI).
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use miette::Diagnostic;
+use skel_grammar::FormatError;
+use thiserror::Error;
+
+use super::files::{self, FileError, Output};
+use super::{report, Failed};
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  skel fmt migrate.skel            # rewrite it in place (only if it changes)
+  skel fmt --check scripts/*.skel  # CI: name the scripts not formatted; exit 1 if any
+  cat migrate.skel | skel fmt -    # stdin to stdout
+
+Exit codes: 0 success (with --check: every script is formatted), 1 a script would change
+(--check), does not parse, or cannot be read or written, 2 usage error.")]
+pub struct FmtArgs {
+    /// The SKEL scripts to format, rewritten in place; `-` formats stdin to stdout.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Write nothing; name each script that is not formatted (`would reformat FILE`) and exit 1
+    /// if there is one.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Error, Diagnostic)]
+enum FmtUsageError {
+    #[error("`-` (stdin) is given more than once")]
+    #[diagnostic(code(skel::usage::two_stdins), help("stdin can be read once: pass `-` once"))]
+    StdinTwice,
+}
+
+pub fn run(args: FmtArgs) -> Result<(), Failed> {
+    let stdin = Path::new("-");
+    if args.files.iter().filter(|f| f.as_path() == stdin).count() > 1 {
+        report::diagnostic(FmtUsageError::StdinTwice);
+        return Err(Failed::Usage);
+    }
+    // Every file is done (or checked) even after one failed; the exit code says if any did.
+    let mut result = Ok(());
+    for path in &args.files {
+        if let Err(e) = one(path, args.check) {
+            result = Err(e);
+        }
+    }
+    result
+}
+
+/// Formats or checks one script. `Err` when it failed or, with `--check`, would change.
+fn one(path: &Path, check: bool) -> Result<(), Failed> {
+    let (name, src) = files::read_script(path)?;
+    let formatted = match skel_grammar::format(&src) {
+        Ok(f) => f,
+        Err(FormatError::Parse(errors)) => {
+            for e in errors {
+                report::script_diagnostic(e, &name, &src);
+            }
+            return Err(Failed::Error);
+        }
+        Err(e) => {
+            report::script_diagnostic(e, &name, &src);
+            return Err(Failed::Error);
+        }
+    };
+    if check {
+        if formatted != src {
+            eprintln!("would reformat {name}");
+            return Err(Failed::Error);
+        }
+        return Ok(());
+    }
+    if path == Path::new("-") {
+        return to_stdout(&formatted);
+    }
+    if formatted == src {
+        return Ok(());
+    }
+    write_in_place(path, &formatted)
+}
+
+fn to_stdout(text: &str) -> Result<(), Failed> {
+    let stdout = io::stdout();
+    let mut lock = stdout.lock();
+    match lock.write_all(text.as_bytes()).and_then(|()| lock.flush()) {
+        Ok(()) => Ok(()),
+        // A reader that stops early (`| head`) is not an error of ours.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => {
+            report::diagnostic(FileError::Write { path: "<stdout>".into(), reason: files::reason(&e) });
+            Err(Failed::Error)
+        }
+    }
+}
+
+/// Replaces the file atomically (a temp file beside it, renamed over it). A symbolic link is
+/// followed: the file it points to is rewritten and the link stays.
+fn write_in_place(path: &Path, text: &str) -> Result<(), Failed> {
+    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    let target = match is_link.then(|| std::fs::canonicalize(path)) {
+        Some(Ok(real)) => real,
+        _ => path.to_path_buf(),
+    };
+    let output = Output::create(Some(&target))?;
+    let mut file = output.file()?;
+    if let Err(e) = file.write_all(text.as_bytes()).and_then(|()| file.flush()) {
+        report::diagnostic(FileError::Write { path: files::display(path), reason: files::reason(&e) });
+        return Err(Failed::Error);
+    }
+    drop(file);
+    output.commit()
+}

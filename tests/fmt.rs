@@ -1,0 +1,336 @@
+//! `skel fmt`: the formatter keeps what every script means (the same bytecode, spans aside, and
+//! the same diagnostics), and the subcommand as a user runs it: in place, `--check`, stdin,
+//! scripts that do not parse, files that cannot be read.
+//!
+//! The style rules themselves are tested in `grammar/tests/format.rs`.
+
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+mod common;
+
+use common::skel;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A script that is not in the canonical style, and the same script formatted.
+const MESSY: &str = "  # Get the trace ready for 1.25.\n\n\n\
+modify( kind==\"CronJob\"&&apiVersion==\"batch/v1beta1\" ,apiVersion=\"batch/v1\" );   # moved in 1.21\n\
+remove(status);remove($x:=spec.template.spec.containers[*].env[*]|exists($x.valueFrom.secretKeyRef)\n\
+       && $x.name != \"KEEP\" && $x.name != \"ALSO_KEEP\",   # keep these two\n   $x);\n";
+const TIDY: &str = "remove(status);\nremove(metadata.annotations.*);\n";
+
+/// A temp folder holding `files` (name, text).
+fn workdir(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        fs::write(tmp.path().join(name), text).unwrap();
+    }
+    tmp
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(cmd: &mut Command) -> Run {
+    let out = cmd.output().unwrap();
+    Run {
+        code: out.status.code().expect("skel exited normally"),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+fn read(dir: &Path, name: &str) -> String {
+    fs::read_to_string(dir.join(name)).unwrap()
+}
+
+/// The folder's entries, sorted (to see that no temp file is left behind).
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+    names.sort();
+    names
+}
+
+/// Removes the `@START..END` spans of a disassembly (the statements' places in the source).
+fn without_spans(text: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in text.split(" @").enumerate() {
+        if i == 0 {
+            out.push_str(part);
+            continue;
+        }
+        let digits = |s: &str| s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let n = digits(part);
+        let m = part.get(n + 2..).map_or(0, digits);
+        if n > 0 && part[n..].starts_with("..") && m > 0 {
+            out.push_str(&part[n + 2 + m..]);
+        } else {
+            out.push_str(" @");
+            out.push_str(part);
+        }
+    }
+    out
+}
+
+fn skel_files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    let mut paths: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
+    paths.sort();
+    for p in paths {
+        if p.is_dir() {
+            skel_files_under(&p, out);
+        } else if p.extension().is_some_and(|x| x == "skel") {
+            out.push(p);
+        }
+    }
+}
+
+/// Every SKEL script file of the repository and the conformance corpus.
+fn script_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for dir in ["examples", "tests/data", "skel/tests", "../shared/conformance"] {
+        skel_files_under(&root().join(dir), &mut files);
+    }
+    files
+}
+
+/// What a compiled script says: its diagnostics (code and message) and, when it compiles, its
+/// bytecode optimized and not, without spans.
+fn meaning(src: &str, base: Option<&Path>) -> String {
+    let mut out = String::new();
+    for level in [skel::OptLevel::Full, skel::OptLevel::None] {
+        let compiled = skel::compile_in(src, level, base);
+        for d in &compiled.diagnostics {
+            let code = miette::Diagnostic::code(d).map(|c| c.to_string()).unwrap_or_default();
+            out.push_str(&format!("{code}: {d}\n"));
+        }
+        if !compiled.has_errors() {
+            out.push_str(&without_spans(&compiled.program.disassemble()));
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. The meaning is kept
+
+#[test]
+fn formatting_keeps_the_bytecode_and_the_diagnostics_of_every_script() {
+    let mut checked = 0;
+    let mut compiled = 0;
+    let mut seen = std::collections::HashSet::new();
+    for path in script_files() {
+        let Ok(src) = fs::read_to_string(&path) else { continue };
+        if !seen.insert(src.clone()) {
+            continue;
+        }
+        let Ok(formatted) = skel_grammar::format(&src) else { continue };
+        let base = path.parent();
+        let before = meaning(&src, base);
+        let after = meaning(&formatted, base);
+        assert_eq!(after, before, "{}:\n--- formatted:\n{formatted}", path.display());
+        checked += 1;
+        compiled += usize::from(!skel::compile_in(&src, skel::OptLevel::Full, base).has_errors());
+    }
+    eprintln!("{checked} scripts formatted, {compiled} of them compile: same bytecode and diagnostics");
+    assert!(checked >= 80 && compiled >= 60, "{checked} scripts, {compiled} compile");
+}
+
+#[test]
+fn spans_are_removed_from_the_disassembly_only() {
+    assert_eq!(
+        without_spans("stmt 0 modify @148..231 slots=0:\n  test @t >= 5\n"),
+        "stmt 0 modify slots=0:\n  test @t >= 5\n"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. In place
+
+#[test]
+fn rewrites_scripts_in_place_and_prints_nothing() {
+    let tmp = workdir(&[("messy.skel", MESSY), ("tidy.skel", TIDY)]);
+    let r = run(skel(tmp.path()).args(["fmt", "messy.skel", "tidy.skel"]));
+    assert_eq!(r.code, 0, "stderr:\n{}", r.stderr);
+    assert_eq!((r.stdout.as_str(), r.stderr.as_str()), ("", ""));
+    let formatted = read(tmp.path(), "messy.skel");
+    insta::assert_snapshot!("messy_formatted", formatted);
+    assert_eq!(formatted, skel_grammar::format(MESSY).unwrap());
+    assert_eq!(read(tmp.path(), "tidy.skel"), TIDY);
+    assert_eq!(listing(tmp.path()), ["messy.skel", "tidy.skel"], "no temp file left");
+    // Formatted once, formatted for good.
+    let r = run(skel(tmp.path()).args(["fmt", "--check", "messy.skel", "tidy.skel"]));
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_formatted_script_is_not_written() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = workdir(&[("tidy.skel", TIDY)]);
+    let before = fs::metadata(tmp.path().join("tidy.skel")).unwrap();
+    let r = run(skel(tmp.path()).args(["fmt", "tidy.skel"]));
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    let after = fs::metadata(tmp.path().join("tidy.skel")).unwrap();
+    // A rewrite renames a new file over the old one: another inode.
+    assert_eq!(after.ino(), before.ino(), "the file was replaced");
+    assert_eq!(after.mtime_nsec(), before.mtime_nsec());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_rewritten_script_keeps_its_permissions_and_links() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = workdir(&[("messy.skel", MESSY)]);
+    let script = tmp.path().join("messy.skel");
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o640)).unwrap();
+    fs::create_dir(tmp.path().join("links")).unwrap();
+    std::os::unix::fs::symlink("../messy.skel", tmp.path().join("links/link.skel")).unwrap();
+    let r = run(skel(tmp.path()).args(["fmt", "links/link.skel"]));
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    let link = fs::symlink_metadata(tmp.path().join("links/link.skel")).unwrap();
+    assert!(link.file_type().is_symlink(), "the link is still a link");
+    assert_eq!(
+        read(tmp.path(), "messy.skel"),
+        skel_grammar::format(MESSY).unwrap(),
+        "the file it points to is formatted"
+    );
+    assert_eq!(fs::metadata(&script).unwrap().permissions().mode() & 0o777, 0o640);
+    assert_eq!(listing(tmp.path()), ["links", "messy.skel"]);
+    assert_eq!(listing(&tmp.path().join("links")), ["link.skel"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. --check
+
+#[test]
+fn check_names_the_scripts_that_would_change_and_writes_nothing() {
+    let tmp = workdir(&[("messy.skel", MESSY), ("tidy.skel", TIDY), ("crlf.skel", "remove(status);\r\n")]);
+    let r = run(skel(tmp.path()).args(["fmt", "--check", "messy.skel", "tidy.skel", "crlf.skel"]));
+    assert_eq!(r.code, 1);
+    assert_eq!(r.stdout, "");
+    assert_eq!(r.stderr, "would reformat messy.skel\nwould reformat crlf.skel\n");
+    assert_eq!(read(tmp.path(), "messy.skel"), MESSY);
+    assert_eq!(read(tmp.path(), "crlf.skel"), "remove(status);\r\n");
+    assert_eq!(listing(tmp.path()), ["crlf.skel", "messy.skel", "tidy.skel"]);
+
+    let r = run(skel(tmp.path()).args(["fmt", "--check", "tidy.skel"]));
+    assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (0, "", ""));
+}
+
+#[test]
+fn check_passes_on_the_formatted_examples() {
+    let r = run(skel(root()).args(["fmt", "--check", "examples/migrate.skel", "examples/sanitize.skel"]));
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. stdin
+
+#[test]
+fn stdin_is_formatted_to_stdout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = run(skel(tmp.path()).args(["fmt", "-"]).write_stdin(MESSY));
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    assert_eq!(r.stdout, skel_grammar::format(MESSY).unwrap());
+    // Formatted or not, stdin always goes to stdout.
+    let r = run(skel(tmp.path()).args(["fmt", "-"]).write_stdin(TIDY));
+    assert_eq!((r.code, r.stdout.as_str()), (0, TIDY));
+    assert!(listing(tmp.path()).is_empty());
+
+    let r = run(skel(tmp.path()).args(["fmt", "--check", "-"]).write_stdin(MESSY));
+    assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (1, "", "would reformat <stdin>\n"));
+    let r = run(skel(tmp.path()).args(["fmt", "--check", "-"]).write_stdin(TIDY));
+    assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (0, "", ""));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Errors: exit 1, the file left as it was, the other files still done
+
+#[test]
+fn a_script_that_does_not_parse_is_reported_and_left_alone() {
+    let bad = "remove(status) remove(spec);\ndelete(*);;\n";
+    let tmp = workdir(&[("bad.skel", bad), ("messy.skel", MESSY)]);
+    let r = run(skel(tmp.path()).args(["fmt", "bad.skel", "messy.skel"]));
+    assert_eq!(r.code, 1);
+    assert_eq!(r.stdout, "");
+    insta::assert_snapshot!("parse_errors", r.stderr);
+    assert_eq!(read(tmp.path(), "bad.skel"), bad);
+    assert_eq!(read(tmp.path(), "messy.skel"), skel_grammar::format(MESSY).unwrap(), "the good script is formatted");
+
+    let r = run(skel(tmp.path()).args(["fmt", "--check", "bad.skel"]));
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("skel::parse::syntax") && !r.stderr.contains("would reformat"), "{}", r.stderr);
+}
+
+#[test]
+fn a_script_that_does_not_check_is_still_formatted() {
+    // Formatting needs a script that parses, not one that compiles.
+    let tmp = workdir(&[("undefined.skel", "remove( $x.foo );")]);
+    let r = run(skel(tmp.path()).args(["fmt", "undefined.skel"]));
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    assert_eq!(read(tmp.path(), "undefined.skel"), "remove($x.foo);\n");
+}
+
+#[test]
+fn unreadable_scripts_are_reported() {
+    let tmp = workdir(&[("messy.skel", MESSY)]);
+    fs::write(tmp.path().join("latin1.skel"), b"# caf\xe9\nremove(status);\n").unwrap();
+    let r = run(skel(tmp.path()).args(["fmt", "missing.skel", "latin1.skel", "messy.skel"]));
+    assert_eq!(r.code, 1);
+    insta::assert_snapshot!("unreadable", r.stderr);
+    assert_eq!(read(tmp.path(), "messy.skel"), skel_grammar::format(MESSY).unwrap());
+    assert_eq!(listing(tmp.path()), ["latin1.skel", "messy.skel"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_script_that_cannot_be_written_is_reported() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ro");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("messy.skel"), MESSY).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o555)).unwrap();
+    // Root writes anywhere: nothing to test then.
+    let writable = fs::write(dir.join("probe"), "").is_ok();
+    if !writable {
+        let r = run(skel(tmp.path()).args(["fmt", "ro/messy.skel"]));
+        assert_eq!(r.code, 1);
+        assert!(r.stderr.contains("skel::io::write"), "{}", r.stderr);
+        assert_eq!(read(&dir, "messy.skel"), MESSY);
+    }
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = run(skel(tmp.path()).args(["fmt"]));
+    assert_eq!(r.code, 2, "a file is required:\n{}", r.stderr);
+    let r = run(skel(tmp.path()).args(["fmt", "-", "-"]).write_stdin(TIDY));
+    assert_eq!((r.code, r.stdout.as_str()), (2, ""));
+    insta::assert_snapshot!("stdin_twice", r.stderr);
+}
+
+#[test]
+fn help_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = run(skel(tmp.path()).args(["fmt", "--help"]));
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    insta::assert_snapshot!("help_fmt", r.stdout);
+}
