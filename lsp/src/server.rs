@@ -718,30 +718,12 @@ fn load_trace(path: &Path) -> Option<TraceInfo> {
 
 /// Where the statement holding `offset` starts: after the last top-level `;` before it.
 fn statement_start(text: &str, offset: usize) -> usize {
-    let (mut start, mut in_str, mut escape, mut comment) = (0, false, false, false);
-    for (i, c) in text.char_indices() {
-        if i >= offset {
-            break;
+    let mut start = 0;
+    explore::code_chars(text.get(..offset).unwrap_or(text), |i, c| {
+        if c == ';' {
+            start = i + 1;
         }
-        if comment {
-            comment = c != '\n';
-        } else if in_str {
-            if escape {
-                escape = false;
-            } else if c == '\\' {
-                escape = true;
-            } else if c == '"' {
-                in_str = false;
-            }
-        } else {
-            match c {
-                '"' => in_str = true,
-                '#' => comment = true,
-                ';' => start = i + 1,
-                _ => {}
-            }
-        }
-    }
+    });
     start
 }
 

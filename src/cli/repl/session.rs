@@ -706,21 +706,29 @@ impl Session {
             return;
         }
         let Some(found) = self.select(sel.as_ref()) else { return };
+        self.list_values(&found, |v| {
+            let mut reached = Vec::new();
+            query::reach(v, &path.segments, &mut reached);
+            reached.into_iter().map(compact).collect()
+        });
+    }
+
+    /// Lists the values `reach` finds in each of the objects found (compact JSON), with how
+    /// many there are; Ctrl-C stops it.
+    fn list_values(&mut self, found: &[Address], reach: impl Fn(&Value) -> Vec<String>) {
         let events = self.events().unwrap_or(&[]);
         let mut rows = Vec::new();
         let (mut values, mut objects) = (0, 0);
         let mut distinct = std::collections::HashSet::new();
-        for at in &found {
+        for at in found {
             if super::interrupted() {
                 return self.say("interrupted");
             }
             let Some((_, v)) = query::object_at(events, *at) else { continue };
-            let mut reached = Vec::new();
-            query::reach(v, &path.segments, &mut reached);
+            let reached = reach(v);
             objects += !reached.is_empty() as usize;
-            for r in reached {
+            for text in reached {
                 values += 1;
-                let text = compact(r);
                 if rows.len() < LIST_LIMIT {
                     let (kind, name) = query::describe(v);
                     rows.push(vec![at.to_string(), kind, name, text.clone()]);
@@ -759,28 +767,10 @@ impl Session {
             }
         };
         let Some(found) = self.select(sel.as_ref()) else { return };
-        let events = self.events().unwrap_or(&[]);
-        let mut rows = Vec::new();
-        let (mut values, mut objects) = (0, 0);
-        let mut distinct = std::collections::HashSet::new();
-        for at in &found {
-            if super::interrupted() {
-                return self.say("interrupted");
-            }
-            let Some((_, v)) = query::object_at(events, *at) else { continue };
+        self.list_values(&found, |v| {
             let reached = jsonpath_rust::query::js_path_process(&query, v).unwrap_or_default();
-            objects += !reached.is_empty() as usize;
-            for r in reached {
-                values += 1;
-                let text = compact(r.val());
-                if rows.len() < LIST_LIMIT {
-                    let (kind, name) = query::describe(v);
-                    rows.push(vec![at.to_string(), kind, name, text.clone()]);
-                }
-                distinct.insert(text);
-            }
-        }
-        self.values_answer(rows, values, objects, distinct.len());
+            reached.into_iter().map(|r| compact(r.val())).collect()
+        });
     }
 
     fn diff(&mut self, arg: Arg<'_>) {
@@ -1085,28 +1075,13 @@ pub fn is_complete(buf: &str) -> bool {
     if buf.trim_start().starts_with(':') {
         return true;
     }
-    let (mut last, mut in_str, mut escape, mut comment) = (None, false, false, false);
-    for c in buf.chars() {
-        if comment {
-            comment = c != '\n';
-        } else if in_str {
-            if escape {
-                escape = false;
-            } else if c == '\\' {
-                escape = true;
-            } else if c == '"' {
-                in_str = false;
-            }
-        } else if c == '"' {
-            in_str = true;
-            last = Some(c);
-        } else if c == '#' {
-            comment = true;
-        } else if !c.is_whitespace() {
+    let mut last = None;
+    let open = skel::explore::code_chars(buf, |_, c| {
+        if !c.is_whitespace() {
             last = Some(c);
         }
-    }
-    !in_str && matches!(last, None | Some(';'))
+    });
+    !open && matches!(last, None | Some(';'))
 }
 
 fn first_line(s: &str) -> String {
