@@ -7,3 +7,6 @@ export INSTA_UPDATE=no CI=true
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+# `skel lsp` end to end (tests/lsp/): a real LSP client over stdio, and Neovim when installed;
+# on the binary the cargo tests just built (a `cargo build` would rebuild it with other features).
+SKEL_BIN="${CARGO_TARGET_DIR:-target}/debug/skel" tests/lsp/run.sh

@@ -165,8 +165,8 @@ struct Server<'c> {
     root: Option<PathBuf>,
     /// The `skel.trace` setting.
     trace_setting: Option<PathBuf>,
-    /// Traces by path; `None` when one could not be read.
-    traces: HashMap<PathBuf, Option<Rc<TraceInfo>>>,
+    /// Traces read, by path, with the modification time they were read at.
+    traces: HashMap<PathBuf, (std::time::SystemTime, Rc<TraceInfo>)>,
 }
 
 impl Server<'_> {
@@ -191,13 +191,13 @@ impl Server<'_> {
         match n.method.as_str() {
             DidOpenTextDocument::METHOD => {
                 let p: DidOpenTextDocumentParams = serde_json::from_value(n.params)?;
-                self.update(p.text_document.uri, p.text_document.text)?;
+                self.update(p.text_document.uri, p.text_document.text, Some(p.text_document.version))?;
             }
             DidChangeTextDocument::METHOD => {
                 let p: DidChangeTextDocumentParams = serde_json::from_value(n.params)?;
                 // Full sync: the last change holds the whole text.
                 if let Some(change) = p.content_changes.into_iter().last() {
-                    self.update(p.text_document.uri, change.text)?;
+                    self.update(p.text_document.uri, change.text, Some(p.text_document.version))?;
                 }
             }
             DidCloseTextDocument::METHOD => {
@@ -209,8 +209,9 @@ impl Server<'_> {
             }
             DidChangeConfiguration::METHOD => {
                 let p: DidChangeConfigurationParams = serde_json::from_value(n.params)?;
-                if let Some(t) = trace_setting(&p.settings) {
-                    self.trace_setting = Some(t);
+                let s = &p.settings;
+                if s.get("skel").and_then(|k| k.get("trace")).or_else(|| s.get("trace")).is_some() {
+                    self.trace_setting = trace_setting(s);
                 }
             }
             _ => {}
@@ -219,13 +220,13 @@ impl Server<'_> {
     }
 
     /// A document's new text: parse and check it, publish its diagnostics.
-    fn update(&mut self, uri: Uri, text: String) -> Result<(), Error> {
+    fn update(&mut self, uri: Uri, text: String, version: Option<i32>) -> Result<(), Error> {
         let folder = file_path(&uri).and_then(|p| p.parent().map(Path::to_path_buf));
         let compiled = skel::compile_in(&text, OptLevel::Full, folder.as_deref());
         let lines = LineIndex::new(&text, self.encoding);
         let diagnostics = compiled.diagnostics.iter().map(|d| to_lsp(d, &text, &lines, &uri)).collect();
         self.docs.insert(uri.clone(), Doc { text, lines, script: compiled.ast });
-        let params = PublishDiagnosticsParams { uri, diagnostics, version: None };
+        let params = PublishDiagnosticsParams { uri, diagnostics, version };
         self.send(Notification::new(PublishDiagnostics::METHOD.into(), params))
     }
 
@@ -283,12 +284,16 @@ impl Server<'_> {
             let t = self.trace_setting.as_ref()?;
             Some(if t.is_absolute() { t.clone() } else { self.root.as_deref().unwrap_or(Path::new(".")).join(t) })
         })?;
-        if let Some(loaded) = self.traces.get(&path) {
-            return loaded.clone();
+        // Read again when the file changed; one that cannot be read is tried again next time.
+        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
+        if let Some((at, loaded)) = self.traces.get(&path) {
+            if *at == modified {
+                return Some(Rc::clone(loaded));
+            }
         }
-        let loaded = load_trace(&path).map(Rc::new);
-        self.traces.insert(path, loaded.clone());
-        loaded
+        let loaded = Rc::new(load_trace(&path)?);
+        self.traces.insert(path, (modified, Rc::clone(&loaded)));
+        Some(loaded)
     }
 
     // ------------------------------------------------------------------ hover
@@ -554,7 +559,7 @@ impl Server<'_> {
                     kind: SymbolKind::FUNCTION,
                     tags: None,
                     deprecated: None,
-                    range: self.range(doc, skel::ast::Span::new(s.span.start, (s.span.end + 1).min(doc.text.len()))),
+                    range: self.range(doc, skel::ast::Span::new(s.span.start, statement_end(&doc.text, s.span.end))),
                     selection_range: self.range(doc, s.command_span),
                     children: None,
                 }
@@ -725,6 +730,17 @@ fn statement_start(text: &str, offset: usize) -> usize {
         }
     });
     start
+}
+
+/// Just past the `;` that ends a statement whose command ends at `end`.
+fn statement_end(text: &str, end: usize) -> usize {
+    let mut semi = None;
+    explore::code_chars(text.get(end..).unwrap_or(""), |i, c| {
+        if c == ';' && semi.is_none() {
+            semi = Some(end + i + 1);
+        }
+    });
+    semi.unwrap_or(end)
 }
 
 fn is_only_comments(s: &str) -> bool {

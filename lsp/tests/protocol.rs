@@ -409,3 +409,22 @@ fn formatting_returns_the_canonical_text_once() {
     c.change(3, "delete(kind == \"Pod\"");
     assert_eq!(c.request("textDocument/formatting", opts), Value::Null, "a script that does not parse is left alone");
 }
+
+#[test]
+fn symbols_reach_the_semicolon_and_diagnostics_carry_the_version() {
+    let mut c = Client::plain();
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "languageId": "skel", "version": 7, "text": "remove(  status )   ;\n"}}),
+    );
+    let n = loop {
+        if let Message::Notification(n) = c.recv() {
+            if n.method == "textDocument/publishDiagnostics" {
+                break n;
+            }
+        }
+    };
+    assert_eq!(n.params["version"], 7);
+    let s = c.request("textDocument/documentSymbol", json!({"textDocument": {"uri": URI}}));
+    assert_eq!(s[0]["range"]["end"], json!({"line": 0, "character": 21}));
+}
