@@ -14,13 +14,12 @@
 
 mod common;
 
-use common::skel;
+use common::{run, skel, Run};
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
@@ -76,21 +75,6 @@ fn copy_dir(src: &Path, dst: &Path) {
         } else {
             fs::copy(&path, &to).unwrap();
         }
-    }
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(cmd: &mut Command) -> Run {
-    let out = cmd.output().unwrap();
-    Run {
-        code: out.status.code().expect("skel exited normally (not by a signal)"),
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
     }
 }
 

@@ -8,12 +8,10 @@
 
 mod common;
 
-use common::skel;
+use common::{run, skel};
 
 use std::fs;
 use std::path::{Path, PathBuf};
-
-use assert_cmd::Command;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -36,21 +34,6 @@ fn workdir(files: &[(&str, &str)]) -> tempfile::TempDir {
         fs::write(tmp.path().join(name), text).unwrap();
     }
     tmp
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(cmd: &mut Command) -> Run {
-    let out = cmd.output().unwrap();
-    Run {
-        code: out.status.code().expect("skel exited normally"),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
 }
 
 fn read(dir: &Path, name: &str) -> String {

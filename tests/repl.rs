@@ -12,7 +12,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::skel;
+use common::{run, skel, Run};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -27,20 +27,9 @@ fn folder() -> TempDir {
     dir
 }
 
-struct Run {
-    stdout: String,
-    stderr: String,
-    code: i32,
-}
-
 /// `skel repl ARGS` in `dir` with `input` on stdin.
 fn session(dir: &Path, args: &[&str], input: &str) -> Run {
-    let out = skel(dir).arg("repl").args(args).write_stdin(input).output().unwrap();
-    Run {
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-        code: out.status.code().unwrap_or(-1),
-    }
+    run(skel(dir).arg("repl").args(args).write_stdin(input))
 }
 
 fn read_json(path: &Path) -> Value {

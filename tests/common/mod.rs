@@ -14,3 +14,22 @@ pub fn skel(dir: &Path) -> Command {
         .env_remove("RUST_BACKTRACE");
     cmd
 }
+
+/// What a run printed (as text) and its exit code.
+#[allow(dead_code)] // not every test binary reads runs this way
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs a command to its end; its output must be UTF-8.
+#[allow(dead_code)]
+pub fn run(cmd: &mut Command) -> Run {
+    let out = cmd.output().unwrap();
+    Run {
+        code: out.status.code().expect("skel exited normally (not by a signal)"),
+        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    }
+}
