@@ -317,3 +317,19 @@ fn help_text() {
     assert_eq!((r.code, r.stderr.as_str()), (0, ""));
     insta::assert_snapshot!("help_fmt", r.stdout);
 }
+
+/// The example scripts are in the canonical style (what a newcomer copies should be).
+#[test]
+fn the_examples_are_formatted() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut scripts: Vec<String> = fs::read_dir(dir.join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "skel"))
+        .map(|p| p.strip_prefix(dir).unwrap().display().to_string())
+        .collect();
+    scripts.sort();
+    assert!(scripts.len() >= 3, "{scripts:?}");
+    let r = run(skel(dir).arg("fmt").arg("--check").args(&scripts));
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""), "run `skel fmt examples/*.skel`");
+}
