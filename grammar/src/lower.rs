@@ -199,38 +199,38 @@ fn check_command_name(text: &str, offset: usize) -> Result<(), ParseError> {
     Err(ParseError::UnknownCommand { help: command_help(name), name: name.to_string(), span })
 }
 
-/// The statement's characters outside strings and comments, with their byte offsets.
-fn code_chars(text: &str) -> Vec<(usize, char)> {
-    let mut out = Vec::new();
-    let mut it = text.char_indices().peekable();
-    while let Some((i, c)) = it.next() {
-        match c {
-            '"' => {
-                for (_, c2) in it.by_ref() {
-                    if c2 == '"' {
-                        break;
-                    }
-                }
-                // A string counts as one placeholder character, so `"a" ||` still shows `||`.
-                out.push((i, '"'));
+/// Calls `f` with each character of SKEL source outside comments and outside strings (a
+/// string's opening and closing quotes included, so a string still shows: `"a" ||`); returns
+/// whether the text ends inside a string.
+pub fn code_chars(text: &str, mut f: impl FnMut(usize, char)) -> bool {
+    let (mut in_str, mut escape, mut comment) = (false, false, false);
+    for (i, c) in text.char_indices() {
+        if comment {
+            comment = c != '\n';
+        } else if in_str {
+            if escape {
+                escape = false;
+            } else if c == '\\' {
+                escape = true;
+            } else if c == '"' {
+                in_str = false;
+                f(i, c);
             }
-            '#' => {
-                for (_, c2) in it.by_ref() {
-                    if c2 == '\n' {
-                        break;
-                    }
-                }
-            }
-            c => out.push((i, c)),
+        } else if c == '#' {
+            comment = true;
+        } else {
+            in_str = c == '"';
+            f(i, c);
         }
     }
-    out
+    in_str
 }
 
 /// Mistakes people make often enough to deserve their own message; pest's furthest-failure
 /// position would point somewhere less helpful for them.
 fn known_mistake(text: &str, offset: usize) -> Option<ParseError> {
-    let code = code_chars(text);
+    let mut code = Vec::new();
+    code_chars(text, |i, c| code.push((i, c)));
     let at = |i: usize, len: usize| Span::new(offset + i, offset + i + len);
     let syntax = |i: usize, len: usize, found: &str, expected: &str, help: &str| ParseError::Syntax {
         found: found.to_string(),
@@ -304,8 +304,56 @@ fn known_mistake(text: &str, offset: usize) -> Option<ParseError> {
             }
         }
     }
-    // `remove(kind == "Pod")`: a selector where the one-argument form wants a path.
     let trimmed = text.trim_start();
+    // `insert(@t == T, MANIFEST)`: one manifest, an object or a file.
+    let first_arg = trimmed.strip_prefix("insert").map(|r| r.trim_start().trim_start_matches('(').trim_start());
+    if first_arg.is_some_and(|a| a.starts_with("@t")) {
+        let mut depth = 0i32;
+        let mut commas = Vec::new();
+        for &(i, c) in &code {
+            match c {
+                '(' | '[' | '{' => depth += 1,
+                ')' | ']' | '}' => depth -= 1,
+                ',' if depth == 1 => commas.push(i),
+                _ => {}
+            }
+        }
+        if let Some(&second) = commas.get(1) {
+            return Some(syntax(
+                second,
+                1,
+                "`,`",
+                "`)`: `insert` takes a time and one manifest",
+                "insert one object per statement: `insert(@t == 5m, {...}); insert(@t == 5m, {...});`",
+            ));
+        }
+        let arg = commas.first().and_then(|&c| {
+            let k = code.iter().position(|(i, _)| *i == c)?;
+            next_non_space(k + 1)
+        });
+        if let Some((j, c)) = arg.filter(|(_, c)| *c != '{') {
+            let rest = text.get(j..).unwrap_or("");
+            let word = leading_word(rest);
+            if word != "file" {
+                let len = match c {
+                    '"' => rest[1..].find('"').map_or(rest.len(), |e| e + 2),
+                    _ if !word.is_empty() => word.len(),
+                    _ => c.len_utf8(),
+                };
+                let token = rest.get(..len).unwrap_or(rest);
+                let found = format!("`{token}`");
+                let help = if c == '"' {
+                    format!("to read the object from that file, write `file({token})`")
+                } else {
+                    "the object to insert is written as an object (`{\"apiVersion\": \"v1\", \"kind\": ...}`) or read \
+                     from a YAML or JSON file"
+                        .to_string()
+                };
+                return Some(syntax(j, len, &found, "a manifest: an object `{...}` or `file(\"x.yaml\")`", &help));
+            }
+        }
+    }
+    // `remove(kind == "Pod")`: a selector where the one-argument form wants a path.
     if trimmed.starts_with("remove") {
         let has_comma = code.iter().any(|(_, c)| *c == ',');
         let cmp = code.windows(2).position(|w| matches!((w[0].1, w[1].1), ('=', '=') | ('!', '=')));

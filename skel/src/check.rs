@@ -317,7 +317,7 @@ fn insert(stmt: &ast::Statement, base: Option<&std::path::Path>) -> Result<Inser
             let text = std::fs::read_to_string(&full).map_err(|e| CheckError::InsertFile {
                 path: full.display().to_string(),
                 span: *span,
-                message: e.to_string(),
+                message: io_reason(&e),
             })?;
             let mut docs = Vec::new();
             for doc in serde_yaml::Deserializer::from_str(&text) {
@@ -821,5 +821,17 @@ fn suffix_after_var(p: &ast::Path) -> String {
     match &p.var {
         Some(v) => text.get(v.name.len()..).unwrap_or("").to_string(),
         None => format!(".{text}"),
+    }
+}
+
+/// An I/O error as a reason in a sentence: without Rust's `(os error N)`.
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => {
+            let text = e.to_string();
+            text.find(" (os error").map_or(text.clone(), |i| text[..i].to_string())
+        }
     }
 }

@@ -196,32 +196,7 @@ impl KeyIndex {
 
 // ------------------------------------------------------------------ SKEL text
 
-/// Calls `f` with each character of SKEL source outside comments and outside strings (a
-/// string's opening and closing quotes included); returns whether the text ends inside a
-/// string.
-pub fn code_chars(text: &str, mut f: impl FnMut(usize, char)) -> bool {
-    let (mut in_str, mut escape, mut comment) = (false, false, false);
-    for (i, c) in text.char_indices() {
-        if comment {
-            comment = c != '\n';
-        } else if in_str {
-            if escape {
-                escape = false;
-            } else if c == '\\' {
-                escape = true;
-            } else if c == '"' {
-                in_str = false;
-                f(i, c);
-            }
-        } else if c == '#' {
-            comment = true;
-        } else {
-            in_str = c == '"';
-            f(i, c);
-        }
-    }
-    in_str
-}
+pub use skel_grammar::code_chars;
 
 // ------------------------------------------------------------------ the path at a cursor
 
