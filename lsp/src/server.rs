@@ -32,7 +32,7 @@ use serde_json::Value;
 use skel::ast::{Script, Statement};
 use skel::explore::{self, KeyIndex};
 use skel::{CompileError, OptLevel};
-use skel_trace::{Event, Format, Trace};
+use skel_trace::{Event, Format, Section, TraceVisitor};
 
 use crate::analysis::{self, Item};
 use crate::k8s;
@@ -151,10 +151,10 @@ struct Doc {
     script: Script,
 }
 
-/// A trace loaded for hover and completion: its objects and the keys under each path.
+/// A trace read for hover and completion: the keys under each path, and how many objects have
+/// each path with a few of its values (the objects themselves are not kept).
 pub struct TraceInfo {
     pub name: String,
-    events: Vec<Event>,
     keys: KeyIndex,
 }
 
@@ -676,49 +676,46 @@ fn command_doc(c: skel::ast::CommandName) -> String {
 
 /// How many objects of a trace have a path, and example values.
 fn path_stats(t: &TraceInfo, key: &str) -> String {
-    let Ok(path) = skel::parse_path(key, 0) else { return String::new() };
-    if key.is_empty() || path.var.is_some() {
-        return String::new();
-    }
-    let (mut total, mut having) = (0usize, 0usize);
-    let mut examples: Vec<String> = Vec::new();
-    let mut reached = Vec::new();
-    for o in explore::objects(&t.events) {
-        total += 1;
-        reached.clear();
-        explore::reach(o.value, &path.segments, &mut reached);
-        if !reached.is_empty() {
-            having += 1;
-        }
-        for v in &reached {
-            if examples.len() < 3 {
-                let mut s = serde_json::to_string(v).unwrap_or_default();
-                if s.chars().count() > 60 {
-                    s = s.chars().take(57).collect::<String>() + "...";
-                }
-                if !examples.contains(&s) {
-                    examples.push(s);
-                }
-            }
-        }
-    }
-    let mut out = format!("**In {}**: {having} of {total} objects have it", t.name);
-    if !examples.is_empty() {
+    let total = t.keys.objects();
+    let Some(stats) = t.keys.stats(key) else {
+        return format!("**In {}**: no object of {total} has it.", t.name);
+    };
+    let mut out = format!("**In {}**: {} of {total} objects have it", t.name, stats.objects);
+    if !stats.examples.is_empty() {
         out.push_str("; e.g. ");
-        out.push_str(&examples.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", "));
+        out.push_str(&stats.examples.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", "));
     }
     out.push('.');
     out
 }
 
+/// Reads a trace as it streams by, into an index; the objects are not kept, so a trace of any
+/// size fits.
 fn load_trace(path: &Path) -> Option<TraceInfo> {
-    let bytes = std::fs::read(path).ok()?;
-    let format = Format::from_extension(path)
-        .unwrap_or_else(|| Format::sniff(bytes.iter().copied().find(|b| !b.is_ascii_whitespace()).unwrap_or(b'{')));
-    let trace = Trace::read(bytes.as_slice(), format).ok()?;
-    let keys = KeyIndex::build(&trace.events);
+    struct Indexer(KeyIndex);
+    impl TraceVisitor for Indexer {
+        type Error = std::convert::Infallible;
+        fn section(&mut self, _: Section) -> Result<(), Self::Error> {
+            Ok(())
+        }
+        fn event(&mut self, _: usize, event: Event) -> Result<(), Self::Error> {
+            event.applied_objs.iter().chain(&event.deleted_objs).for_each(|o| self.0.add(o));
+            Ok(())
+        }
+    }
+    let mut file = std::io::BufReader::new(std::fs::File::open(path).ok()?);
+    let format = match Format::from_extension(path) {
+        Some(f) => f,
+        None => {
+            use std::io::BufRead;
+            let buf = file.fill_buf().ok()?;
+            Format::sniff(buf.iter().copied().find(|b| !b.is_ascii_whitespace()).unwrap_or(b'{'))
+        }
+    };
+    let mut indexer = Indexer(KeyIndex::with_stats());
+    skel_trace::read_trace(file, format, &mut indexer).ok()?;
     let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-    Some(TraceInfo { name, events: trace.events, keys })
+    Some(TraceInfo { name, keys: indexer.0 })
 }
 
 /// Where the statement holding `offset` starts: after the last top-level `;` before it.

@@ -127,26 +127,93 @@ fn push_segment(out: &mut String, seg: &Segment) {
 }
 
 /// For every path in a trace's objects (indices as `[*]`), the keys found in the objects
-/// there and how often: what completion offers after `spec.template.spec.`.
+/// there and how often: what completion offers after `spec.template.spec.`. With `stats`, also
+/// how many objects have each path and a few of its values (what hover tells), so a trace can
+/// be indexed as it streams by, without keeping it.
 #[derive(Debug, Default)]
 pub struct KeyIndex {
     keys: HashMap<String, HashMap<String, u32>>,
+    /// `Some` when the index keeps path statistics.
+    stats: Option<HashMap<String, PathStats>>,
+    objects: u64,
 }
+
+/// What an index knows of one path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PathStats {
+    /// Objects where the path reaches at least one value.
+    pub objects: u64,
+    /// Up to three distinct values it reaches, as compact JSON cut at 60 characters.
+    pub examples: Vec<String>,
+}
+
+/// How many example values a path keeps.
+const EXAMPLES: usize = 3;
 
 impl KeyIndex {
     pub fn build(events: &[Event]) -> KeyIndex {
         let mut index = KeyIndex::default();
-        let mut path = String::new();
         for o in objects(events) {
-            index.walk(o.value, &mut path, 0);
+            index.add(o.value);
         }
         index
     }
 
-    fn walk(&mut self, v: &Value, path: &mut String, depth: usize) {
+    /// An empty index that keeps path statistics.
+    pub fn with_stats() -> KeyIndex {
+        KeyIndex { stats: Some(HashMap::new()), ..KeyIndex::default() }
+    }
+
+    /// Indexes one object.
+    pub fn add(&mut self, obj: &Value) {
+        self.objects += 1;
+        let mut seen = self.stats.as_ref().map(|_| std::collections::HashSet::new());
+        self.walk(obj, &mut String::new(), 0, &mut seen);
+        if let (Some(stats), Some(seen)) = (self.stats.as_mut(), seen) {
+            for path in seen {
+                stats.entry(path).or_default().objects += 1;
+            }
+        }
+    }
+
+    /// The objects indexed.
+    pub fn objects(&self) -> u64 {
+        self.objects
+    }
+
+    /// What the index knows of a path (key-index form, `[*]` for indices), when it keeps
+    /// statistics and an object has the path.
+    pub fn stats(&self, path: &str) -> Option<&PathStats> {
+        self.stats.as_ref()?.get(path)
+    }
+
+    fn walk(
+        &mut self,
+        v: &Value,
+        path: &mut String,
+        depth: usize,
+        seen: &mut Option<std::collections::HashSet<String>>,
+    ) {
         // Deeper than any Kubernetes object goes: not worth offering.
         if depth > 24 {
             return;
+        }
+        if let (Some(stats), Some(seen)) = (self.stats.as_mut(), seen.as_mut()) {
+            if !path.is_empty() {
+                if !seen.contains(path.as_str()) {
+                    seen.insert(path.clone());
+                }
+                let entry = stats.entry(path.clone()).or_default();
+                if entry.examples.len() < EXAMPLES {
+                    let mut text = serde_json::to_string(v).unwrap_or_default();
+                    if text.chars().count() > 60 {
+                        text = text.chars().take(57).collect::<String>() + "...";
+                    }
+                    if !entry.examples.contains(&text) {
+                        entry.examples.push(text);
+                    }
+                }
+            }
         }
         let len = path.len();
         match v {
@@ -160,14 +227,14 @@ impl KeyIndex {
                         path.push('.');
                     }
                     let _ = write_key(path, k);
-                    self.walk(child, path, depth + 1);
+                    self.walk(child, path, depth + 1, seen);
                     path.truncate(len);
                 }
             }
             Value::Array(a) => {
                 path.push_str("[*]");
                 for child in a {
-                    self.walk(child, path, depth + 1);
+                    self.walk(child, path, depth + 1, seen);
                 }
                 path.truncate(len);
             }
@@ -370,6 +437,21 @@ mod tests {
         let path = crate::parse_path("spec.template.spec.containers[0]", 0).unwrap();
         assert_eq!(index_key(&path), "spec.template.spec.containers[*]");
         assert_eq!(KeyIndex::source_key("app.kubernetes.io/name"), "\"app.kubernetes.io/name\"");
+    }
+
+    #[test]
+    fn an_index_with_stats_counts_objects_and_keeps_examples() {
+        let mut index = KeyIndex::with_stats();
+        for o in objects(&events()) {
+            index.add(o.value);
+        }
+        assert_eq!(index.objects(), 2);
+        let names = index.stats("spec.template.spec.containers[*].name").unwrap();
+        assert_eq!(names, &PathStats { objects: 1, examples: vec!["\"a\"".into(), "\"b\"".into()] });
+        assert_eq!(index.stats("kind").unwrap().objects, 2);
+        assert_eq!(index.stats("metadata.namespace").unwrap().objects, 1);
+        assert!(index.stats("spec.nothing").is_none());
+        assert!(KeyIndex::build(&events()).stats("kind").is_none(), "only `with_stats` keeps them");
     }
 
     #[test]
