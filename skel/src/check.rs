@@ -258,6 +258,7 @@ pub fn check_in(script: &ast::Script, base: Option<&std::path::Path>) -> Checked
             scope: Vec::new(),
             partial: Vec::new(),
             all_names: all_var_names(stmt),
+            sibling: Vec::new(),
             diags: Vec::new(),
         };
         let ir = cx.statement(stmt);
@@ -292,6 +293,7 @@ fn insert(stmt: &ast::Statement, base: Option<&std::path::Path>) -> Result<Inser
         scope: Vec::new(),
         partial: Vec::new(),
         all_names: Vec::new(),
+        sibling: Vec::new(),
         diags: Vec::new(),
     };
     let at = cx.time_value(value);
@@ -391,6 +393,9 @@ struct StmtChecker {
     partial: Vec<(String, &'static str)>,
     /// Every variable the statement defines, for "defined later" and "did you mean" help.
     all_names: Vec<String>,
+    /// Variables an earlier branch of an enclosing `||` defined: a later branch may define
+    /// them again (the same variable); anywhere else a second definition is an error.
+    sibling: Vec<VarId>,
     diags: Vec<CheckError>,
 }
 
@@ -488,7 +493,11 @@ impl StmtChecker {
     }
 
     fn define(&mut self, var: &ast::Ident) -> Option<VarId> {
-        if let Some(first) = self.visible(&var.name).and_then(|id| self.vars.get(id)) {
+        // Visible here, or defined before where it is no longer visible (a branch of an
+        // `||` that is over, under a `!`): a second definition, unless it is in another
+        // branch of the same `||`.
+        let earlier = self.vars.iter().position(|v| v.name == var.name).filter(|id| !self.sibling.contains(id));
+        if let Some(first) = self.visible(&var.name).or(earlier).and_then(|id| self.vars.get(id)) {
             self.diags.push(CheckError::DuplicateVariable {
                 name: var.name.clone(),
                 span: var.span,
@@ -516,8 +525,12 @@ impl StmtChecker {
         let mut all: Vec<VarId> = Vec::new();
         let mut out = Vec::new();
         let mut ok = true;
+        let siblings_before = self.sibling.len();
         for b in branches {
             self.scope = before.clone();
+            // What the branches before this one defined may be defined again here.
+            self.sibling.truncate(siblings_before);
+            self.sibling.extend(all.iter().copied());
             let conds: Vec<Option<Cond>> = b.iter().map(|t| self.test(t)).collect();
             ok &= conds.iter().all(Option::is_some);
             out.push(conds.into_iter().flatten().collect());
@@ -528,6 +541,7 @@ impl StmtChecker {
                 Some(d) => d.into_iter().filter(|id| new.contains(id)).collect(),
             });
         }
+        self.sibling.truncate(siblings_before);
         let defined = defined.unwrap_or_default();
         for id in all.iter().filter(|id| !defined.contains(id)) {
             if let Some(v) = self.vars.get(*id) {
