@@ -850,25 +850,26 @@ impl Session {
     }
 
     fn undo(&mut self) {
-        let (Some(step), Some(loaded)) = (self.undo.pop(), self.loaded.as_mut()) else {
-            self.say(self.style.dim("nothing to undo"));
-            return;
-        };
-        let after = std::mem::replace(&mut loaded.trace.events, step.events);
-        let msg = format!("undid `{}`", first_line(&step.source));
-        self.redo.push(Step { events: after, ..step });
-        self.reindex();
-        self.say(msg);
+        self.travel(true);
     }
 
     fn redo(&mut self) {
-        let (Some(step), Some(loaded)) = (self.redo.pop(), self.loaded.as_mut()) else {
-            self.say(self.style.dim("nothing to redo"));
+        self.travel(false);
+    }
+
+    /// Takes the last statement back (`undo`) or applies it again: the trace and the step's
+    /// events change places, and the step moves to the other stack.
+    fn travel(&mut self, back: bool) {
+        let (from, word, done) =
+            if back { (&mut self.undo, "undo", "undid") } else { (&mut self.redo, "redo", "redid") };
+        let (Some(step), Some(loaded)) = (from.pop(), self.loaded.as_mut()) else {
+            self.say(self.style.dim(&format!("nothing to {word}")));
             return;
         };
-        let before = std::mem::replace(&mut loaded.trace.events, step.events);
-        let msg = format!("redid `{}`", first_line(&step.source));
-        self.undo.push(Step { events: before, ..step });
+        let other = std::mem::replace(&mut loaded.trace.events, step.events);
+        let msg = format!("{done} `{}`", first_line(&step.source));
+        let to = if back { &mut self.redo } else { &mut self.undo };
+        to.push(Step { events: other, ..step });
         self.reindex();
         self.say(msg);
     }
