@@ -704,14 +704,7 @@ fn load_trace(path: &Path) -> Option<TraceInfo> {
         }
     }
     let mut file = std::io::BufReader::new(std::fs::File::open(path).ok()?);
-    let format = match Format::from_extension(path) {
-        Some(f) => f,
-        None => {
-            use std::io::BufRead;
-            let buf = file.fill_buf().ok()?;
-            Format::sniff(buf.iter().copied().find(|b| !b.is_ascii_whitespace()).unwrap_or(b'{'))
-        }
-    };
+    let format = Format::of_file(path, std::io::BufRead::fill_buf(&mut file).ok()?);
     let mut indexer = Indexer(KeyIndex::with_stats());
     skel_trace::read_trace(file, format, &mut indexer).ok()?;
     let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());

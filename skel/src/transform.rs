@@ -295,7 +295,7 @@ impl Lists<'_, '_> {
             let after = node.to_value(Format::Json);
             if let Some(matched) = self.matched.as_deref_mut().filter(|_| out.matched) {
                 let changed = out.modified || out.deleted;
-                let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("object").to_string();
+                let (kind, _) = crate::explore::describe(obj);
                 matched.push(MatchedObject {
                     kind,
                     event: self.index,
@@ -347,13 +347,8 @@ pub(crate) fn run_object(
 
 /// `Kind namespace/name` for messages, from whatever the object has.
 pub fn describe_object(obj: &Value) -> String {
-    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("object");
-    let meta = obj.get("metadata");
-    let name = meta.and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or("<unnamed>");
-    match meta.and_then(|m| m.get("namespace")).and_then(Value::as_str) {
-        Some(ns) => format!("{kind} {ns}/{name}"),
-        None => format!("{kind} {name}"),
-    }
+    let (kind, name) = crate::explore::describe(obj);
+    format!("{kind} {name}")
 }
 
 /// Why a streamed transform stopped.

@@ -131,11 +131,7 @@ pub fn open_trace(path: &Path, forced: Option<Format>) -> Result<Input, Failed> 
     };
     let format = match forced.or_else(|| Format::from_extension(path)) {
         Some(f) => f,
-        None => {
-            let buf = reader.fill_buf().map_err(fail)?;
-            let first = buf.iter().copied().find(|b| !b.is_ascii_whitespace()).unwrap_or(b'{');
-            Format::sniff(first)
-        }
+        None => Format::sniff(reader.fill_buf().map_err(fail)?),
     };
     Ok(Input { reader, format, len })
 }

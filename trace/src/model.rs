@@ -61,13 +61,19 @@ impl Format {
         }
     }
 
-    /// Guesses the format from the first byte of the input. A trace is a map, so msgpack starts
-    /// with a map marker; anything else is read as JSON, whose reader then explains what is wrong.
-    pub fn sniff(first_byte: u8) -> Format {
-        match first_byte {
-            0x80..=0x8f | 0xde | 0xdf => Format::Msgpack,
+    /// Guesses the format from the input's first bytes (its first byte that is not JSON
+    /// whitespace). A trace is a map, so msgpack starts with a map marker; anything else is read
+    /// as JSON, whose reader then explains what is wrong.
+    pub fn sniff(head: &[u8]) -> Format {
+        match head.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(0x80..=0x8f | 0xde | 0xdf) => Format::Msgpack,
             _ => Format::Json,
         }
+    }
+
+    /// The format of a file: from its extension, else from its first bytes.
+    pub fn of_file(path: &Path, head: &[u8]) -> Format {
+        Format::from_extension(path).unwrap_or_else(|| Format::sniff(head))
     }
 }
 
@@ -125,13 +131,17 @@ mod tests {
     #[test]
     fn format_sniff() {
         for b in [b'{', b' ', b'\n', b'\t', b'\r'] {
-            assert_eq!(Format::sniff(b), Format::Json);
+            assert_eq!(Format::sniff(&[b]), Format::Json);
         }
         for b in [0x80, 0x85, 0x8f, 0xde, 0xdf] {
-            assert_eq!(Format::sniff(b), Format::Msgpack);
+            assert_eq!(Format::sniff(&[b]), Format::Msgpack);
+            assert_eq!(Format::sniff(&[b' ', b'\n', b]), Format::Msgpack, "after whitespace");
         }
-        assert_eq!(Format::sniff(b'x'), Format::Json);
-        assert_eq!(Format::sniff(0x90), Format::Json);
+        assert_eq!(Format::sniff(b"x"), Format::Json);
+        assert_eq!(Format::sniff(&[0x90]), Format::Json);
+        assert_eq!(Format::sniff(b""), Format::Json);
+        assert_eq!(Format::of_file(Path::new("t.json"), &[0x80]), Format::Json, "the extension wins");
+        assert_eq!(Format::of_file(Path::new("t"), &[0x80]), Format::Msgpack);
     }
 
     #[test]

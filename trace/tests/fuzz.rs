@@ -115,7 +115,7 @@ proptest! {
     ) {
         let mut input = vec![first];
         input.extend_from_slice(&bytes);
-        check(&input, Format::sniff(first))?;
+        check(&input, Format::sniff(&[first]))?;
     }
 
     #[test]

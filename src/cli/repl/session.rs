@@ -894,10 +894,7 @@ impl Session {
                 return;
             }
         };
-        let format = Format::from_extension(path).unwrap_or_else(|| {
-            let first = bytes.iter().copied().find(|b| !b.is_ascii_whitespace()).unwrap_or(b'{');
-            Format::sniff(first)
-        });
+        let format = Format::of_file(path, &bytes);
         let trace = match Trace::read(bytes.as_slice(), format) {
             Ok(t) => t,
             Err(e) => {
