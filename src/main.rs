@@ -1,5 +1,5 @@
 //! The `skel` command line: parses arguments, runs a subcommand, maps failures to exit codes
-//! (0 success, 1 script or trace error, 2 usage error).
+//! (0 success, 1 script or trace error, 2 usage error, 130 interrupted).
 
 mod cli;
 
@@ -14,5 +14,6 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(cli::Failed::Error) => ExitCode::from(1),
         Err(cli::Failed::Usage) => ExitCode::from(2),
+        Err(cli::Failed::Interrupted) => ExitCode::from(130),
     }
 }

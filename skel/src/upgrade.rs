@@ -89,6 +89,22 @@ fn removal_index() -> &'static std::collections::HashMap<(&'static str, &'static
     })
 }
 
+/// The table's entry for an object's `apiVersion` and `kind`, if that API was ever removed.
+pub fn removal_of(api_version: &str, kind: &str) -> Option<&'static Removal> {
+    removal_index().get(&(api_version, kind)).map(|&i| &removals()[i])
+}
+
+/// The one statement that migrates a removed API's objects for `target`: a new `apiVersion`, or
+/// `delete` when no API the target serves replaces it. (Ingress fields move too: see `--fix`.)
+pub fn migration_statement(r: &Removal, target: KubeVersion) -> String {
+    match served_replacement(r, target) {
+        Some(to) => {
+            format!("modify(kind == {:?} && apiVersion == {:?}, apiVersion = {to:?});", r.kind, r.api_version())
+        }
+        None => format!("delete(kind == {:?} && apiVersion == {:?});", r.kind, r.api_version()),
+    }
+}
+
 /// A Kubernetes minor version, `1.25`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct KubeVersion {
@@ -473,7 +489,7 @@ impl Report {
                     let _ = writeln!(out, "# {}: {}.", f.title(), f.instead());
                     let _ = writeln!(out, "# No mechanical fix (no API the target serves replaces it): {}", r.notes);
                     let _ = writeln!(out, "# To drop these objects from the trace:");
-                    let _ = writeln!(out, "# delete(kind == {:?} && apiVersion == {:?});", r.kind, r.api_version());
+                    let _ = writeln!(out, "# {}", migration_statement(r, self.target));
                 }
                 (Usage::Api(_), Some(r)) if r.kind == "Ingress" => {
                     let _ = writeln!(out, "# {} ({} objects): {}.", f.title(), f.objects, f.instead());
@@ -481,17 +497,11 @@ impl Report {
                     out.push_str(&ingress_fix(&r.api_version()));
                 }
                 (Usage::Api(_), Some(r)) => {
-                    let to = served_replacement(r, self.target).unwrap_or_default();
                     let _ = writeln!(out, "# {} ({} objects): {}.", f.title(), f.objects, f.instead());
                     if !r.notes.is_empty() {
                         let _ = writeln!(out, "# Check the fields: {}", r.notes);
                     }
-                    let _ = writeln!(
-                        out,
-                        "modify(kind == {:?} && apiVersion == {:?}, apiVersion = {to:?});",
-                        r.kind,
-                        r.api_version()
-                    );
+                    let _ = writeln!(out, "{}", migration_statement(r, self.target));
                 }
                 (Usage::MasterNodeSelector, _) => {
                     let _ = writeln!(out, "# {} ({} objects): {}.", f.title(), f.objects, f.instead());

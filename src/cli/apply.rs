@@ -44,22 +44,49 @@ pub fn run(args: ApplyArgs) -> Result<(), Failed> {
         .unwrap_or(input.format);
     let output = Output::create(target)?;
 
-    let progress = progress_bar(args.quiet, input.len);
+    let script = Script { name: &script_name, src: &src, program: &compiled.program };
+    let summary = rewrite(&script, input, &args.trace, output.file()?, out_format, args.jobs, args.quiet)?;
+    output.commit()?;
+    if !args.quiet {
+        eprintln!("{}", summary_line(&summary, started.elapsed().as_secs_f64()));
+    }
+    Ok(())
+}
+
+/// A compiled script and where it came from (for its diagnostics).
+pub struct Script<'a> {
+    pub name: &'a str,
+    pub src: &'a str,
+    pub program: &'a skel::Program,
+}
+
+/// Streams the trace through the script into `out` (flushed), with a progress bar on a
+/// terminal unless `quiet`; every failure is reported.
+pub fn rewrite(
+    script: &Script,
+    input: files::Input,
+    trace: &std::path::Path,
+    out: std::fs::File,
+    out_format: Format,
+    jobs: Option<usize>,
+    quiet: bool,
+) -> Result<Summary, Failed> {
+    let progress = progress_bar(quiet, input.len);
     let reader = ProgressReader { inner: input.reader, bar: progress.clone(), pending: 0 };
-    let mut writer = TraceWriter::new(output.file()?, out_format);
+    let mut writer = TraceWriter::new(out, out_format);
     let mut opts = StreamOptions::new(input.format, out_format);
-    if let Some(jobs) = args.jobs {
+    if let Some(jobs) = jobs {
         opts.jobs = jobs.max(1);
     }
-    let result = stream::transform(&compiled.program, reader, &mut writer, opts);
+    let result = stream::transform(script.program, reader, &mut writer, opts);
     if let Some(bar) = &progress {
         bar.finish_and_clear();
     }
-    let trace_name = files::display(&args.trace);
+    let trace_name = files::display(trace);
     let summary = match result {
         Ok(summary) => summary,
         Err(StreamError::Run(e)) => {
-            report::script_diagnostic(*e, &script_name, &src);
+            report::script_diagnostic(*e, script.name, script.src);
             return Err(Failed::Error);
         }
         Err(StreamError::Trace(e)) => {
@@ -80,15 +107,11 @@ pub fn run(args: ApplyArgs) -> Result<(), Failed> {
             return Err(Failed::Error);
         }
     }
-    output.commit()?;
-    if !args.quiet {
-        eprintln!("{}", summary_line(&summary, started.elapsed().as_secs_f64()));
-    }
-    Ok(())
+    Ok(summary)
 }
 
 /// Reports a trace error: a problem with the input names the file it is in.
-fn report_trace_error(e: skel_trace::TraceError, trace_name: &str) {
+pub fn report_trace_error(e: skel_trace::TraceError, trace_name: &str) {
     match e {
         e @ (skel_trace::TraceError::Io { action: "write", .. }
         | skel_trace::TraceError::Encode { .. }
@@ -123,7 +146,7 @@ impl miette::Diagnostic for TraceInputError {
     }
 }
 
-fn summary_line(s: &Summary, secs: f64) -> String {
+pub fn summary_line(s: &Summary, secs: f64) -> String {
     let inserted = if s.objects_inserted > 0 { format!(", {} inserted", s.objects_inserted) } else { String::new() };
     format!(
         "skel: {} events read, {} written, {} pruned; {} objects: {} matched, {} modified, {} deleted{inserted}; \

@@ -7,6 +7,7 @@ pub mod files;
 mod fmt;
 pub mod repl;
 pub mod report;
+pub mod run;
 
 use std::path::PathBuf;
 
@@ -19,6 +20,8 @@ pub enum Failed {
     Error,
     /// The arguments make no sense together: exit 2, as clap's own usage errors.
     Usage,
+    /// Stopped by Ctrl-C: exit 130, as shells report SIGINT.
+    Interrupted,
 }
 
 #[derive(Parser, Debug)]
@@ -70,6 +73,15 @@ Type `:help` in the session for its commands. Exit code (piped): 0, or 1 if any 
     Repl(ReplArgs),
     /// Format SKEL scripts in the canonical style (`--check` for CI)
     Fmt(fmt::FmtArgs),
+    /// Replay a trace onto a Kubernetes (KWOK) cluster, after a preflight of what it serves.
+    #[command(after_help = "Examples:
+  skel run trace.json --dry-run --server-version 1.25      # the plan, checked; no cluster
+  skel run trace.json --context kwok-sim --virtual-nodes 10 --speed 10
+  skel run trace.sktrace --script migrate.skel --speed max --keep
+
+Exit codes: 0 every object replayed, 1 a preflight refusal or any object failed, 2 usage or
+input error, 130 stopped by Ctrl-C. See docs/run.md for a KWOK cluster step by step.")]
+    Run(run::RunArgs),
     /// Run the SKEL language server (LSP over stdio) for editors.
     #[command(after_help = "Editors start it themselves; see docs/lsp.md for VS Code, Neovim and Helix.
 A trace for hover and completion: the `skel.trace` initialization option, or a
@@ -204,6 +216,7 @@ pub fn run(cli: Cli) -> Result<(), Failed> {
         Command::Check(c) => check::run(c),
         Command::Repl(r) => repl::run(r),
         Command::Fmt(f) => fmt::run(f),
+        Command::Run(r) => run::run(r),
         Command::Lsp(_) => skel_lsp::run_stdio().map_err(|e| {
             eprintln!("skel lsp: {e}");
             Failed::Error

@@ -1,0 +1,467 @@
+//! The cluster a run writes to, behind the [`Cluster`] trait: [`KubeCluster`] talks to a real API
+//! server through kube-rs (discovery, SelfSubjectAccessReview, server-side apply, delete), with
+//! retries; `--dry-run` uses [`crate::dry::DryRun`] instead.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::StatusCode;
+use kube::client::Body;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::params::{DeleteParams, Patch, PatchParams};
+use miette::Diagnostic;
+use serde_json::{json, Value};
+use thiserror::Error;
+
+use crate::api::{Gvk, Resource, Served};
+
+/// The field manager of every server-side apply.
+pub const FIELD_MANAGER: &str = "skel";
+
+/// Why a run could not start (or go on) against the cluster.
+#[derive(Debug, Error, Diagnostic)]
+pub enum ClusterError {
+    #[error("cannot load the kubeconfig: {reason}")]
+    #[diagnostic(code(skel::run::kubeconfig), help("{help}"))]
+    Kubeconfig { reason: String, help: String },
+    #[error("cannot reach the cluster at {url}: {reason}")]
+    #[diagnostic(
+        code(skel::run::unreachable),
+        help(
+            "is the cluster running? `kwokctl get clusters` lists KWOK clusters and `kubectl cluster-info` checks \
+             the current context; choose another with `--context`, or plan without a cluster with `--dry-run`"
+        )
+    )]
+    Unreachable { url: String, reason: String },
+    #[error("the cluster at {url} refused our credentials: {code} {reason}")]
+    #[diagnostic(
+        code(skel::run::unauthorized),
+        help("check the user of this context in the kubeconfig (`kubectl config view --minify`)")
+    )]
+    Unauthorized { url: String, code: u16, reason: String },
+    #[error("unexpected answer from the cluster to `{request}`: {reason}")]
+    #[diagnostic(code(skel::run::bad_answer), help("is {url} a Kubernetes API server?"))]
+    BadAnswer { url: String, request: String, reason: String },
+}
+
+/// Why one object could not be applied or deleted (after retries).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The HTTP status, when the server answered.
+    pub code: Option<u16>,
+    /// The API status reason (`NotFound`, `Invalid`, ...), or what went wrong on the way.
+    pub reason: String,
+    pub message: String,
+    pub attempts: u32,
+}
+
+/// What an apply did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Created,
+    Updated,
+}
+
+/// What a delete found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    Deleted,
+    /// Nothing to delete (404): not a failure, the object is gone either way.
+    Absent,
+}
+
+/// A permission the run needs: `verb` on `resource`, in all namespaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    pub verb: &'static str,
+    pub resource: Resource,
+}
+
+/// What the runner needs from a cluster. The runner drives every future on one task, so they
+/// need not be `Send`.
+#[allow(async_fn_in_trait)]
+pub trait Cluster {
+    /// Where it is, for messages.
+    fn describe(&self) -> String;
+    /// The server's `major.minor`.
+    async fn version(&self) -> Result<skel::upgrade::KubeVersion, ClusterError>;
+    /// The resources serving the given kinds; a kind not served is left out.
+    async fn discover(&self, gvks: &[Gvk]) -> Result<Served, ClusterError>;
+    /// The permissions among `needs` that are not granted.
+    async fn denied(&self, needs: &[Access]) -> Result<Vec<Access>, ClusterError>;
+    async fn apply(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+        manifest: &Value,
+    ) -> Result<Applied, Failure>;
+    async fn delete(&self, resource: &Resource, namespace: Option<&str>, name: &str) -> Result<Deleted, Failure>;
+}
+
+/// When and how often to retry a request that failed in a way that may pass: 409, 429, 5xx,
+/// timeouts and dropped connections.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    /// Tries in all, the first included.
+    pub attempts: u32,
+    /// The first wait; each next one doubles, up to `cap`.
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Retry {
+        Retry { attempts: 5, base: Duration::from_millis(250), cap: Duration::from_secs(8) }
+    }
+}
+
+impl Retry {
+    /// The wait before try `attempt + 1` (after `attempt` failed tries); a server's
+    /// `Retry-After` wins, up to a minute.
+    fn wait(&self, attempt: u32, retry_after: Option<u64>) -> Duration {
+        if let Some(secs) = retry_after {
+            return Duration::from_secs(secs.min(60));
+        }
+        let factor = 1u32 << attempt.saturating_sub(1).min(16);
+        self.base.saturating_mul(factor).min(self.cap)
+    }
+}
+
+/// How to reach the cluster.
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    /// A kubeconfig file; by default `$KUBECONFIG`, `~/.kube/config` or the in-cluster config.
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    /// Per request (connect, read and write).
+    pub timeout: Option<Duration>,
+    pub retry: Retry,
+}
+
+/// A real cluster, through kube-rs.
+pub struct KubeCluster {
+    client: kube::Client,
+    url: String,
+    retry: Retry,
+}
+
+/// A request's answer: status and body.
+struct Answer {
+    status: StatusCode,
+    body: Vec<u8>,
+}
+
+impl KubeCluster {
+    pub async fn connect(c: &Connection) -> Result<KubeCluster, ClusterError> {
+        let options = KubeConfigOptions { context: c.context.clone(), ..Default::default() };
+        let loaded = match &c.kubeconfig {
+            Some(path) => match Kubeconfig::read_from(path) {
+                Ok(kc) => kube::Config::from_custom_kubeconfig(kc, &options).await.map_err(|e| kubeconfig_error(&e)),
+                Err(e) => Err(kubeconfig_error(&e)),
+            },
+            None if c.context.is_some() => {
+                kube::Config::from_kubeconfig(&options).await.map_err(|e| kubeconfig_error(&e))
+            }
+            None => kube::Config::infer().await.map_err(|e| ClusterError::Kubeconfig {
+                reason: chain(&e),
+                help: "set `KUBECONFIG`, pass `--kubeconfig FILE`, or create a cluster with `kwokctl create cluster`"
+                    .into(),
+            }),
+        };
+        let mut config = loaded?;
+        // Retries are ours (which statuses, how often, in which order): kube's would hide them.
+        config.default_retry = false;
+        if let Some(t) = c.timeout {
+            config.connect_timeout = Some(t);
+            config.read_timeout = Some(t);
+            config.write_timeout = Some(t);
+        }
+        let url = config.cluster_url.to_string().trim_end_matches('/').to_string();
+        let client = kube::Client::try_from(config).map_err(|e| ClusterError::Kubeconfig {
+            reason: chain(&e),
+            help: "check the kubeconfig's TLS settings".into(),
+        })?;
+        Ok(KubeCluster { client, url, retry: c.retry })
+    }
+
+    /// Sends a request, retrying what may pass; `Err` is the last failure.
+    async fn send<F>(&self, make: F, retry: Retry) -> Result<Answer, Failure>
+    where
+        F: Fn() -> Result<http::Request<Vec<u8>>, kube::core::request::Error>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let request = make().map_err(|e| Failure {
+                code: None,
+                reason: "BadRequest".into(),
+                message: e.to_string(),
+                attempts: attempt,
+            })?;
+            let (failure, retry_after) = match self.client.send(request.map(Body::from)).await {
+                Ok(res) => {
+                    let status = res.status();
+                    let retry_after = res
+                        .headers()
+                        .get(http::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok());
+                    match res.into_body().collect_bytes().await {
+                        Ok(body) if status.is_success() => return Ok(Answer { status, body: body.to_vec() }),
+                        Ok(body) => {
+                            let f = status_failure(status, &body, attempt);
+                            let retry_after = retry_after.or_else(|| status_retry_after(&body));
+                            if !retryable(status) {
+                                return Err(f);
+                            }
+                            (f, retry_after)
+                        }
+                        Err(e) => (transport_failure(&e, attempt), None),
+                    }
+                }
+                Err(e) => (transport_failure(&e, attempt), None),
+            };
+            if attempt >= retry.attempts {
+                return Err(failure);
+            }
+            tokio::time::sleep(retry.wait(attempt, retry_after)).await;
+        }
+    }
+
+    /// A GET of discovery or version data, as JSON; 404 is `None`.
+    async fn get(&self, path: &str) -> Result<Option<Value>, ClusterError> {
+        let make = || http::Request::get(path).body(Vec::new()).map_err(kube::core::request::Error::BuildRequest);
+        match self.send(make, self.retry).await {
+            Ok(a) => serde_json::from_slice(&a.body).map(Some).map_err(|e| ClusterError::BadAnswer {
+                url: self.url.clone(),
+                request: format!("GET {path}"),
+                reason: format!("not JSON: {e}"),
+            }),
+            Err(f) if f.code == Some(404) => Ok(None),
+            Err(f) => Err(self.error(&format!("GET {path}"), f)),
+        }
+    }
+
+    fn error(&self, request: &str, f: Failure) -> ClusterError {
+        match f.code {
+            None => ClusterError::Unreachable { url: self.url.clone(), reason: f.message },
+            Some(code @ (401 | 403)) => ClusterError::Unauthorized {
+                url: self.url.clone(),
+                code,
+                reason: format!("{}: {}", f.reason, f.message),
+            },
+            Some(code) => ClusterError::BadAnswer {
+                url: self.url.clone(),
+                request: request.to_string(),
+                reason: format!("{code} {}: {}", f.reason, f.message),
+            },
+        }
+    }
+}
+
+impl Cluster for KubeCluster {
+    fn describe(&self) -> String {
+        self.url.clone()
+    }
+
+    async fn version(&self) -> Result<skel::upgrade::KubeVersion, ClusterError> {
+        let bad =
+            |reason: String| ClusterError::BadAnswer { url: self.url.clone(), request: "GET /version".into(), reason };
+        let info = self.get("/version").await?.ok_or_else(|| bad("404 Not Found".into()))?;
+        let part = |key: &str| -> Option<u32> {
+            let text = info.get(key)?.as_str()?;
+            // Managed clusters say `27+`.
+            text.trim_end_matches(|c: char| !c.is_ascii_digit()).parse().ok()
+        };
+        match (part("major"), part("minor")) {
+            (Some(major), Some(minor)) => Ok(skel::upgrade::KubeVersion { major, minor }),
+            _ => Err(bad(format!("no version in {info}"))),
+        }
+    }
+
+    async fn discover(&self, gvks: &[Gvk]) -> Result<Served, ClusterError> {
+        let mut served = Served::default();
+        let core = self.get("/api").await?.unwrap_or(Value::Null);
+        let groups = self.get("/apis").await?.unwrap_or(Value::Null);
+        let offered = |gvk: &Gvk| -> bool {
+            match gvk.group() {
+                "" => core["versions"].as_array().is_some_and(|v| v.iter().any(|v| v == gvk.version())),
+                g => groups["groups"].as_array().is_some_and(|gs| {
+                    gs.iter().any(|grp| {
+                        grp["name"] == g
+                            && grp["versions"]
+                                .as_array()
+                                .is_some_and(|vs| vs.iter().any(|v| v["version"] == gvk.version()))
+                    })
+                }),
+            }
+        };
+        let mut api_versions: Vec<&str> = gvks.iter().filter(|g| offered(g)).map(|g| g.api_version.as_str()).collect();
+        api_versions.sort_unstable();
+        api_versions.dedup();
+        for api_version in api_versions {
+            let path =
+                if api_version.contains('/') { format!("/apis/{api_version}") } else { format!("/api/{api_version}") };
+            let Some(list) = self.get(&path).await? else { continue };
+            for r in list["resources"].as_array().into_iter().flatten() {
+                let (Some(name), Some(kind)) = (r["name"].as_str(), r["kind"].as_str()) else { continue };
+                // `deployments/status` and the like are subresources.
+                if name.contains('/') || !gvks.iter().any(|g| g.api_version == api_version && g.kind == kind) {
+                    continue;
+                }
+                served.insert(Resource::new(api_version, kind, name, r["namespaced"].as_bool().unwrap_or(false)));
+            }
+        }
+        Ok(served)
+    }
+
+    async fn denied(&self, needs: &[Access]) -> Result<Vec<Access>, ClusterError> {
+        let path = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+        let mut denied = Vec::new();
+        for need in needs {
+            let review = json!({
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SelfSubjectAccessReview",
+                "spec": {"resourceAttributes": {
+                    "group": need.resource.gvk.group(), "resource": need.resource.plural, "verb": need.verb}}
+            });
+            let body = serde_json::to_vec(&review).unwrap_or_default();
+            let make = || {
+                http::Request::post(path)
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone())
+                    .map_err(kube::core::request::Error::BuildRequest)
+            };
+            let answer = self.send(make, self.retry).await.map_err(|f| self.error(&format!("POST {path}"), f))?;
+            let review: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+            if review["status"]["allowed"] != Value::Bool(true) {
+                denied.push(need.clone());
+            }
+        }
+        Ok(denied)
+    }
+
+    async fn apply(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+        manifest: &Value,
+    ) -> Result<Applied, Failure> {
+        let request = kube::core::Request::new(resource.collection_path(namespace));
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let answer = self.send(|| request.patch(name, &params, &Patch::Apply(manifest)), self.retry).await?;
+        Ok(if answer.status == StatusCode::CREATED { Applied::Created } else { Applied::Updated })
+    }
+
+    async fn delete(&self, resource: &Resource, namespace: Option<&str>, name: &str) -> Result<Deleted, Failure> {
+        let request = kube::core::Request::new(resource.collection_path(namespace));
+        let params = DeleteParams::background();
+        match self.send(|| request.delete(name, &params), self.retry).await {
+            Ok(_) => Ok(Deleted::Deleted),
+            Err(f) if f.code == Some(404) => Ok(Deleted::Absent),
+            Err(f) => Err(f),
+        }
+    }
+}
+
+fn retryable(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 409 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// A failure from an API status body (`{"kind": "Status", "reason": .., "message": ..}`), or
+/// from the status line when the body is not one.
+fn status_failure(status: StatusCode, body: &[u8], attempts: u32) -> Failure {
+    let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let reason = parsed["reason"]
+        .as_str()
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("Error").replace(' ', ""));
+    let message = parsed["message"].as_str().map(str::to_string).unwrap_or_else(|| {
+        let text = String::from_utf8_lossy(body);
+        let text = text.trim();
+        if text.is_empty() {
+            status.to_string()
+        } else {
+            text.chars().take(300).collect()
+        }
+    });
+    Failure { code: Some(status.as_u16()), reason, message, attempts }
+}
+
+fn status_retry_after(body: &[u8]) -> Option<u64> {
+    let parsed: Value = serde_json::from_slice(body).ok()?;
+    parsed["details"]["retryAfterSeconds"].as_u64()
+}
+
+fn transport_failure(e: &kube::Error, attempts: u32) -> Failure {
+    let message = chain(e);
+    let lower = message.to_ascii_lowercase();
+    let reason = if lower.contains("timed out") || lower.contains("timeout") || lower.contains("deadline") {
+        "Timeout"
+    } else {
+        "ConnectionError"
+    };
+    Failure { code: None, reason: reason.into(), message, attempts }
+}
+
+/// An error and its sources, `: `-separated, without repeats.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
+}
+
+fn kubeconfig_error(e: &kube::config::KubeconfigError) -> ClusterError {
+    use kube::config::KubeconfigError as K;
+    let help = match e {
+        K::LoadContext(_) | K::CurrentContextNotSet => {
+            "list the contexts with `kubectl config get-contexts`; pass one with `--context`"
+        }
+        K::ReadConfig(..) | K::FindPath => "pass `--kubeconfig FILE` or set `KUBECONFIG`",
+        _ => "check the kubeconfig with `kubectl config view`",
+    };
+    ClusterError::Kubeconfig { reason: chain(e), help: help.into() }
+}
+
+/// Runs a future to completion on a small runtime of its own, for callers that are not async.
+pub fn block_on<F: Future>(f: F) -> std::io::Result<F::Output> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    Ok(rt.block_on(f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_double_up_to_the_cap_and_honour_retry_after() {
+        let r = Retry { attempts: 5, base: Duration::from_millis(100), cap: Duration::from_millis(350) };
+        assert_eq!(r.wait(1, None), Duration::from_millis(100));
+        assert_eq!(r.wait(2, None), Duration::from_millis(200));
+        assert_eq!(r.wait(3, None), Duration::from_millis(350));
+        assert_eq!(r.wait(1, Some(2)), Duration::from_secs(2));
+        assert_eq!(r.wait(1, Some(9999)), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn status_bodies_and_plain_text() {
+        let body = br#"{"kind":"Status","reason":"NotFound","message":"namespaces \"x\" not found","code":404}"#;
+        let f = status_failure(StatusCode::NOT_FOUND, body, 1);
+        assert_eq!((f.code, f.reason.as_str()), (Some(404), "NotFound"));
+        let f = status_failure(StatusCode::TOO_MANY_REQUESTS, b"Too many requests, please try again later.\n", 2);
+        assert_eq!(f.reason, "TooManyRequests");
+        assert_eq!(f.message, "Too many requests, please try again later.");
+        assert_eq!(status_retry_after(br#"{"details":{"retryAfterSeconds":3}}"#), Some(3));
+    }
+}

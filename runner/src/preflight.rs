@@ -1,0 +1,133 @@
+//! Preflight: before anything is written, every kind the trace uses must be served, and every
+//! verb the run needs must be allowed. Each refusal is one diagnostic that lists everything wrong.
+
+use std::fmt::Write;
+
+use miette::Diagnostic;
+use skel::upgrade::{self, KubeVersion};
+use thiserror::Error;
+
+use crate::api::Gvk;
+use crate::cluster::Access;
+
+/// A kind the trace uses that the cluster does not serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing {
+    pub gvk: Gvk,
+    pub objects: u64,
+}
+
+/// The cluster does not serve some kinds of the trace.
+#[derive(Debug, Error, Diagnostic)]
+#[error("{}", unserved_message(.cluster, .version, .missing))]
+#[diagnostic(code(skel::run::unserved), help("{}", unserved_help(.version, .missing)))]
+pub struct Unserved {
+    /// Where: the cluster's URL, or the built-in table for a dry run.
+    pub cluster: String,
+    pub version: KubeVersion,
+    pub missing: Vec<Missing>,
+}
+
+fn plural(n: u64, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+fn unserved_message(cluster: &str, version: &KubeVersion, missing: &[Missing]) -> String {
+    let n = missing.len() as u64;
+    let mut out = format!(
+        "Kubernetes {version} ({cluster}) does not serve {} the trace uses; nothing was written\n",
+        plural(n, "kind")
+    );
+    for m in missing {
+        let used = plural(m.objects, "object");
+        match upgrade::removal_of(&m.gvk.api_version, &m.gvk.kind) {
+            Some(r) => {
+                let instead = match upgrade::served_replacement(r, *version) {
+                    Some(to) => format!("use {to}"),
+                    None => "no replacement".to_string(),
+                };
+                let _ = writeln!(out, "  - {} ({used}): removed in {}, {instead}", m.gvk, r.removed_in);
+                let _ = writeln!(out, "      {}", upgrade::migration_statement(r, *version));
+            }
+            None if m.gvk.api_version.contains(".k8s.io/") || !m.gvk.api_version.contains('.') => {
+                let _ = writeln!(out, "  - {} ({used}): not served by this version", m.gvk);
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "  - {} ({used}): not served; a custom resource needs its CustomResourceDefinition installed",
+                    m.gvk
+                );
+            }
+        }
+    }
+    out.trim_end().to_string()
+}
+
+fn unserved_help(version: &KubeVersion, missing: &[Missing]) -> String {
+    let fields_move = missing
+        .iter()
+        .filter_map(|m| upgrade::removal_of(&m.gvk.api_version, &m.gvk.kind))
+        .any(|r| !r.notes.is_empty() && r.notes != "no notable changes");
+    let mut help = "put the statements above in a script and replay with `--script FILE`".to_string();
+    if fields_move {
+        let _ = write!(
+            help,
+            "; some fields change too: `skel check TRACE --target-version {version} --fix fix.skel` writes the full migration"
+        );
+    }
+    help
+}
+
+/// The cluster does not allow some verbs the run needs.
+#[derive(Debug, Error, Diagnostic)]
+#[error("{}", forbidden_message(.cluster, .denied))]
+#[diagnostic(
+    code(skel::run::forbidden),
+    help(
+        "grant these verbs to the kubeconfig's user (a KWOK cluster's admin context has them all), \
+         or use another `--context`; `kubectl auth can-i VERB RESOURCE` checks one"
+    )
+)]
+pub struct Forbidden {
+    pub cluster: String,
+    pub denied: Vec<Access>,
+}
+
+fn forbidden_message(cluster: &str, denied: &[Access]) -> String {
+    let mut out = format!("the cluster at {cluster} does not allow what the replay needs; nothing was written\n");
+    for a in denied {
+        let _ = writeln!(out, "  - {} {} (in all namespaces)", a.verb, a.resource.rbac_name());
+    }
+    out.trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unserved_lists_each_kind_with_its_fix() {
+        let e = Unserved {
+            cluster: "http://127.0.0.1:1".into(),
+            version: KubeVersion { major: 1, minor: 25 },
+            missing: vec![
+                Missing { gvk: Gvk::new("batch/v1beta1", "CronJob"), objects: 3 },
+                Missing { gvk: Gvk::new("policy/v1beta1", "PodSecurityPolicy"), objects: 1 },
+                Missing { gvk: Gvk::new("example.com/v1", "Widget"), objects: 2 },
+            ],
+        };
+        let text = e.to_string();
+        assert!(text.contains("batch/v1beta1 CronJob (3 objects): removed in 1.25, use batch/v1"), "{text}");
+        assert!(
+            text.contains(r#"modify(kind == "CronJob" && apiVersion == "batch/v1beta1", apiVersion = "batch/v1");"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"delete(kind == "PodSecurityPolicy" && apiVersion == "policy/v1beta1");"#), "{text}");
+        assert!(text.contains("CustomResourceDefinition"), "{text}");
+    }
+}

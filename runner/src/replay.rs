@@ -1,0 +1,627 @@
+//! The replay: preflight, virtual nodes, then the trace's events in order at trace timing
+//! divided by the speed (objects applied and deleted concurrently within an event), then the
+//! clean-up of what the run created.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::stream::{self, StreamExt};
+use miette::Diagnostic;
+use serde_json::Value;
+use skel_trace::Event;
+use thiserror::Error;
+use tokio::sync::mpsc;
+
+use crate::api::{self, Gvk, Resource, Served};
+use crate::cluster::{Access, Applied, Cluster, ClusterError, Deleted, Failure};
+use crate::plan::{self, Naming, Target};
+use crate::preflight::{Forbidden, Missing, Unserved};
+
+/// How fast simulated time runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Speed {
+    /// No waits between events.
+    Max,
+    /// Trace seconds per wall-clock second (`2` replays twice as fast).
+    Times(f64),
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub naming: Naming,
+    pub speed: Speed,
+    /// Seconds from the trace's first event: what comes before `from` is applied at once, as
+    /// the state it leaves; what comes after `until` is not replayed.
+    pub from: Option<f64>,
+    pub until: Option<f64>,
+    pub virtual_nodes: usize,
+    pub node_template: Option<Value>,
+    /// Leave the run's namespaces and virtual nodes on the cluster.
+    pub keep: bool,
+    /// Stop at the first object that fails.
+    pub fail_fast: bool,
+    /// Requests in flight at once within an event.
+    pub jobs: usize,
+}
+
+/// What a first pass over the trace found: the kinds the preflight checks, and the extent.
+#[derive(Debug, Clone, Default)]
+pub struct Survey {
+    pub events: usize,
+    pub first_ts: Option<i64>,
+    pub last_ts: Option<i64>,
+    /// Objects per kind, applied or deleted.
+    pub kinds: BTreeMap<Gvk, u64>,
+    /// Kinds some event deletes.
+    pub deleted_kinds: BTreeSet<Gvk>,
+}
+
+impl Survey {
+    pub fn add(&mut self, event: &Event) {
+        self.events += 1;
+        self.first_ts = Some(self.first_ts.map_or(event.ts, |t| t.min(event.ts)));
+        self.last_ts = Some(self.last_ts.map_or(event.ts, |t| t.max(event.ts)));
+        for obj in &event.applied_objs {
+            if let Some(gvk) = Gvk::of(obj) {
+                *self.kinds.entry(gvk).or_default() += 1;
+            }
+        }
+        for obj in &event.deleted_objs {
+            if let Some(gvk) = Gvk::of(obj) {
+                *self.kinds.entry(gvk.clone()).or_default() += 1;
+                self.deleted_kinds.insert(gvk);
+            }
+        }
+    }
+
+    /// The trace's length in seconds.
+    pub fn duration(&self) -> i64 {
+        match (self.first_ts, self.last_ts) {
+            (Some(a), Some(b)) => b - a,
+            _ => 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Apply,
+    Delete,
+}
+
+impl Verb {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verb::Apply => "apply",
+            Verb::Delete => "delete",
+        }
+    }
+}
+
+/// What happened to one object.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Applied(Applied),
+    Deleted(Deleted),
+    Failed(Failure),
+}
+
+/// Why a step happens: an event of the trace, or the run's own set-up and clean-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Virtual nodes, before the first event.
+    Setup,
+    /// A namespace created for the objects of event `i`, or event `i`'s objects.
+    Event(usize),
+    /// The state the events before `--from` leave, applied at once.
+    Catchup,
+    Cleanup,
+}
+
+/// One request's worth of the replay, as observers see it.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub phase: Phase,
+    /// Seconds from the trace's first event.
+    pub offset: f64,
+    pub verb: Verb,
+    pub gvk: Gvk,
+    pub target: String,
+    pub outcome: Outcome,
+}
+
+/// Counts so far, after each event.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    /// Events replayed so far (the catch-up counts its events).
+    pub event: usize,
+    pub events: usize,
+    /// The simulated clock: seconds from the trace's first event.
+    pub offset: f64,
+    pub applied: u64,
+    pub deleted: u64,
+    pub failed: u64,
+}
+
+/// Sees the replay as it goes (progress display, the dry-run plan, tests).
+pub trait Observer {
+    fn step(&mut self, _step: &Step) {}
+    fn progress(&mut self, _progress: &Progress) {}
+    /// Called once, when the preflight passed and the first write is about to happen.
+    fn started(&mut self, _version: skel::upgrade::KubeVersion) {}
+}
+
+/// An observer that sees nothing.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// One object that failed.
+#[derive(Debug, Clone)]
+pub struct ObjectFailure {
+    pub phase: Phase,
+    pub verb: Verb,
+    pub gvk: Gvk,
+    pub target: String,
+    pub failure: Failure,
+}
+
+/// Why the replay ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Every event was replayed.
+    Done,
+    /// Events after `--until` were left out.
+    Until,
+    Interrupted,
+    FailFast,
+}
+
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub ending: Ending,
+    pub progress: Progress,
+    /// Events before `--from`, applied as one state.
+    pub caught_up: usize,
+    pub created: u64,
+    /// Deletes of objects that were already gone.
+    pub absent: u64,
+    pub failures: Vec<ObjectFailure>,
+    pub namespaces: Vec<String>,
+    pub nodes: usize,
+    /// What the clean-up deleted (namespaces and nodes), unless `--keep`.
+    pub cleaned_up: usize,
+    pub elapsed: Duration,
+}
+
+/// Failures kept for the report; more are counted.
+const FAILURES_KEPT: usize = 1000;
+
+/// Why a replay could not start.
+#[derive(Debug, Error, Diagnostic)]
+pub enum RunError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Unserved(#[from] Unserved),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Forbidden(#[from] Forbidden),
+}
+
+/// An object of an event, ready to send.
+struct Op {
+    verb: Verb,
+    resource: Resource,
+    target: Target,
+    manifest: Value,
+}
+
+struct Replay<'a, C: Cluster> {
+    cluster: &'a C,
+    opts: &'a RunOptions,
+    observer: &'a mut dyn Observer,
+    served: Served,
+    progress: Progress,
+    created: u64,
+    absent: u64,
+    failures: Vec<ObjectFailure>,
+    /// Namespaces that exist because of this run, in the order they were made.
+    namespaces: Vec<String>,
+    nodes: Vec<String>,
+}
+
+/// Checks the cluster (version, discovery, permissions), then replays the events that come
+/// through `events`. `survey` must describe the same events. Nothing is written when the
+/// preflight fails. `stop` ends the replay between requests, after which the clean-up runs.
+pub async fn replay<C: Cluster>(
+    cluster: &C,
+    survey: &Survey,
+    mut events: mpsc::Receiver<Event>,
+    opts: &RunOptions,
+    stop: &AtomicBool,
+    observer: &mut dyn Observer,
+) -> Result<Summary, RunError> {
+    let started = Instant::now();
+    let version = cluster.version().await?;
+    let mut wanted: Vec<Gvk> = survey.kinds.keys().cloned().collect();
+    wanted.push(api::namespaces().gvk);
+    if opts.virtual_nodes > 0 {
+        wanted.push(api::nodes().gvk);
+    }
+    let served = cluster.discover(&wanted).await?;
+    let missing: Vec<Missing> = survey
+        .kinds
+        .iter()
+        .filter(|(gvk, _)| served.get(gvk).is_none())
+        .map(|(gvk, &objects)| Missing { gvk: gvk.clone(), objects })
+        .collect();
+    if !missing.is_empty() {
+        return Err(Unserved { cluster: cluster.describe(), version, missing }.into());
+    }
+    let denied = cluster.denied(&needs(survey, &served, opts)).await?;
+    if !denied.is_empty() {
+        return Err(Forbidden { cluster: cluster.describe(), denied }.into());
+    }
+    observer.started(version);
+
+    let mut run = Replay {
+        cluster,
+        opts,
+        observer,
+        served,
+        progress: Progress { events: survey.events, ..Progress::default() },
+        created: 0,
+        absent: 0,
+        failures: Vec::new(),
+        namespaces: Vec::new(),
+        nodes: Vec::new(),
+    };
+    let mut ending = run.virtual_nodes().await;
+    let mut caught_up = 0;
+    if ending.is_none() {
+        let first = survey.first_ts.unwrap_or(0);
+        let from = opts.from.unwrap_or(0.0).max(0.0);
+        // What the events before `from` leave: the last manifest of each object still there.
+        let mut state: Vec<(Key, Value)> = Vec::new();
+        let mut clock = Instant::now();
+        while let Some(event) = events.recv().await {
+            if stop.load(Ordering::SeqCst) {
+                ending = Some(Ending::Interrupted);
+                break;
+            }
+            let offset = (event.ts - first) as f64;
+            if opts.until.is_some_and(|u| offset > u) {
+                ending = Some(Ending::Until);
+                break;
+            }
+            if offset < from {
+                fold(&mut state, event);
+                caught_up += 1;
+                continue;
+            }
+            if caught_up > 0 && !state.is_empty() {
+                ending = run.catch_up(std::mem::take(&mut state), caught_up, from).await;
+                clock = Instant::now();
+                if ending.is_some() {
+                    break;
+                }
+            }
+            if let Speed::Times(x) = opts.speed {
+                let due = clock + Duration::from_secs_f64(((offset - from) / x).max(0.0));
+                if wait_until(due, stop).await {
+                    ending = Some(Ending::Interrupted);
+                    break;
+                }
+            }
+            ending = run.event(run.progress.event, offset, event, stop).await;
+            if ending.is_some() {
+                break;
+            }
+        }
+        if ending.is_none() && !state.is_empty() {
+            ending = run.catch_up(state, caught_up, from).await;
+        }
+    }
+    let cleaned_up = if opts.keep { 0 } else { run.clean_up().await };
+    Ok(Summary {
+        ending: ending.unwrap_or(Ending::Done),
+        progress: run.progress,
+        caught_up,
+        created: run.created,
+        absent: run.absent,
+        failures: run.failures,
+        namespaces: run.namespaces,
+        nodes: run.nodes.len(),
+        cleaned_up,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The verbs the run needs, per resource: server-side apply is `patch` (and `create` for new
+/// objects); deletes of the trace and of the clean-up are `delete`.
+fn needs(survey: &Survey, served: &Served, opts: &RunOptions) -> Vec<Access> {
+    let mut out = Vec::new();
+    let mut add = |verb: &'static str, resource: &Resource| {
+        let access = Access { verb, resource: resource.clone() };
+        if !out.contains(&access) {
+            out.push(access);
+        }
+    };
+    let namespaces = api::namespaces();
+    for verb in ["create", "patch"] {
+        add(verb, &namespaces);
+    }
+    if !opts.keep {
+        add("delete", &namespaces);
+    }
+    if opts.virtual_nodes > 0 {
+        add("create", &api::nodes());
+        add("patch", &api::nodes());
+        if !opts.keep {
+            add("delete", &api::nodes());
+        }
+    }
+    for gvk in survey.kinds.keys() {
+        let Some(resource) = served.get(gvk) else { continue };
+        add("create", resource);
+        add("patch", resource);
+        if survey.deleted_kinds.contains(gvk) {
+            add("delete", resource);
+        }
+    }
+    out
+}
+
+/// An object's identity in the trace: kind, namespace, name.
+type Key = (Gvk, Option<String>, String);
+
+fn key(obj: &Value) -> Option<Key> {
+    let gvk = Gvk::of(obj)?;
+    let meta = obj.get("metadata")?;
+    let name = meta.get("name")?.as_str()?.to_string();
+    let ns = meta.get("namespace").and_then(Value::as_str).map(str::to_string);
+    Some((gvk, ns, name))
+}
+
+/// Folds an event into the state before `--from`: applies replace, deletes remove.
+fn fold(state: &mut Vec<(Key, Value)>, event: Event) {
+    for obj in event.applied_objs {
+        let Some(k) = key(&obj) else { continue };
+        match state.iter_mut().find(|(s, _)| *s == k) {
+            Some(slot) => slot.1 = obj,
+            None => state.push((k, obj)),
+        }
+    }
+    for obj in event.deleted_objs {
+        if let Some(k) = key(&obj) {
+            state.retain(|(s, _)| *s != k);
+        }
+    }
+}
+
+/// Sleeps until `due`, looking at `stop` every 100 ms; true when stopped.
+async fn wait_until(due: Instant, stop: &AtomicBool) -> bool {
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= due {
+            return false;
+        }
+        tokio::time::sleep((due - now).min(Duration::from_millis(100))).await;
+    }
+}
+
+impl<C: Cluster> Replay<'_, C> {
+    fn record(&mut self, phase: Phase, offset: f64, verb: Verb, gvk: &Gvk, target: String, outcome: Outcome) {
+        match &outcome {
+            Outcome::Applied(a) => {
+                self.progress.applied += 1;
+                if *a == Applied::Created {
+                    self.created += 1;
+                }
+            }
+            Outcome::Deleted(d) => {
+                self.progress.deleted += 1;
+                if *d == Deleted::Absent {
+                    self.absent += 1;
+                }
+            }
+            Outcome::Failed(f) => {
+                self.progress.failed += 1;
+                if self.failures.len() < FAILURES_KEPT {
+                    self.failures.push(ObjectFailure {
+                        phase,
+                        verb,
+                        gvk: gvk.clone(),
+                        target: target.clone(),
+                        failure: f.clone(),
+                    });
+                }
+            }
+        }
+        let step = Step { phase, offset, verb, gvk: gvk.clone(), target, outcome };
+        self.observer.step(&step);
+    }
+
+    fn failed_fast(&self) -> Option<Ending> {
+        (self.opts.fail_fast && self.progress.failed > 0).then_some(Ending::FailFast)
+    }
+
+    async fn virtual_nodes(&mut self) -> Option<Ending> {
+        let nodes = api::nodes();
+        for i in 0..self.opts.virtual_nodes {
+            let manifest = plan::virtual_node(i, self.opts.node_template.as_ref(), &self.opts.naming);
+            let name = plan::virtual_node_name(&self.opts.naming, i);
+            let outcome = match self.cluster.apply(&nodes, None, &name, &manifest).await {
+                Ok(a) => {
+                    self.nodes.push(name.clone());
+                    Outcome::Applied(a)
+                }
+                Err(f) => Outcome::Failed(f),
+            };
+            self.record(Phase::Setup, 0.0, Verb::Apply, &nodes.gvk, name, outcome);
+            if let Some(end) = self.failed_fast() {
+                return Some(end);
+            }
+        }
+        None
+    }
+
+    /// Turns a trace object into a request; an object that cannot be sent is a failure.
+    fn op(&mut self, phase: Phase, offset: f64, verb: Verb, obj: Value) -> Option<Op> {
+        let unnamed = |obj: &Value| obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?").to_string();
+        let Some(gvk) = Gvk::of(&obj) else {
+            let failure = Failure {
+                code: None,
+                reason: "Invalid".into(),
+                message: "the object has no `apiVersion` and `kind` strings".into(),
+                attempts: 0,
+            };
+            let gvk = Gvk::new("?", "?");
+            self.record(phase, offset, verb, &gvk, unnamed(&obj), Outcome::Failed(failure));
+            return None;
+        };
+        let resource = self.served.get(&gvk)?.clone();
+        match plan::target(&obj, &resource, &self.opts.naming) {
+            Ok(target) => {
+                let manifest = match verb {
+                    Verb::Apply => plan::manifest(&obj, &gvk, &target, &self.opts.naming),
+                    Verb::Delete => Value::Null,
+                };
+                Some(Op { verb, resource, target, manifest })
+            }
+            Err(message) => {
+                let failure = Failure { code: None, reason: "Invalid".into(), message, attempts: 0 };
+                self.record(phase, offset, verb, &gvk, unnamed(&obj), Outcome::Failed(failure));
+                None
+            }
+        }
+    }
+
+    /// Creates the namespaces the objects go to, when this run has not yet.
+    async fn namespaces_for(&mut self, phase: Phase, offset: f64, ops: &[Op]) {
+        let namespaces = api::namespaces();
+        let mut wanted: Vec<&str> = Vec::new();
+        for op in ops {
+            if let Some(ns) = op.target.namespace.as_deref() {
+                if !wanted.contains(&ns) && !self.namespaces.iter().any(|n| n == ns) {
+                    wanted.push(ns);
+                }
+            }
+        }
+        for ns in wanted {
+            let manifest = self.opts.naming.namespace_manifest(ns);
+            let outcome = match self.cluster.apply(&namespaces, None, ns, &manifest).await {
+                Ok(a) => {
+                    self.namespaces.push(ns.to_string());
+                    Outcome::Applied(a)
+                }
+                Err(f) => Outcome::Failed(f),
+            };
+            self.record(phase, offset, Verb::Apply, &namespaces.gvk, ns.to_string(), outcome);
+        }
+    }
+
+    /// Sends the requests, `jobs` at a time, and records the outcomes in order.
+    async fn send(&mut self, phase: Phase, offset: f64, ops: Vec<Op>) {
+        let cluster = self.cluster;
+        let jobs = self.opts.jobs.max(1);
+        let results: Vec<(Op, Outcome)> = stream::iter(ops)
+            .map(|op| async move {
+                let ns = op.target.namespace.as_deref();
+                let outcome = match op.verb {
+                    Verb::Apply => match cluster.apply(&op.resource, ns, &op.target.name, &op.manifest).await {
+                        Ok(a) => Outcome::Applied(a),
+                        Err(f) => Outcome::Failed(f),
+                    },
+                    Verb::Delete => match cluster.delete(&op.resource, ns, &op.target.name).await {
+                        Ok(d) => Outcome::Deleted(d),
+                        Err(f) => Outcome::Failed(f),
+                    },
+                };
+                (op, outcome)
+            })
+            .buffered(jobs)
+            .collect()
+            .await;
+        for (op, outcome) in results {
+            if plan::is_namespace(&op.resource.gvk) {
+                let name = &op.target.name;
+                match (&outcome, op.verb) {
+                    (Outcome::Applied(_), Verb::Apply) if !self.namespaces.contains(name) => {
+                        self.namespaces.push(name.clone())
+                    }
+                    (Outcome::Deleted(_), Verb::Delete) => self.namespaces.retain(|n| n != name),
+                    _ => {}
+                }
+            }
+            self.record(phase, offset, op.verb, &op.resource.gvk, op.target.display(), outcome);
+        }
+    }
+
+    /// One event: its namespaces, then its applied objects, then its deleted ones.
+    async fn event(&mut self, index: usize, offset: f64, event: Event, stop: &AtomicBool) -> Option<Ending> {
+        let phase = Phase::Event(index);
+        let applies: Vec<Op> =
+            event.applied_objs.into_iter().filter_map(|o| self.op(phase, offset, Verb::Apply, o)).collect();
+        let deletes: Vec<Op> =
+            event.deleted_objs.into_iter().filter_map(|o| self.op(phase, offset, Verb::Delete, o)).collect();
+        self.namespaces_for(phase, offset, &applies).await;
+        self.send(phase, offset, applies).await;
+        if stop.load(Ordering::SeqCst) {
+            return Some(Ending::Interrupted);
+        }
+        self.send(phase, offset, deletes).await;
+        self.progress.event += 1;
+        self.progress.offset = offset;
+        self.observer.progress(&self.progress);
+        if stop.load(Ordering::SeqCst) {
+            return Some(Ending::Interrupted);
+        }
+        self.failed_fast()
+    }
+
+    /// Applies the state the events before `--from` leave, as one step at `from`.
+    async fn catch_up(&mut self, state: Vec<(Key, Value)>, events: usize, from: f64) -> Option<Ending> {
+        let ops: Vec<Op> =
+            state.into_iter().filter_map(|(_, obj)| self.op(Phase::Catchup, from, Verb::Apply, obj)).collect();
+        self.namespaces_for(Phase::Catchup, from, &ops).await;
+        self.send(Phase::Catchup, from, ops).await;
+        self.progress.event += events;
+        self.progress.offset = from;
+        self.observer.progress(&self.progress);
+        self.failed_fast()
+    }
+
+    /// Deletes the run's virtual nodes and namespaces (their objects go with them); returns
+    /// how many are gone.
+    async fn clean_up(&mut self) -> usize {
+        let offset = self.progress.offset;
+        let mut ops = Vec::new();
+        for name in std::mem::take(&mut self.nodes) {
+            ops.push(Op {
+                verb: Verb::Delete,
+                resource: api::nodes(),
+                target: Target { namespace: None, name },
+                manifest: Value::Null,
+            });
+        }
+        for name in self.namespaces.clone() {
+            ops.push(Op {
+                verb: Verb::Delete,
+                resource: api::namespaces(),
+                target: Target { namespace: None, name },
+                manifest: Value::Null,
+            });
+        }
+        let before = self.progress.failed;
+        let n = ops.len();
+        self.send(Phase::Cleanup, offset, ops).await;
+        n - (self.progress.failed - before) as usize
+    }
+}

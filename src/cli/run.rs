@@ -1,0 +1,535 @@
+//! `skel run`: replay a trace (rewritten on the way by `--script`) onto a Kubernetes (KWOK)
+//! cluster, or print the plan with `--dry-run`. Exit codes: 0 every object replayed, 1 a
+//! preflight refusal or any object failed, 2 usage or input error, 130 stopped by Ctrl-C.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use miette::Diagnostic;
+use serde_json::Value;
+use skel::upgrade::KubeVersion;
+use skel_runner::time::{clock, parse_offset, parse_speed};
+use skel_runner::{
+    builtin, mpsc, Cluster, Connection, DryRun, Ending, KubeCluster, ObjectFailure, Observer, Outcome, Phase, Progress,
+    RunOptions, Speed, Step, Summary, Survey,
+};
+use skel_trace::{Event, Format, Section, TraceVisitor};
+use thiserror::Error;
+
+use super::apply::{self, Script, TraceInputError};
+use super::files::{self, FileError};
+use super::{report, Failed};
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// The trace to replay: JSON or SimKube msgpack (`.sktrace`).
+    pub trace: PathBuf,
+    /// A SKEL script to rewrite the trace with first (as `skel apply` would; the trace file is
+    /// not changed).
+    #[arg(long)]
+    pub script: Option<PathBuf>,
+    /// The kubeconfig to use (default: `$KUBECONFIG`, then `~/.kube/config`).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: its current context).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Trace seconds per second: `10` replays ten times as fast; `max` does not wait.
+    #[arg(long, default_value = "1", value_parser = parse_speed)]
+    pub speed: Speed,
+    /// Start at this time into the trace (`90s`, `5m`, `1h30m`); what came before is applied at
+    /// once, as the state it leaves.
+    #[arg(long, value_parser = parse_offset)]
+    pub from: Option<f64>,
+    /// Stop after this time into the trace.
+    #[arg(long, value_parser = parse_offset)]
+    pub until: Option<f64>,
+    /// Prefix of the namespaces the trace's objects go to (`default` becomes `virtual-default`).
+    #[arg(long, default_value = "virtual-")]
+    pub namespace_prefix: String,
+    /// Create this many KWOK nodes for the pods to land on (deleted at the end).
+    #[arg(long, default_value_t = 0)]
+    pub virtual_nodes: usize,
+    /// A Node manifest (YAML or JSON) for the virtual nodes: labels, taints, allocatable.
+    #[arg(long, requires = "virtual_nodes")]
+    pub node_template: Option<PathBuf>,
+    /// Leave the run's namespaces and virtual nodes on the cluster at the end.
+    #[arg(long)]
+    pub keep: bool,
+    /// Stop at the first object that fails (the clean-up still runs).
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Print the plan and check it against `--server-version`; no cluster is needed.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The Kubernetes version a dry run checks against (default: the newest the table knows).
+    #[arg(long, requires = "dry_run")]
+    pub server_version: Option<String>,
+    /// Requests in flight at once within an event.
+    #[arg(short, long, default_value_t = 8)]
+    pub jobs: usize,
+    /// How long one request may take (`30s`); failed requests are retried with backoff.
+    #[arg(long, default_value = "30s", value_parser = parse_offset)]
+    pub timeout: f64,
+    /// Print no progress or summary; failures and errors still go to stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Error, Diagnostic)]
+pub enum RunUsageError {
+    #[error("`skel run` needs a trace file, not stdin")]
+    #[diagnostic(
+        code(skel::usage::run_stdin),
+        help("it reads the trace twice (preflight, then replay); save it to a file")
+    )]
+    Stdin,
+    #[error("`{prefix}` cannot start a namespace name")]
+    #[diagnostic(
+        code(skel::usage::namespace_prefix),
+        help("namespace names are lowercase letters, digits and `-`, starting with a letter or digit; e.g. `--namespace-prefix sim-`")
+    )]
+    Prefix { prefix: String },
+    #[error("`--from` ({from}) is after `--until` ({until})")]
+    #[diagnostic(code(skel::usage::time_range), help("`--from` is where the replay starts, `--until` where it ends"))]
+    Range { from: String, until: String },
+    #[error("`{text}` is not a Kubernetes version the built-in table knows")]
+    #[diagnostic(
+        code(skel::usage::server_version),
+        help("write a minor version from 1.{oldest} to 1.{newest}, e.g. `--server-version 1.25`")
+    )]
+    ServerVersion { text: String, oldest: u32, newest: u32 },
+    #[error("`--jobs` must be at least 1")]
+    #[diagnostic(code(skel::usage::jobs), help("`--jobs 1` sends one request at a time"))]
+    Jobs,
+    #[error("`{path}` is not a Node manifest: {reason}")]
+    #[diagnostic(
+        code(skel::run::node_template),
+        help("give one YAML or JSON object, e.g. a `kubectl get node NAME -o yaml`")
+    )]
+    NodeTemplate { path: String, reason: String },
+}
+
+/// Objects the cluster refused, listed.
+#[derive(Debug, Error, Diagnostic)]
+#[error("{}", failed_message(.failed, .failures))]
+#[diagnostic(code(skel::run::objects_failed), help("{help}"))]
+pub struct ObjectsFailed {
+    failed: u64,
+    failures: Vec<ObjectFailure>,
+    help: String,
+}
+
+/// How many failures the final diagnostic lists.
+const LISTED: usize = 20;
+
+fn failure_line(f: &ObjectFailure) -> String {
+    let status = match f.failure.code {
+        Some(code) => format!("{code} {}", f.failure.reason),
+        None => f.failure.reason.clone(),
+    };
+    let tries = if f.failure.attempts > 1 { format!(" (after {} tries)", f.failure.attempts) } else { String::new() };
+    format!("{} {} {}: {status}: {}{tries}", f.verb.name(), f.gvk, f.target, f.failure.message)
+}
+
+fn failed_message(failed: &u64, failures: &[ObjectFailure]) -> String {
+    let mut out = format!("{failed} object{} failed", if *failed == 1 { "" } else { "s" });
+    for f in failures.iter().take(LISTED) {
+        out.push_str("\n  - ");
+        out.push_str(&failure_line(f));
+    }
+    if *failed as usize > LISTED.min(failures.len()) {
+        out.push_str(&format!("\n  ... and {} more", *failed as usize - LISTED.min(failures.len())));
+    }
+    out
+}
+
+fn failed_help(failures: &[ObjectFailure]) -> String {
+    let has = |reason: &str| failures.iter().any(|f| f.failure.reason == reason);
+    if has("Invalid") || has("BadRequest") {
+        "the API server rejected some manifests: fix them in the trace with a SKEL `--script`".into()
+    } else if has("Forbidden") {
+        "the user lacks permissions for some objects; `kubectl auth can-i` checks them".into()
+    } else if has("Timeout") || has("ConnectionError") {
+        "the cluster stopped answering; try a longer `--timeout`, fewer `--jobs` or a lower `--speed`".into()
+    } else {
+        "each line gives the API server's reason; `--fail-fast` stops at the first".into()
+    }
+}
+
+pub fn run(args: RunArgs) -> Result<(), Failed> {
+    let usage = |e: RunUsageError| {
+        report::diagnostic(e);
+        Failed::Usage
+    };
+    if args.trace == Path::new("-") {
+        return Err(usage(RunUsageError::Stdin));
+    }
+    let prefix_ok = args.namespace_prefix.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && args.namespace_prefix.chars().next().is_none_or(|c| c.is_ascii_alphanumeric());
+    if !prefix_ok {
+        return Err(usage(RunUsageError::Prefix { prefix: args.namespace_prefix.clone() }));
+    }
+    if let (Some(from), Some(until)) = (args.from, args.until) {
+        if from > until {
+            return Err(usage(RunUsageError::Range { from: clock(from), until: clock(until) }));
+        }
+    }
+    if args.jobs == 0 {
+        return Err(usage(RunUsageError::Jobs));
+    }
+    let dry_version = match (&args.server_version, args.dry_run) {
+        (Some(text), _) => match KubeVersion::parse(text) {
+            Some(v) if v.major == 1 && (builtin::OLDEST..=builtin::NEWEST).contains(&v.minor) => Some(v),
+            _ => {
+                return Err(usage(RunUsageError::ServerVersion {
+                    text: text.clone(),
+                    oldest: builtin::OLDEST,
+                    newest: builtin::NEWEST,
+                }))
+            }
+        },
+        (None, true) => Some(KubeVersion { major: 1, minor: builtin::NEWEST }),
+        (None, false) => None,
+    };
+    let node_template = match &args.node_template {
+        Some(path) => Some(read_node_template(path).map_err(usage)?),
+        None => None,
+    };
+
+    // With a script, the replay reads the rewritten trace from a temp file.
+    let rewritten = match &args.script {
+        Some(script) => Some(rewrite(script, &args)?),
+        None => None,
+    };
+    let trace_path = rewritten.as_ref().map_or(args.trace.as_path(), |t| t.path());
+    let trace_name = files::display(&args.trace);
+
+    let survey = survey(trace_path, &trace_name)?;
+    let run_id = run_id();
+    let opts = RunOptions {
+        naming: skel_runner::plan::Naming { namespace_prefix: args.namespace_prefix.clone(), run_id },
+        speed: if args.dry_run { Speed::Max } else { args.speed },
+        from: args.from,
+        until: args.until,
+        virtual_nodes: args.virtual_nodes,
+        node_template,
+        keep: args.keep,
+        fail_fast: args.fail_fast,
+        jobs: args.jobs,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    if !args.dry_run {
+        interrupt_handler(stop.clone());
+    }
+
+    let (tx, rx) = mpsc::channel::<Event>(64);
+    let path = trace_path.to_path_buf();
+    let reader = std::thread::spawn(move || {
+        let input = files::open_trace(&path, None)?;
+        let mut visitor = Sender { tx };
+        match skel_trace::read_trace(input.reader, input.format, &mut visitor) {
+            // The replay stopped early and dropped the receiver.
+            Ok(()) | Err(skel_trace::ReadError::Visitor(Closed)) => Ok(()),
+            Err(skel_trace::ReadError::Trace(e)) => Err(e).map_err(|e| {
+                report::diagnostic(TraceInputError { file: files::display(&path), inner: e });
+                Failed::Error
+            }),
+        }
+    });
+
+    let connection = Connection {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        timeout: Some(Duration::from_secs_f64(args.timeout.max(0.001))),
+        retry: Default::default(),
+    };
+    let outcome = skel_runner::block_on(async {
+        match dry_version {
+            Some(version) => {
+                let cluster = DryRun::new(version);
+                let mut plan = Plan { out: std::io::stdout().lock(), total: survey.events };
+                let result = skel_runner::replay(&cluster, &survey, rx, &opts, &stop, &mut plan).await;
+                for gvk in cluster.assumed() {
+                    eprintln!("skel run: {gvk} is not a built-in kind; assumed a namespaced custom resource");
+                }
+                result
+            }
+            None => {
+                let cluster = KubeCluster::connect(&connection).await?;
+                let mut display = Display::new(args.quiet, survey.events, cluster.describe());
+                let result = skel_runner::replay(&cluster, &survey, rx, &opts, &stop, &mut display).await;
+                display.finish();
+                result
+            }
+        }
+    });
+    let read = reader.join().unwrap_or(Err(Failed::Error));
+    drop(rewritten);
+    let summary = match outcome {
+        Ok(Ok(summary)) => summary,
+        Ok(Err(e)) => {
+            report::diagnostic(e);
+            return Err(Failed::Error);
+        }
+        Err(e) => {
+            report::diagnostic(FileError::Write { path: "the runtime".into(), reason: files::reason(&e) });
+            return Err(Failed::Error);
+        }
+    };
+    read?;
+    if !args.quiet || summary.progress.failed > 0 {
+        eprintln!("{}", summary_line(&summary, &args, &survey));
+    }
+    if summary.progress.failed > 0 {
+        let failed = summary.progress.failed;
+        let help = failed_help(&summary.failures);
+        report::diagnostic(ObjectsFailed { failed, failures: summary.failures, help });
+        return Err(Failed::Error);
+    }
+    match summary.ending {
+        Ending::Interrupted => Err(Failed::Interrupted),
+        _ => Ok(()),
+    }
+}
+
+/// Ctrl-C once: stop after the requests in flight, then clean up. Twice: quit at once.
+fn interrupt_handler(stop: Arc<AtomicBool>) {
+    let presses = AtomicUsize::new(0);
+    let _ = ctrlc::set_handler(move || {
+        if presses.fetch_add(1, Ordering::SeqCst) > 0 {
+            eprintln!("\nskel run: stopped; the run's namespaces and nodes are left on the cluster");
+            std::process::exit(130);
+        }
+        stop.store(true, Ordering::SeqCst);
+        eprintln!("\nskel run: stopping after the requests in flight, then cleaning up (Ctrl-C again to quit now)");
+    });
+}
+
+/// A run id for the `skel/run` label: the start time and the process, unique enough.
+fn run_id() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    format!("{secs}-{}", std::process::id())
+}
+
+fn read_node_template(path: &Path) -> Result<Value, RunUsageError> {
+    let name = files::display(path);
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| RunUsageError::NodeTemplate { path: name.clone(), reason: files::reason(&e) })?;
+    let value: Value = serde_yaml::from_str(&text)
+        .map_err(|e| RunUsageError::NodeTemplate { path: name.clone(), reason: e.to_string() })?;
+    match value.get("kind").and_then(Value::as_str) {
+        _ if !value.is_object() => Err(RunUsageError::NodeTemplate { path: name, reason: "not an object".into() }),
+        Some("Node") | None => Ok(value),
+        Some(other) => Err(RunUsageError::NodeTemplate { path: name, reason: format!("its kind is `{other}`") }),
+    }
+}
+
+/// Applies the script to the trace into a temp file (msgpack: the fastest to read back).
+fn rewrite(script_path: &Path, args: &RunArgs) -> Result<tempfile::NamedTempFile, Failed> {
+    let (script_name, src) = files::read_script(script_path)?;
+    let compiled = skel::compile_in(&src, skel::OptLevel::Full, files::script_folder(script_path));
+    let failed = compiled.has_errors();
+    for d in compiled.diagnostics {
+        if failed || !args.quiet {
+            report::script_diagnostic(d, &script_name, &src);
+        }
+    }
+    if failed {
+        return Err(Failed::Error);
+    }
+    let input = files::open_trace(&args.trace, None)?;
+    let temp = tempfile::Builder::new().prefix("skel-run-").suffix(".sktrace").tempfile().map_err(|e| {
+        report::diagnostic(FileError::Write { path: "a temp file".into(), reason: files::reason(&e) });
+        Failed::Error
+    })?;
+    let out = temp.reopen().map_err(|e| {
+        report::diagnostic(FileError::Write { path: files::display(temp.path()), reason: files::reason(&e) });
+        Failed::Error
+    })?;
+    let script = Script { name: &script_name, src: &src, program: &compiled.program };
+    let summary = apply::rewrite(&script, input, &args.trace, out, Format::Msgpack, None, args.quiet)?;
+    if !args.quiet {
+        eprintln!("{}", apply::summary_line(&summary, 0.0).replace("; 0.00s", ""));
+    }
+    Ok(temp)
+}
+
+/// The first pass: what the preflight checks.
+fn survey(path: &Path, name: &str) -> Result<Survey, Failed> {
+    struct Visitor(Survey);
+    impl TraceVisitor for Visitor {
+        type Error = std::convert::Infallible;
+        fn section(&mut self, _: Section) -> Result<(), Self::Error> {
+            Ok(())
+        }
+        fn event(&mut self, _: usize, event: Event) -> Result<(), Self::Error> {
+            self.0.add(&event);
+            Ok(())
+        }
+    }
+    let input = files::open_trace(path, None)?;
+    let mut visitor = Visitor(Survey::default());
+    match skel_trace::read_trace(input.reader, input.format, &mut visitor) {
+        Ok(()) => Ok(visitor.0),
+        Err(skel_trace::ReadError::Trace(e)) => {
+            apply::report_trace_error(e, name);
+            Err(Failed::Error)
+        }
+        Err(skel_trace::ReadError::Visitor(never)) => match never {},
+    }
+}
+
+/// The replay went away.
+struct Closed;
+
+struct Sender {
+    tx: mpsc::Sender<Event>,
+}
+
+impl TraceVisitor for Sender {
+    type Error = Closed;
+    fn section(&mut self, _: Section) -> Result<(), Closed> {
+        Ok(())
+    }
+    fn event(&mut self, _: usize, event: Event) -> Result<(), Closed> {
+        self.tx.blocking_send(event).map_err(|_| Closed)
+    }
+}
+
+fn phase_clock(phase: Phase, offset: f64) -> String {
+    match phase {
+        Phase::Setup => "setup".into(),
+        Phase::Cleanup => "cleanup".into(),
+        Phase::Event(_) | Phase::Catchup => clock(offset),
+    }
+}
+
+/// `--dry-run`: one line per request, on stdout.
+struct Plan<W: Write> {
+    out: W,
+    total: usize,
+}
+
+impl<W: Write> Observer for Plan<W> {
+    fn started(&mut self, version: KubeVersion) {
+        let _ = writeln!(self.out, "# plan for Kubernetes {version}: {} events (nothing is sent)", self.total);
+    }
+
+    fn step(&mut self, s: &Step) {
+        let _ = writeln!(
+            self.out,
+            "{:<9}  {:<6}  {:<40}  {}",
+            phase_clock(s.phase, s.offset),
+            s.verb.name(),
+            s.gvk.to_string(),
+            s.target
+        );
+    }
+}
+
+/// A real run: a progress line on a terminal, failures as they happen.
+struct Display {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+    cluster: String,
+}
+
+impl Display {
+    fn new(quiet: bool, events: usize, cluster: String) -> Display {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new(events as u64);
+            if let Ok(style) = ProgressStyle::with_template("{spinner} event {pos}/{len} {msg} {elapsed}") {
+                bar.set_style(style);
+            }
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Display { bar, quiet, cluster }
+    }
+
+    fn say(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Observer for Display {
+    fn started(&mut self, version: KubeVersion) {
+        if !self.quiet {
+            self.say(&format!("skel run: replaying onto Kubernetes {version} at {}", self.cluster));
+        }
+    }
+
+    fn step(&mut self, s: &Step) {
+        if let Outcome::Failed(f) = &s.outcome {
+            let failure = ObjectFailure {
+                phase: s.phase,
+                verb: s.verb,
+                gvk: s.gvk.clone(),
+                target: s.target.clone(),
+                failure: f.clone(),
+            };
+            self.say(&format!("{}  failed: {}", phase_clock(s.phase, s.offset), failure_line(&failure)));
+        }
+    }
+
+    fn progress(&mut self, p: &Progress) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(p.event as u64);
+            bar.set_message(format!(
+                "{}  applied {}  deleted {}  failed {}",
+                clock(p.offset),
+                p.applied,
+                p.deleted,
+                p.failed
+            ));
+        }
+    }
+}
+
+fn summary_line(s: &Summary, args: &RunArgs, survey: &Survey) -> String {
+    let p = &s.progress;
+    let speed = match args.speed {
+        _ if args.dry_run => "planned".to_string(),
+        Speed::Max => "at full speed".to_string(),
+        Speed::Times(x) => format!("at {x}x"),
+    };
+    let ending = match s.ending {
+        Ending::Done => String::new(),
+        Ending::Until => " (stopped at --until)".into(),
+        Ending::Interrupted => " (interrupted)".into(),
+        Ending::FailFast => " (stopped at the first failure)".into(),
+    };
+    let caught = if s.caught_up > 0 { format!(", {} caught up at --from", s.caught_up) } else { String::new() };
+    let nodes = if s.nodes > 0 { format!("; {} virtual nodes", s.nodes) } else { String::new() };
+    let cleanup = if args.keep {
+        format!("; kept {} namespaces", s.namespaces.len())
+    } else {
+        format!("; cleaned up {}", s.cleaned_up)
+    };
+    format!(
+        "skel run: {}/{} events{caught}{ending} ({} of trace, {speed}) in {:.1}s; {} applied ({} created), {} deleted, \
+         {} failed{nodes}{cleanup}",
+        p.event,
+        p.events,
+        clock(survey.duration() as f64).trim_start_matches('+'),
+        s.elapsed.as_secs_f64(),
+        p.applied,
+        s.created,
+        p.deleted,
+        p.failed,
+    )
+}
