@@ -187,7 +187,9 @@ pub struct Summary {
     /// Deletes of objects that were already gone.
     pub absent: u64,
     pub failures: Vec<ObjectFailure>,
+    /// The namespaces the run put objects in (and the clean-up deletes), in order.
     pub namespaces: Vec<String>,
+    /// Virtual nodes created.
     pub nodes: usize,
     /// What the clean-up deleted (namespaces and nodes), unless `--keep`.
     pub cleaned_up: usize,
@@ -325,6 +327,8 @@ pub async fn replay<C: Cluster>(
             ending = run.catch_up(state, caught_up, from).await;
         }
     }
+    let nodes = run.nodes.len();
+    let namespaces = run.namespaces.clone();
     let cleaned_up = if opts.keep { 0 } else { run.clean_up().await };
     Ok(Summary {
         ending: ending.unwrap_or(Ending::Done),
@@ -333,8 +337,8 @@ pub async fn replay<C: Cluster>(
         created: run.created,
         absent: run.absent,
         failures: run.failures,
-        namespaces: run.namespaces,
-        nodes: run.nodes.len(),
+        namespaces,
+        nodes,
         cleaned_up,
         elapsed: started.elapsed(),
     })

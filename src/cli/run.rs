@@ -500,6 +500,15 @@ impl Observer for Display {
     }
 }
 
+/// `1 namespace`, `2 namespaces`.
+fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
 fn summary_line(s: &Summary, args: &RunArgs, survey: &Survey) -> String {
     let p = &s.progress;
     let speed = match args.speed {
@@ -514,15 +523,20 @@ fn summary_line(s: &Summary, args: &RunArgs, survey: &Survey) -> String {
         Ending::FailFast => " (stopped at the first failure)".into(),
     };
     let caught = if s.caught_up > 0 { format!(", {} caught up at --from", s.caught_up) } else { String::new() };
-    let nodes = if s.nodes > 0 { format!("; {} virtual nodes", s.nodes) } else { String::new() };
+    let mut made = count(s.namespaces.len(), "namespace");
+    if s.nodes > 0 {
+        made = format!("{made} and {}", count(s.nodes, "virtual node"));
+    }
     let cleanup = if args.keep {
-        format!("; kept {} namespaces", s.namespaces.len())
+        format!("; kept {made}")
+    } else if s.cleaned_up == s.namespaces.len() + s.nodes {
+        format!("; deleted {made}")
     } else {
-        format!("; cleaned up {}", s.cleaned_up)
+        format!("; the clean-up deleted {} of {made}", s.cleaned_up)
     };
     format!(
         "skel run: {}/{} events{caught}{ending} ({} of trace, {speed}) in {:.1}s; {} applied ({} created), {} deleted, \
-         {} failed{nodes}{cleanup}",
+         {} failed{cleanup}",
         p.event,
         p.events,
         clock(survey.duration() as f64).trim_start_matches('+'),
