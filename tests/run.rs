@@ -215,3 +215,40 @@ fn a_bad_script_stops_before_the_cluster() {
     assert!(r.stderr.contains("bad.skel:1:"), "{}", r.stderr);
     assert!(api.request_lines().is_empty());
 }
+
+#[test]
+fn ctrl_c_stops_the_replay_and_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = json!({
+        "version": 2, "config": {"trackedObjects": {}}, "index": {}, "pod_lifecycles": {},
+        "events": [
+            {"ts": 0, "applied_objs": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}], "deleted_objs": []},
+            {"ts": 3600, "applied_objs": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}}], "deleted_objs": []}
+        ]
+    });
+    std::fs::write(dir.path().join("trace.json"), trace.to_string()).unwrap();
+    let (api, kubeconfig) = cluster(dir.path(), "1.25");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_skel"));
+    cmd.current_dir(dir.path())
+        .args(["run", "trace.json", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    // Wait for the first event to be applied: the replay is then waiting an hour for the next.
+    let applied = "/api/v1/namespaces/virtual-default/configmaps/a";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !api.objects().contains_key(applied) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(api.objects().contains_key(applied));
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("stopping after the requests in flight"), "{stderr}");
+    assert!(stderr.contains("1/2 events (interrupted)"), "{stderr}");
+    assert!(api.objects().is_empty(), "the clean-up ran: {:?}", api.objects().keys());
+}
