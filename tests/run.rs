@@ -149,7 +149,8 @@ fn dry_run_prints_the_plan() {
     std::fs::write(
         &script,
         "modify(kind == \"CronJob\" && apiVersion == \"batch/v1beta1\", apiVersion = \"batch/v1\");\n\
-         modify(kind == \"PodDisruptionBudget\" && apiVersion == \"policy/v1beta1\", apiVersion = \"policy/v1\");\n",
+         modify(kind == \"PodDisruptionBudget\" && apiVersion == \"policy/v1beta1\", apiVersion = \"policy/v1\");\n\
+         modify(metadata.namespace == \"data.pipeline\", metadata.namespace = \"data-pipeline\");\n",
     )
     .unwrap();
     let r = run(skel(dir.path())
@@ -168,13 +169,24 @@ fn dry_run_prints_the_plan() {
     ]));
     assert_eq!(r.code, 1);
     insta::assert_snapshot!("dry_run_unserved", r.stderr);
-    // 1.24 serves both.
-    let r = run(skel(dir.path()).arg("run").arg(examples().join("trace.json")).args([
-        "--dry-run",
-        "--server-version",
-        "1.24",
-        "-q",
-    ]));
+    // 1.24 serves both, but `data.pipeline` is not a namespace name a cluster accepts.
+    let dry = |script: Option<&Path>| {
+        let mut cmd = skel(dir.path());
+        cmd.arg("run").arg(examples().join("trace.json")).args(["--dry-run", "--server-version", "1.24", "-q"]);
+        if let Some(s) = script {
+            cmd.arg("--script").arg(s);
+        }
+        run(&mut cmd)
+    };
+    let r = dry(None);
+    assert_eq!(r.code, 1);
+    insta::assert_snapshot!("dry_run_bad_namespace", r.stderr);
+    std::fs::write(
+        &script,
+        "modify(metadata.namespace == \"data.pipeline\", metadata.namespace = \"data-pipeline\");\n",
+    )
+    .unwrap();
+    let r = dry(Some(&script));
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
 

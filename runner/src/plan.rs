@@ -64,6 +64,34 @@ impl Naming {
     }
 }
 
+/// Why a namespace name would be refused (a DNS label: at most 63 lowercase letters, digits and
+/// `-`, starting and ending with a letter or digit), or `None`.
+pub fn namespace_problem(name: &str) -> Option<String> {
+    if name.len() > 63 {
+        return Some(format!("{} characters, more than 63", name.len()));
+    }
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
+        return Some(format!("`{c}` is not allowed"));
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return Some("it starts or ends with `-`".into());
+    }
+    None
+}
+
+/// A valid namespace name close to `name` (before the prefix, which takes `room` characters).
+pub fn namespace_suggestion(name: &str, room: usize) -> String {
+    let mut out: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    out.truncate(63usize.saturating_sub(room).max(1));
+    let trimmed = out.trim_matches('-');
+    if trimmed.is_empty() {
+        "ns".into()
+    } else {
+        trimmed.to_string()
+    }
+}
+
 /// One object of the trace, placed on the cluster.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
@@ -313,6 +341,17 @@ mod tests {
         let t = target(&role, &res, &naming()).unwrap();
         assert_eq!(t.namespace, None);
         assert!(manifest(&role, &res.gvk, &t, &naming())["metadata"].get("namespace").is_none());
+    }
+
+    #[test]
+    fn namespace_names() {
+        assert_eq!(namespace_problem("virtual-shop"), None);
+        assert_eq!(namespace_problem("virtual-data.pipeline").unwrap(), "`.` is not allowed");
+        assert_eq!(namespace_problem(&"a".repeat(64)).unwrap(), "64 characters, more than 63");
+        assert!(namespace_problem("x-").is_some());
+        assert_eq!(namespace_suggestion("data.pipeline", 8), "data-pipeline");
+        assert_eq!(namespace_suggestion("Team_A", 8), "team-a");
+        assert_eq!(namespace_suggestion(&"b".repeat(60), 8).len(), 55);
     }
 
     #[test]

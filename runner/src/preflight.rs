@@ -83,6 +83,52 @@ fn unserved_help(version: &KubeVersion, missing: &[Missing]) -> String {
     help
 }
 
+/// A trace namespace whose name on the cluster (with the prefix) is not a valid name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadNamespace {
+    pub trace_namespace: String,
+    /// The name it would have on the cluster.
+    pub target: String,
+    pub problem: String,
+    pub objects: u64,
+    /// A valid trace namespace to rename it to.
+    pub suggestion: String,
+    /// Whether the trace has a `Namespace` object of that name (to rename too).
+    pub has_object: bool,
+}
+
+/// Some namespaces the replay would create would be refused by the API server.
+#[derive(Debug, Error, Diagnostic)]
+#[error("{}", bad_namespaces_message(.bad))]
+#[diagnostic(
+    code(skel::run::bad_namespace),
+    help(
+        "namespace names are at most 63 lowercase letters, digits and `-`, with the prefix `{prefix}`; put the \
+         statements above in a script and replay with `--script FILE`, or choose a shorter `--namespace-prefix`"
+    )
+)]
+pub struct BadNamespaces {
+    pub prefix: String,
+    pub bad: Vec<BadNamespace>,
+}
+
+fn bad_namespaces_message(bad: &[BadNamespace]) -> String {
+    let n = bad.len() as u64;
+    let mut out = format!("{} of the trace would get an invalid name; nothing was written\n", plural(n, "namespace"));
+    for b in bad {
+        let (from, to) = (&b.trace_namespace, &b.suggestion);
+        let _ = writeln!(out, "  - `{}` ({}): {}", b.target, plural(b.objects, "object"), b.problem);
+        let _ = writeln!(out, "      modify(metadata.namespace == {from:?}, metadata.namespace = {to:?});");
+        if b.has_object {
+            let _ = writeln!(
+                out,
+                "      modify(kind == \"Namespace\" && metadata.name == {from:?}, metadata.name = {to:?});"
+            );
+        }
+    }
+    out.trim_end().to_string()
+}
+
 /// The cluster does not allow some verbs the run needs.
 #[derive(Debug, Error, Diagnostic)]
 #[error("{}", forbidden_message(.cluster, .denied))]

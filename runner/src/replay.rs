@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use crate::api::{self, Gvk, Resource, Served};
 use crate::cluster::{Access, Applied, Cluster, ClusterError, Deleted, Failure};
 use crate::plan::{self, Naming, Target};
-use crate::preflight::{Forbidden, Missing, Unserved};
+use crate::preflight::{BadNamespace, BadNamespaces, Forbidden, Missing, Unserved};
 
 /// How fast simulated time runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -55,6 +55,9 @@ pub struct Survey {
     pub kinds: BTreeMap<Gvk, u64>,
     /// Kinds some event deletes.
     pub deleted_kinds: BTreeSet<Gvk>,
+    /// Per kind, the trace namespaces its objects name (`""` for none) and how many; for
+    /// `Namespace` objects, their names.
+    pub namespaces: BTreeMap<Gvk, BTreeMap<String, u64>>,
 }
 
 impl Survey {
@@ -64,6 +67,7 @@ impl Survey {
         self.last_ts = Some(self.last_ts.map_or(event.ts, |t| t.max(event.ts)));
         for obj in &event.applied_objs {
             if let Some(gvk) = Gvk::of(obj) {
+                self.place(&gvk, obj);
                 *self.kinds.entry(gvk).or_default() += 1;
             }
         }
@@ -71,6 +75,18 @@ impl Survey {
             if let Some(gvk) = Gvk::of(obj) {
                 *self.kinds.entry(gvk.clone()).or_default() += 1;
                 self.deleted_kinds.insert(gvk);
+            }
+        }
+    }
+
+    fn place(&mut self, gvk: &Gvk, obj: &Value) {
+        let field = if plan::is_namespace(gvk) { "name" } else { "namespace" };
+        let ns = obj.get("metadata").and_then(|m| m.get(field)).and_then(Value::as_str).unwrap_or("");
+        let counts = self.namespaces.entry(gvk.clone()).or_default();
+        match counts.get_mut(ns) {
+            Some(n) => *n += 1,
+            None => {
+                counts.insert(ns.to_string(), 1);
             }
         }
     }
@@ -211,6 +227,9 @@ pub enum RunError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Forbidden(#[from] Forbidden),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    BadNamespaces(#[from] BadNamespaces),
 }
 
 /// An object of an event, ready to send.
@@ -262,6 +281,10 @@ pub async fn replay<C: Cluster>(
         .collect();
     if !missing.is_empty() {
         return Err(Unserved { cluster: cluster.describe(), version, missing }.into());
+    }
+    let bad = bad_namespaces(survey, &served, &opts.naming);
+    if !bad.is_empty() {
+        return Err(BadNamespaces { prefix: opts.naming.namespace_prefix.clone(), bad }.into());
     }
     let denied = cluster.denied(&needs(survey, &served, opts)).await?;
     if !denied.is_empty() {
@@ -342,6 +365,38 @@ pub async fn replay<C: Cluster>(
         cleaned_up,
         elapsed: started.elapsed(),
     })
+}
+
+/// The namespaces the replay would create whose names the API server would refuse.
+fn bad_namespaces(survey: &Survey, served: &Served, naming: &Naming) -> Vec<BadNamespace> {
+    let mut bad: Vec<BadNamespace> = Vec::new();
+    for (gvk, counts) in &survey.namespaces {
+        let namespaced = served.get(gvk).is_some_and(|r| r.namespaced);
+        if !namespaced && !plan::is_namespace(gvk) {
+            continue;
+        }
+        for (ns, &objects) in counts {
+            let trace_ns = if ns.is_empty() { "default" } else { ns.as_str() };
+            let target = naming.namespace(trace_ns);
+            let Some(problem) = plan::namespace_problem(&target) else { continue };
+            let has_object = plan::is_namespace(gvk);
+            match bad.iter_mut().find(|b| b.trace_namespace == trace_ns) {
+                Some(b) => {
+                    b.objects += objects;
+                    b.has_object |= has_object;
+                }
+                None => bad.push(BadNamespace {
+                    trace_namespace: trace_ns.to_string(),
+                    target,
+                    problem,
+                    objects,
+                    suggestion: plan::namespace_suggestion(trace_ns, naming.namespace_prefix.len()),
+                    has_object,
+                }),
+            }
+        }
+    }
+    bad
 }
 
 /// The verbs the run needs, per resource: server-side apply is `patch` (and `create` for new

@@ -160,6 +160,19 @@ fn preflight_refuses_unserved_kinds_before_writing() {
 }
 
 #[test]
+fn preflight_refuses_namespace_names_the_server_would_refuse() {
+    let s = setup("1.25");
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "data.pipeline"}});
+    let events = vec![event(0, vec![ns, config_map("data.pipeline", "a"), config_map("ok", "b")], vec![])];
+    let mut opts = options();
+    opts.naming.namespace_prefix = format!("{}-", "p".repeat(56));
+    let err = run(&s, events, &opts).unwrap_err();
+    assert!(matches!(err, RunError::BadNamespaces(_)), "{err:?}");
+    insta::assert_snapshot!(err.to_string());
+    assert!(writes(&s.api).is_empty());
+}
+
+#[test]
 fn preflight_refuses_missing_permissions() {
     let s = setup("1.25");
     s.api.deny("patch", "deployments");
