@@ -231,9 +231,9 @@ impl KubeCluster {
     }
 
     /// A GET of discovery or version data, as JSON; 404 is `None`.
-    async fn get(&self, path: &str) -> Result<Option<Value>, ClusterError> {
+    async fn get(&self, path: &str, retry: Retry) -> Result<Option<Value>, ClusterError> {
         let make = || http::Request::get(path).body(Vec::new()).map_err(kube::core::request::Error::BuildRequest);
-        match self.send(make, self.retry).await {
+        match self.send(make, retry).await {
             Ok(a) => serde_json::from_slice(&a.body).map(Some).map_err(|e| ClusterError::BadAnswer {
                 url: self.url.clone(),
                 request: format!("GET {path}"),
@@ -269,7 +269,10 @@ impl Cluster for KubeCluster {
     async fn version(&self) -> Result<skel::upgrade::KubeVersion, ClusterError> {
         let bad =
             |reason: String| ClusterError::BadAnswer { url: self.url.clone(), request: "GET /version".into(), reason };
-        let info = self.get("/version").await?.ok_or_else(|| bad("404 Not Found".into()))?;
+        // The first request: a cluster that is not there should be said at once, not after
+        // every backoff.
+        let first = Retry { attempts: self.retry.attempts.min(2), ..self.retry };
+        let info = self.get("/version", first).await?.ok_or_else(|| bad("404 Not Found".into()))?;
         let part = |key: &str| -> Option<u32> {
             let text = info.get(key)?.as_str()?;
             // Managed clusters say `27+`.
@@ -283,8 +286,8 @@ impl Cluster for KubeCluster {
 
     async fn discover(&self, gvks: &[Gvk]) -> Result<Served, ClusterError> {
         let mut served = Served::default();
-        let core = self.get("/api").await?.unwrap_or(Value::Null);
-        let groups = self.get("/apis").await?.unwrap_or(Value::Null);
+        let core = self.get("/api", self.retry).await?.unwrap_or(Value::Null);
+        let groups = self.get("/apis", self.retry).await?.unwrap_or(Value::Null);
         let offered = |gvk: &Gvk| -> bool {
             match gvk.group() {
                 "" => core["versions"].as_array().is_some_and(|v| v.iter().any(|v| v == gvk.version())),
@@ -304,7 +307,7 @@ impl Cluster for KubeCluster {
         for api_version in api_versions {
             let path =
                 if api_version.contains('/') { format!("/apis/{api_version}") } else { format!("/api/{api_version}") };
-            let Some(list) = self.get(&path).await? else { continue };
+            let Some(list) = self.get(&path, self.retry).await? else { continue };
             for r in list["resources"].as_array().into_iter().flatten() {
                 let (Some(name), Some(kind)) = (r["name"].as_str(), r["kind"].as_str()) else { continue };
                 // `deployments/status` and the like are subresources.

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
+use indexmap::IndexMap;
 use miette::Diagnostic;
 use serde_json::Value;
 use skel_trace::Event;
@@ -309,8 +310,7 @@ pub async fn replay<C: Cluster>(
     if ending.is_none() {
         let first = survey.first_ts.unwrap_or(0);
         let from = opts.from.unwrap_or(0.0).max(0.0);
-        // What the events before `from` leave: the last manifest of each object still there.
-        let mut state: Vec<(Key, Value)> = Vec::new();
+        let mut state = State::new();
         let mut clock = Instant::now();
         while let Some(event) = events.recv().await {
             if stop.load(Ordering::SeqCst) {
@@ -445,18 +445,20 @@ fn key(obj: &Value) -> Option<Key> {
     Some((gvk, ns, name))
 }
 
+/// What the events before `--from` leave: the last manifest of each object still there, in
+/// the order they first appeared.
+type State = IndexMap<Key, Value>;
+
 /// Folds an event into the state before `--from`: applies replace, deletes remove.
-fn fold(state: &mut Vec<(Key, Value)>, event: Event) {
+fn fold(state: &mut State, event: Event) {
     for obj in event.applied_objs {
-        let Some(k) = key(&obj) else { continue };
-        match state.iter_mut().find(|(s, _)| *s == k) {
-            Some(slot) => slot.1 = obj,
-            None => state.push((k, obj)),
+        if let Some(k) = key(&obj) {
+            state.insert(k, obj);
         }
     }
     for obj in event.deleted_objs {
         if let Some(k) = key(&obj) {
-            state.retain(|(s, _)| *s != k);
+            state.shift_remove(&k);
         }
     }
 }
@@ -646,7 +648,7 @@ impl<C: Cluster> Replay<'_, C> {
     }
 
     /// Applies the state the events before `--from` leave, as one step at `from`.
-    async fn catch_up(&mut self, state: Vec<(Key, Value)>, events: usize, from: f64) -> Option<Ending> {
+    async fn catch_up(&mut self, state: State, events: usize, from: f64) -> Option<Ending> {
         let ops: Vec<Op> =
             state.into_iter().filter_map(|(_, obj)| self.op(Phase::Catchup, from, Verb::Apply, obj)).collect();
         self.namespaces_for(Phase::Catchup, from, &ops).await;
