@@ -427,6 +427,15 @@ fn chain(e: &dyn std::error::Error) -> String {
 
 fn kubeconfig_error(e: &kube::config::KubeconfigError) -> ClusterError {
     use kube::config::KubeconfigError as K;
+    if let K::LoadContext(name) = e {
+        return ClusterError::Kubeconfig {
+            reason: format!("it has no context `{name}`"),
+            help:
+                "list the contexts with `kubectl config get-contexts` and pass one with `--context`; KWOK names them \
+                   `kwok-CLUSTER`"
+                    .into(),
+        };
+    }
     let help = match e {
         K::LoadContext(_) | K::CurrentContextNotSet => {
             "list the contexts with `kubectl config get-contexts`; pass one with `--context`"

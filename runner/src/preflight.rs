@@ -69,10 +69,13 @@ fn unserved_message(cluster: &str, version: &KubeVersion, missing: &[Missing]) -
 }
 
 fn unserved_help(version: &KubeVersion, missing: &[Missing]) -> String {
-    let fields_move = missing
-        .iter()
-        .filter_map(|m| upgrade::removal_of(&m.gvk.api_version, &m.gvk.kind))
-        .any(|r| !r.notes.is_empty() && r.notes != "no notable changes");
+    let removed: Vec<_> = missing.iter().filter_map(|m| upgrade::removal_of(&m.gvk.api_version, &m.gvk.kind)).collect();
+    if removed.is_empty() {
+        return "install what serves these kinds (CustomResourceDefinitions, API services), or drop their objects \
+                with a `--script` of `delete(...)` statements"
+            .into();
+    }
+    let fields_move = removed.iter().any(|r| !r.notes.is_empty() && r.notes != "no notable changes");
     let mut help = "put the statements above in a script and replay with `--script FILE`".to_string();
     if fields_move {
         let _ = write!(
@@ -147,7 +150,8 @@ pub struct Forbidden {
 fn forbidden_message(cluster: &str, denied: &[Access]) -> String {
     let mut out = format!("the cluster at {cluster} does not allow what the replay needs; nothing was written\n");
     for a in denied {
-        let _ = writeln!(out, "  - {} {} (in all namespaces)", a.verb, a.resource.rbac_name());
+        let scope = if a.resource.namespaced { " (in all namespaces)" } else { "" };
+        let _ = writeln!(out, "  - {} {}{scope}", a.verb, a.resource.rbac_name());
     }
     out.trim_end().to_string()
 }

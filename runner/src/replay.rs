@@ -2,7 +2,7 @@
 //! divided by the speed (objects applied and deleted concurrently within an event), then the
 //! clean-up of what the run created.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -143,12 +143,15 @@ pub struct Step {
     /// Seconds from the trace's first event.
     pub offset: f64,
     pub verb: Verb,
+    /// The run's own object (a namespace made on demand, a virtual node, the clean-up).
+    pub own: bool,
     pub gvk: Gvk,
     pub target: String,
     pub outcome: Outcome,
 }
 
-/// Counts so far, after each event.
+/// Counts so far, after each event. `applied` and `deleted` count the trace's objects;
+/// `failed` counts every request that failed.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Progress {
     /// Events replayed so far (the catch-up counts its events).
@@ -204,9 +207,9 @@ pub struct Summary {
     /// Deletes of objects that were already gone.
     pub absent: u64,
     pub failures: Vec<ObjectFailure>,
-    /// The namespaces the run put objects in (and the clean-up deletes), in order.
+    /// The namespaces the run created (and the clean-up deletes), in order.
     pub namespaces: Vec<String>,
-    /// Virtual nodes created.
+    /// Virtual nodes the run created.
     pub nodes: usize,
     /// What the clean-up deleted (namespaces and nodes), unless `--keep`.
     pub cleaned_up: usize,
@@ -236,6 +239,8 @@ pub enum RunError {
 /// An object of an event, ready to send.
 struct Op {
     verb: Verb,
+    /// The run's own object (a namespace made on demand, the clean-up), not one of the trace.
+    own: bool,
     resource: Resource,
     target: Target,
     manifest: Value,
@@ -250,8 +255,11 @@ struct Replay<'a, C: Cluster> {
     created: u64,
     absent: u64,
     failures: Vec<ObjectFailure>,
-    /// Namespaces that exist because of this run, in the order they were made.
+    /// Namespaces this run created, in order: the clean-up deletes them.
     namespaces: Vec<String>,
+    /// Namespaces known to exist (created by the run or already there).
+    ready: HashSet<String>,
+    /// Virtual nodes this run created.
     nodes: Vec<String>,
 }
 
@@ -303,6 +311,7 @@ pub async fn replay<C: Cluster>(
         absent: 0,
         failures: Vec::new(),
         namespaces: Vec::new(),
+        ready: HashSet::new(),
         nodes: Vec::new(),
     };
     let mut ending = run.virtual_nodes().await;
@@ -478,15 +487,17 @@ async fn wait_until(due: Instant, stop: &AtomicBool) -> bool {
 }
 
 impl<C: Cluster> Replay<'_, C> {
-    fn record(&mut self, phase: Phase, offset: f64, verb: Verb, gvk: &Gvk, target: String, outcome: Outcome) {
-        match &outcome {
-            Outcome::Applied(a) => {
+    /// Counts an outcome and shows it to the observer. The run's own objects (namespaces made
+    /// on demand, virtual nodes, the clean-up) count only when they fail.
+    fn record(&mut self, step: Step) {
+        match &step.outcome {
+            Outcome::Applied(a) if !step.own => {
                 self.progress.applied += 1;
                 if *a == Applied::Created {
                     self.created += 1;
                 }
             }
-            Outcome::Deleted(d) => {
+            Outcome::Deleted(d) if !step.own => {
                 self.progress.deleted += 1;
                 if *d == Deleted::Absent {
                     self.absent += 1;
@@ -496,16 +507,16 @@ impl<C: Cluster> Replay<'_, C> {
                 self.progress.failed += 1;
                 if self.failures.len() < FAILURES_KEPT {
                     self.failures.push(ObjectFailure {
-                        phase,
-                        verb,
-                        gvk: gvk.clone(),
-                        target: target.clone(),
+                        phase: step.phase,
+                        verb: step.verb,
+                        gvk: step.gvk.clone(),
+                        target: step.target.clone(),
                         failure: f.clone(),
                     });
                 }
             }
+            _ => {}
         }
-        let step = Step { phase, offset, verb, gvk: gvk.clone(), target, outcome };
         self.observer.step(&step);
     }
 
@@ -513,6 +524,8 @@ impl<C: Cluster> Replay<'_, C> {
         (self.opts.fail_fast && self.progress.failed > 0).then_some(Ending::FailFast)
     }
 
+    /// Creates the virtual nodes; the clean-up deletes those this run created (not a node of
+    /// the same name that was already there).
     async fn virtual_nodes(&mut self) -> Option<Ending> {
         let nodes = api::nodes();
         for i in 0..self.opts.virtual_nodes {
@@ -520,12 +533,23 @@ impl<C: Cluster> Replay<'_, C> {
             let name = plan::virtual_node_name(&self.opts.naming, i);
             let outcome = match self.cluster.apply(&nodes, None, &name, &manifest).await {
                 Ok(a) => {
-                    self.nodes.push(name.clone());
+                    if a == Applied::Created {
+                        self.nodes.push(name.clone());
+                    }
                     Outcome::Applied(a)
                 }
                 Err(f) => Outcome::Failed(f),
             };
-            self.record(Phase::Setup, 0.0, Verb::Apply, &nodes.gvk, name, outcome);
+            let gvk = nodes.gvk.clone();
+            self.record(Step {
+                phase: Phase::Setup,
+                offset: 0.0,
+                verb: Verb::Apply,
+                own: true,
+                gvk,
+                target: name,
+                outcome,
+            });
             if let Some(end) = self.failed_fast() {
                 return Some(end);
             }
@@ -544,7 +568,8 @@ impl<C: Cluster> Replay<'_, C> {
                 attempts: 0,
             };
             let gvk = Gvk::new("?", "?");
-            self.record(phase, offset, verb, &gvk, unnamed(&obj), Outcome::Failed(failure));
+            let target = unnamed(&obj);
+            self.record(Step { phase, offset, verb, own: false, gvk, target, outcome: Outcome::Failed(failure) });
             return None;
         };
         let resource = self.served.get(&gvk)?.clone();
@@ -554,42 +579,49 @@ impl<C: Cluster> Replay<'_, C> {
                     Verb::Apply => plan::manifest(&obj, &gvk, &target, &self.opts.naming),
                     Verb::Delete => Value::Null,
                 };
-                Some(Op { verb, resource, target, manifest })
+                Some(Op { verb, own: false, resource, target, manifest })
             }
             Err(message) => {
                 let failure = Failure { code: None, reason: "Invalid".into(), message, attempts: 0 };
-                self.record(phase, offset, verb, &gvk, unnamed(&obj), Outcome::Failed(failure));
+                let target = unnamed(&obj);
+                self.record(Step { phase, offset, verb, own: false, gvk, target, outcome: Outcome::Failed(failure) });
                 None
             }
         }
     }
 
-    /// Creates the namespaces the objects go to, when this run has not yet.
+    /// Makes sure the namespaces the objects go to exist (once per run).
     async fn namespaces_for(&mut self, phase: Phase, offset: f64, ops: &[Op]) {
-        let namespaces = api::namespaces();
-        let mut wanted: Vec<&str> = Vec::new();
+        let mut wanted: Vec<String> = Vec::new();
         for op in ops {
-            if let Some(ns) = op.target.namespace.as_deref() {
-                if !wanted.contains(&ns) && !self.namespaces.iter().any(|n| n == ns) {
-                    wanted.push(ns);
+            if let Some(ns) = &op.target.namespace {
+                if !wanted.contains(ns) && !self.ready.contains(ns) {
+                    wanted.push(ns.clone());
                 }
             }
         }
-        for ns in wanted {
-            let manifest = self.opts.naming.namespace_manifest(ns);
-            let outcome = match self.cluster.apply(&namespaces, None, ns, &manifest).await {
-                Ok(a) => {
-                    self.namespaces.push(ns.to_string());
-                    Outcome::Applied(a)
-                }
-                Err(f) => Outcome::Failed(f),
-            };
-            self.record(phase, offset, Verb::Apply, &namespaces.gvk, ns.to_string(), outcome);
+        let ops = wanted
+            .into_iter()
+            .map(|ns| Op {
+                verb: Verb::Apply,
+                own: true,
+                resource: api::namespaces(),
+                manifest: self.opts.naming.namespace_manifest(&ns),
+                target: Target { namespace: None, name: ns },
+            })
+            .collect();
+        self.send(phase, offset, ops).await;
+    }
+
+    /// Sends the requests, `jobs` at a time, and records the outcomes in order. Two requests
+    /// for one object never fly together: the second waits for the first.
+    async fn send(&mut self, phase: Phase, offset: f64, ops: Vec<Op>) {
+        for wave in waves(ops) {
+            self.send_wave(phase, offset, wave).await;
         }
     }
 
-    /// Sends the requests, `jobs` at a time, and records the outcomes in order.
-    async fn send(&mut self, phase: Phase, offset: f64, ops: Vec<Op>) {
+    async fn send_wave(&mut self, phase: Phase, offset: f64, ops: Vec<Op>) {
         let cluster = self.cluster;
         let jobs = self.opts.jobs.max(1);
         let results: Vec<(Op, Outcome)> = stream::iter(ops)
@@ -613,15 +645,22 @@ impl<C: Cluster> Replay<'_, C> {
         for (op, outcome) in results {
             if plan::is_namespace(&op.resource.gvk) {
                 let name = &op.target.name;
-                match (&outcome, op.verb) {
-                    (Outcome::Applied(_), Verb::Apply) if !self.namespaces.contains(name) => {
-                        self.namespaces.push(name.clone())
+                match &outcome {
+                    Outcome::Applied(a) => {
+                        self.ready.insert(name.clone());
+                        if *a == Applied::Created && !self.namespaces.contains(name) {
+                            self.namespaces.push(name.clone());
+                        }
                     }
-                    (Outcome::Deleted(_), Verb::Delete) => self.namespaces.retain(|n| n != name),
-                    _ => {}
+                    Outcome::Deleted(_) => {
+                        self.ready.remove(name);
+                        self.namespaces.retain(|n| n != name);
+                    }
+                    Outcome::Failed(_) => {}
                 }
             }
-            self.record(phase, offset, op.verb, &op.resource.gvk, op.target.display(), outcome);
+            let (verb, own, target) = (op.verb, op.own, op.target.display());
+            self.record(Step { phase, offset, verb, own, gvk: op.resource.gvk, target, outcome });
         }
     }
 
@@ -659,30 +698,65 @@ impl<C: Cluster> Replay<'_, C> {
         self.failed_fast()
     }
 
-    /// Deletes the run's virtual nodes and namespaces (their objects go with them); returns
-    /// how many are gone.
+    /// Deletes the virtual nodes and namespaces this run created (their objects go with
+    /// them); returns how many are gone.
     async fn clean_up(&mut self) -> usize {
         let offset = self.progress.offset;
-        let mut ops = Vec::new();
-        for name in std::mem::take(&mut self.nodes) {
-            ops.push(Op {
-                verb: Verb::Delete,
-                resource: api::nodes(),
-                target: Target { namespace: None, name },
-                manifest: Value::Null,
-            });
-        }
-        for name in self.namespaces.clone() {
-            ops.push(Op {
-                verb: Verb::Delete,
-                resource: api::namespaces(),
-                target: Target { namespace: None, name },
-                manifest: Value::Null,
-            });
-        }
+        let own = |resource: Resource, name: String| Op {
+            verb: Verb::Delete,
+            own: true,
+            resource,
+            target: Target { namespace: None, name },
+            manifest: Value::Null,
+        };
+        let mut ops: Vec<Op> = std::mem::take(&mut self.nodes).into_iter().map(|n| own(api::nodes(), n)).collect();
+        ops.extend(self.namespaces.clone().into_iter().map(|n| own(api::namespaces(), n)));
         let before = self.progress.failed;
         let n = ops.len();
         self.send(Phase::Cleanup, offset, ops).await;
         n - (self.progress.failed - before) as usize
+    }
+}
+
+/// Splits requests into waves that each touch an object at most once, keeping their order.
+fn waves(ops: Vec<Op>) -> Vec<Vec<Op>> {
+    let mut waves: Vec<Vec<Op>> = Vec::new();
+    let mut seen: HashSet<(String, Option<String>, String)> = HashSet::new();
+    for op in ops {
+        let key = (op.resource.collection_path(None), op.target.namespace.clone(), op.target.name.clone());
+        if !seen.insert(key.clone()) || waves.is_empty() {
+            if !waves.is_empty() {
+                seen.clear();
+                seen.insert(key);
+            }
+            waves.push(Vec::new());
+        }
+        if let Some(last) = waves.last_mut() {
+            last.push(op);
+        }
+    }
+    waves
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(name: &str) -> Op {
+        Op {
+            verb: Verb::Apply,
+            own: false,
+            resource: api::namespaces(),
+            target: Target { namespace: None, name: name.into() },
+            manifest: Value::Null,
+        }
+    }
+
+    #[test]
+    fn an_object_twice_in_an_event_waits_for_itself() {
+        let names = |w: &Vec<Op>| w.iter().map(|o| o.target.name.clone()).collect::<Vec<_>>().join(",");
+        let w = waves(vec![op("a"), op("b"), op("a"), op("c"), op("a")]);
+        assert_eq!(w.iter().map(names).collect::<Vec<_>>(), ["a,b", "a,c", "a"]);
+        assert!(waves(Vec::new()).is_empty());
     }
 }

@@ -1,9 +1,9 @@
-//! Times on the command line: offsets into a trace (`90`, `90s`, `5m`, `1h30m`, `1.5h`) and
+//! Times on the command line: offsets into a trace (`90`, `90s`, `5m`, `1h30m`, `1.5h`, `500ms`) and
 //! speeds (`max`, `10`, `0.5`).
 
 use crate::replay::Speed;
 
-/// Seconds from a duration: a number (seconds) or number-unit pairs with `h`, `m`, `s`.
+/// Seconds from a duration: a number (seconds) or number-unit pairs with `h`, `m`, `s`, `ms`.
 pub fn parse_offset(text: &str) -> Result<f64, String> {
     let t = text.trim();
     if t.is_empty() {
@@ -14,16 +14,21 @@ pub fn parse_offset(text: &str) -> Result<f64, String> {
     }
     let mut total = 0.0;
     let mut number = String::new();
-    for c in t.chars() {
+    let mut chars = t.chars().peekable();
+    while let Some(c) = chars.next() {
         if c.is_ascii_digit() || c == '.' {
             number.push(c);
             continue;
         }
         let unit = match c {
             'h' => 3600.0,
+            'm' if chars.peek() == Some(&'s') => {
+                chars.next();
+                0.001
+            }
             'm' => 60.0,
             's' => 1.0,
-            _ => return Err(format!("`{t}`: `{c}` is not a unit; use h, m or s, as in `1h30m`")),
+            _ => return Err(format!("`{t}`: `{c}` is not a unit; use h, m, s or ms, as in `1h30m`")),
         };
         let n: f64 = number.parse().map_err(|_| format!("`{t}`: a number must come before `{c}`"))?;
         total += n * unit;
@@ -64,6 +69,8 @@ mod tests {
         assert_eq!(parse_offset("5m"), Ok(300.0));
         assert_eq!(parse_offset("1h30m"), Ok(5400.0));
         assert_eq!(parse_offset("1.5h"), Ok(5400.0));
+        assert_eq!(parse_offset("500ms"), Ok(0.5));
+        assert_eq!(parse_offset("1m30s"), Ok(90.0));
         assert!(parse_offset("5d").unwrap_err().contains("not a unit"));
         assert!(parse_offset("1h30").unwrap_err().contains("no unit"));
         assert!(parse_offset("-3").is_err());

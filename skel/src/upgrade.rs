@@ -492,19 +492,19 @@ impl Report {
                     let _ = writeln!(out, "# {}", migration_statement(r, self.target));
                 }
                 (Usage::Api(_), Some(r)) if r.kind == "Ingress" => {
-                    let _ = writeln!(out, "# {} ({} objects): {}.", f.title(), f.objects, f.instead());
+                    let _ = writeln!(out, "# {} ({}): {}.", f.title(), count(f.objects, "object"), f.instead());
                     let _ = writeln!(out, "# The fields move too: {}", r.notes);
                     out.push_str(&ingress_fix(&r.api_version()));
                 }
                 (Usage::Api(_), Some(r)) => {
-                    let _ = writeln!(out, "# {} ({} objects): {}.", f.title(), f.objects, f.instead());
+                    let _ = writeln!(out, "# {} ({}): {}.", f.title(), count(f.objects, "object"), f.instead());
                     if !r.notes.is_empty() {
                         let _ = writeln!(out, "# Check the fields: {}", r.notes);
                     }
                     let _ = writeln!(out, "{}", migration_statement(r, self.target));
                 }
                 (Usage::MasterNodeSelector, _) => {
-                    let _ = writeln!(out, "# {} ({} objects): {}.", f.title(), f.objects, f.instead());
+                    let _ = writeln!(out, "# {} ({}): {}.", f.title(), count(f.objects, "object"), f.instead());
                     for spec in POD_SPECS {
                         let _ = writeln!(
                             out,
@@ -513,7 +513,7 @@ impl Report {
                     }
                 }
                 (Usage::MasterNodeAffinity, _) => {
-                    let _ = writeln!(out, "# {} ({} objects): {}.", f.title(), f.objects, f.instead());
+                    let _ = writeln!(out, "# {} ({}): {}.", f.title(), count(f.objects, "object"), f.instead());
                     for spec in POD_SPECS {
                         for terms in [
                             "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[*]",
@@ -527,7 +527,7 @@ impl Report {
                     }
                 }
                 (Usage::MasterToleration, _) => {
-                    let _ = writeln!(out, "# {} ({} objects): {}.", f.title(), f.objects, f.instead());
+                    let _ = writeln!(out, "# {} ({}): {}.", f.title(), count(f.objects, "object"), f.instead());
                     for spec in POD_SPECS {
                         let _ = writeln!(
                             out,

@@ -79,8 +79,9 @@ Type `:help` in the session for its commands. Exit code (piped): 0, or 1 if any 
   skel run trace.json --context kwok-sim --virtual-nodes 10 --speed 10
   skel run trace.sktrace --script migrate.skel --speed max --keep
 
-Exit codes: 0 every object replayed, 1 a preflight refusal or any object failed, 2 usage or
-input error, 130 stopped by Ctrl-C. See docs/run.md for a KWOK cluster step by step.")]
+Exit codes: 0 every object replayed; 1 an error in the script or trace, a preflight refusal,
+or any object failed; 2 a usage error; 130 stopped by Ctrl-C. See docs/run.md for a KWOK
+cluster step by step.")]
     Run(run::RunArgs),
     /// Run the SKEL language server (LSP over stdio) for editors.
     #[command(after_help = "Editors start it themselves; see docs/lsp.md for VS Code, Neovim and Helix.

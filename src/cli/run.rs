@@ -1,6 +1,7 @@
 //! `skel run`: replay a trace (rewritten on the way by `--script`) onto a Kubernetes (KWOK)
-//! cluster, or print the plan with `--dry-run`. Exit codes: 0 every object replayed, 1 a
-//! preflight refusal or any object failed, 2 usage or input error, 130 stopped by Ctrl-C.
+//! cluster, or print the plan with `--dry-run`. Exit codes: 0 every object replayed, 1 an
+//! error in the script or trace, a preflight refusal, or any object failed, 2 a usage error,
+//! 130 stopped by Ctrl-C.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -88,10 +89,10 @@ pub enum RunUsageError {
         help("it reads the trace twice (preflight, then replay); save it to a file")
     )]
     Stdin,
-    #[error("`{prefix}` cannot start a namespace name")]
+    #[error("{}", if prefix.is_empty() { "the namespace prefix cannot be empty".to_string() } else { format!("`{prefix}` cannot be the namespace prefix") })]
     #[diagnostic(
         code(skel::usage::namespace_prefix),
-        help("namespace names are lowercase letters, digits and `-`, starting with a letter or digit; e.g. `--namespace-prefix sim-`")
+        help("the prefix keeps the replay apart from the cluster's own namespaces: lowercase letters, digits and `-`, starting with a letter or digit, e.g. `--namespace-prefix sim-`")
     )]
     Prefix { prefix: String },
     #[error("`--from` ({from}) is after `--until` ({until})")]
@@ -103,6 +104,9 @@ pub enum RunUsageError {
         help("write a minor version from 1.{oldest} to 1.{newest}, e.g. `--server-version 1.25`")
     )]
     ServerVersion { text: String, oldest: u32, newest: u32 },
+    #[error("`--node-template` without `--virtual-nodes`")]
+    #[diagnostic(code(skel::usage::node_template), help("say how many nodes to make, e.g. `--virtual-nodes 5`"))]
+    TemplateWithoutNodes,
     #[error("`--jobs` must be at least 1")]
     #[diagnostic(code(skel::usage::jobs), help("`--jobs 1` sends one request at a time"))]
     Jobs,
@@ -169,7 +173,8 @@ pub fn run(args: RunArgs) -> Result<(), Failed> {
     if args.trace == Path::new("-") {
         return Err(usage(RunUsageError::Stdin));
     }
-    let prefix_ok = args.namespace_prefix.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    let prefix_ok = !args.namespace_prefix.is_empty()
+        && args.namespace_prefix.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && args.namespace_prefix.chars().next().is_none_or(|c| c.is_ascii_alphanumeric());
     if !prefix_ok {
         return Err(usage(RunUsageError::Prefix { prefix: args.namespace_prefix.clone() }));
@@ -196,6 +201,9 @@ pub fn run(args: RunArgs) -> Result<(), Failed> {
         (None, true) => Some(KubeVersion { major: 1, minor: builtin::NEWEST }),
         (None, false) => None,
     };
+    if args.node_template.is_some() && args.virtual_nodes == 0 {
+        return Err(usage(RunUsageError::TemplateWithoutNodes));
+    }
     let node_template = match &args.node_template {
         Some(path) => Some(read_node_template(path).map_err(usage)?),
         None => None,
@@ -417,7 +425,7 @@ struct Plan<W: Write> {
 
 impl<W: Write> Observer for Plan<W> {
     fn started(&mut self, version: KubeVersion) {
-        let _ = writeln!(self.out, "# plan for Kubernetes {version}: {} events (nothing is sent)", self.total);
+        let _ = writeln!(self.out, "# plan for Kubernetes {version}: {} (nothing is sent)", count(self.total, "event"));
     }
 
     fn step(&mut self, s: &Step) {
@@ -518,10 +526,11 @@ fn summary_line(s: &Summary, args: &RunArgs, survey: &Survey) -> String {
     };
     let ending = match s.ending {
         Ending::Done => String::new(),
-        Ending::Until => " (stopped at --until)".into(),
-        Ending::Interrupted => " (interrupted)".into(),
-        Ending::FailFast => " (stopped at the first failure)".into(),
+        Ending::Until => ", stopped at --until".into(),
+        Ending::Interrupted => ", interrupted".into(),
+        Ending::FailFast => ", stopped at the first failure".into(),
     };
+    let created = if args.dry_run { String::new() } else { format!(" ({} created)", s.created) };
     let caught = if s.caught_up > 0 { format!(", {} caught up at --from", s.caught_up) } else { String::new() };
     let mut made = count(s.namespaces.len(), "namespace");
     if s.nodes > 0 {
@@ -535,14 +544,13 @@ fn summary_line(s: &Summary, args: &RunArgs, survey: &Survey) -> String {
         format!("; the clean-up deleted {} of {made}", s.cleaned_up)
     };
     format!(
-        "skel run: {}/{} events{caught}{ending} ({} of trace, {speed}) in {:.1}s; {} applied ({} created), {} deleted, \
+        "skel run: {}/{} events{caught}{ending} ({} of trace, {speed}) in {:.1}s; {} applied{created}, {} deleted, \
          {} failed{cleanup}",
         p.event,
         p.events,
         clock(survey.duration() as f64).trim_start_matches('+'),
         s.elapsed.as_secs_f64(),
         p.applied,
-        s.created,
         p.deleted,
         p.failed,
     )
