@@ -401,13 +401,20 @@ fn status_retry_after(body: &[u8]) -> Option<u64> {
 }
 
 fn transport_failure(e: &kube::Error, attempts: u32) -> Failure {
-    let message = chain(e);
-    let lower = message.to_ascii_lowercase();
-    let reason = if lower.contains("timed out") || lower.contains("timeout") || lower.contains("deadline") {
-        "Timeout"
+    let full = chain(e);
+    let lower = full.to_ascii_lowercase();
+    let timeout = lower.contains("timed out") || lower.contains("timeout") || lower.contains("deadline");
+    // The layers' names (`ServiceError: client error (Connect): ...`) say nothing to a user.
+    let message = if lower.contains("connection refused") {
+        "connection refused".to_string()
+    } else if timeout {
+        "no answer within the timeout (`--timeout`)".to_string()
+    } else if lower.contains("incompletemessage") || lower.contains("connection closed") {
+        "the connection closed before an answer".to_string()
     } else {
-        "ConnectionError"
+        full.trim_start_matches("ServiceError: ").to_string()
     };
+    let reason = if timeout { "Timeout" } else { "ConnectionError" };
     Failure { code: None, reason: reason.into(), message, attempts }
 }
 
