@@ -23,17 +23,7 @@ pub fn run(args: ApplyArgs) -> Result<(), Failed> {
         report::diagnostic(FileError::TwoStdins);
         return Err(Failed::Usage);
     }
-    let (script_name, src) = files::read_script(&args.script)?;
-    let compiled = skel::compile_in(&src, args.opt_level(), files::script_folder(&args.script));
-    let failed = compiled.has_errors();
-    for d in compiled.diagnostics {
-        if failed || !args.quiet {
-            report::script_diagnostic(d, &script_name, &src);
-        }
-    }
-    if failed {
-        return Err(Failed::Error);
-    }
+    let (script_name, src, program) = compile_script(&args.script, args.opt_level(), args.quiet)?;
 
     let input = files::open_trace(&args.trace, args.input_format.map(Format::from))?;
     let target = if args.in_place { Some(args.trace.as_path()) } else { args.output.as_deref() };
@@ -44,13 +34,34 @@ pub fn run(args: ApplyArgs) -> Result<(), Failed> {
         .unwrap_or(input.format);
     let output = Output::create(target)?;
 
-    let script = Script { name: &script_name, src: &src, program: &compiled.program };
+    let script = Script { name: &script_name, src: &src, program: &program };
     let summary = rewrite(&script, input, &args.trace, output.file()?, out_format, args.jobs, args.quiet)?;
     output.commit()?;
     if !args.quiet {
         eprintln!("{}", summary_line(&summary, started.elapsed().as_secs_f64()));
     }
     Ok(())
+}
+
+/// Reads and compiles a script, reporting its diagnostics (warnings only unless `quiet`);
+/// returns its display name, its text and the program, or `Err` when it has errors.
+pub fn compile_script(
+    path: &std::path::Path,
+    level: skel::OptLevel,
+    quiet: bool,
+) -> Result<(String, String, skel::Program), Failed> {
+    let (name, src) = files::read_script(path)?;
+    let compiled = skel::compile_in(&src, level, files::script_folder(path));
+    let failed = compiled.has_errors();
+    for d in compiled.diagnostics {
+        if failed || !quiet {
+            report::script_diagnostic(d, &name, &src);
+        }
+    }
+    if failed {
+        return Err(Failed::Error);
+    }
+    Ok((name, src, compiled.program))
 }
 
 /// A compiled script and where it came from (for its diagnostics).

@@ -339,17 +339,7 @@ fn read_node_template(path: &Path) -> Result<Value, RunUsageError> {
 
 /// Applies the script to the trace into a temp file (msgpack: the fastest to read back).
 fn rewrite(script_path: &Path, args: &RunArgs) -> Result<tempfile::NamedTempFile, Failed> {
-    let (script_name, src) = files::read_script(script_path)?;
-    let compiled = skel::compile_in(&src, skel::OptLevel::Full, files::script_folder(script_path));
-    let failed = compiled.has_errors();
-    for d in compiled.diagnostics {
-        if failed || !args.quiet {
-            report::script_diagnostic(d, &script_name, &src);
-        }
-    }
-    if failed {
-        return Err(Failed::Error);
-    }
+    let (script_name, src, program) = apply::compile_script(script_path, skel::OptLevel::Full, args.quiet)?;
     let input = files::open_trace(&args.trace, None)?;
     let temp = tempfile::Builder::new().prefix("skel-run-").suffix(".sktrace").tempfile().map_err(|e| {
         report::diagnostic(FileError::Write { path: "a temp file".into(), reason: files::reason(&e) });
@@ -359,7 +349,7 @@ fn rewrite(script_path: &Path, args: &RunArgs) -> Result<tempfile::NamedTempFile
         report::diagnostic(FileError::Write { path: files::display(temp.path()), reason: files::reason(&e) });
         Failed::Error
     })?;
-    let script = Script { name: &script_name, src: &src, program: &compiled.program };
+    let script = Script { name: &script_name, src: &src, program: &program };
     let summary = apply::rewrite(&script, input, &args.trace, out, Format::Msgpack, None, args.quiet)?;
     if !args.quiet {
         eprintln!("{}", apply::summary_line(&summary, 0.0).replace("; 0.00s", ""));
