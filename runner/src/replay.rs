@@ -168,6 +168,8 @@ pub struct Progress {
 pub trait Observer {
     fn step(&mut self, _step: &Step) {}
     fn progress(&mut self, _progress: &Progress) {}
+    /// While waiting for the next event: the simulated clock, in seconds from the trace's start.
+    fn waiting(&mut self, _clock: f64) {}
     /// Called once, when the preflight passed and the first write is about to happen.
     fn started(&mut self, _version: skel::upgrade::KubeVersion) {}
 }
@@ -320,6 +322,8 @@ pub async fn replay<C: Cluster>(
         let first = survey.first_ts.unwrap_or(0);
         let from = opts.from.unwrap_or(0.0).max(0.0);
         let mut state = State::new();
+        // Whether the state before `from` has been applied.
+        let mut caught = false;
         let mut clock = Instant::now();
         while let Some(event) = events.recv().await {
             if stop.load(Ordering::SeqCst) {
@@ -336,7 +340,8 @@ pub async fn replay<C: Cluster>(
                 caught_up += 1;
                 continue;
             }
-            if caught_up > 0 && !state.is_empty() {
+            if caught_up > 0 && !caught {
+                caught = true;
                 ending = run.catch_up(std::mem::take(&mut state), caught_up, from).await;
                 clock = Instant::now();
                 if ending.is_some() {
@@ -345,7 +350,8 @@ pub async fn replay<C: Cluster>(
             }
             if let Speed::Times(x) = opts.speed {
                 let due = clock + Duration::from_secs_f64(((offset - from) / x).max(0.0));
-                if wait_until(due, stop).await {
+                let simulated = |now: Instant| from + now.saturating_duration_since(clock).as_secs_f64() * x;
+                if run.wait_until(due, stop, simulated).await {
                     ending = Some(Ending::Interrupted);
                     break;
                 }
@@ -355,7 +361,7 @@ pub async fn replay<C: Cluster>(
                 break;
             }
         }
-        if ending.is_none() && !state.is_empty() {
+        if ending.is_none() && caught_up > 0 && !caught {
             ending = run.catch_up(state, caught_up, from).await;
         }
     }
@@ -472,21 +478,23 @@ fn fold(state: &mut State, event: Event) {
     }
 }
 
-/// Sleeps until `due`, looking at `stop` every 100 ms; true when stopped.
-async fn wait_until(due: Instant, stop: &AtomicBool) -> bool {
-    loop {
-        if stop.load(Ordering::SeqCst) {
-            return true;
-        }
-        let now = Instant::now();
-        if now >= due {
-            return false;
-        }
-        tokio::time::sleep((due - now).min(Duration::from_millis(100))).await;
-    }
-}
-
 impl<C: Cluster> Replay<'_, C> {
+    /// Sleeps until `due`, looking at `stop` and showing the simulated clock every 100 ms; true
+    /// when stopped.
+    async fn wait_until(&mut self, due: Instant, stop: &AtomicBool, simulated: impl Fn(Instant) -> f64) -> bool {
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= due {
+                return false;
+            }
+            self.observer.waiting(simulated(now));
+            tokio::time::sleep((due - now).min(Duration::from_millis(100))).await;
+        }
+    }
+
     /// Counts an outcome and shows it to the observer. The run's own objects (namespaces made
     /// on demand, virtual nodes, the clean-up) count only when they fail.
     fn record(&mut self, step: Step) {

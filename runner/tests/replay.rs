@@ -310,6 +310,25 @@ fn from_applies_the_earlier_state_at_once_and_until_stops() {
 }
 
 #[test]
+fn from_after_everything_was_deleted_still_counts_the_events() {
+    let s = setup("1.25");
+    let events = vec![
+        event(0, vec![config_map("a", "one")], vec![]),
+        event(10, vec![], vec![config_map("a", "one")]),
+        event(20, vec![config_map("a", "two")], vec![]),
+    ];
+    let mut opts = options();
+    opts.from = Some(15.0);
+    opts.keep = true;
+    let summary = run(&s, events, &opts).unwrap();
+    assert_eq!((summary.ending, summary.caught_up, summary.progress.event), (Ending::Done, 2, 3));
+    assert_eq!(
+        writes(&s.api),
+        ["PATCH /api/v1/namespaces/virtual-a", "PATCH /api/v1/namespaces/virtual-a/configmaps/two"]
+    );
+}
+
+#[test]
 fn stop_ends_a_long_wait_and_cleans_up() {
     let s = setup("1.25");
     let mut opts = options();

@@ -435,6 +435,8 @@ struct Display {
     bar: Option<ProgressBar>,
     quiet: bool,
     cluster: String,
+    /// The counts after the last event.
+    last: Progress,
 }
 
 impl Display {
@@ -447,13 +449,28 @@ impl Display {
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
-        Display { bar, quiet, cluster }
+        Display { bar, quiet, cluster, last: Progress::default() }
     }
 
     fn say(&self, line: &str) {
         match &self.bar {
             Some(bar) => bar.println(line),
             None => eprintln!("{line}"),
+        }
+    }
+
+    /// The progress line at simulated time `now`.
+    fn show(&self, now: f64) {
+        if let Some(bar) = &self.bar {
+            let p = &self.last;
+            bar.set_position(p.event as u64);
+            bar.set_message(format!(
+                "{}  applied {}  deleted {}  failed {}",
+                clock(now),
+                p.applied,
+                p.deleted,
+                p.failed
+            ));
         }
     }
 
@@ -485,16 +502,12 @@ impl Observer for Display {
     }
 
     fn progress(&mut self, p: &Progress) {
-        if let Some(bar) = &self.bar {
-            bar.set_position(p.event as u64);
-            bar.set_message(format!(
-                "{}  applied {}  deleted {}  failed {}",
-                clock(p.offset),
-                p.applied,
-                p.deleted,
-                p.failed
-            ));
-        }
+        self.last = p.clone();
+        self.show(p.offset);
+    }
+
+    fn waiting(&mut self, now: f64) {
+        self.show(now);
     }
 }
 
