@@ -31,11 +31,7 @@ pub struct BuiltinApi {
 impl BuiltinApi {
     /// `group/version`, or `version` for the core group.
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.to_string()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
+        skel::upgrade::api_version(self.group, self.version)
     }
 
     /// Whether Kubernetes 1.`minor` serves it (when enabled; see [`BuiltinApi::on_by_default`]).

@@ -25,14 +25,19 @@ pub struct Removal {
     pub sources: Vec<String>,
 }
 
+/// An object's `apiVersion`: `group/version`, or `version` for the core group (`""`).
+pub fn api_version(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    }
+}
+
 impl Removal {
     /// `group/version`, or `version` for the core group.
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.clone()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
+        api_version(&self.group, &self.version)
     }
 
     fn removed(&self) -> KubeVersion {
