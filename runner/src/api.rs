@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -80,19 +81,20 @@ impl Resource {
     }
 }
 
-/// The resources a cluster serves, for the kinds it was asked about.
+/// The resources a cluster serves, for the kinds it was asked about (shared: every request
+/// names its resource).
 #[derive(Debug, Clone, Default)]
 pub struct Served {
-    resources: HashMap<Gvk, Resource>,
+    resources: HashMap<Gvk, Arc<Resource>>,
 }
 
 impl Served {
     pub fn insert(&mut self, resource: Resource) {
-        self.resources.insert(resource.gvk.clone(), resource);
+        self.resources.insert(resource.gvk.clone(), Arc::new(resource));
     }
 
-    pub fn get(&self, gvk: &Gvk) -> Option<&Resource> {
-        self.resources.get(gvk)
+    pub fn get(&self, gvk: &Gvk) -> Option<Arc<Resource>> {
+        self.resources.get(gvk).cloned()
     }
 
     pub fn len(&self) -> usize {

@@ -137,8 +137,8 @@ pub fn is_namespace(gvk: &Gvk) -> bool {
 /// removed, name and namespace set to the target, a bare pod's `spec.nodeName` removed (the
 /// trace's nodes do not exist here), and every pod template given the virtual-node selector and
 /// toleration.
-pub fn manifest(obj: &Value, gvk: &Gvk, target: &Target, naming: &Naming) -> Value {
-    let mut out = obj.clone();
+pub fn manifest(obj: Value, gvk: &Gvk, target: &Target, naming: &Naming) -> Value {
+    let mut out = obj;
     let Some(map) = out.as_object_mut() else { return out };
     map.remove("status");
     let meta = map.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
@@ -292,7 +292,7 @@ mod tests {
         let res = Resource::new("apps/v1", "Deployment", "deployments", true);
         let t = target(&obj, &res, &naming()).unwrap();
         assert_eq!(t.display(), "virtual-shop/web");
-        let m = manifest(&obj, &res.gvk, &t, &naming());
+        let m = manifest(obj.clone(), &res.gvk, &t, &naming());
         assert_eq!(
             m,
             json!({
@@ -304,7 +304,7 @@ mod tests {
             })
         );
         // Applying the prepared manifest again changes nothing.
-        assert_eq!(manifest(&m, &res.gvk, &t, &naming()), m);
+        assert_eq!(manifest(m.clone(), &res.gvk, &t, &naming()), m);
     }
 
     #[test]
@@ -314,14 +314,14 @@ mod tests {
         let res = Resource::new("batch/v1", "CronJob", "cronjobs", true);
         let t = target(&cj, &res, &naming()).unwrap();
         assert_eq!(t.namespace.as_deref(), Some("virtual-default"));
-        let m = manifest(&cj, &res.gvk, &t, &naming());
+        let m = manifest(cj, &res.gvk, &t, &naming());
         assert_eq!(m["spec"]["jobTemplate"]["spec"]["template"]["spec"]["nodeSelector"]["type"], "virtual");
 
         let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "a"},
             "spec": {"nodeName": "ip-10-0-0-1", "tolerations": [{"key": "kwok-provider", "operator": "Exists", "effect": "NoSchedule"}]}});
         let res = Resource::new("v1", "Pod", "pods", true);
         let t = target(&pod, &res, &naming()).unwrap();
-        let m = manifest(&pod, &res.gvk, &t, &naming());
+        let m = manifest(pod, &res.gvk, &t, &naming());
         assert!(m["spec"].get("nodeName").is_none());
         assert_eq!(m["spec"]["tolerations"].as_array().unwrap().len(), 1);
     }
@@ -332,7 +332,7 @@ mod tests {
         let res = crate::api::namespaces();
         let t = target(&ns, &res, &naming()).unwrap();
         assert_eq!(t, Target { namespace: None, name: "virtual-shop".into() });
-        let m = manifest(&ns, &res.gvk, &t, &naming());
+        let m = manifest(ns, &res.gvk, &t, &naming());
         assert_eq!(m["metadata"]["labels"]["skel/run"], "r1");
 
         let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
@@ -340,7 +340,7 @@ mod tests {
         let res = Resource::new("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", false);
         let t = target(&role, &res, &naming()).unwrap();
         assert_eq!(t.namespace, None);
-        assert!(manifest(&role, &res.gvk, &t, &naming())["metadata"].get("namespace").is_none());
+        assert!(manifest(role, &res.gvk, &t, &naming())["metadata"].get("namespace").is_none());
     }
 
     #[test]

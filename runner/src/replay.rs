@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
@@ -243,7 +244,7 @@ struct Op {
     verb: Verb,
     /// The run's own object (a namespace made on demand, the clean-up), not one of the trace.
     own: bool,
-    resource: Resource,
+    resource: Arc<Resource>,
     target: Target,
     manifest: Value,
 }
@@ -440,10 +441,10 @@ fn needs(survey: &Survey, served: &Served, opts: &RunOptions) -> Vec<Access> {
     }
     for gvk in survey.kinds.keys() {
         let Some(resource) = served.get(gvk) else { continue };
-        add("create", resource);
-        add("patch", resource);
+        add("create", &resource);
+        add("patch", &resource);
         if survey.deleted_kinds.contains(gvk) {
-            add("delete", resource);
+            add("delete", &resource);
         }
     }
     out
@@ -580,11 +581,11 @@ impl<C: Cluster> Replay<'_, C> {
             self.record(Step { phase, offset, verb, own: false, gvk, target, outcome: Outcome::Failed(failure) });
             return None;
         };
-        let resource = self.served.get(&gvk)?.clone();
+        let resource = self.served.get(&gvk)?;
         match plan::target(&obj, &resource, &self.opts.naming) {
             Ok(target) => {
                 let manifest = match verb {
-                    Verb::Apply => plan::manifest(&obj, &gvk, &target, &self.opts.naming),
+                    Verb::Apply => plan::manifest(obj, &gvk, &target, &self.opts.naming),
                     Verb::Delete => Value::Null,
                 };
                 Some(Op { verb, own: false, resource, target, manifest })
@@ -613,7 +614,7 @@ impl<C: Cluster> Replay<'_, C> {
             .map(|ns| Op {
                 verb: Verb::Apply,
                 own: true,
-                resource: api::namespaces(),
+                resource: api::namespaces().into(),
                 manifest: self.opts.naming.namespace_manifest(&ns),
                 target: Target { namespace: None, name: ns },
             })
@@ -668,7 +669,7 @@ impl<C: Cluster> Replay<'_, C> {
                 }
             }
             let (verb, own, target) = (op.verb, op.own, op.target.display());
-            self.record(Step { phase, offset, verb, own, gvk: op.resource.gvk, target, outcome });
+            self.record(Step { phase, offset, verb, own, gvk: op.resource.gvk.clone(), target, outcome });
         }
     }
 
@@ -713,7 +714,7 @@ impl<C: Cluster> Replay<'_, C> {
         let own = |resource: Resource, name: String| Op {
             verb: Verb::Delete,
             own: true,
-            resource,
+            resource: resource.into(),
             target: Target { namespace: None, name },
             manifest: Value::Null,
         };
@@ -754,7 +755,7 @@ mod tests {
         Op {
             verb: Verb::Apply,
             own: false,
-            resource: api::namespaces(),
+            resource: api::namespaces().into(),
             target: Target { namespace: None, name: name.into() },
             manifest: Value::Null,
         }
