@@ -725,6 +725,28 @@ fn error_output_folder_missing() {
     assert_eq!(listing(tmp.path()), ["small.json"]);
 }
 
+/// A pipe or a device as the output (`-o /dev/null`) is written into, never replaced by a file.
+#[cfg(unix)]
+#[test]
+fn output_into_a_pipe_keeps_the_pipe() {
+    use std::os::unix::fs::FileTypeExt;
+    let tmp = workdir(&[(data("small.json"), "small.json")]);
+    let r = run(skel(tmp.path()).args(["apply", "-", "small.json", "-o", "plain.json"]).write_stdin(""));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let fifo = tmp.path().join("pipe");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || fs::read(fifo).unwrap())
+    };
+    let r = run(skel(tmp.path()).args(["apply", "-", "small.json", "-o", "pipe"]).write_stdin(""));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Checked before joining: a reader of a replaced pipe would wait for ever.
+    assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo(), "the pipe was replaced");
+    assert_eq!(reader.join().unwrap(), fs::read(tmp.path().join("plain.json")).unwrap());
+}
+
 #[test]
 fn usage_unknown_flag() {
     let tmp = workdir(&[(data("small.json"), "small.json")]);

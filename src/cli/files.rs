@@ -88,6 +88,12 @@ pub fn read_script(path: &Path) -> Result<(String, String), Failed> {
     }
 }
 
+/// Whether the path names something that exists and is not a regular file or a folder: a
+/// device or a pipe, which renaming a temp file over would destroy.
+fn is_special(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
 /// The mode a new output gets: the target's own when it exists (`--in-place`, overwriting),
 /// else 0666 less the umask, as any file the user creates.
 fn target_permissions(target: &Path) -> Option<std::fs::Permissions> {
@@ -137,7 +143,8 @@ pub fn open_trace(path: &Path, forced: Option<Format>) -> Result<Input, Failed> 
 }
 
 /// Where the output goes. Everything is written to a temp file first; `commit` moves it into
-/// place (or copies it to stdout), so a failed run leaves no partial output anywhere.
+/// place (or copies it to stdout, a device or a pipe), so a failed run leaves no partial output
+/// anywhere.
 pub struct Output {
     target: Option<PathBuf>,
     temp: Temp,
@@ -155,6 +162,12 @@ impl Output {
             Failed::Error
         };
         match target {
+            // A device or a pipe (`-o /dev/null`, a FIFO) is written into, not replaced: the
+            // output waits in an anonymous temp file until `commit` copies it there.
+            Some(p) if p != Path::new("-") && is_special(p) => {
+                let f = tempfile::tempfile().map_err(|e| fail(display(p), e))?;
+                Ok(Output { target: Some(p.to_path_buf()), temp: Temp::Anonymous(f) })
+            }
             Some(p) if p != Path::new("-") => {
                 let dir = match p.parent() {
                     Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -213,16 +226,18 @@ impl Output {
                 t.as_file().sync_all().map_err(fail)?;
                 t.persist(&target).map_err(|e| fail(e.error))?;
             }
-            (temp, _) => {
+            (temp, target) => {
                 let mut f = match temp {
                     Temp::Anonymous(f) => f,
                     Temp::Named(t) => t.into_file(),
                 };
                 f.rewind().map_err(fail)?;
-                let stdout = io::stdout();
-                let mut lock = stdout.lock();
+                let mut sink: Box<dyn Write> = match &target {
+                    Some(special) => Box::new(std::fs::OpenOptions::new().write(true).open(special).map_err(fail)?),
+                    None => Box::new(io::stdout().lock()),
+                };
                 // A reader that stops early (`| head`) is not an error of ours.
-                let copied = io::copy(&mut f, &mut lock).and_then(|_| lock.flush());
+                let copied = io::copy(&mut f, &mut sink).and_then(|_| sink.flush());
                 match copied {
                     Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
                     other => other.map_err(fail)?,
