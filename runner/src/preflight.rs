@@ -51,7 +51,7 @@ fn unserved_message(cluster: &str, version: &KubeVersion, missing: &[Missing]) -
                     None => "no replacement".to_string(),
                 };
                 let _ = writeln!(out, "  - {} ({used}): removed in {}, {instead}", m.gvk, r.removed_in);
-                let _ = writeln!(out, "      {}", upgrade::migration_statement(r, *version));
+                let _ = writeln!(out, "{}", indented(&upgrade::migration_statement(r, *version)));
             }
             None if m.gvk.api_version.contains(".k8s.io/") || !m.gvk.api_version.contains('.') => {
                 let _ = writeln!(out, "  - {} ({used}): not served by this version", m.gvk);
@@ -66,6 +66,20 @@ fn unserved_message(cluster: &str, version: &KubeVersion, missing: &[Missing]) -
         }
     }
     out.trim_end().to_string()
+}
+
+/// A statement indented under its list item; one longer than a report line (100 columns, less
+/// the frame) is broken after its selector (as `skel fmt` breaks it), so that it can be copied
+/// whole from a terminal.
+fn indented(statement: &str) -> String {
+    const PAD: &str = "      ";
+    match statement.split_once(", apiVersion = ") {
+        Some((selector, rest)) if PAD.len() + statement.len() > 94 => {
+            let command = selector.find('(').map_or(0, |i| i + 1);
+            format!("{PAD}{selector},\n{PAD}{}apiVersion = {rest}", " ".repeat(command))
+        }
+        _ => format!("{PAD}{statement}"),
+    }
 }
 
 fn unserved_help(version: &KubeVersion, missing: &[Missing]) -> String {
@@ -179,5 +193,14 @@ mod tests {
         );
         assert!(text.contains(r#"delete(kind == "PodSecurityPolicy" && apiVersion == "policy/v1beta1");"#), "{text}");
         assert!(text.contains("CustomResourceDefinition"), "{text}");
+        let long = indented(
+            r#"modify(kind == "PodDisruptionBudget" && apiVersion == "policy/v1beta1", apiVersion = "policy/v1");"#,
+        );
+        assert_eq!(
+            long,
+            "      modify(kind == \"PodDisruptionBudget\" && apiVersion == \"policy/v1beta1\",\n             apiVersion = \"policy/v1\");"
+        );
+        // Broken or not, it is SKEL that compiles.
+        assert!(!skel::compile(&long).has_errors());
     }
 }
