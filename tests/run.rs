@@ -266,3 +266,18 @@ fn ctrl_c_stops_the_replay_and_cleans_up() {
     assert!(stderr.contains("1/2 events, interrupted"), "{stderr}");
     assert!(api.objects().is_empty(), "the clean-up ran: {:?}", api.objects().keys());
 }
+
+#[test]
+fn a_delete_of_what_is_not_there_is_not_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "never-applied"}});
+    let trace = json!({
+        "version": 2, "config": {"trackedObjects": {}}, "index": {}, "pod_lifecycles": {},
+        "events": [{"ts": 0, "applied_objs": [], "deleted_objs": [cm]}]
+    });
+    std::fs::write(dir.path().join("trace.json"), trace.to_string()).unwrap();
+    let (_api, kubeconfig) = cluster(dir.path(), "1.25");
+    let r = run(skel(dir.path()).args(["run", "trace.json", "--speed", "max"]).arg("--kubeconfig").arg(&kubeconfig));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("0 applied (0 created), 1 deleted (1 already gone), 0 failed"), "{}", r.stderr);
+}

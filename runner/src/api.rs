@@ -96,14 +96,6 @@ impl Served {
     pub fn get(&self, gvk: &Gvk) -> Option<Arc<Resource>> {
         self.resources.get(gvk).cloned()
     }
-
-    pub fn len(&self) -> usize {
-        self.resources.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.resources.is_empty()
-    }
 }
 
 /// The `Namespace` resource, which every run uses.

@@ -182,7 +182,6 @@ impl Observer for Quiet {}
 /// One object that failed.
 #[derive(Debug, Clone)]
 pub struct ObjectFailure {
-    pub phase: Phase,
     pub verb: Verb,
     pub gvk: Gvk,
     pub target: String,
@@ -516,7 +515,6 @@ impl<C: Cluster> Replay<'_, C> {
                 self.progress.failed += 1;
                 if self.failures.len() < FAILURES_KEPT {
                     self.failures.push(ObjectFailure {
-                        phase: step.phase,
                         verb: step.verb,
                         gvk: step.gvk.clone(),
                         target: step.target.clone(),

@@ -13,10 +13,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use miette::Diagnostic;
 use serde_json::Value;
 use skel::upgrade::KubeVersion;
+use skel_runner::api::Gvk;
 use skel_runner::time::{clock, parse_offset, parse_speed};
 use skel_runner::{
-    builtin, mpsc, Cluster, Connection, DryRun, Ending, KubeCluster, ObjectFailure, Observer, Outcome, Phase, Progress,
-    RunOptions, Speed, Step, Summary, Survey,
+    builtin, mpsc, Cluster, Connection, DryRun, Ending, Failure, KubeCluster, ObjectFailure, Observer, Outcome, Phase,
+    Progress, RunOptions, Speed, Step, Summary, Survey, Verb,
 };
 use skel_trace::{Event, Format, Section, TraceVisitor};
 use thiserror::Error;
@@ -131,20 +132,20 @@ pub struct ObjectsFailed {
 /// How many failures the final diagnostic lists.
 const LISTED: usize = 20;
 
-fn failure_line(f: &ObjectFailure) -> String {
-    let status = match f.failure.code {
-        Some(code) => format!("{code} {}", f.failure.reason),
-        None => f.failure.reason.clone(),
+fn failure_line(verb: Verb, gvk: &Gvk, target: &str, f: &Failure) -> String {
+    let status = match f.code {
+        Some(code) => format!("{code} {}", f.reason),
+        None => f.reason.clone(),
     };
-    let tries = if f.failure.attempts > 1 { format!(" (after {} tries)", f.failure.attempts) } else { String::new() };
-    format!("{} {} {}: {status}: {}{tries}", f.verb.name(), f.gvk, f.target, f.failure.message)
+    let tries = if f.attempts > 1 { format!(" (after {} tries)", f.attempts) } else { String::new() };
+    format!("{} {gvk} {target}: {status}: {}{tries}", verb.name(), f.message)
 }
 
 fn failed_message(failed: &u64, failures: &[ObjectFailure]) -> String {
     let mut out = format!("{failed} object{} failed", if *failed == 1 { "" } else { "s" });
     for f in failures.iter().take(LISTED) {
         out.push_str("\n  - ");
-        out.push_str(&failure_line(f));
+        out.push_str(&failure_line(f.verb, &f.gvk, &f.target, &f.failure));
     }
     if *failed as usize > LISTED.min(failures.len()) {
         out.push_str(&format!("\n  ... and {} more", *failed as usize - LISTED.min(failures.len())));
@@ -490,14 +491,8 @@ impl Observer for Display {
 
     fn step(&mut self, s: &Step) {
         if let Outcome::Failed(f) = &s.outcome {
-            let failure = ObjectFailure {
-                phase: s.phase,
-                verb: s.verb,
-                gvk: s.gvk.clone(),
-                target: s.target.clone(),
-                failure: f.clone(),
-            };
-            self.say(&format!("{}  failed: {}", phase_clock(s.phase, s.offset), failure_line(&failure)));
+            let line = failure_line(s.verb, &s.gvk, &s.target, f);
+            self.say(&format!("{}  failed: {line}", phase_clock(s.phase, s.offset)));
         }
     }
 
@@ -534,6 +529,7 @@ fn summary_line(s: &Summary, args: &RunArgs, survey: &Survey) -> String {
         Ending::FailFast => ", stopped at the first failure".into(),
     };
     let created = if args.dry_run { String::new() } else { format!(" ({} created)", s.created) };
+    let gone = if s.absent > 0 { format!(" ({} already gone)", s.absent) } else { String::new() };
     let caught = if s.caught_up > 0 { format!(", {} caught up at --from", s.caught_up) } else { String::new() };
     let mut made = count(s.namespaces.len(), "namespace");
     if s.nodes > 0 {
@@ -547,7 +543,7 @@ fn summary_line(s: &Summary, args: &RunArgs, survey: &Survey) -> String {
         format!("; the clean-up deleted {} of {made}", s.cleaned_up)
     };
     format!(
-        "skel run: {}/{} events{caught}{ending} ({} of trace, {speed}) in {:.1}s; {} applied{created}, {} deleted, \
+        "skel run: {}/{} events{caught}{ending} ({} of trace, {speed}) in {:.1}s; {} applied{created}, {} deleted{gone}, \
          {} failed{cleanup}",
         p.event,
         p.events,
