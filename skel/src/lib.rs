@@ -7,6 +7,7 @@ mod check;
 mod emit;
 pub mod explore;
 pub mod ir;
+pub mod kube;
 pub mod lazy;
 pub mod node;
 pub mod opt;

@@ -9,45 +9,12 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-/// One group/version/kind that a Kubernetes version stopped serving.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Removal {
-    /// `""` for the core group.
-    pub group: String,
-    pub version: String,
-    pub kind: String,
-    pub removed_in: String,
-    /// The apiVersion to use instead, if there is one.
-    pub replacement: Option<String>,
-    #[serde(default)]
-    pub notes: String,
-    #[serde(default)]
-    pub sources: Vec<String>,
-}
-
-/// An object's `apiVersion`: `group/version`, or `version` for the core group (`""`).
-pub fn api_version(group: &str, version: &str) -> String {
-    if group.is_empty() {
-        version.to_string()
-    } else {
-        format!("{group}/{version}")
-    }
-}
-
-impl Removal {
-    /// `group/version`, or `version` for the core group.
-    pub fn api_version(&self) -> String {
-        api_version(&self.group, &self.version)
-    }
-
-    fn removed(&self) -> KubeVersion {
-        KubeVersion::parse(&self.removed_in).unwrap_or(KubeVersion { major: u32::MAX, minor: u32::MAX })
-    }
-}
+pub use crate::kube::apis::{migration_statement, removal_of, removals, served_replacement, Removal};
+use crate::kube::apis::removal_index;
+pub use crate::kube::{api_version, KubeVersion};
 
 #[derive(Default, Deserialize)]
 struct Table {
-    removals: Vec<Removal>,
     #[serde(default)]
     label_and_taint_changes: Vec<LabelChange>,
 }
@@ -69,11 +36,6 @@ fn table() -> &'static Table {
     TABLE.get_or_init(|| serde_yaml::from_str::<Table>(include_str!("../data/api-removals.yaml")).unwrap_or_default())
 }
 
-/// The built-in table of removals.
-pub fn removals() -> &'static [Removal] {
-    &table().removals
-}
-
 /// The version from which the control-plane node `label` (or `taint`) is gone, from the data.
 fn master_gone(kind: &str) -> KubeVersion {
     table()
@@ -82,59 +44,6 @@ fn master_gone(kind: &str) -> KubeVersion {
         .find(|c| c.kind == kind && c.key.split(':').next() == Some(MASTER))
         .and_then(|c| KubeVersion::parse(&c.removed_in))
         .unwrap_or(KubeVersion { major: u32::MAX, minor: u32::MAX })
-}
-
-/// The table's entries by (apiVersion, kind).
-fn removal_index() -> &'static std::collections::HashMap<(&'static str, &'static str), usize> {
-    static INDEX: OnceLock<std::collections::HashMap<(&'static str, &'static str), usize>> = OnceLock::new();
-    static API_VERSIONS: OnceLock<Vec<String>> = OnceLock::new();
-    INDEX.get_or_init(|| {
-        let names = API_VERSIONS.get_or_init(|| removals().iter().map(Removal::api_version).collect());
-        removals().iter().zip(names).enumerate().map(|(i, (r, api))| ((api.as_str(), r.kind.as_str()), i)).collect()
-    })
-}
-
-/// The table's entry for an object's `apiVersion` and `kind`, if that API was ever removed.
-pub fn removal_of(api_version: &str, kind: &str) -> Option<&'static Removal> {
-    removal_index().get(&(api_version, kind)).map(|&i| &removals()[i])
-}
-
-/// The one statement that migrates a removed API's objects for `target`: a new `apiVersion`, or
-/// `delete` when no API the target serves replaces it. (Ingress fields move too: see `--fix`.)
-pub fn migration_statement(r: &Removal, target: KubeVersion) -> String {
-    match served_replacement(r, target) {
-        Some(to) => {
-            format!("modify(kind == {:?} && apiVersion == {:?}, apiVersion = {to:?});", r.kind, r.api_version())
-        }
-        None => format!("delete(kind == {:?} && apiVersion == {:?});", r.kind, r.api_version()),
-    }
-}
-
-/// A Kubernetes minor version, `1.25`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct KubeVersion {
-    pub major: u32,
-    pub minor: u32,
-}
-
-impl KubeVersion {
-    /// `1.25`, `v1.25` or `1.25.3` (the patch is ignored).
-    pub fn parse(text: &str) -> Option<KubeVersion> {
-        let t = text.trim().trim_start_matches('v');
-        let mut parts = t.split('.');
-        let major = parts.next()?.parse().ok()?;
-        let minor = parts.next()?.parse().ok()?;
-        if parts.next().is_some_and(|p| p.parse::<u32>().is_err()) || parts.next().is_some() {
-            return None;
-        }
-        Some(KubeVersion { major, minor })
-    }
-}
-
-impl std::fmt::Display for KubeVersion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.major, self.minor)
-    }
 }
 
 /// The control-plane node label and taint that Kubernetes renamed.
@@ -341,20 +250,6 @@ impl Finding {
             None => true,
         }
     }
-}
-
-/// The apiVersion a removed API's objects become for `target`: its replacement, or that one's
-/// if the target no longer serves it either, and so on; `None` when the chain ends without one.
-pub fn served_replacement(r: &Removal, target: KubeVersion) -> Option<String> {
-    let mut to = r.replacement.clone()?;
-    for _ in 0..removals().len() {
-        let next = removals().iter().find(|n| n.kind == r.kind && n.api_version() == to && n.removed() <= target);
-        match next {
-            Some(n) => to = n.replacement.clone()?,
-            None => return Some(to),
-        }
-    }
-    None
 }
 
 /// `1 object`, `2 objects`.
@@ -608,22 +503,6 @@ fn ingress_fix(api_version: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_table_is_whole() {
-        let table = removals();
-        assert!(table.len() > 50, "{}", table.len());
-        for r in table {
-            assert!(KubeVersion::parse(&r.removed_in).is_some(), "{r:?}");
-            assert!(!r.kind.is_empty() && !r.version.is_empty() && !r.sources.is_empty(), "{r:?}");
-        }
-        assert!(table
-            .iter()
-            .any(|r| r.kind == "CronJob" && r.api_version() == "batch/v1beta1" && r.removed_in == "1.25"));
-        assert_eq!(removal_index().len(), table.len(), "an apiVersion and kind appear twice");
-        assert_eq!(master_gone("label"), KubeVersion { major: 1, minor: 24 });
-        assert_eq!(master_gone("taint"), KubeVersion { major: 1, minor: 25 });
-    }
-
     /// What each target version finds: removals at or before it; the label from 1.24, the
     /// taint from 1.25; counts per object and per event.
     #[test]
@@ -652,14 +531,6 @@ mod tests {
         assert_eq!((cron_finding.first_ts, cron_finding.last_ts), (10, 20));
         assert_eq!(cron_finding.example, "n/c");
         assert_eq!((r.objects, r.events), (4, 2));
-    }
-
-    #[test]
-    fn versions_parse() {
-        assert_eq!(KubeVersion::parse("v1.25.3"), Some(KubeVersion { major: 1, minor: 25 }));
-        assert_eq!(KubeVersion::parse("1.9"), Some(KubeVersion { major: 1, minor: 9 }));
-        assert!(KubeVersion::parse("1.x").is_none() && KubeVersion::parse("125").is_none());
-        assert!(KubeVersion { major: 1, minor: 9 } < KubeVersion { major: 1, minor: 25 });
     }
 
     #[test]
