@@ -1,92 +1,231 @@
-//! `skel check`: what a trace uses that a target Kubernetes version no longer serves, and the
-//! SKEL that migrates it. The removals are data (`skel/data/api-removals.yaml`, with sources);
-//! a `Scanner` looks at every object once and a `Report` renders as text, JSON or SARIF.
+//! `skel check`: what a trace (or a set of manifests) holds that a target Kubernetes version
+//! rejects, ignores or deprecates, and the SKEL that rewrites what a rewrite can. The knowledge
+//! is `crate::kube` (removed APIs, upgrade hazards, pod-template places); a `Scanner` looks at
+//! every object once, scanners of parts of a trace merge, and a `Report` renders as text, JSON,
+//! SARIF or Markdown, or as the fix script.
 
-use std::collections::BTreeMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
-use std::sync::OnceLock;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 pub use crate::kube::apis::{migration_statement, removal_of, removals, served_replacement, Removal};
-use crate::kube::apis::removal_index;
+use crate::kube::hazards::{hazards, Hazard, Hit, Rules, TokenRef};
+pub use crate::kube::hazards::{Family, Severity};
+use crate::kube::podspec::PodPlaces;
 pub use crate::kube::{api_version, KubeVersion};
 
-#[derive(Default, Deserialize)]
-struct Table {
-    #[serde(default)]
-    label_and_taint_changes: Vec<LabelChange>,
-}
-
-/// A node label or taint Kubernetes stopped setting (the data's `label_and_taint_changes`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct LabelChange {
-    /// `node-role.kubernetes.io/master`, or `KEY:EFFECT` for a taint.
-    pub key: String,
-    /// `label` or `taint`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub removed_in: String,
-    pub replacement: String,
-}
-
-fn table() -> &'static Table {
-    static TABLE: OnceLock<Table> = OnceLock::new();
-    TABLE.get_or_init(|| serde_yaml::from_str::<Table>(include_str!("../data/api-removals.yaml")).unwrap_or_default())
-}
-
-/// The version from which the control-plane node `label` (or `taint`) is gone, from the data.
-fn master_gone(kind: &str) -> KubeVersion {
-    table()
-        .label_and_taint_changes
-        .iter()
-        .find(|c| c.kind == kind && c.key.split(':').next() == Some(MASTER))
-        .and_then(|c| KubeVersion::parse(&c.removed_in))
-        .unwrap_or(KubeVersion { major: u32::MAX, minor: u32::MAX })
-}
-
-/// The control-plane node label and taint that Kubernetes renamed.
-pub const MASTER: &str = "node-role.kubernetes.io/master";
-pub const CONTROL_PLANE: &str = "node-role.kubernetes.io/control-plane";
-
-/// Where an object uses a thing the target version no longer has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Usage {
-    /// An apiVersion/kind the target does not serve (index into `removals()`).
+/// What a finding is about: a removed API (an index into `removals()`) or another hazard (an
+/// index into `hazards()`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Rule {
     Api(usize),
-    /// `node-role.kubernetes.io/master` in a nodeSelector (no node has it from 1.24).
-    MasterNodeSelector,
-    /// ... in a node affinity's match expressions.
-    MasterNodeAffinity,
-    /// A toleration of the `node-role.kubernetes.io/master` taint (not set from 1.25).
-    MasterToleration,
+    Hazard(usize),
 }
 
-/// What one kind of usage amounts to in the trace.
+/// How many values (schedules, addresses) a finding keeps to show.
+const MAX_VALUES: usize = 20;
+
+/// One rule's findings in the whole input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    pub usage: Usage,
+    pub rule: Rule,
+    pub severity: Severity,
     pub objects: u64,
     pub events: u64,
     pub first_ts: i64,
     pub last_ts: i64,
     /// `namespace/name` (or `name`) of the first object seen.
     pub example: String,
+    /// The statements that rewrite it where it was found, in the order first seen.
+    pub fix: Vec<String>,
+    /// Values worth showing (the schedules, the addresses), at most `MAX_VALUES`.
+    pub values: Vec<String>,
     last_event: usize,
 }
 
-/// Looks at every object of a trace (or of a set of manifests) for what `target` does not have.
+impl Finding {
+    pub fn removal(&self) -> Option<&'static Removal> {
+        match self.rule {
+            Rule::Api(i) => removals().get(i),
+            Rule::Hazard(_) => None,
+        }
+    }
+
+    pub fn hazard(&self) -> Option<&'static Hazard> {
+        match self.rule {
+            Rule::Hazard(i) => hazards().get(i),
+            Rule::Api(_) => None,
+        }
+    }
+
+    /// The stable id a machine matches: `removed-api:batch/v1beta1/CronJob`,
+    /// `label:node-role.kubernetes.io/master`, ...
+    pub fn id(&self) -> String {
+        match (self.removal(), self.hazard()) {
+            (Some(r), _) => format!("removed-api:{}/{}", r.api_version(), r.kind),
+            (_, Some(h)) => h.id.clone(),
+            _ => String::new(),
+        }
+    }
+
+    /// The rule family: the id's first part.
+    pub fn family(&self) -> &'static str {
+        match self.hazard() {
+            Some(h) => match h.family {
+                Family::Label => "label",
+                Family::Taint => "taint",
+                Family::Annotation => "annotation",
+                Family::Field => "field",
+                Family::Volume => "volume",
+                Family::VolumeCsi => "volume-csi",
+                Family::DeprecatedApi => "deprecated-api",
+                Family::Validation => "validation",
+                Family::Behaviour => "behaviour",
+            },
+            None => "removed-api",
+        }
+    }
+
+    /// The version from which it has its severity.
+    pub fn since(&self) -> String {
+        match (self.removal(), self.hazard()) {
+            (Some(r), _) => r.removed_in.clone(),
+            (_, Some(h)) => {
+                let v = if self.severity == Severity::Error { &h.error_from } else { &h.warn_from };
+                v.clone().unwrap_or_default()
+            }
+            _ => String::new(),
+        }
+    }
+
+    /// One line saying what it is.
+    pub fn title(&self) -> String {
+        match (self.removal(), self.hazard()) {
+            (Some(r), _) => format!("{} {} was removed in Kubernetes {}", r.api_version(), r.kind, r.removed_in),
+            (_, Some(h)) => {
+                let what = if self.severity == Severity::Error { "from" } else { "deprecated from" };
+                format!("{} ({what} {})", h.title, self.since())
+            }
+            _ => String::new(),
+        }
+    }
+
+    /// What to use instead, for `target`.
+    pub fn instead(&self, target: KubeVersion) -> String {
+        match (self.removal(), self.hazard()) {
+            (Some(r), _) => match (&r.replacement, served_replacement(r, target)) {
+                (Some(to), Some(served)) if *to != served => {
+                    format!("use {to}, then {served} (the target serves no earlier one)")
+                }
+                (Some(to), _) => format!("use {to}"),
+                (None, _) => "no replacement API".to_string(),
+            },
+            (_, Some(h)) => h.instead.clone(),
+            _ => String::new(),
+        }
+    }
+
+    /// Whether `--fix` writes statements that rewrite it (for an API, to the version the target
+    /// serves: following replacements that are themselves removed by then).
+    pub fn fixable(&self, target: KubeVersion) -> bool {
+        match (self.removal(), self.hazard()) {
+            (Some(r), _) => served_replacement(r, target).is_some(),
+            (_, Some(_)) => !self.fix.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// What the user must do by hand, if the rewrite does not do it all.
+    pub fn manual(&self) -> Option<String> {
+        match (self.removal(), self.hazard()) {
+            (Some(r), _) if !r.notes.is_empty() && r.notes != "no notable changes" => Some(r.notes.clone()),
+            (_, Some(h)) => h.manual.clone(),
+            _ => None,
+        }
+    }
+
+    pub fn sources(&self) -> &'static [String] {
+        match (self.removal(), self.hazard()) {
+            (Some(r), _) => &r.sources,
+            (_, Some(h)) => &h.sources,
+            _ => &[],
+        }
+    }
+
+    fn add(&mut self, event: usize, ts: i64, fix: Vec<String>, values: Vec<String>) {
+        self.objects += 1;
+        if self.last_event != event {
+            self.events += 1;
+            self.last_event = event;
+        }
+        self.first_ts = self.first_ts.min(ts);
+        self.last_ts = self.last_ts.max(ts);
+        for f in fix {
+            if !self.fix.contains(&f) {
+                self.fix.push(f);
+            }
+        }
+        for v in values {
+            if self.values.len() < MAX_VALUES && !self.values.contains(&v) {
+                self.values.push(v);
+            }
+        }
+    }
+}
+
+/// A token Secret reference seen, kept until the end says whether the input holds the Secret.
+#[derive(Debug, Clone)]
+struct TokenUse {
+    token: TokenRef,
+    event: usize,
+    ts: i64,
+    example: String,
+}
+
+/// Looks at every object of a trace (or of a set of manifests) for what `target` rejects,
+/// ignores or deprecates.
 pub struct Scanner {
     target: KubeVersion,
-    found: BTreeMap<Usage, Finding>,
+    rules: Rules,
+    places: PodPlaces,
+    found: HashMap<Rule, Finding>,
+    tokens: Vec<TokenUse>,
+    token_secrets: HashSet<(String, String)>,
+    hits: Vec<Hit>,
+    refs: Vec<TokenRef>,
     pub objects: u64,
     pub events: u64,
 }
 
 impl Scanner {
     pub fn new(target: KubeVersion) -> Scanner {
-        Scanner { target, found: BTreeMap::new(), objects: 0, events: 0 }
+        Scanner {
+            target,
+            rules: Rules::at(target),
+            places: PodPlaces::default(),
+            found: HashMap::new(),
+            tokens: Vec::new(),
+            token_secrets: HashSet::new(),
+            hits: Vec::new(),
+            refs: Vec::new(),
+            objects: 0,
+            events: 0,
+        }
+    }
+
+    /// A scanner for another part of the same input: the same target and pod-template places.
+    pub fn fork(&self) -> Scanner {
+        let mut s = Scanner::new(self.target);
+        s.places = self.places.clone();
+        s
+    }
+
+    /// Looks for pod templates where the trace's config says a tracked kind has them too
+    /// (`group/version.Kind`, a JSON pointer such as `/spec/template`).
+    pub fn pod_template_path(&mut self, gvk: &str, pointer: &str) {
+        self.places.add_config_path(gvk, pointer);
     }
 
     /// Counts an event (call before its objects).
@@ -99,42 +238,130 @@ impl Scanner {
         self.objects += 1;
         let api = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
         let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
-        let mut usages = Vec::new();
-        if let Some(&i) = removal_index().get(&(api, kind)) {
+        if let Some(&i) = crate::kube::apis::removal_index().get(&(api, kind)) {
             if removals().get(i).is_some_and(|r| r.removed() <= self.target) {
-                usages.push(Usage::Api(i));
+                let fix = removals().get(i).map(|r| self.api_fix(r)).unwrap_or_default();
+                self.record(Rule::Api(i), Severity::Error, event, ts, obj, fix, Vec::new());
             }
         }
-        if self.target >= master_gone("label") {
-            master_usages(obj, &mut usages, self.target >= master_gone("taint"));
-        }
-        for u in usages {
-            let f = self.found.entry(u).or_insert_with(|| Finding {
-                usage: u,
-                objects: 0,
-                events: 0,
-                first_ts: ts,
-                last_ts: ts,
-                example: describe(obj),
-                last_event: usize::MAX,
-            });
-            f.objects += 1;
-            if f.last_event != event {
-                f.events += 1;
-                f.last_event = event;
+        let mut hits = std::mem::take(&mut self.hits);
+        let mut refs = std::mem::take(&mut self.refs);
+        self.rules.scan(obj, &self.places, &mut hits, &mut refs);
+        for hit in hits.drain(..) {
+            let severity = hazards().get(hit.hazard).and_then(|h| h.severity_at(self.target));
+            if let Some(severity) = severity {
+                self.record(Rule::Hazard(hit.hazard), severity, event, ts, obj, hit.fix, hit.values);
             }
-            f.first_ts = f.first_ts.min(ts);
-            f.last_ts = f.last_ts.max(ts);
         }
+        for token in refs.drain(..) {
+            self.tokens.push(TokenUse { token, event, ts, example: describe(obj) });
+        }
+        if let Some(secret) = Rules::token_secret(obj) {
+            self.token_secrets.insert(secret);
+        }
+        self.hits = hits;
+        self.refs = refs;
     }
 
-    pub fn report(self) -> Report {
-        Report {
-            target: self.target,
-            objects: self.objects,
-            events: self.events,
-            findings: self.found.into_values().collect(),
+    /// The statements that migrate a removed API's objects: its fields, then its apiVersion.
+    fn api_fix(&self, r: &Removal) -> Vec<String> {
+        let mut fix = Vec::new();
+        if served_replacement(r, self.target).is_some() {
+            if r.kind == "Ingress" {
+                fix.extend(ingress_fix(&r.api_version()).lines().map(str::to_string));
+            }
+            fix.push(migration_statement(r, self.target));
         }
+        fix
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &mut self,
+        rule: Rule,
+        severity: Severity,
+        event: usize,
+        ts: i64,
+        obj: &Value,
+        fix: Vec<String>,
+        values: Vec<String>,
+    ) {
+        let f = self.found.entry(rule).or_insert_with(|| Finding {
+            rule,
+            severity,
+            objects: 0,
+            events: 0,
+            first_ts: ts,
+            last_ts: ts,
+            example: describe(obj),
+            fix: Vec::new(),
+            values: Vec::new(),
+            last_event: usize::MAX,
+        });
+        f.add(event, ts, fix, values);
+    }
+
+    /// Adds what `later` (a fork that scanned the events after this one's) found.
+    pub fn merge(&mut self, later: Scanner) {
+        self.objects += later.objects;
+        self.events += later.events;
+        for (rule, f) in later.found {
+            match self.found.get_mut(&rule) {
+                Some(mine) => {
+                    mine.objects += f.objects;
+                    mine.events += f.events;
+                    mine.first_ts = mine.first_ts.min(f.first_ts);
+                    mine.last_ts = mine.last_ts.max(f.last_ts);
+                    for s in f.fix {
+                        if !mine.fix.contains(&s) {
+                            mine.fix.push(s);
+                        }
+                    }
+                    for v in f.values {
+                        if mine.values.len() < MAX_VALUES && !mine.values.contains(&v) {
+                            mine.values.push(v);
+                        }
+                    }
+                    mine.last_event = f.last_event;
+                }
+                None => {
+                    self.found.insert(rule, f);
+                }
+            }
+        }
+        self.tokens.extend(later.tokens);
+        self.token_secrets.extend(later.token_secrets);
+    }
+
+    pub fn report(mut self) -> Report {
+        let sa_rule = self.rules.sa_token_rule();
+        let severity = sa_rule.and_then(|i| hazards().get(i)).and_then(|h| h.severity_at(self.target));
+        if let (Some(i), Some(severity)) = (sa_rule, severity) {
+            let tokens = std::mem::take(&mut self.tokens);
+            for t in tokens {
+                if self.token_secrets.contains(&(t.token.namespace.clone(), t.token.secret.clone())) {
+                    continue;
+                }
+                let rule = Rule::Hazard(i);
+                let f = self.found.entry(rule).or_insert_with(|| Finding {
+                    rule,
+                    severity,
+                    objects: 0,
+                    events: 0,
+                    first_ts: t.ts,
+                    last_ts: t.ts,
+                    example: t.example.clone(),
+                    fix: Vec::new(),
+                    values: Vec::new(),
+                    last_event: usize::MAX,
+                });
+                let value = format!("{}/{}", t.token.namespace, t.token.secret);
+                f.add(t.event, t.ts, vec![t.token.insert_statement()], vec![value.trim_start_matches('/').to_string()]);
+            }
+        }
+        let mut findings: Vec<Finding> = self.found.into_values().collect();
+        findings.sort_by_key(|f| (std::cmp::Reverse(f.severity), f.rule));
+        Report { target: self.target, objects: self.objects, events: self.events, findings }
     }
 }
 
@@ -148,108 +375,15 @@ fn describe(obj: &Value) -> String {
     }
 }
 
-/// The pod specs of an object: a Pod's `spec`, a workload's `spec.template.spec`, a CronJob's
-/// `spec.jobTemplate.spec.template.spec`.
-fn pod_specs(obj: &Value) -> impl Iterator<Item = &Value> {
-    ["/spec", "/spec/template/spec", "/spec/jobTemplate/spec/template/spec"].into_iter().filter_map(|p| obj.pointer(p))
-}
-
-fn master_usages(obj: &Value, out: &mut Vec<Usage>, taints: bool) {
-    for spec in pod_specs(obj) {
-        if spec.get("nodeSelector").and_then(|s| s.get(MASTER)).is_some() && !out.contains(&Usage::MasterNodeSelector) {
-            out.push(Usage::MasterNodeSelector);
-        }
-        let terms = spec
-            .pointer("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")
-            .and_then(Value::as_array);
-        let preferred = spec
-            .pointer("/affinity/nodeAffinity/preferredDuringSchedulingIgnoredDuringExecution")
-            .and_then(Value::as_array);
-        let exprs = terms
-            .into_iter()
-            .flatten()
-            .chain(preferred.into_iter().flatten().filter_map(|p| p.get("preference")))
-            .filter_map(|t| t.get("matchExpressions").and_then(Value::as_array))
-            .flatten();
-        if exprs.into_iter().any(|e| e.get("key").and_then(Value::as_str) == Some(MASTER))
-            && !out.contains(&Usage::MasterNodeAffinity)
-        {
-            out.push(Usage::MasterNodeAffinity);
-        }
-        let tolerates = spec
-            .get("tolerations")
-            .and_then(Value::as_array)
-            .is_some_and(|ts| ts.iter().any(|t| t.get("key").and_then(Value::as_str) == Some(MASTER)));
-        if taints && tolerates && !out.contains(&Usage::MasterToleration) {
-            out.push(Usage::MasterToleration);
-        }
-    }
-}
-
-/// What a trace uses that the target version does not have.
+/// What an input holds that the target version rejects, ignores or deprecates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     pub target: KubeVersion,
     pub objects: u64,
     pub events: u64,
-    /// In the order of the removal table, then the label usages.
+    /// Errors, then warnings; in each, removed APIs in the table's order, then the other
+    /// hazards in the data's order.
     pub findings: Vec<Finding>,
-}
-
-impl Finding {
-    /// A stable identifier for the rule: `removed-api` or `master-node-label`/`master-taint`.
-    pub fn rule(&self) -> &'static str {
-        match self.usage {
-            Usage::Api(_) => "removed-api",
-            Usage::MasterNodeSelector | Usage::MasterNodeAffinity => "master-node-label",
-            Usage::MasterToleration => "master-taint",
-        }
-    }
-
-    pub fn removal(&self) -> Option<&'static Removal> {
-        match self.usage {
-            Usage::Api(i) => removals().get(i),
-            _ => None,
-        }
-    }
-
-    /// One line saying what it is.
-    pub fn title(&self) -> String {
-        match (self.usage, self.removal()) {
-            (Usage::Api(_), Some(r)) => {
-                format!("{} {} was removed in Kubernetes {}", r.api_version(), r.kind, r.removed_in)
-            }
-            (Usage::MasterNodeSelector, _) => {
-                format!("a nodeSelector on `{MASTER}`, which nodes no longer carry (1.24)")
-            }
-            (Usage::MasterNodeAffinity, _) => {
-                format!("a node affinity on `{MASTER}`, which nodes no longer carry (1.24)")
-            }
-            (Usage::MasterToleration, _) => format!("a toleration of the `{MASTER}` taint, no longer set (1.25)"),
-            (Usage::Api(_), None) => "an API that was removed".to_string(),
-        }
-    }
-
-    /// What to use instead.
-    pub fn instead(&self) -> String {
-        match (self.usage, self.removal()) {
-            (Usage::Api(_), Some(r)) => match &r.replacement {
-                Some(to) => format!("use {to}"),
-                None => "no replacement API".to_string(),
-            },
-            // (`Report` says where a chain of replacements ends.)
-            _ => format!("use `{CONTROL_PLANE}`"),
-        }
-    }
-
-    /// Whether `--fix` can write SKEL that migrates it (for an API, to the version the target
-    /// serves: following replacements that are themselves removed by then).
-    pub fn fixable(&self, target: KubeVersion) -> bool {
-        match self.removal() {
-            Some(r) => served_replacement(r, target).is_some(),
-            None => true,
-        }
-    }
 }
 
 /// `1 object`, `2 objects`.
@@ -262,9 +396,19 @@ fn count(n: u64, what: &str) -> String {
 }
 
 impl Report {
-    /// Findings at or below the target (all of them: the scanner keeps no others).
     pub fn has_findings(&self) -> bool {
         !self.findings.is_empty()
+    }
+
+    /// Keeps the findings of `min` severity or worse.
+    pub fn at_least(mut self, min: Severity) -> Report {
+        self.findings.retain(|f| f.severity >= min);
+        self
+    }
+
+    /// How many findings have severity `s`.
+    pub fn count(&self, s: Severity) -> usize {
+        self.findings.iter().filter(|f| f.severity == s).count()
     }
 
     pub fn text(&self) -> String {
@@ -277,37 +421,46 @@ impl Report {
             self.target
         );
         if self.findings.is_empty() {
-            out.push_str("nothing found: every object is served by the target version\n");
+            out.push_str("nothing found\n");
             return out;
         }
-        for f in &self.findings {
-            let _ = writeln!(out, "\n{}: {}", f.rule(), f.title());
-            let instead = match f.removal().map(|r| (r, served_replacement(r, self.target))) {
-                Some((r, Some(to))) if r.replacement.as_deref() != Some(&to) => {
-                    format!("{}, then {to} (the target serves no earlier one)", f.instead())
-                }
-                _ => f.instead(),
-            };
-            let _ = writeln!(out, "  {instead}");
-            let _ = writeln!(
-                out,
-                "  {} in {}, ts {}..{}, e.g. {}",
-                count(f.objects, "object"),
-                count(f.events, "event"),
-                f.first_ts,
-                f.last_ts,
-                f.example
-            );
-            if let Some(r) = f.removal().filter(|r| !r.notes.is_empty()) {
-                let _ = writeln!(out, "  note: {}", r.notes);
+        for (severity, heading) in [(Severity::Error, "errors"), (Severity::Warning, "warnings")] {
+            let n = self.count(severity);
+            if n == 0 {
+                continue;
             }
-            if !f.fixable(self.target) {
-                out.push_str("  no mechanical fix: `--fix` lists it as a comment\n");
+            let _ = writeln!(out, "\n{heading} ({n})");
+            for f in self.findings.iter().filter(|f| f.severity == severity) {
+                let _ = writeln!(out, "\n{}: {}", f.id(), f.title());
+                let _ = writeln!(out, "  {}", f.instead(self.target));
+                let _ = writeln!(
+                    out,
+                    "  {} in {}, ts {}..{}, e.g. {}",
+                    count(f.objects, "object"),
+                    count(f.events, "event"),
+                    f.first_ts,
+                    f.last_ts,
+                    f.example
+                );
+                if !f.values.is_empty() {
+                    let _ = writeln!(out, "  found: {}", f.values.join(", "));
+                }
+                if let Some(note) = f.manual() {
+                    let _ = writeln!(out, "  note: {note}");
+                }
+                if !f.fixable(self.target) {
+                    out.push_str("  no mechanical fix: `--fix` lists it as a comment\n");
+                }
             }
         }
         let fixable = self.findings.iter().filter(|f| f.fixable(self.target)).count();
-        let _ =
-            writeln!(out, "\n{} findings, {fixable} with a mechanical fix (`--fix FILE.skel`)", self.findings.len());
+        let _ = writeln!(
+            out,
+            "\n{} ({}, {}), {fixable} with a mechanical fix (`--fix FILE.skel`)",
+            count(self.findings.len() as u64, "finding"),
+            count(self.count(Severity::Error) as u64, "error"),
+            count(self.count(Severity::Warning) as u64, "warning"),
+        );
         out
     }
 
@@ -318,19 +471,29 @@ impl Report {
             .iter()
             .map(|f| {
                 let r = f.removal();
+                let replacement = match (r, f.hazard()) {
+                    (Some(r), _) => served_replacement(r, self.target),
+                    (_, Some(h)) => h.replacement.clone(),
+                    _ => None,
+                };
                 json!({
-                    "rule": f.rule(),
+                    "id": f.id(),
+                    "rule": f.family(),
+                    "severity": f.severity.name(),
+                    "since": f.since(),
                     "kind": r.map(|r| r.kind.clone()),
                     "apiVersion": r.map(Removal::api_version),
-                    "removedIn": r.map(|r| r.removed_in.clone()),
-                    "replacement": match r { Some(r) => served_replacement(r, self.target), None => Some(CONTROL_PLANE.to_string()) },
+                    "replacement": replacement,
                     "message": f.title(),
+                    "instead": f.instead(self.target),
                     "objects": f.objects,
                     "events": f.events,
                     "firstSeen": f.first_ts,
                     "lastSeen": f.last_ts,
                     "example": f.example,
+                    "values": f.values,
                     "fixable": f.fixable(self.target),
+                    "sources": f.sources(),
                 })
             })
             .collect();
@@ -338,21 +501,42 @@ impl Report {
             "target": self.target.to_string(),
             "objects": self.objects,
             "events": self.events,
+            "errors": self.count(Severity::Error),
+            "warnings": self.count(Severity::Warning),
             "findings": findings,
         })
     }
 
-    /// SARIF 2.1.0, for code scanning UIs; each finding a result on the trace file.
-    pub fn sarif(&self, trace: &str) -> Value {
+    /// SARIF 2.1.0, for code scanning UIs; each finding a result on the input, its id the rule.
+    pub fn sarif(&self, input: &str) -> Value {
+        let rules: Vec<Value> = self
+            .findings
+            .iter()
+            .map(|f| {
+                let text = match (f.removal(), f.hazard()) {
+                    (Some(r), _) => {
+                        format!("{} {} is not served from Kubernetes {}", r.api_version(), r.kind, r.removed_in)
+                    }
+                    (_, Some(h)) => h.title.clone(),
+                    _ => String::new(),
+                };
+                json!({
+                    "id": f.id(),
+                    "shortDescription": {"text": text},
+                    "help": {"text": f.instead(self.target)},
+                    "properties": {"sources": f.sources()},
+                })
+            })
+            .collect();
         let results: Vec<Value> = self
             .findings
             .iter()
             .map(|f| {
                 json!({
-                    "ruleId": f.rule(),
-                    "level": "error",
-                    "message": {"text": format!("{}; {}: {} objects in {} events, e.g. {}", f.title(), f.instead(), f.objects, f.events, f.example)},
-                    "locations": [{"physicalLocation": {"artifactLocation": {"uri": trace}}}],
+                    "ruleId": f.id(),
+                    "level": f.severity.name(),
+                    "message": {"text": format!("{}; {}: {} in {}, e.g. {}", f.title(), f.instead(self.target), count(f.objects, "object"), count(f.events, "event"), f.example)},
+                    "locations": [{"physicalLocation": {"artifactLocation": {"uri": input}}}],
                 })
             })
             .collect();
@@ -363,19 +547,48 @@ impl Report {
                 "tool": {"driver": {
                     "name": "skel",
                     "informationUri": "https://github.com/acrlabs/simkube",
-                    "rules": [
-                        {"id": "removed-api", "shortDescription": {"text": "An API the target Kubernetes version no longer serves"}},
-                        {"id": "master-node-label", "shortDescription": {"text": "The node-role.kubernetes.io/master node label, gone in 1.24"}},
-                        {"id": "master-taint", "shortDescription": {"text": "The node-role.kubernetes.io/master taint, gone in 1.25"}},
-                    ],
+                    "rules": rules,
                 }},
                 "results": results,
             }],
         })
     }
 
-    /// A SKEL script that migrates what can be migrated mechanically, a comment per statement
-    /// saying why; what cannot is listed as comments.
+    /// A Markdown summary for a pull-request comment.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "### skel check: Kubernetes {}\n", self.target);
+        let _ = write!(out, "{} in {}: ", count(self.objects, "object"), count(self.events, "event"));
+        if self.findings.is_empty() {
+            out.push_str("nothing found.\n");
+            return out;
+        }
+        let _ = writeln!(
+            out,
+            "**{}**, {}.\n",
+            count(self.count(Severity::Error) as u64, "error"),
+            count(self.count(Severity::Warning) as u64, "warning")
+        );
+        out.push_str("| Severity | Finding | What to do | Objects | Example | Fix |\n|---|---|---|---:|---|---|\n");
+        let cell = |s: &str| s.replace('|', "\\|");
+        for f in &self.findings {
+            let _ = writeln!(
+                out,
+                "| {} | `{}`: {} | {} | {} | `{}` | {} |",
+                f.severity.name(),
+                f.id(),
+                cell(&f.title()),
+                cell(&f.instead(self.target)),
+                f.objects,
+                cell(&f.example),
+                if f.fixable(self.target) { "yes" } else { "no" }
+            );
+        }
+        out
+    }
+
+    /// A SKEL script that rewrites what can be rewritten mechanically, a comment per finding
+    /// saying what and why; what cannot is listed as comments. In `skel fmt`'s canonical style.
     pub fn fix_script(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# Written by `skel check --target-version {}`.", self.target);
@@ -384,90 +597,107 @@ impl Report {
         let _ = writeln!(out, "# nothing with a mechanical fix.");
         for f in &self.findings {
             out.push('\n');
-            match (f.usage, f.removal()) {
-                (Usage::Api(_), Some(r)) if served_replacement(r, self.target).is_none() => {
-                    let _ = writeln!(out, "# {}: {}.", f.title(), f.instead());
-                    let _ = writeln!(out, "# No mechanical fix (no API the target serves replaces it): {}", r.notes);
-                    let _ = writeln!(out, "# To drop these objects from the trace:");
-                    let _ = writeln!(out, "# {}", migration_statement(r, self.target));
-                }
-                (Usage::Api(_), Some(r)) if r.kind == "Ingress" => {
-                    let _ = writeln!(out, "# {} ({}): {}.", f.title(), count(f.objects, "object"), f.instead());
-                    let _ = writeln!(out, "# The fields move too: {}", r.notes);
-                    out.push_str(&ingress_fix(&r.api_version()));
-                }
-                (Usage::Api(_), Some(r)) => {
-                    let _ = writeln!(out, "# {} ({}): {}.", f.title(), count(f.objects, "object"), f.instead());
-                    if !r.notes.is_empty() {
-                        let _ = writeln!(out, "# Check the fields: {}", r.notes);
-                    }
-                    let _ = writeln!(out, "{}", migration_statement(r, self.target));
-                }
-                (Usage::MasterNodeSelector, _) => {
-                    let _ = writeln!(out, "# {} ({}): {}.", f.title(), count(f.objects, "object"), f.instead());
-                    for spec in POD_SPECS {
-                        let _ = writeln!(
-                            out,
-                            "move({spec}.nodeSelector.\"{MASTER}\" -> {spec}.nodeSelector.\"{CONTROL_PLANE}\");"
-                        );
-                    }
-                }
-                (Usage::MasterNodeAffinity, _) => {
-                    let _ = writeln!(out, "# {} ({}): {}.", f.title(), count(f.objects, "object"), f.instead());
-                    for spec in POD_SPECS {
-                        for terms in [
-                            "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[*]",
-                            "affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[*].preference",
-                        ] {
-                            let _ = writeln!(
-                                out,
-                                "modify($e := {spec}.{terms}.matchExpressions[*] | $e.key == \"{MASTER}\", $e.key = \"{CONTROL_PLANE}\");"
-                            );
-                        }
-                    }
-                }
-                (Usage::MasterToleration, _) => {
-                    let _ = writeln!(out, "# {} ({}): {}.", f.title(), count(f.objects, "object"), f.instead());
-                    for spec in POD_SPECS {
-                        let _ = writeln!(
-                            out,
-                            "modify($t := {spec}.tolerations[*] | $t.key == \"{MASTER}\", $t.key = \"{CONTROL_PLANE}\");"
-                        );
-                    }
-                }
-                (Usage::Api(_), None) => {}
+            let _ = writeln!(out, "# {} ({}): {}.", f.id(), count(f.objects, "object"), f.title());
+            let _ = writeln!(out, "# {}.", capitalized(&f.instead(self.target)));
+            if let (Some(r), false) = (f.removal(), f.fixable(self.target)) {
+                let _ = writeln!(out, "# No mechanical fix (no API the target serves replaces it): {}", r.notes);
+                let _ = writeln!(out, "# To drop these objects from the trace:");
+                let _ = writeln!(out, "# {}", migration_statement(r, self.target));
+                continue;
+            }
+            if let Some(note) = f.manual() {
+                let by = if f.fixable(self.target) { "Check" } else { "No mechanical fix" };
+                let _ = writeln!(out, "# {by}: {note}");
+            } else if !f.fixable(self.target) {
+                out.push_str("# No mechanical fix.\n");
+            }
+            if !f.values.is_empty() && !f.fixable(self.target) {
+                let _ = writeln!(out, "# Found: {}", f.values.join(", "));
+            }
+            for statement in &f.fix {
+                let _ = writeln!(out, "{statement}");
             }
         }
-        out
+        skel_grammar::format(&out).unwrap_or(out)
     }
 }
 
-/// The manifests of a YAML text (several documents; JSON is YAML too); a `...List` object or an
-/// array gives its items; values that are not objects with a `kind` are skipped.
-pub fn parse_manifests(text: &str) -> Result<Vec<Value>, String> {
-    fn flatten(v: Value, out: &mut Vec<Value>) {
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// The manifests of a YAML text (several documents; JSON is YAML too), and a word on each
+/// document or item that is not one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Manifests {
+    pub objects: Vec<Value>,
+    /// `document 2: ...`: what was not read as a manifest, and why.
+    pub skipped: Vec<String>,
+}
+
+/// Reads the manifests of a YAML text. An array gives its elements; a `List` its `items`, and a
+/// typed list (`PodDisruptionBudgetList`) gives its items the list's `apiVersion` and the kind
+/// without `List` where they have none, as kubectl decodes them. Empty documents are nothing.
+pub fn parse_manifests(text: &str) -> Result<Manifests, String> {
+    fn what(v: &Value) -> &'static str {
         match v {
-            Value::Array(items) => items.into_iter().for_each(|i| flatten(i, out)),
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
+            Value::Array(_) => "an array",
+            Value::Object(_) => "an object without a `kind`",
+        }
+    }
+    fn flatten(v: Value, place: &str, out: &mut Manifests) {
+        match v {
+            Value::Array(items) => {
+                for (i, item) in items.into_iter().enumerate() {
+                    flatten(item, &format!("{place}, item {}", i + 1), out);
+                }
+            }
             Value::Object(mut m) if m.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List")) => {
-                if let Some(Value::Array(items)) = m.remove("items") {
-                    items.into_iter().for_each(|i| flatten(i, out));
+                let kind = m.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
+                let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty()).map(str::to_string);
+                let api = m.get("apiVersion").and_then(Value::as_str).map(str::to_string);
+                let items = match m.remove("items") {
+                    Some(Value::Array(items)) => items,
+                    Some(Value::Null) | None => Vec::new(),
+                    Some(other) => {
+                        out.skipped
+                            .push(format!("{place}: the `items` of a {kind} are {}, not an array", what(&other)));
+                        Vec::new()
+                    }
+                };
+                for (i, mut item) in items.into_iter().enumerate() {
+                    if let (Value::Object(obj), Some(k)) = (&mut item, &item_kind) {
+                        if !obj.contains_key("kind") {
+                            obj.insert("kind".into(), Value::from(k.as_str()));
+                            if let (false, Some(api)) = (obj.contains_key("apiVersion"), &api) {
+                                obj.insert("apiVersion".into(), Value::from(api.as_str()));
+                            }
+                        }
+                    }
+                    flatten(item, &format!("{place}, {kind} item {}", i + 1), out);
                 }
             }
             // A manifest says what it is.
-            v @ Value::Object(_) if v.get("kind").is_some_and(Value::is_string) => out.push(v),
-            _ => {}
+            v @ Value::Object(_) if v.get("kind").is_some_and(Value::is_string) => out.objects.push(v),
+            Value::Null => {}
+            other => out.skipped.push(format!("{place}: {}, not a manifest", what(&other))),
         }
     }
-    let mut out = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(text) {
+    let mut out = Manifests::default();
+    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let v = Value::deserialize(doc).map_err(|e| e.to_string())?;
-        flatten(v, &mut out);
+        flatten(v, &format!("document {}", i + 1), &mut out);
     }
     Ok(out)
 }
-
-/// The pod specs of `pod_specs`, as SKEL paths.
-const POD_SPECS: [&str; 3] = ["spec", "spec.template.spec", "spec.jobTemplate.spec.template.spec"];
 
 /// The Ingress migration of `examples/ingress-v1.skel`, for one old apiVersion.
 fn ingress_fix(api_version: &str) -> String {
@@ -495,7 +725,6 @@ fn ingress_fix(api_version: &str) -> String {
         out,
         "move({guard} && $p := spec.rules[*].http.paths[*] | exists($p.\"skel.dev/pathType\"), $p.\"skel.dev/pathType\" -> $p.pathType);"
     );
-    let _ = writeln!(out, "modify({guard}, apiVersion = \"networking.k8s.io/v1\");");
     out
 }
 
@@ -503,29 +732,44 @@ fn ingress_fix(api_version: &str) -> String {
 mod tests {
     use super::*;
 
-    /// What each target version finds: removals at or before it; the label from 1.24, the
-    /// taint from 1.25; counts per object and per event.
+    const MASTER: &str = "node-role.kubernetes.io/master";
+
+    fn scan(minor: u32, objects: &[(usize, i64, Value)]) -> Report {
+        let mut s = Scanner::new(KubeVersion::v1(minor));
+        let mut last = usize::MAX;
+        for (event, ts, obj) in objects {
+            if *event != last {
+                s.event();
+                last = *event;
+            }
+            s.object(*event, *ts, obj);
+        }
+        s.report()
+    }
+
+    fn ids(r: &Report) -> Vec<String> {
+        r.findings.iter().map(Finding::id).collect()
+    }
+
+    /// What each target version finds: removals at or before it; the label and taint warn from
+    /// 1.20 and are errors from 1.24; counts per object and per event.
     #[test]
     fn findings_depend_on_the_target() {
         let cron =
             json!({"apiVersion": "batch/v1beta1", "kind": "CronJob", "metadata": {"name": "c", "namespace": "n"}});
         let pod = json!({"kind": "Deployment", "spec": {"template": {"spec": {
             "nodeSelector": {MASTER: ""}, "tolerations": [{"key": MASTER, "effect": "NoSchedule"}]}}}});
-        let scan = |minor| {
-            let mut s = Scanner::new(KubeVersion { major: 1, minor });
-            s.event();
-            s.object(0, 10, &cron);
-            s.object(0, 10, &cron);
-            s.event();
-            s.object(1, 20, &pod);
-            s.object(1, 20, &cron);
-            s.report()
-        };
-        let rules = |r: &Report| r.findings.iter().map(Finding::rule).collect::<Vec<_>>();
-        assert!(rules(&scan(23)).is_empty());
-        assert_eq!(rules(&scan(24)), ["master-node-label"]);
-        let r = scan(25);
-        assert_eq!(rules(&r), ["removed-api", "master-node-label", "master-taint"]);
+        let objects = [(0, 10, cron.clone()), (0, 10, cron.clone()), (1, 20, pod), (1, 20, cron)];
+        assert!(ids(&scan(19, &objects)).is_empty());
+        let r = scan(20, &objects);
+        assert_eq!(ids(&r), [format!("label:{MASTER}"), format!("taint:{MASTER}")]);
+        assert!(r.findings.iter().all(|f| f.severity == Severity::Warning));
+        let r = scan(25, &objects);
+        assert_eq!(
+            ids(&r),
+            ["removed-api:batch/v1beta1/CronJob".to_string(), format!("label:{MASTER}"), format!("taint:{MASTER}")]
+        );
+        assert!(r.findings.iter().all(|f| f.severity == Severity::Error));
         let cron_finding = &r.findings[0];
         assert_eq!((cron_finding.objects, cron_finding.events), (3, 2));
         assert_eq!((cron_finding.first_ts, cron_finding.last_ts), (10, 20));
@@ -533,18 +777,99 @@ mod tests {
         assert_eq!((r.objects, r.events), (4, 2));
     }
 
+    /// Scanning in two parts and merging gives the report of one scan.
+    #[test]
+    fn merged_scans_equal_one_scan() {
+        let objects: Vec<(usize, i64, Value)> = (0..6)
+            .map(|i| {
+                let obj = json!({"apiVersion": "batch/v1beta1", "kind": "CronJob", "metadata": {"name": format!("c{i}")},
+                    "spec": {"schedule": format!("TZ=UTC {i} * * * *")}});
+                (i / 2, i as i64, obj)
+            })
+            .collect();
+        let whole = scan(29, &objects);
+        let mut first = Scanner::new(KubeVersion::v1(29));
+        let mut second = first.fork();
+        for (part, range) in [(&mut first, 0..4), (&mut second, 4..6)] {
+            let mut last = usize::MAX;
+            for (event, ts, obj) in &objects[range] {
+                if *event != last {
+                    part.event();
+                    last = *event;
+                }
+                part.object(*event, *ts, obj);
+            }
+        }
+        first.merge(second);
+        assert_eq!(first.report(), whole);
+    }
+
+    #[test]
+    fn token_secrets_in_the_input_are_not_findings() {
+        let sa = json!({"kind": "ServiceAccount", "metadata": {"name": "web", "namespace": "ns"}, "secrets": [{"name": "web-token-abcde"}]});
+        let secret = json!({"kind": "Secret", "type": "kubernetes.io/service-account-token", "metadata": {"name": "web-token-abcde", "namespace": "ns"}});
+        assert_eq!(ids(&scan(24, &[(0, 0, sa.clone())])), ["behaviour:sa-token-secret-autogen"]);
+        assert!(ids(&scan(24, &[(0, 0, sa.clone()), (1, 1, secret)])).is_empty());
+        assert!(ids(&scan(23, &[(0, 0, sa)])).is_empty());
+    }
+
+    #[test]
+    fn typed_lists_give_their_items_a_kind() {
+        let text = "apiVersion: policy/v1beta1\nkind: PodDisruptionBudgetList\nitems:\n- metadata: {name: a}\n- kind: Other\n  apiVersion: v9\n---\nkind: List\nitems: [{kind: Pod}]\n---\n- 3\n---\n";
+        let m = parse_manifests(text).unwrap();
+        let kinds: Vec<_> = m.objects.iter().map(|o| (o["apiVersion"].as_str(), o["kind"].as_str())).collect();
+        assert_eq!(
+            kinds,
+            [(Some("policy/v1beta1"), Some("PodDisruptionBudget")), (Some("v9"), Some("Other")), (None, Some("Pod"))]
+        );
+        assert_eq!(m.skipped, ["document 3, item 1: a number, not a manifest"]);
+    }
+
+    /// Every statement a fix can write compiles, for every rule in every place.
     #[test]
     fn fixes_compile() {
-        let mut s = Scanner::new(KubeVersion { major: 1, minor: 30 });
+        let mut s = Scanner::new(KubeVersion::v1(37));
         for r in removals() {
             s.object(0, 1, &json!({"apiVersion": r.api_version(), "kind": r.kind, "metadata": {"name": "x"}}));
         }
-        s.object(1, 2, &json!({"kind": "Pod", "spec": {"nodeSelector": {MASTER: ""}, "tolerations": [{"key": MASTER}],
-            "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": MASTER}]}]}}}}}));
+        for h in hazards() {
+            let key = h.key.clone().unwrap_or_default().replace('*', "c");
+            let spec = json!({"nodeSelector": {&key: ""}, "tolerations": [{"key": &key}],
+                "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": &key}]}]},
+                    "preferredDuringSchedulingIgnoredDuringExecution": [{"preference": {"matchExpressions": [{"key": &key}]}}]},
+                    "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": &key}]}},
+                "topologySpreadConstraints": [{"topologyKey": &key}], "volumes": [{"name": "v", "secret": {"secretName": "a-token-abcde"}}]});
+            let meta = json!({"name": "x", "annotations": {&key: "runtime/default"}});
+            for kind in &h.on {
+                s.object(1, 2, &json!({"kind": kind, "metadata": meta, "spec": spec}));
+            }
+            if let Some(path) = &h.path {
+                let mut obj = json!({"kind": h.kinds.iter().find(|k| *k != "*").map_or("Service", |k| k.as_str())});
+                let mut at = &mut obj;
+                for key in path.split('.') {
+                    at = &mut at[key];
+                }
+                *at = json!("x");
+                s.object(1, 2, &obj);
+            }
+            s.object(1, 2, &json!({"kind": "Pod", "metadata": meta, "spec": spec}));
+            s.object(1, 2, &json!({"kind": "Deployment", "metadata": meta, "spec": {"template": {"metadata": meta, "spec": spec}}}));
+            s.object(
+                1,
+                2,
+                &json!({"kind": "CronJob", "metadata": meta, "spec": {"schedule": "CRON_TZ=Asia/Tokyo 0 1 * * *",
+                "jobTemplate": {"spec": {"template": {"metadata": meta, "spec": spec}}}}}),
+            );
+        }
         let report = s.report();
         let script = report.fix_script();
         let compiled = crate::compile(&script);
         assert!(!compiled.has_errors(), "{:?}\n{script}", compiled.diagnostics);
-        assert_eq!(report.findings.iter().filter(|f| f.rule() != "removed-api").count(), 3);
+        assert_eq!(skel_grammar::format(&script).as_deref(), Ok(script.as_str()), "not in the canonical style");
+        let fixable: Vec<_> = hazards().iter().filter(|h| h.fixable()).map(|h| h.id.clone()).collect();
+        for id in fixable {
+            let f = report.findings.iter().find(|f| f.id() == id);
+            assert!(f.is_some_and(|f| !f.fix.is_empty()), "{id}: found and fixed nowhere");
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use miette::Diagnostic;
 use serde_json::Value;
-use skel::upgrade::{KubeVersion, Scanner};
+use skel::upgrade::{KubeVersion, Scanner, Severity};
 use skel_trace::{Event, Section, TraceVisitor};
 use thiserror::Error;
 
@@ -28,6 +28,13 @@ pub enum CheckError {
     #[error("cannot read `{path}`: {reason}")]
     #[diagnostic(code(skel::upgrade::bad_manifest), help("a manifest file holds YAML documents or JSON objects"))]
     BadManifest { path: String, reason: String },
+    #[error("`{path}`: {what}; it is not checked")]
+    #[diagnostic(
+        code(skel::upgrade::not_a_manifest),
+        severity(Warning),
+        help("a manifest is an object with a `kind` (and an `apiVersion`); a list holds them in `items`")
+    )]
+    NotAManifest { path: String, what: String },
 }
 
 pub fn run(args: CheckArgs) -> Result<(), Failed> {
@@ -37,11 +44,12 @@ pub fn run(args: CheckArgs) -> Result<(), Failed> {
     };
     let mut scanner = Scanner::new(target);
     scan(&args.input, &mut scanner)?;
-    let report = scanner.report();
+    let report = scanner.report().at_least(args.min_severity.into());
     let text = match args.format {
         CheckFormat::Text => report.text(),
         CheckFormat::Json => format!("{:#}\n", report.json()),
         CheckFormat::Sarif => format!("{:#}\n", report.sarif(&files::display(&args.input))),
+        CheckFormat::Markdown => report.markdown(),
     };
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
@@ -51,7 +59,8 @@ pub fn run(args: CheckArgs) -> Result<(), Failed> {
             let _ = writeln!(stdout, "wrote {}", fix.display());
         }
     }
-    if report.has_findings() {
+    let fail_on: Severity = args.fail_on.into();
+    if report.findings.iter().any(|f| f.severity >= fail_on) {
         Err(Failed::Error)
     } else {
         Ok(())
@@ -99,7 +108,8 @@ fn scan(input: &Path, scanner: &mut Scanner) -> Result<(), Failed> {
                 let trace_like = json.as_ref().is_some_and(|v| v.get("events").is_some());
                 if let (Some(_), false) = (json, trace_like) {
                     let manifests = skel::upgrade::parse_manifests(&text).unwrap_or_default();
-                    return one_event(input, manifests, visitor.scanner);
+                    warn_skipped(input, &manifests.skipped);
+                    return one_event(input, manifests.objects, visitor.scanner);
                 }
             }
             let skel_trace::ReadError::Trace(e) = e;
@@ -130,10 +140,19 @@ fn read_manifests(path: &Path) -> Result<Vec<Value>, Failed> {
         report::diagnostic(FileError::Read { path: name.clone(), reason: files::reason(&e), help });
         Failed::Usage
     })?;
-    skel::upgrade::parse_manifests(&text).map_err(|reason| {
+    let manifests = skel::upgrade::parse_manifests(&text).map_err(|reason| {
         report::diagnostic(CheckError::BadManifest { path: name, reason });
         Failed::Usage
-    })
+    })?;
+    warn_skipped(path, &manifests.skipped);
+    Ok(manifests.objects)
+}
+
+/// A warning for each document of a manifest file that is not read as a manifest.
+fn warn_skipped(path: &Path, skipped: &[String]) {
+    for what in skipped {
+        report::diagnostic(CheckError::NotAManifest { path: files::display(path), what: what.clone() });
+    }
 }
 
 /// Manifests are a trace of one event, at time 0.
@@ -157,7 +176,15 @@ struct Visitor<'s> {
 impl TraceVisitor for Visitor<'_> {
     type Error = std::convert::Infallible;
 
-    fn section(&mut self, _: Section) -> Result<(), Self::Error> {
+    /// The config names where tracked kinds keep their pod templates.
+    fn section(&mut self, section: Section) -> Result<(), Self::Error> {
+        if let Section::Config(config) = section {
+            for (gvk, tracked) in &config.tracked_objects {
+                for pointer in &tracked.pod_spec_template_paths {
+                    self.scanner.pod_template_path(gvk, pointer);
+                }
+            }
+        }
         Ok(())
     }
 

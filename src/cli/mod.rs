@@ -54,14 +54,16 @@ Exit codes: 0 success, 1 script or trace error (nothing is written), 2 usage err
   skel compile migrate.skel --emit bytecode  # print the disassembled program
   skel compile migrate.skel --emit bytecode --no-opt  # ... before optimization")]
     Compile(CompileArgs),
-    /// Find what a trace uses that a Kubernetes version no longer serves, and write the SKEL
-    /// that migrates it.
+    /// Find what a trace or manifests hold that a Kubernetes version rejects, ignores or
+    /// deprecates, and write the SKEL that rewrites it.
     #[command(after_help = "Examples:
-  skel check trace.json --target-version 1.25                  # a report; exit 1 on findings
-  skel check trace.sktrace --target-version 1.25 --fix fix.skel # and the SKEL that migrates it
+  skel check trace.json --target-version 1.25                  # a report; exit 1 on errors
+  skel check trace.sktrace --target-version 1.25 --fix fix.skel # and the SKEL that rewrites it
   skel check manifests/ --target-version 1.29 --format sarif    # a folder of YAML manifests
+  skel check manifests/ --target-version 1.32 --format markdown --fail-on warning
 
-Exit codes: 0 nothing found, 1 findings at or below the target version, 2 usage or input error.")]
+Exit codes: 0 nothing to fail on, 1 an error found (or a warning, with --fail-on warning),
+2 usage or input error.")]
     Check(CheckArgs),
     /// Explore and rewrite a trace interactively: SKEL statements, queries, undo, save.
     #[command(after_help = "Examples:
@@ -114,9 +116,31 @@ pub struct CheckArgs {
     /// How to report.
     #[arg(long, value_enum, default_value = "text")]
     pub format: CheckFormat,
-    /// Write a SKEL script that migrates what can be migrated mechanically.
+    /// Write a SKEL script that rewrites what can be rewritten mechanically.
     #[arg(long)]
     pub fix: Option<PathBuf>,
+    /// Report only findings of this severity or worse.
+    #[arg(long, value_enum, default_value = "warning")]
+    pub min_severity: SeverityArg,
+    /// Exit 1 on findings of this severity or worse.
+    #[arg(long, value_enum, default_value = "error")]
+    pub fail_on: SeverityArg,
+}
+
+/// A finding's severity, as a flag value.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeverityArg {
+    Warning,
+    Error,
+}
+
+impl From<SeverityArg> for skel::kube::hazards::Severity {
+    fn from(s: SeverityArg) -> Self {
+        match s {
+            SeverityArg::Warning => skel::kube::hazards::Severity::Warning,
+            SeverityArg::Error => skel::kube::hazards::Severity::Error,
+        }
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,6 +148,8 @@ pub enum CheckFormat {
     Text,
     Json,
     Sarif,
+    /// A summary table for a pull-request comment.
+    Markdown,
 }
 
 #[derive(clap::Args, Debug)]

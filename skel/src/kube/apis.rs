@@ -43,9 +43,8 @@ struct Table {
 
 fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        serde_yaml::from_str::<Table>(include_str!("../../data/api-removals.yaml")).unwrap_or_default()
-    })
+    TABLE
+        .get_or_init(|| serde_yaml::from_str::<Table>(include_str!("../../data/api-removals.yaml")).unwrap_or_default())
 }
 
 /// The built-in table of removals.

@@ -5,6 +5,8 @@
 //! server.
 
 pub mod apis;
+pub mod hazards;
+pub mod podspec;
 
 /// A Kubernetes minor version, `1.25`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -1,0 +1,772 @@
+//! Upgrade hazards that are not API removals: node labels and taints Kubernetes no longer sets,
+//! annotations and fields it ignores or drops, in-tree volume plugins, values its API server
+//! rejects, and behaviour it no longer has. The rules are data (`skel/data/hazards.yaml`, a
+//! source per row); `Rules::at` keeps those a target version has and `Rules::scan` finds them in
+//! one object, each hit with the SKEL statements that rewrite it where a rewrite can.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::podspec::{PodPlace, PodPlaces};
+use super::KubeVersion;
+
+/// How a rule is found (the first part of its id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    Label,
+    Taint,
+    Annotation,
+    Field,
+    Volume,
+    VolumeCsi,
+    DeprecatedApi,
+    Validation,
+    Behaviour,
+}
+
+/// How bad a finding is: an error is what the target's API server rejects or what stops
+/// working; a warning is deprecated but still served or honoured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// One rule of `skel/data/hazards.yaml` (the file's header says what each field means).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hazard {
+    pub id: String,
+    pub family: Family,
+    pub title: String,
+    pub warn_from: Option<String>,
+    pub error_from: Option<String>,
+    pub instead: String,
+    #[serde(default)]
+    pub fix: Vec<String>,
+    pub manual: Option<String>,
+    pub sources: Vec<String>,
+    pub key: Option<String>,
+    pub replacement: Option<String>,
+    #[serde(default)]
+    pub on: Vec<String>,
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    pub path: Option<String>,
+    pub volume: Option<String>,
+    #[serde(default)]
+    pub provisioners: Vec<String>,
+    pub api_version: Option<String>,
+    pub kind: Option<String>,
+}
+
+impl Hazard {
+    /// The severity at `target`, or `None` before the rule applies.
+    pub fn severity_at(&self, target: KubeVersion) -> Option<Severity> {
+        let reached = |v: &Option<String>| v.as_deref().and_then(KubeVersion::parse).is_some_and(|v| v <= target);
+        if reached(&self.error_from) {
+            Some(Severity::Error)
+        } else if reached(&self.warn_from) {
+            Some(Severity::Warning)
+        } else {
+            None
+        }
+    }
+
+    /// The first version the rule applies to.
+    pub fn from(&self) -> KubeVersion {
+        [&self.warn_from, &self.error_from]
+            .into_iter()
+            .filter_map(|v| v.as_deref().and_then(KubeVersion::parse))
+            .min()
+            .unwrap_or(KubeVersion::NEVER)
+    }
+
+    /// Whether `--fix` writes statements that rewrite it (some only in part: see `manual`).
+    pub fn fixable(&self) -> bool {
+        match self.family {
+            Family::Label | Family::Taint => self.replacement.is_some(),
+            Family::Validation => self.id == CRON_TZ,
+            Family::Behaviour => self.id == SA_TOKEN,
+            _ => !self.fix.is_empty(),
+        }
+    }
+
+    /// The annotation key's prefix, for a key written `PREFIX/*`.
+    fn prefix(&self) -> Option<&str> {
+        self.key.as_deref().and_then(|k| k.strip_suffix('*'))
+    }
+}
+
+const CRON_TZ: &str = "validation:CronJob.spec.schedule-timezone";
+const IP_CIDR: &str = "validation:ip-cidr-strict";
+const SA_TOKEN: &str = "behaviour:sa-token-secret-autogen";
+const PSP: &str = "behaviour:psp-admission";
+const DOCKER: &str = "behaviour:dockershim-socket";
+
+#[derive(Deserialize)]
+struct Table {
+    hazards: Vec<Hazard>,
+}
+
+/// Every rule, in the data's order. An unreadable data file is an empty list here and a failed
+/// unit test (`the_data_is_whole`).
+pub fn hazards() -> &'static [Hazard] {
+    static TABLE: OnceLock<Vec<Hazard>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        serde_yaml::from_str::<Table>(include_str!("../../data/hazards.yaml")).map(|t| t.hazards).unwrap_or_default()
+    })
+}
+
+#[cfg(test)]
+fn data_error() -> Option<String> {
+    serde_yaml::from_str::<Table>(include_str!("../../data/hazards.yaml")).err().map(|e| e.to_string())
+}
+
+/// One hazard found in one object: the rule (an index into `hazards()`), the statements that
+/// rewrite it there, and the values worth showing (a schedule, an address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub hazard: usize,
+    pub fix: Vec<String>,
+    pub values: Vec<String>,
+}
+
+/// A reference to a ServiceAccount token Secret: whether the input also holds that Secret is
+/// known only at the end (`Rules::token_secret` and the caller's bookkeeping).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TokenRef {
+    pub namespace: String,
+    pub secret: String,
+    pub service_account: String,
+}
+
+impl TokenRef {
+    /// The statement that puts the Secret Kubernetes no longer creates into the trace.
+    pub fn insert_statement(&self) -> String {
+        let mut meta = serde_json::Map::new();
+        meta.insert("name".into(), Value::from(self.secret.as_str()));
+        if !self.namespace.is_empty() {
+            meta.insert("namespace".into(), Value::from(self.namespace.as_str()));
+        }
+        meta.insert(
+            "annotations".into(),
+            serde_json::json!({"kubernetes.io/service-account.name": self.service_account}),
+        );
+        let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": meta,
+            "type": "kubernetes.io/service-account-token"});
+        let text = serde_json::to_string(&secret).unwrap_or_default();
+        format!("insert(@t == 0s, {});", text.replace(",\"", ", \"").replace("\":", "\": "))
+    }
+}
+
+/// The rules a target version has, arranged for lookup.
+pub struct Rules {
+    labels: HashMap<&'static str, usize>,
+    taints: Vec<usize>,
+    pod_annotations: Vec<usize>,
+    kind_annotations: Vec<usize>,
+    fields: Vec<usize>,
+    volumes: HashMap<&'static str, usize>,
+    provisioners: HashMap<&'static str, usize>,
+    deprecated: Vec<usize>,
+    cron_tz: Option<usize>,
+    ip_cidr: Option<usize>,
+    sa_token: Option<usize>,
+    psp: Option<usize>,
+    docker: Option<usize>,
+}
+
+impl Rules {
+    /// The rules that apply at `target` (a warning or an error there).
+    pub fn at(target: KubeVersion) -> Rules {
+        let mut r = Rules {
+            labels: HashMap::new(),
+            taints: Vec::new(),
+            pod_annotations: Vec::new(),
+            kind_annotations: Vec::new(),
+            fields: Vec::new(),
+            volumes: HashMap::new(),
+            provisioners: HashMap::new(),
+            deprecated: Vec::new(),
+            cron_tz: None,
+            ip_cidr: None,
+            sa_token: None,
+            psp: None,
+            docker: None,
+        };
+        for (i, h) in hazards().iter().enumerate() {
+            if h.severity_at(target).is_none() {
+                continue;
+            }
+            match h.family {
+                Family::Label => {
+                    if let Some(k) = &h.key {
+                        r.labels.insert(k, i);
+                    }
+                }
+                Family::Taint => r.taints.push(i),
+                Family::Annotation if h.on.iter().any(|o| o == "pod") => r.pod_annotations.push(i),
+                Family::Annotation => r.kind_annotations.push(i),
+                Family::Field => r.fields.push(i),
+                Family::Volume | Family::VolumeCsi => {
+                    if let Some(v) = &h.volume {
+                        r.volumes.insert(v, i);
+                    }
+                    for p in &h.provisioners {
+                        r.provisioners.insert(p, i);
+                    }
+                }
+                Family::DeprecatedApi => r.deprecated.push(i),
+                Family::Validation | Family::Behaviour => {
+                    let slot = match h.id.as_str() {
+                        CRON_TZ => &mut r.cron_tz,
+                        IP_CIDR => &mut r.ip_cidr,
+                        SA_TOKEN => &mut r.sa_token,
+                        PSP => &mut r.psp,
+                        DOCKER => &mut r.docker,
+                        _ => continue,
+                    };
+                    *slot = Some(i);
+                }
+            }
+        }
+        r
+    }
+
+    /// The rule index of the ServiceAccount token rule, when the target has it.
+    pub fn sa_token_rule(&self) -> Option<usize> {
+        self.sa_token
+    }
+
+    /// `namespace/name` of a ServiceAccount token Secret that `obj` is.
+    pub fn token_secret(obj: &Value) -> Option<(String, String)> {
+        if obj.get("kind").and_then(Value::as_str) != Some("Secret")
+            || obj.get("type").and_then(Value::as_str) != Some("kubernetes.io/service-account-token")
+        {
+            return None;
+        }
+        let (ns, name) = ns_name(obj);
+        Some((ns.to_string(), name?.to_string()))
+    }
+
+    /// The hazards of `obj` (deduplicated by rule), and the token Secrets it refers to.
+    pub fn scan(&self, obj: &Value, places: &PodPlaces, hits: &mut Vec<Hit>, tokens: &mut Vec<TokenRef>) {
+        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+        let mut out = Out { hits };
+        for (place, template) in places.of(obj) {
+            let spec = template.get("spec").unwrap_or(&Value::Null);
+            self.pod_labels(place, spec, &mut out);
+            self.tolerations(place, spec, &mut out);
+            self.pod_annotations(place, template, &mut out);
+            self.pod_volumes(spec, &mut out);
+            if self.sa_token.is_some() {
+                let (ns, _) = ns_name(obj);
+                for v in array(spec.get("volumes")) {
+                    if let Some(secret) = v.pointer("/secret/secretName").and_then(Value::as_str) {
+                        if let Some(sa) = token_owner(secret) {
+                            tokens.push(TokenRef {
+                                namespace: ns.to_string(),
+                                secret: secret.to_string(),
+                                service_account: sa.to_string(),
+                            });
+                        }
+                    }
+                }
+            }
+            if let Some(i) = self.psp {
+                if annotations(template).and_then(|a| a.get("kubernetes.io/psp")).is_some() {
+                    out.hit(i, None, None);
+                }
+            }
+        }
+        match kind {
+            "PersistentVolume" => {
+                let spec = obj.get("spec").unwrap_or(&Value::Null);
+                for (key, i) in &self.volumes {
+                    if spec.get(*key).is_some() {
+                        out.hit(*i, None, None);
+                    }
+                }
+                let exprs = array(spec.pointer("/nodeAffinity/required/nodeSelectorTerms"))
+                    .flat_map(|t| array(t.get("matchExpressions")));
+                for e in exprs {
+                    self.label_key(e.get("key"), &mut out, |k, r| {
+                        format!("modify(kind == \"PersistentVolume\" && $e := spec.nodeAffinity.required.nodeSelectorTerms[*].matchExpressions[*] | $e.key == {k:?}, $e.key = {r:?});")
+                    });
+                }
+            }
+            "StorageClass" => {
+                if let Some(i) = obj.get("provisioner").and_then(Value::as_str).and_then(|p| self.provisioners.get(p)) {
+                    out.hit(*i, None, None);
+                }
+                let exprs = array(obj.get("allowedTopologies")).flat_map(|t| array(t.get("matchLabelExpressions")));
+                for e in exprs {
+                    self.label_key(e.get("key"), &mut out, |k, r| {
+                        format!("modify(kind == \"StorageClass\" && $e := allowedTopologies[*].matchLabelExpressions[*] | $e.key == {k:?}, $e.key = {r:?});")
+                    });
+                }
+            }
+            "CronJob" => {
+                if let (Some(i), Some(schedule)) = (self.cron_tz, obj.pointer("/spec/schedule").and_then(Value::as_str))
+                {
+                    if let Some((zone, rest)) = schedule_zone(schedule) {
+                        let fix = [
+                            format!("modify(kind == \"CronJob\" && spec.schedule == {schedule:?}, spec.timeZone = {zone:?});"),
+                            format!("modify(kind == \"CronJob\" && spec.schedule == {schedule:?}, spec.schedule = {rest:?});"),
+                        ];
+                        out.hit_with(i, fix.to_vec(), vec![schedule.to_string()]);
+                    }
+                }
+            }
+            "ServiceAccount" if self.sa_token.is_some() => {
+                let (ns, name) = ns_name(obj);
+                for s in array(obj.get("secrets")) {
+                    let Some(secret) = s.get("name").and_then(Value::as_str) else { continue };
+                    if name.is_some_and(|n| token_owner(secret) == Some(n)) {
+                        tokens.push(TokenRef {
+                            namespace: ns.to_string(),
+                            secret: secret.to_string(),
+                            service_account: name.unwrap_or_default().to_string(),
+                        });
+                    }
+                }
+            }
+            "ClusterRole" | "Role" => {
+                if let Some(i) = self.psp {
+                    let uses_psp = array(obj.get("rules")).any(|rule| {
+                        let has = |field: &str, want: &str| {
+                            array(rule.get(field)).any(|v| v.as_str().is_some_and(|s| s == want || s == "*"))
+                        };
+                        has("resources", "podsecuritypolicies") && has("verbs", "use")
+                    });
+                    if uses_psp {
+                        out.hit(i, None, None);
+                    }
+                }
+            }
+            _ => {}
+        }
+        if let Some(i) = self.ip_cidr {
+            let bad = strict_ip_values(kind, obj);
+            if !bad.is_empty() {
+                out.hit_with(i, Vec::new(), bad);
+            }
+        }
+        let api = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        for &i in &self.deprecated {
+            let h = &hazards()[i];
+            if h.kind.as_deref() == Some(kind) && h.api_version.as_deref() == Some(api) {
+                out.hit(i, None, None);
+            }
+        }
+        for &i in &self.kind_annotations {
+            let h = &hazards()[i];
+            if h.on.iter().any(|k| k == kind) && has_annotation(h, annotations(obj)) {
+                out.hit_with(i, h.fix.clone(), Vec::new());
+            }
+        }
+        for &i in &self.fields {
+            let h = &hazards()[i];
+            let pointer = h.path.as_deref().map(|p| format!("/{}", p.replace('.', "/"))).unwrap_or_default();
+            if h.kinds.iter().any(|k| k == "*" || k == kind) && obj.pointer(&pointer).is_some() {
+                out.hit_with(i, h.fix.clone(), Vec::new());
+            }
+        }
+    }
+
+    /// Node labels a pod spec selects or spreads by.
+    fn pod_labels(&self, place: &PodPlace, spec: &Value, out: &mut Out) {
+        if self.labels.is_empty() {
+            return;
+        }
+        let (and, s) = (place.and(), &place.spec);
+        if let Some(selector) = spec.get("nodeSelector").and_then(Value::as_object) {
+            for key in selector.keys() {
+                let w = place.where_();
+                self.label_key(Some(&Value::from(key.as_str())), out, |k, r| {
+                    format!("move({w}{s}.nodeSelector.{k:?} -> {s}.nodeSelector.{r:?});")
+                });
+            }
+        }
+        let node = spec.pointer("/affinity/nodeAffinity");
+        let required =
+            node.and_then(|n| n.pointer("/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms"));
+        for e in array(required).flat_map(|t| array(t.get("matchExpressions"))) {
+            self.label_key(e.get("key"), out, |k, r| {
+                format!("modify({and}$e := {s}.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[*].matchExpressions[*] | $e.key == {k:?}, $e.key = {r:?});")
+            });
+        }
+        let preferred = node.and_then(|n| n.get("preferredDuringSchedulingIgnoredDuringExecution"));
+        for e in array(preferred).flat_map(|t| array(t.pointer("/preference/matchExpressions"))) {
+            self.label_key(e.get("key"), out, |k, r| {
+                format!("modify({and}$e := {s}.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[*].preference.matchExpressions[*] | $e.key == {k:?}, $e.key = {r:?});")
+            });
+        }
+        for c in array(spec.get("topologySpreadConstraints")) {
+            self.label_key(c.get("topologyKey"), out, |k, r| {
+                format!("modify({and}$c := {s}.topologySpreadConstraints[*] | $c.topologyKey == {k:?}, $c.topologyKey = {r:?});")
+            });
+        }
+        for affinity in ["podAffinity", "podAntiAffinity"] {
+            let a = spec.get("affinity").and_then(|a| a.get(affinity));
+            for t in array(a.and_then(|a| a.get("requiredDuringSchedulingIgnoredDuringExecution"))) {
+                self.label_key(t.get("topologyKey"), out, |k, r| {
+                    format!("modify({and}$t := {s}.affinity.{affinity}.requiredDuringSchedulingIgnoredDuringExecution[*] | $t.topologyKey == {k:?}, $t.topologyKey = {r:?});")
+                });
+            }
+            for t in array(a.and_then(|a| a.get("preferredDuringSchedulingIgnoredDuringExecution"))) {
+                self.label_key(t.pointer("/podAffinityTerm/topologyKey"), out, |k, r| {
+                    format!("modify({and}$t := {s}.affinity.{affinity}.preferredDuringSchedulingIgnoredDuringExecution[*].podAffinityTerm | $t.topologyKey == {k:?}, $t.topologyKey = {r:?});")
+                });
+            }
+        }
+    }
+
+    /// A hit when `key` is a label rule's key; `fix(key, replacement)` writes its statement.
+    fn label_key(&self, key: Option<&Value>, out: &mut Out, fix: impl Fn(&str, &str) -> String) {
+        let Some(key) = key.and_then(Value::as_str) else { return };
+        if let Some(&i) = self.labels.get(key) {
+            let statement = hazards()[i].replacement.as_deref().map(|r| fix(key, r));
+            out.hit(i, statement, None);
+        }
+    }
+
+    /// Tolerations of an old taint without one of its replacement (or of every taint).
+    fn tolerations(&self, place: &PodPlace, spec: &Value, out: &mut Out) {
+        let tolerations: Vec<&Value> = array(spec.get("tolerations")).collect();
+        if tolerations.is_empty() {
+            return;
+        }
+        let key = |t: &Value| t.get("key").and_then(Value::as_str).unwrap_or("").to_string();
+        let tolerates_all = tolerations
+            .iter()
+            .any(|t| key(t).is_empty() && t.get("operator").and_then(Value::as_str) == Some("Exists"));
+        for &i in &self.taints {
+            let h = &hazards()[i];
+            let (Some(old), new) = (h.key.as_deref(), h.replacement.as_deref()) else { continue };
+            let has_old = tolerations.iter().any(|t| key(t) == old);
+            let has_new = new.is_some_and(|n| tolerations.iter().any(|t| key(t) == n));
+            if has_old && !has_new && !tolerates_all {
+                let fix = new.map(|n| {
+                    format!(
+                        "modify({}$t := {}.tolerations[*] | $t.key == {old:?}, $t.key = {n:?});",
+                        place.and(),
+                        place.spec
+                    )
+                });
+                out.hit(i, fix, None);
+            }
+        }
+    }
+
+    fn pod_annotations(&self, place: &PodPlace, template: &Value, out: &mut Out) {
+        let found = annotations(template);
+        if found.is_none() {
+            return;
+        }
+        for &i in &self.pod_annotations {
+            let h = &hazards()[i];
+            if has_annotation(h, found) {
+                out.hit_with(i, h.fix.iter().map(|t| place.expand(t)).collect(), Vec::new());
+            }
+        }
+    }
+
+    fn pod_volumes(&self, spec: &Value, out: &mut Out) {
+        if self.volumes.is_empty() && self.docker.is_none() {
+            return;
+        }
+        for v in array(spec.get("volumes")).filter_map(Value::as_object) {
+            for key in v.keys() {
+                if let Some(&i) = self.volumes.get(key.as_str()) {
+                    out.hit(i, None, None);
+                }
+            }
+            let host = v.get("hostPath").and_then(|h| h.get("path")).and_then(Value::as_str);
+            if let (Some(i), Some(path)) = (self.docker, host) {
+                if DOCKER_SOCKETS.contains(&path.trim_end_matches('/')) {
+                    out.hit(i, None, Some(path.to_string()));
+                }
+            }
+        }
+    }
+}
+
+/// Where Docker's socket is mounted from (dockershim's, and the Docker engine's).
+const DOCKER_SOCKETS: [&str; 4] =
+    ["/var/run/docker.sock", "/run/docker.sock", "/var/run/dockershim.sock", "/run/dockershim.sock"];
+
+struct Out<'a> {
+    hits: &'a mut Vec<Hit>,
+}
+
+impl Out<'_> {
+    fn hit(&mut self, hazard: usize, fix: Option<String>, value: Option<String>) {
+        self.hit_with(hazard, fix.into_iter().collect(), value.into_iter().collect());
+    }
+
+    /// Adds to the object's hit of the rule, if it has one (one hit per rule and object).
+    fn hit_with(&mut self, hazard: usize, fix: Vec<String>, values: Vec<String>) {
+        let hit = match self.hits.iter().position(|h| h.hazard == hazard) {
+            Some(at) => &mut self.hits[at],
+            None => {
+                self.hits.push(Hit { hazard, fix: Vec::new(), values: Vec::new() });
+                let last = self.hits.len() - 1;
+                &mut self.hits[last]
+            }
+        };
+        for f in fix {
+            if !hit.fix.contains(&f) {
+                hit.fix.push(f);
+            }
+        }
+        for v in values {
+            if !hit.values.contains(&v) {
+                hit.values.push(v);
+            }
+        }
+    }
+}
+
+fn array(v: Option<&Value>) -> impl Iterator<Item = &Value> {
+    v.and_then(Value::as_array).into_iter().flatten()
+}
+
+fn annotations(obj: &Value) -> Option<&serde_json::Map<String, Value>> {
+    obj.get("metadata").and_then(|m| m.get("annotations")).and_then(Value::as_object)
+}
+
+fn has_annotation(h: &Hazard, found: Option<&serde_json::Map<String, Value>>) -> bool {
+    let Some(found) = found else { return false };
+    match (h.prefix(), h.key.as_deref()) {
+        (Some(prefix), _) => found.keys().any(|k| k.starts_with(prefix)),
+        (None, Some(key)) => found.contains_key(key),
+        (None, None) => false,
+    }
+}
+
+fn ns_name(obj: &Value) -> (&str, Option<&str>) {
+    let meta = obj.get("metadata");
+    let ns = meta.and_then(|m| m.get("namespace")).and_then(Value::as_str).unwrap_or("");
+    (ns, meta.and_then(|m| m.get("name")).and_then(Value::as_str))
+}
+
+/// The ServiceAccount of a legacy token Secret's name, `SA-token-xxxxx` (five characters of
+/// the apiserver's random alphabet).
+fn token_owner(secret: &str) -> Option<&str> {
+    let (sa, suffix) = secret.rsplit_once("-token-")?;
+    let random = suffix.len() == 5 && suffix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    (random && !sa.is_empty()).then_some(sa)
+}
+
+/// `(zone, schedule)` of a `TZ=ZONE SCHEDULE` or `CRON_TZ=ZONE SCHEDULE` schedule.
+fn schedule_zone(schedule: &str) -> Option<(&str, &str)> {
+    let s = schedule.trim_start();
+    let rest = s.strip_prefix("CRON_TZ=").or_else(|| s.strip_prefix("TZ="))?;
+    let (zone, schedule) = rest.split_once(char::is_whitespace)?;
+    Some((zone, schedule.trim()))
+}
+
+/// The addresses and CIDRs of `obj` that strict validation rejects, each as `path: value`.
+fn strict_ip_values(kind: &str, obj: &Value) -> Vec<String> {
+    let mut bad = Vec::new();
+    let mut check = |path: &str, v: &Value, cidr: bool| {
+        if let Some(s) = v.as_str() {
+            if !s.is_empty() && s != "None" && !strict_ok(s, cidr) {
+                bad.push(format!("{path}: {s}"));
+            }
+        }
+    };
+    match kind {
+        "Service" => {
+            let spec = obj.get("spec").unwrap_or(&Value::Null);
+            for f in ["clusterIP", "loadBalancerIP"] {
+                if let Some(v) = spec.get(f) {
+                    check(&format!("spec.{f}"), v, false);
+                }
+            }
+            for f in ["clusterIPs", "externalIPs"] {
+                array(spec.get(f)).for_each(|v| check(&format!("spec.{f}"), v, false));
+            }
+            array(spec.get("loadBalancerSourceRanges")).for_each(|v| check("spec.loadBalancerSourceRanges", v, true));
+        }
+        "NetworkPolicy" => {
+            for (dir, peers) in [("ingress", "from"), ("egress", "to")] {
+                let blocks = array(obj.pointer(&format!("/spec/{dir}")))
+                    .flat_map(|r| array(r.get(peers)))
+                    .filter_map(|p| p.get("ipBlock"));
+                for b in blocks {
+                    if let Some(c) = b.get("cidr") {
+                        check(&format!("spec.{dir}[*].{peers}[*].ipBlock.cidr"), c, true);
+                    }
+                    array(b.get("except"))
+                        .for_each(|v| check(&format!("spec.{dir}[*].{peers}[*].ipBlock.except"), v, true));
+                }
+            }
+        }
+        "Endpoints" => {
+            for list in ["addresses", "notReadyAddresses"] {
+                let ips = array(obj.get("subsets")).flat_map(|s| array(s.get(list))).filter_map(|a| a.get("ip"));
+                ips.for_each(|v| check(&format!("subsets[*].{list}[*].ip"), v, false));
+            }
+        }
+        "EndpointSlice" => {
+            let ips = array(obj.get("endpoints")).flat_map(|e| array(e.get("addresses")));
+            ips.for_each(|v| check("endpoints[*].addresses", v, false));
+        }
+        "Node" => {
+            if let Some(v) = obj.pointer("/spec/podCIDR") {
+                check("spec.podCIDR", v, true);
+            }
+            array(obj.pointer("/spec/podCIDRs")).for_each(|v| check("spec.podCIDRs", v, true));
+        }
+        _ => {}
+    }
+    bad
+}
+
+/// Whether `text` is an address (or, with `cidr`, a network address and prefix) that strict
+/// validation accepts: no leading zeros in IPv4 parts, no host bits in a CIDR. Values that are
+/// not addresses at all are left to the API server's other checks.
+fn strict_ok(text: &str, cidr: bool) -> bool {
+    let (addr, prefix) = match text.split_once('/') {
+        Some((a, p)) if cidr => (a, p.parse::<u32>().ok()),
+        _ => (text, None),
+    };
+    if addr.contains('.') && !addr.contains(':') {
+        let parts: Vec<&str> = addr.split('.').collect();
+        let numeric = parts.len() == 4 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        if numeric && parts.iter().any(|p| p.len() > 1 && p.starts_with('0')) {
+            return false;
+        }
+    }
+    let (Ok(ip), Some(prefix)) = (addr.parse::<IpAddr>(), prefix) else { return true };
+    match ip {
+        IpAddr::V4(v4) if prefix <= 32 => {
+            let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+            u32::from(v4) & !mask == 0
+        }
+        IpAddr::V6(v6) if prefix <= 128 => {
+            let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
+            u128::from(v6) & !mask == 0
+        }
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_data_is_whole() {
+        assert_eq!(data_error(), None);
+        let all = hazards();
+        assert!(all.len() > 40, "{}", all.len());
+        let mut ids = std::collections::HashSet::new();
+        for h in all {
+            assert!(ids.insert(h.id.as_str()), "{} twice", h.id);
+            assert!(!h.sources.is_empty() && !h.title.is_empty() && !h.instead.is_empty(), "{}", h.id);
+            assert!(h.from() != KubeVersion::NEVER, "{}: no version", h.id);
+            for v in [&h.warn_from, &h.error_from].into_iter().flatten() {
+                assert!(KubeVersion::parse(v).is_some(), "{}: {v}", h.id);
+            }
+            let family = h.id.split(':').next().unwrap_or("");
+            let expected = serde_yaml::to_string(&family).unwrap_or_default();
+            assert!(matches!(serde_yaml::from_str::<Family>(&expected), Ok(f) if f == h.family), "{}: family", h.id);
+            match h.family {
+                Family::Label | Family::Taint => {
+                    assert!(h.key.is_some() && h.id.ends_with(h.key.as_deref().unwrap_or("")), "{}", h.id)
+                }
+                Family::Annotation => assert!(
+                    !h.on.is_empty() && h.id == format!("annotation:{}", h.key.as_deref().unwrap_or("")),
+                    "{}",
+                    h.id
+                ),
+                Family::Field => assert!(!h.kinds.is_empty() && h.path.is_some(), "{}", h.id),
+                Family::Volume | Family::VolumeCsi => {
+                    assert!(h.id.ends_with(h.volume.as_deref().unwrap_or("?")), "{}", h.id)
+                }
+                Family::DeprecatedApi => assert!(h.kind.is_some() && h.api_version.is_some(), "{}", h.id),
+                Family::Validation | Family::Behaviour => {
+                    assert!(
+                        [CRON_TZ, IP_CIDR, SA_TOKEN, PSP, DOCKER].contains(&h.id.as_str()),
+                        "{}: no code finds it",
+                        h.id
+                    )
+                }
+            }
+            assert!(
+                h.fixable() || h.manual.is_some() || matches!(h.family, Family::VolumeCsi | Family::Label),
+                "{}: says neither how to fix nor what to do",
+                h.id
+            );
+        }
+    }
+
+    fn ids(target: u32, obj: &Value) -> Vec<&'static str> {
+        let mut hits = Vec::new();
+        let mut tokens = Vec::new();
+        Rules::at(KubeVersion::v1(target)).scan(obj, &PodPlaces::default(), &mut hits, &mut tokens);
+        hits.iter().map(|h| hazards()[h.hazard].id.as_str()).collect()
+    }
+
+    #[test]
+    fn severities_follow_the_versions() {
+        let h = hazards().iter().find(|h| h.id == "label:node-role.kubernetes.io/master").unwrap();
+        assert_eq!(h.severity_at(KubeVersion::v1(19)), None);
+        assert_eq!(h.severity_at(KubeVersion::v1(20)), Some(Severity::Warning));
+        assert_eq!(h.severity_at(KubeVersion::v1(24)), Some(Severity::Error));
+    }
+
+    #[test]
+    fn ip_validation() {
+        assert!(strict_ok("10.0.0.5", false) && strict_ok("192.168.0.0/24", true) && strict_ok("fd00::/8", true));
+        assert!(!strict_ok("010.0.0.5", false) && !strict_ok("192.168.0.5/24", true) && !strict_ok("fd00::1/8", true));
+        assert!(strict_ok("not-an-ip", false) && strict_ok("0.0.0.0/0", true));
+    }
+
+    #[test]
+    fn names_and_schedules() {
+        assert_eq!(token_owner("default-token-x7k2p"), Some("default"));
+        assert_eq!(token_owner("my-app-token-abcde"), Some("my-app"));
+        assert_eq!(token_owner("default-token"), None);
+        assert_eq!(token_owner("api-token-ABCDE"), None);
+        assert_eq!(schedule_zone("TZ=Europe/Paris 0 3 * * *"), Some(("Europe/Paris", "0 3 * * *")));
+        assert_eq!(schedule_zone("CRON_TZ=UTC */5 * * * *"), Some(("UTC", "*/5 * * * *")));
+        assert_eq!(schedule_zone("0 3 * * *"), None);
+        let t = TokenRef { namespace: "ns".into(), secret: "web-token-abcde".into(), service_account: "web".into() };
+        assert_eq!(
+            t.insert_statement(),
+            r#"insert(@t == 0s, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "web-token-abcde", "namespace": "ns", "annotations": {"kubernetes.io/service-account.name": "web"}}, "type": "kubernetes.io/service-account-token"});"#
+        );
+    }
+
+    #[test]
+    fn a_taint_tolerated_with_its_replacement_is_fine() {
+        let pod = |tolerations: Value| json!({"kind": "Pod", "spec": {"tolerations": tolerations}});
+        let master = json!({"key": "node-role.kubernetes.io/master", "effect": "NoSchedule"});
+        let cp = json!({"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"});
+        assert_eq!(ids(24, &pod(json!([master]))), ["taint:node-role.kubernetes.io/master"]);
+        assert!(ids(24, &pod(json!([master, cp]))).is_empty());
+        assert!(ids(24, &pod(json!([master, {"operator": "Exists"}]))).is_empty());
+        assert!(ids(19, &pod(json!([master]))).is_empty());
+    }
+}
