@@ -203,6 +203,9 @@ pub struct Program {
     /// Which parts of an object the program can see (see `Shape`): everything else is
     /// invisible to it, so it need not be decoded.
     pub shape: Shape,
+    /// The statements that move a whole kind to another apiVersion (see `ir::ApiMove`), which
+    /// a stream that follows apiVersions also applies to the trace's config and lifecycles.
+    pub api_moves: Vec<crate::ir::ApiMove>,
 }
 
 /// The parts of an object the program's paths can reach, as a tree: the keys it walks into,

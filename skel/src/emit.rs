@@ -32,6 +32,7 @@ pub fn emit(script: &ir::Script) -> Program {
         })
         .collect();
     e.program.shape = shape(script, dispatch.is_some());
+    e.program.api_moves = script.api_moves();
     e.program.dispatch = dispatch;
     e.program
 }

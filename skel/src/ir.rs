@@ -23,6 +23,30 @@ pub struct Insert {
     pub span: Span,
 }
 
+/// A statement that moves every object of one kind from one apiVersion to another:
+/// `modify(kind == K && apiVersion == FROM, apiVersion = TO)` (either order of the tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiMove {
+    pub kind: String,
+    pub from: String,
+    pub to: String,
+}
+
+impl ApiMove {
+    /// The trace's name of a kind (`config.trackedObjects` keys, `pod_lifecycles` owners):
+    /// `apiVersion.Kind`, before and after.
+    pub fn gvks(&self) -> (String, String) {
+        (format!("{}.{}", self.from, self.kind), format!("{}.{}", self.to, self.kind))
+    }
+}
+
+impl Script {
+    /// The statements that move a whole kind to another apiVersion, in script order.
+    pub fn api_moves(&self) -> Vec<ApiMove> {
+        self.statements.iter().filter_map(Stmt::api_move).collect()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stmt {
     pub command: CommandName,
@@ -35,6 +59,31 @@ pub struct Stmt {
     /// Set by the optimizer: the statement can only match objects of this `kind` (its selector
     /// requires `kind == "..."`), so the VM dispatches it by kind.
     pub kind_guard: Option<String>,
+}
+
+impl Stmt {
+    fn api_move(&self) -> Option<ApiMove> {
+        let Action::Modify { target, value: Operand::Const(Value::String(to)) } = &self.action else { return None };
+        if self.command != CommandName::Modify || !target.is_key("apiVersion") || self.conds.len() != 2 {
+            return None;
+        }
+        let mut kind = None;
+        let mut from = None;
+        for c in &self.conds {
+            let Cond::Test {
+                pred: Pred::Compare { lhs, op: CmpOp::Eq, rhs: Operand::Const(Value::String(v)) }, ..
+            } = c
+            else {
+                return None;
+            };
+            if lhs.is_key("kind") {
+                kind = Some(v.clone());
+            } else if lhs.is_key("apiVersion") {
+                from = Some(v.clone());
+            }
+        }
+        Some(ApiMove { kind: kind?, from: from?, to: to.clone() })
+    }
 }
 
 pub type VarId = usize;
@@ -172,6 +221,11 @@ pub enum Action {
 }
 
 impl Path {
+    /// Whether it is the object's top-level field `key`.
+    pub fn is_key(&self, key: &str) -> bool {
+        self.root == Root::Object && matches!(self.segs.as_slice(), [Seg::Key(k)] if k == key)
+    }
+
     pub fn has_wildcard(&self) -> bool {
         self.segs.iter().any(|s| matches!(s, Seg::AnyIndex | Seg::AnyKey))
     }

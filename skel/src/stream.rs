@@ -30,12 +30,15 @@ pub struct StreamOptions {
     pub output_format: Format,
     /// About how many bytes of events one batch holds.
     pub batch_bytes: usize,
+    /// Whether the trace's `config.trackedObjects` keys and `pod_lifecycles` owners follow the
+    /// kinds the program moves to another apiVersion (`Program::api_moves`).
+    pub follow_api_versions: bool,
 }
 
 impl StreamOptions {
     pub fn new(input_format: Format, output_format: Format) -> Self {
         let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
-        StreamOptions { jobs, input_format, output_format, batch_bytes: 1 << 20 }
+        StreamOptions { jobs, input_format, output_format, batch_bytes: 1 << 20, follow_api_versions: false }
     }
 }
 
@@ -79,8 +82,15 @@ where
         splitter = splitter.with_event_ts();
     }
     let mut summary = Summary::default();
-    let mut written =
-        Written { program, format: opts.output_format, start_ts: None, last_ts: None, events: false, late_done: false };
+    let mut written = Written {
+        program,
+        format: opts.output_format,
+        start_ts: None,
+        last_ts: None,
+        events: false,
+        late_done: false,
+        follow: opts.follow_api_versions,
+    };
     if opts.jobs <= 1 {
         let mut worker = Worker::new(program, opts, &pool);
         for unit in splitter {
@@ -121,6 +131,8 @@ struct Written<'p> {
     events: bool,
     /// The inserts after the last event are written.
     late_done: bool,
+    /// `StreamOptions::follow_api_versions`.
+    follow: bool,
 }
 
 fn write<W: Write + Seek>(
@@ -135,6 +147,7 @@ fn write<W: Write + Seek>(
             if written.events {
                 write_late_inserts(writer, summary, written)?;
             }
+            let s = if written.follow { follow_api_moves(s, &written.program.api_moves) } else { s };
             writer.section(&s)?
         }
         Done::Events(e) => {
@@ -149,6 +162,28 @@ fn write<W: Write + Seek>(
         }
     }
     Ok(())
+}
+
+/// The config or lifecycles section with each moved kind under its new apiVersion, the moves
+/// taken in script order (so `v1beta1 -> v1beta2` then `v1beta2 -> v1` ends at `v1`).
+fn follow_api_moves(section: Section, moves: &[crate::ir::ApiMove]) -> Section {
+    match section {
+        Section::Config(mut config) => {
+            for m in moves {
+                let (from, to) = m.gvks();
+                config.rename_kind(&from, &to);
+            }
+            Section::Config(config)
+        }
+        Section::PodLifecycles(mut lifecycles) => {
+            for m in moves {
+                let (from, to) = m.gvks();
+                lifecycles = lifecycles.rename_kind(&from, &to);
+            }
+            Section::PodLifecycles(lifecycles)
+        }
+        other => other,
+    }
 }
 
 /// Writes the `insert`s whose time is after the trace's last event, as new events at the end

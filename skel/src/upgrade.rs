@@ -228,6 +228,38 @@ impl Scanner {
         self.places.add_config_path(gvk, pointer);
     }
 
+    /// Notes a kind the trace names outside its events (`apiVersion.Kind`: a `config.trackedObjects`
+    /// key, the owners of `pod_lifecycles`; `place` says which): a removed one joins that API's
+    /// finding, which `skel apply --follow-api-versions` of the fix script renames.
+    pub fn trace_kind(&mut self, place: &str, gvk: &str) {
+        let Some((api, kind)) = gvk.rsplit_once('.') else { return };
+        let Some(&i) = crate::kube::apis::removal_index().get(&(api, kind)) else { return };
+        let Some(r) = removals().get(i).filter(|r| r.removed() <= self.target) else { return };
+        let fix = self.api_fix(r);
+        let rule = Rule::Api(i);
+        let f = self.found.entry(rule).or_insert_with(|| Finding {
+            rule,
+            severity: Severity::Error,
+            objects: 0,
+            events: 0,
+            first_ts: i64::MAX,
+            last_ts: i64::MIN,
+            example: format!("{place} {gvk}"),
+            fix: Vec::new(),
+            values: Vec::new(),
+            last_event: usize::MAX,
+        });
+        let value = format!("{place} {gvk}");
+        if f.values.len() < MAX_VALUES && !f.values.contains(&value) {
+            f.values.push(value);
+        }
+        for statement in fix {
+            if !f.fix.contains(&statement) {
+                f.fix.push(statement);
+            }
+        }
+    }
+
     /// Counts an event (call before its objects).
     pub fn event(&mut self) {
         self.events += 1;
@@ -298,6 +330,10 @@ impl Scanner {
             values: Vec::new(),
             last_event: usize::MAX,
         });
+        if f.objects == 0 {
+            // Named by the trace's config or lifecycles first: an object is the better example.
+            f.example = describe(obj);
+        }
         f.add(event, ts, fix, values);
     }
 
@@ -308,6 +344,9 @@ impl Scanner {
         for (rule, f) in later.found {
             match self.found.get_mut(&rule) {
                 Some(mine) => {
+                    if mine.objects == 0 && f.objects > 0 {
+                        mine.example = f.example;
+                    }
                     mine.objects += f.objects;
                     mine.events += f.events;
                     mine.first_ts = mine.first_ts.min(f.first_ts);
@@ -433,15 +472,19 @@ impl Report {
             for f in self.findings.iter().filter(|f| f.severity == severity) {
                 let _ = writeln!(out, "\n{}: {}", f.id(), f.title());
                 let _ = writeln!(out, "  {}", f.instead(self.target));
-                let _ = writeln!(
-                    out,
-                    "  {} in {}, ts {}..{}, e.g. {}",
-                    count(f.objects, "object"),
-                    count(f.events, "event"),
-                    f.first_ts,
-                    f.last_ts,
-                    f.example
-                );
+                if f.objects > 0 {
+                    let _ = writeln!(
+                        out,
+                        "  {} in {}, ts {}..{}, e.g. {}",
+                        count(f.objects, "object"),
+                        count(f.events, "event"),
+                        f.first_ts,
+                        f.last_ts,
+                        f.example
+                    );
+                } else {
+                    out.push_str("  no object in the events\n");
+                }
                 if !f.values.is_empty() {
                     let _ = writeln!(out, "  found: {}", f.values.join(", "));
                 }
@@ -488,8 +531,8 @@ impl Report {
                     "instead": f.instead(self.target),
                     "objects": f.objects,
                     "events": f.events,
-                    "firstSeen": f.first_ts,
-                    "lastSeen": f.last_ts,
+                    "firstSeen": (f.objects > 0).then_some(f.first_ts),
+                    "lastSeen": (f.objects > 0).then_some(f.last_ts),
                     "example": f.example,
                     "values": f.values,
                     "fixable": f.fixable(self.target),
@@ -595,6 +638,17 @@ impl Report {
         let _ =
             writeln!(out, "# Apply it with `skel apply THIS.skel TRACE -o OUT`; `skel check` on OUT should then find");
         let _ = writeln!(out, "# nothing with a mechanical fix.");
+        if self
+            .findings
+            .iter()
+            .any(|f| f.values.iter().any(|v| v.starts_with("config.") || v.starts_with("pod_lifecycles")))
+        {
+            let _ = writeln!(
+                out,
+                "# The trace's config and pod lifecycles name moved kinds too: add `--follow-api-versions`"
+            );
+            let _ = writeln!(out, "# to `skel apply` to rename them with the objects.");
+        }
         for f in &self.findings {
             out.push('\n');
             let _ = writeln!(out, "# {} ({}): {}.", f.id(), count(f.objects, "object"), f.title());

@@ -35,7 +35,8 @@ pub fn run(args: ApplyArgs) -> Result<(), Failed> {
     let output = Output::create(target)?;
 
     let script = Script { name: &script_name, src: &src, program: &program };
-    let summary = rewrite(&script, input, &args.trace, output.file()?, out_format, args.jobs, args.quiet)?;
+    let how = How { jobs: args.jobs, follow_api_versions: args.follow_api_versions, quiet: args.quiet };
+    let summary = rewrite(&script, input, &args.trace, output.file()?, out_format, how)?;
     output.commit()?;
     if !args.quiet {
         eprintln!("{}", summary_line(&summary, started.elapsed().as_secs_f64()));
@@ -71,6 +72,17 @@ pub struct Script<'a> {
     pub program: &'a skel::Program,
 }
 
+/// How `rewrite` streams.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct How {
+    /// Worker threads (default: one per core).
+    pub jobs: Option<usize>,
+    /// `skel apply --follow-api-versions`.
+    pub follow_api_versions: bool,
+    /// No progress bar.
+    pub quiet: bool,
+}
+
 /// Streams the trace through the script into `out` (flushed), with a progress bar on a
 /// terminal unless `quiet`; every failure is reported.
 pub fn rewrite(
@@ -79,16 +91,16 @@ pub fn rewrite(
     trace: &std::path::Path,
     out: std::fs::File,
     out_format: Format,
-    jobs: Option<usize>,
-    quiet: bool,
+    how: How,
 ) -> Result<Summary, Failed> {
-    let progress = progress_bar(quiet, input.len);
+    let progress = progress_bar(how.quiet, input.len);
     let reader = ProgressReader { inner: input.reader, bar: progress.clone(), pending: 0 };
     let mut writer = TraceWriter::new(out, out_format);
     let mut opts = StreamOptions::new(input.format, out_format);
-    if let Some(jobs) = jobs {
+    if let Some(jobs) = how.jobs {
         opts.jobs = jobs.max(1);
     }
+    opts.follow_api_versions = how.follow_api_versions;
     let result = stream::transform(script.program, reader, &mut writer, opts);
     if let Some(bar) = &progress {
         bar.finish_and_clear();

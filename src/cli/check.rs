@@ -178,12 +178,21 @@ impl TraceVisitor for Visitor<'_> {
 
     /// The config names where tracked kinds keep their pod templates.
     fn section(&mut self, section: Section) -> Result<(), Self::Error> {
-        if let Section::Config(config) = section {
-            for (gvk, tracked) in &config.tracked_objects {
-                for pointer in &tracked.pod_spec_template_paths {
-                    self.scanner.pod_template_path(gvk, pointer);
+        match section {
+            Section::Config(config) => {
+                for (gvk, tracked) in &config.tracked_objects {
+                    self.scanner.trace_kind("config.trackedObjects", gvk);
+                    for pointer in &tracked.pod_spec_template_paths {
+                        self.scanner.pod_template_path(gvk, pointer);
+                    }
                 }
             }
+            Section::PodLifecycles(lifecycles) => {
+                for entry in lifecycles.entries() {
+                    self.scanner.trace_kind("pod_lifecycles", &entry.gvk);
+                }
+            }
+            _ => {}
         }
         Ok(())
     }

@@ -180,6 +180,11 @@ pub struct ApplyArgs {
     /// the same for any number.
     #[arg(short, long)]
     pub jobs: Option<usize>,
+    /// Also rename, in the trace's `config.trackedObjects` and `pod_lifecycles` owners, each kind
+    /// that a `modify(kind == K && apiVersion == OLD, apiVersion = NEW)` moves (as `skel check
+    /// --fix` writes them); SimKube's SKEL leaves both as they are.
+    #[arg(long)]
+    pub follow_api_versions: bool,
 }
 
 #[derive(clap::Args, Debug)]

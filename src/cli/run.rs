@@ -351,7 +351,14 @@ fn rewrite(script_path: &Path, args: &RunArgs) -> Result<tempfile::NamedTempFile
         Failed::Error
     })?;
     let script = Script { name: &script_name, src: &src, program: &program };
-    let summary = apply::rewrite(&script, input, &args.trace, out, Format::Msgpack, None, args.quiet)?;
+    let summary = apply::rewrite(
+        &script,
+        input,
+        &args.trace,
+        out,
+        Format::Msgpack,
+        apply::How { quiet: args.quiet, ..Default::default() },
+    )?;
     if !args.quiet {
         eprintln!("{}", apply::summary_line(&summary, 0.0).replace("; 0.00s", ""));
     }

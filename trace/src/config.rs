@@ -39,6 +39,21 @@ pub fn default_pod_spec_template_paths(gvk: &str) -> Option<Vec<String>> {
 const FIELDS_HELP: &str = "each tracked kind takes only `podSpecTemplatePaths` (a list of strings), `trackLifecycle` and `skipOwned` (booleans)";
 
 impl Config {
+    /// Renames the tracked kind `from` (`group/version.Kind`) to `to`, in place; when `to` is
+    /// tracked already, its settings stay and `from`'s go.
+    pub fn rename_kind(&mut self, from: &str, to: &str) {
+        let Some(at) = self.tracked_objects.get_index_of(from) else { return };
+        if self.tracked_objects.contains_key(to) {
+            self.tracked_objects.shift_remove_index(at);
+            return;
+        }
+        let mut entries: Vec<(String, TrackedObjectConfig)> = self.tracked_objects.drain(..).collect();
+        if let Some(entry) = entries.get_mut(at) {
+            entry.0 = to.to_string();
+        }
+        self.tracked_objects = entries.into_iter().collect();
+    }
+
     /// Reads and normalizes a `config` section.
     pub fn from_json_value(value: &Value) -> Result<Config, TraceError> {
         let top = value.as_object().ok_or_else(|| {

@@ -72,6 +72,29 @@ impl PodLifecycles {
         self.entries.is_empty()
     }
 
+    /// Renames the owner kind `from` (`group/version.Kind`) to `to`; where an owner then has two
+    /// entries, their pods are joined (the ones already under `to` first).
+    pub fn rename_kind(self, from: &str, to: &str) -> PodLifecycles {
+        let mut entries: Vec<PodLifecycleEntry> = Vec::with_capacity(self.entries.len());
+        let (moved, kept): (Vec<_>, Vec<_>) = self.entries.into_iter().partition(|e| e.gvk == from);
+        entries.extend(kept);
+        for mut entry in moved {
+            entry.gvk = to.to_string();
+            match entries.iter_mut().find(|e| e.gvk == entry.gvk && e.ns_name == entry.ns_name) {
+                Some(existing) => {
+                    for (hash, lifecycles) in entry.pods {
+                        match existing.pods.iter_mut().find(|(h, _)| *h == hash) {
+                            Some((_, list)) => list.extend(lifecycles),
+                            None => existing.pods.push((hash, lifecycles)),
+                        }
+                    }
+                }
+                None => entries.push(entry),
+            }
+        }
+        PodLifecycles::new(entries)
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
