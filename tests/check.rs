@@ -99,8 +99,9 @@ fn findings(report: &Value) -> &Vec<Value> {
     report["findings"].as_array().expect("findings is an array")
 }
 
-fn rules(report: &Value) -> Vec<&str> {
-    findings(report).iter().map(|f| f["rule"].as_str().unwrap()).collect()
+/// The finding ids (`removed-api:batch/v1beta1/CronJob`, `label:KEY`, ...).
+fn ids(report: &Value) -> Vec<&str> {
+    findings(report).iter().map(|f| f["id"].as_str().unwrap()).collect()
 }
 
 /// `apiVersion kind` of each removed-api finding.
@@ -183,8 +184,15 @@ fn check_fix_and_recheck(file: &str, snap: &str) {
     let report = parse_json(&json.stdout);
     assert_eq!(report["target"], "1.25");
     assert!(findings(&report).iter().all(|f| f["fixable"] == true), "every finding here has a mechanical fix");
-    let summary =
-        format!("\n{n} findings, {n} with a mechanical fix (`--fix FILE.skel`)\n", n = findings(&report).len());
+    let n = findings(&report).len();
+    let errors = report["errors"].as_u64().unwrap();
+    let warnings = report["warnings"].as_u64().unwrap();
+    let plural = |n: u64, what: &str| if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") };
+    let summary = format!(
+        "\n{n} findings ({}, {}), {n} with a mechanical fix (`--fix FILE.skel`)\n",
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    );
     assert!(text.stdout.ends_with(&summary), "the text report ends with `{summary}`:\n{}", text.stdout);
 
     // The removed-api counts against the trace itself (a msgpack trace read back as JSON by an
@@ -217,17 +225,15 @@ fn check_fix_and_recheck(file: &str, snap: &str) {
 
     let ext = Path::new(file).extension().unwrap().to_str().unwrap();
     let out = format!("out.{ext}");
-    let applied = run(skel(dir).args(["apply", "fix.skel", file, "-o", &out, "-q"]));
+    let applied = run(skel(dir).args(["apply", "fix.skel", file, "-o", &out, "-q", "--follow-api-versions"]));
     assert_eq!(applied.code, 0, "the fix applies; stderr:\n{}", applied.stderr);
+    let fmt = run(skel(dir).args(["fmt", "--check", "fix.skel"]));
+    assert_eq!(fmt.code, 0, "the fix script is in the canonical style:\n{}{}", fmt.stdout, fmt.stderr);
 
     let again = check(dir, &out, "1.25", &[]);
     assert_eq!(again.code, 0, "nothing left after the fix:\n{}{}", again.stdout, again.stderr);
     assert_eq!(again.stderr, "");
-    assert!(
-        again.stdout.ends_with("\nnothing found: every object is served by the target version\n"),
-        "{}",
-        again.stdout
-    );
+    assert!(again.stdout.ends_with("\nnothing found\n"), "{}", again.stdout);
     let again = check_json(dir, &out, "1.25", 0);
     assert_eq!(again["findings"], json!([]));
     assert_eq!(again["objects"], report["objects"], "the fix deletes no object");
@@ -264,33 +270,51 @@ fn ex_cronjob_is_already_batch_v1() {
     assert_eq!(
         r.stdout,
         "skel check: 2 objects in 3 events, target Kubernetes 1.25\n\
-         nothing found: every object is served by the target version\n"
+         nothing found\n"
     );
     let report = check_json(tmp.path(), "ex-cronjob.sktrace", "1.25", 0);
-    assert_eq!(report, json!({"target": "1.25", "objects": 2, "events": 3, "findings": []}));
+    assert_eq!(
+        report,
+        json!({"target": "1.25", "objects": 2, "events": 3, "errors": 0, "warnings": 0, "findings": []})
+    );
 }
 
 /// `examples/trace.json` has `batch/v1beta1` CronJobs, `policy/v1beta1` PDBs (both removed in
-/// 1.25) and the master node label and taint (1.24, 1.25), but no API removed by 1.23: nothing
-/// at 1.23, the label from 1.24, everything at 1.25.
+/// 1.25) and the master node label and taint (deprecated 1.20, gone 1.24), but no API removed by
+/// 1.23: nothing at 1.19, warnings for the label and taint from 1.20, errors from 1.24, and
+/// everything at 1.25.
 #[test]
 fn example_trace_has_nothing_before_1_24() {
     let tmp = workdir(&[(example("trace.json"), "trace.json")]);
     let dir = tmp.path();
-    let r = check(dir, "trace.json", "1.23", &[]);
+    let r = check(dir, "trace.json", "1.19", &[]);
     assert_eq!(r.code, 0, "stdout:\n{}stderr:\n{}", r.stdout, r.stderr);
     assert_eq!(r.stderr, "");
-    assert_eq!(
-        r.stdout,
-        "skel check: 40 objects in 16 events, target Kubernetes 1.23\n\
-         nothing found: every object is served by the target version\n"
-    );
-    assert_eq!(check_json(dir, "trace.json", "1.23", 0)["findings"], json!([]));
+    assert_eq!(r.stdout, "skel check: 40 objects in 16 events, target Kubernetes 1.19\nnothing found\n");
+    assert_eq!(check_json(dir, "trace.json", "1.19", 0)["findings"], json!([]));
+
+    // Warnings only: exit 0, unless asked to fail on them.
+    let at_1_23 = check_json(dir, "trace.json", "1.23", 0);
+    let master = ["label:node-role.kubernetes.io/master", "taint:node-role.kubernetes.io/master"];
+    assert_eq!(ids(&at_1_23), master);
+    assert!(findings(&at_1_23).iter().all(|f| f["severity"] == "warning"));
+    assert_eq!(check(dir, "trace.json", "1.23", &["--fail-on", "warning"]).code, 1);
+    let hidden = check(dir, "trace.json", "1.23", &["--min-severity", "error", "--format", "json"]);
+    assert_eq!((hidden.code, parse_json(&hidden.stdout)["findings"].clone()), (0, json!([])));
 
     let at_1_24 = check_json(dir, "trace.json", "1.24", 1);
-    assert_eq!(rules(&at_1_24), ["master-node-label"]);
+    assert_eq!(ids(&at_1_24), master);
+    assert!(findings(&at_1_24).iter().all(|f| f["severity"] == "error"));
     let at_1_25 = check_json(dir, "trace.json", "1.25", 1);
-    assert_eq!(rules(&at_1_25), ["removed-api", "removed-api", "master-node-label", "master-taint"]);
+    assert_eq!(
+        ids(&at_1_25),
+        [
+            "removed-api:batch/v1beta1/CronJob",
+            "removed-api:policy/v1beta1/PodDisruptionBudget",
+            master[0],
+            master[1]
+        ]
+    );
     assert_eq!(removed_apis(&at_1_25), ["batch/v1beta1 CronJob", "policy/v1beta1 PodDisruptionBudget"]);
     assert_removed_api_counts(&at_1_25, &parse_json(&fs::read_to_string(dir.join("trace.json")).unwrap()));
 }
@@ -314,38 +338,22 @@ fn manifests_dir() -> TempDir {
 
 /// Every finding of the folder at 1.25, in the order of the removal table, then the label and
 /// taint rules.
-const FOLDER_AT_1_25: [&str; 11] = [
-    "removed-api extensions/v1beta1 DaemonSet",
-    "removed-api extensions/v1beta1 Ingress",
-    "removed-api rbac.authorization.k8s.io/v1beta1 ClusterRole",
-    "removed-api scheduling.k8s.io/v1beta1 PriorityClass",
-    "removed-api batch/v1beta1 CronJob",
-    "removed-api autoscaling/v2beta1 HorizontalPodAutoscaler",
-    "removed-api policy/v1beta1 PodDisruptionBudget",
-    "removed-api policy/v1beta1 PodSecurityPolicy",
-    "master-node-label nodeSelector",
-    "master-node-label affinity",
-    "master-taint toleration",
+const FOLDER_AT_1_25: [&str; 10] = [
+    "removed-api:extensions/v1beta1/DaemonSet",
+    "removed-api:extensions/v1beta1/Ingress",
+    "removed-api:rbac.authorization.k8s.io/v1beta1/ClusterRole",
+    "removed-api:scheduling.k8s.io/v1beta1/PriorityClass",
+    "removed-api:batch/v1beta1/CronJob",
+    "removed-api:autoscaling/v2beta1/HorizontalPodAutoscaler",
+    "removed-api:policy/v1beta1/PodDisruptionBudget",
+    "removed-api:policy/v1beta1/PodSecurityPolicy",
+    "label:node-role.kubernetes.io/master",
+    "taint:node-role.kubernetes.io/master",
 ];
 
-/// One line per finding, as `FOLDER_AT_1_25` lists them.
+/// The finding ids, as `FOLDER_AT_1_25` lists them.
 fn finding_names(report: &Value) -> Vec<String> {
-    findings(report)
-        .iter()
-        .map(|f| {
-            let rule = f["rule"].as_str().unwrap();
-            let message = f["message"].as_str().unwrap();
-            match rule {
-                "removed-api" => {
-                    format!("{rule} {} {}", f["apiVersion"].as_str().unwrap(), f["kind"].as_str().unwrap())
-                }
-                _ if message.contains("nodeSelector") => format!("{rule} nodeSelector"),
-                _ if message.contains("node affinity") => format!("{rule} affinity"),
-                _ if message.contains("toleration") => format!("{rule} toleration"),
-                _ => panic!("unexpected finding {f}"),
-            }
-        })
-        .collect()
+    ids(report).into_iter().map(str::to_string).collect()
 }
 
 #[test]
@@ -379,9 +387,12 @@ fn manifests_folder_report() {
         let i = FOLDER_AT_1_25.iter().position(|n| *n == name).unwrap();
         findings(&report)[i]["objects"].as_u64().unwrap()
     };
-    assert_eq!(objects("master-node-label nodeSelector"), 2, "the Deployment and the Pod");
-    assert_eq!(objects("master-node-label affinity"), 1, "the Deployment (required and preferred: one object)");
-    assert_eq!(objects("master-taint toleration"), 2, "the Deployment and the CronJob's jobs");
+    assert_eq!(
+        objects("label:node-role.kubernetes.io/master"),
+        2,
+        "the Deployment (nodeSelector, required and preferred affinity: one object) and the Pod"
+    );
+    assert_eq!(objects("taint:node-role.kubernetes.io/master"), 2, "the Deployment and the CronJob's jobs");
 }
 
 /// Single files: a multi-document YAML file, a `List`, a JSON array.
@@ -394,10 +405,10 @@ fn manifests_files() {
     assert_eq!(
         finding_names(&multi),
         [
-            "removed-api extensions/v1beta1 DaemonSet",
-            "removed-api batch/v1beta1 CronJob",
-            "removed-api policy/v1beta1 PodDisruptionBudget",
-            "master-taint toleration",
+            "removed-api:extensions/v1beta1/DaemonSet",
+            "removed-api:batch/v1beta1/CronJob",
+            "removed-api:policy/v1beta1/PodDisruptionBudget",
+            "taint:node-role.kubernetes.io/master",
         ]
     );
     let list = check_json(dir, "manifests/list.yaml", "1.25", 1);
@@ -425,12 +436,12 @@ fn manifests_sarif() {
     let driver = &runs[0]["tool"]["driver"];
     assert_eq!(driver["name"], "skel");
     let rule_ids: Vec<&str> = driver["rules"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
-    assert_eq!(rule_ids, ["removed-api", "master-node-label", "master-taint"]);
+    assert_eq!(rule_ids, ids(&report), "one rule per finding");
     let results = runs[0]["results"].as_array().unwrap();
     assert_eq!(results.len(), findings(&report).len(), "one result per finding");
     for (result, finding) in results.iter().zip(findings(&report)) {
-        assert_eq!(result["ruleId"], finding["rule"]);
-        assert_eq!(result["level"], "error");
+        assert_eq!(result["ruleId"], finding["id"]);
+        assert_eq!(result["level"], finding["severity"]);
         let text = result["message"]["text"].as_str().unwrap();
         assert!(text.starts_with(finding["message"].as_str().unwrap()), "{text}");
         assert!(text.ends_with(&format!("e.g. {}", finding["example"].as_str().unwrap())), "{text}");
@@ -487,7 +498,7 @@ fn manifests_fix_applied_to_their_trace() {
     let again = check(dir, "out.json", "1.25", &[]);
     assert_eq!(again.code, 1, "the PodSecurityPolicy is still there:\n{}", again.stdout);
     let report = check_json(dir, "out.json", "1.25", 1);
-    assert_eq!(finding_names(&report), ["removed-api policy/v1beta1 PodSecurityPolicy"]);
+    assert_eq!(finding_names(&report), ["removed-api:policy/v1beta1/PodSecurityPolicy"]);
     assert_eq!(report["findings"][0]["fixable"], false);
     assert_eq!(report["objects"], 13);
 
@@ -527,8 +538,9 @@ fn manifests_fix_applied_to_their_trace() {
     assert_eq!(find("DaemonSet")["apiVersion"], "apps/v1");
 }
 
-/// Older targets find fewer: at 1.21 only what was removed by then (the DaemonSet, 1.16); at
-/// 1.24 the node label too, but not the taint (1.25) nor the 1.25 removals.
+/// Older targets find fewer: at 1.21 only what was removed by then (the DaemonSet, 1.16) as an
+/// error, and the deprecated node label and taint as warnings; at 1.24 the label and taint are
+/// errors, but the 1.25 removals are not there yet.
 #[test]
 fn manifests_at_older_targets() {
     let tmp = manifests_dir();
@@ -537,18 +549,27 @@ fn manifests_at_older_targets() {
     assert_eq!(text.code, 1, "stderr:\n{}", text.stderr);
     insta::assert_snapshot!("manifests_1_21_text", text.stdout);
     let at_1_21 = check_json(dir, "manifests", "1.21", 1);
-    assert_eq!(finding_names(&at_1_21), ["removed-api extensions/v1beta1 DaemonSet"]);
+    assert_eq!(
+        finding_names(&at_1_21),
+        [
+            "removed-api:extensions/v1beta1/DaemonSet",
+            "label:node-role.kubernetes.io/master",
+            "taint:node-role.kubernetes.io/master"
+        ]
+    );
+    let severities: Vec<&str> = findings(&at_1_21).iter().map(|f| f["severity"].as_str().unwrap()).collect();
+    assert_eq!(severities, ["error", "warning", "warning"]);
 
     let at_1_24 = check_json(dir, "manifests", "1.24", 1);
     assert_eq!(
         finding_names(&at_1_24),
         [
-            "removed-api extensions/v1beta1 DaemonSet",
-            "removed-api extensions/v1beta1 Ingress",
-            "removed-api rbac.authorization.k8s.io/v1beta1 ClusterRole",
-            "removed-api scheduling.k8s.io/v1beta1 PriorityClass",
-            "master-node-label nodeSelector",
-            "master-node-label affinity",
+            "removed-api:extensions/v1beta1/DaemonSet",
+            "removed-api:extensions/v1beta1/Ingress",
+            "removed-api:rbac.authorization.k8s.io/v1beta1/ClusterRole",
+            "removed-api:scheduling.k8s.io/v1beta1/PriorityClass",
+            "label:node-role.kubernetes.io/master",
+            "taint:node-role.kubernetes.io/master",
         ]
     );
     for report in [&at_1_21, &at_1_24] {
