@@ -676,6 +676,33 @@ impl Report {
     }
 }
 
+/// Every hazard rule as a Markdown table (what `skel check --list-rules` prints, and what
+/// docs/upgrade-check.md holds): id, when it warns and when it is an error, whether `--fix`
+/// rewrites it, what it is, what to do, and the sources.
+pub fn rule_catalogue() -> String {
+    let cell = |s: &str| s.replace('|', "\\|");
+    let mut out = String::from("| id | warning from | error from | fix | what | instead | sources |\n");
+    out.push_str("|---|---|---|---|---|---|---|\n");
+    for h in hazards() {
+        let fix = match (h.fixable(), &h.manual) {
+            (true, Some(_)) => "partly",
+            (true, None) => "yes",
+            (false, _) => "no",
+        };
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {fix} | {} | {} | {} |",
+            h.id,
+            h.warn_from.as_deref().unwrap_or("–"),
+            h.error_from.as_deref().unwrap_or("–"),
+            cell(&h.title),
+            cell(&h.instead),
+            cell(&h.sources.join("; ")),
+        );
+    }
+    out
+}
+
 fn capitalized(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {

@@ -38,17 +38,23 @@ pub enum CheckError {
 }
 
 pub fn run(args: CheckArgs) -> Result<(), Failed> {
-    let Some(target) = KubeVersion::parse(&args.target_version) else {
-        report::diagnostic(CheckError::Version { text: args.target_version.clone() });
+    if args.list_rules {
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(skel::upgrade::rule_catalogue().as_bytes()).and_then(|()| stdout.flush());
+        return Ok(());
+    }
+    let (Some(input), Some(version)) = (&args.input, &args.target_version) else { return Err(Failed::Usage) };
+    let Some(target) = KubeVersion::parse(version) else {
+        report::diagnostic(CheckError::Version { text: version.clone() });
         return Err(Failed::Usage);
     };
     let mut scanner = Scanner::new(target);
-    scan(&args.input, &mut scanner)?;
+    scan(input, &mut scanner)?;
     let report = scanner.report().at_least(args.min_severity.into());
     let text = match args.format {
         CheckFormat::Text => report.text(),
         CheckFormat::Json => format!("{:#}\n", report.json()),
-        CheckFormat::Sarif => format!("{:#}\n", report.sarif(&files::display(&args.input))),
+        CheckFormat::Sarif => format!("{:#}\n", report.sarif(&files::display(input))),
         CheckFormat::Markdown => report.markdown(),
     };
     let mut stdout = std::io::stdout().lock();

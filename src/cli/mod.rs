@@ -109,10 +109,15 @@ pub struct ReplArgs {
 pub struct CheckArgs {
     /// A trace (JSON or msgpack `.sktrace`), a YAML or JSON file of manifests, or a folder of
     /// them (read as a trace of one event).
-    pub input: PathBuf,
+    #[arg(required_unless_present = "list_rules")]
+    pub input: Option<PathBuf>,
     /// The Kubernetes version to replay on, e.g. `1.25`.
-    #[arg(long)]
-    pub target_version: String,
+    #[arg(long, required_unless_present = "list_rules")]
+    pub target_version: Option<String>,
+    /// Print every rule besides the removed APIs (id, versions, fix, sources) as a Markdown
+    /// table, and exit.
+    #[arg(long, conflicts_with_all = ["input", "fix"])]
+    pub list_rules: bool,
     /// How to report.
     #[arg(long, value_enum, default_value = "text")]
     pub format: CheckFormat,
