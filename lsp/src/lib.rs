@@ -4,7 +4,6 @@
 //! configured (`skel.trace`, or a `# trace: FILE` comment at the top of a script).
 
 pub mod analysis;
-mod k8s;
 mod server;
 pub mod text;
 mod tokens;

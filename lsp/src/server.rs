@@ -35,9 +35,9 @@ use skel::{CompileError, OptLevel};
 use skel_trace::{Event, Format, Section, TraceVisitor};
 
 use crate::analysis::{self, Item};
-use crate::k8s;
 use crate::text::{Encoding, LineIndex};
 use crate::tokens;
+use skel::kube::fields as k8s;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 

@@ -349,7 +349,7 @@ fn insert(stmt: &ast::Statement, base: Option<&std::path::Path>) -> Result<Inser
     // SimKube types these fields strictly: an inserted object must pass as any other does.
     for m in &manifests {
         let mut node = crate::node::Node::from_value(m);
-        if let Err(e) = crate::typed::validate(&mut node) {
+        if let Err(e) = crate::kube::typed::validate(&mut node) {
             let span = match &stmt.action {
                 ast::Action::InsertFile { span, .. } => *span,
                 ast::Action::Insert(o) => o.span(),

@@ -13,7 +13,6 @@ pub mod node;
 pub mod opt;
 pub mod stream;
 pub mod transform;
-mod typed;
 pub mod upgrade;
 mod vm;
 
@@ -24,9 +23,9 @@ use thiserror::Error;
 pub use crate::bytecode::Program;
 pub use crate::check::{check, CheckError, Checked};
 pub use crate::emit::emit;
+pub use crate::kube::typed::TypedFieldError;
 pub use crate::node::Node;
 pub use crate::opt::{optimize, OptLevel};
-pub use crate::typed::TypedFieldError;
 pub use crate::vm::{ObjectOutcome, Vm, VmError, VmErrorKind};
 
 /// Any diagnostic found before the script runs.

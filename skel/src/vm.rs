@@ -9,8 +9,8 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use crate::bytecode::{Build, CmpOp, Instr, PathId, PathRoot, Pred, Program, Rhs, Seg, TimeOperand};
+use crate::kube::typed;
 use crate::node::{field_index, field_mut, order, Node};
-use crate::typed;
 
 /// One step of a concrete location: the place of an object's entry or of an array's element.
 /// A location is good until the object changes: the statement that computed it uses it before

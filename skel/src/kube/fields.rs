@@ -78,7 +78,7 @@ const FIELDS: &[(&str, &str)] = &[
     ("POD.nodeSelector", "Labels a node must have for the pod to be scheduled on it. `node-role.kubernetes.io/master` was removed in Kubernetes 1.24."),
     ("POD.nodeName", "Schedules the pod onto this node directly, bypassing the scheduler."),
     ("POD.affinity", "Node affinity, pod affinity and pod anti-affinity scheduling constraints."),
-    ("POD.tolerations", "Taints the pod tolerates. The `node-role.kubernetes.io/master` taint was removed in Kubernetes 1.25."),
+    ("POD.tolerations", "Taints the pod tolerates. Control-plane nodes carry `node-role.kubernetes.io/control-plane` from Kubernetes 1.24 and no longer `node-role.kubernetes.io/master` from 1.25."),
     ("POD.serviceAccountName", "The service account the pod runs as."),
     ("POD.serviceAccount", "Deprecated alias of serviceAccountName."),
     ("POD.restartPolicy", "Restart policy for the pod's containers: Always, OnFailure or Never."),
@@ -91,15 +91,20 @@ const FIELDS: &[(&str, &str)] = &[
     ("POD.schedulerName", "The scheduler that schedules the pod."),
 ];
 
-/// Where a pod spec lives, as key-index path prefixes.
-const POD_SPECS: &[&str] = &["spec.template.spec", "spec.jobTemplate.spec.template.spec", "spec"];
+/// Where a pod spec lives, as key-index path prefixes (the built-in pod-template places; the
+/// longer first, so `spec.template.spec.x` is not read as a Pod's `spec` field `template`).
+fn pod_specs() -> Vec<String> {
+    let mut specs: Vec<String> = super::podspec::PodPlaces::default().specs().map(str::to_string).collect();
+    specs.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    specs
+}
 
 /// The description of a field, when it is a common one.
 pub fn describe(path: &str) -> Option<&'static str> {
     if let Some((_, d)) = FIELDS.iter().find(|(p, _)| *p == path) {
         return Some(d);
     }
-    POD_SPECS.iter().find_map(|prefix| {
+    pod_specs().iter().find_map(|prefix| {
         let rest = path.strip_prefix(prefix)?.strip_prefix('.')?;
         let pod = format!("POD.{rest}");
         FIELDS.iter().find(|(p, _)| *p == pod).map(|(_, d)| *d)
@@ -120,7 +125,7 @@ pub fn keys_under(path: &str) -> Vec<(&'static str, &'static str)> {
     };
     for (p, d) in FIELDS {
         if let Some(pod) = p.strip_prefix("POD.") {
-            for prefix in POD_SPECS {
+            for prefix in &pod_specs() {
                 if let Some(rest) = path.strip_prefix(prefix) {
                     let under = rest.strip_prefix('.').unwrap_or(rest);
                     if rest.is_empty() || rest.starts_with('.') || rest.starts_with('[') {

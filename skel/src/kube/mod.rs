@@ -1,12 +1,15 @@
 //! What skel knows about Kubernetes, in one place: versions, the API table (which
 //! group/version/kinds each release serves and removed, `apis`), the upgrade hazards that are not
-//! API removals (`hazards`), and where a pod spec lives in an object (`podspec`). Each is data
-//! with a source per row (`skel/data/*.yaml`), read by `skel check`, `skel run` and the language
-//! server.
+//! API removals (`hazards`), where a pod spec lives in an object (`podspec`), what the common
+//! fields mean (`fields`, for the language server's hover and completion) and the fields SimKube
+//! types strictly (`typed`, for the type checker and the VM). The tables are data with a source
+//! per row (`skel/data/*.yaml`), read by `skel check`, `skel run` and the language server.
 
 pub mod apis;
+pub mod fields;
 pub mod hazards;
 pub mod podspec;
+pub(crate) mod typed;
 
 /// A Kubernetes minor version, `1.25`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -118,6 +118,11 @@ impl PodPlaces {
         }
     }
 
+    /// The SKEL paths of the pod specs, place by place.
+    pub fn specs(&self) -> impl Iterator<Item = &str> {
+        self.places.iter().map(|p| p.spec.as_str())
+    }
+
     /// The pod templates of `obj`: each place it has one, with the template object (the one that
     /// holds `metadata` and `spec`).
     pub fn of<'p, 'a>(&'p self, obj: &'a Value) -> impl Iterator<Item = (&'p PodPlace, &'a Value)> + use<'p, 'a> {
