@@ -308,12 +308,7 @@ fn example_trace_has_nothing_before_1_24() {
     let at_1_25 = check_json(dir, "trace.json", "1.25", 1);
     assert_eq!(
         ids(&at_1_25),
-        [
-            "removed-api:batch/v1beta1/CronJob",
-            "removed-api:policy/v1beta1/PodDisruptionBudget",
-            master[0],
-            master[1]
-        ]
+        ["removed-api:batch/v1beta1/CronJob", "removed-api:policy/v1beta1/PodDisruptionBudget", master[0], master[1]]
     );
     assert_eq!(removed_apis(&at_1_25), ["batch/v1beta1 CronJob", "policy/v1beta1 PodDisruptionBudget"]);
     assert_removed_api_counts(&at_1_25, &parse_json(&fs::read_to_string(dir.join("trace.json")).unwrap()));
