@@ -398,3 +398,33 @@ impl fmt::Display for Display<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::OptLevel;
+
+    fn moves(src: &str, level: OptLevel) -> Vec<(String, String)> {
+        let compiled = crate::compile_with(src, level);
+        assert!(!compiled.has_errors(), "{:?}", compiled.diagnostics);
+        compiled.ir.api_moves().iter().map(ApiMove::gvks).collect()
+    }
+
+    /// Only a statement that moves every object of a kind and apiVersion is a move.
+    #[test]
+    fn api_moves_are_whole_kinds() {
+        let src = r#"
+            modify(kind == "CronJob" && apiVersion == "batch/v1beta1", apiVersion = "batch/v1");
+            modify(apiVersion == "policy/v1beta1" && kind == "PodDisruptionBudget", apiVersion = "policy/v1");
+            modify(kind == "Ingress" && apiVersion == "extensions/v1beta1" && metadata.name == "a", apiVersion = "networking.k8s.io/v1");
+            modify(kind == "Job", apiVersion = "batch/v1");
+            modify(kind == "Job" && apiVersion == "batch/v1", spec.x = "batch/v2");
+        "#;
+        let expected = [
+            ("batch/v1beta1.CronJob".to_string(), "batch/v1.CronJob".to_string()),
+            ("policy/v1beta1.PodDisruptionBudget".to_string(), "policy/v1.PodDisruptionBudget".to_string()),
+        ];
+        assert_eq!(moves(src, OptLevel::Full), expected);
+        assert_eq!(moves(src, OptLevel::None), expected);
+    }
+}

@@ -255,6 +255,23 @@ mod tests {
     }
 
     #[test]
+    fn renaming_a_kind_keeps_its_place_and_never_overwrites() {
+        let mut c = Config::from_json_value(&json!({"trackedObjects": {
+            "apps/v1.Deployment": {}, "batch/v1beta1.CronJob": {"trackLifecycle": true, "podSpecTemplatePaths": ["/spec/jobTemplate/spec/template"]},
+            "v1.Pod": {}}}))
+        .unwrap_or_else(|e| panic!("{e}"));
+        c.rename_kind("batch/v1beta1.CronJob", "batch/v1.CronJob");
+        let keys: Vec<&str> = c.tracked_objects.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["apps/v1.Deployment", "batch/v1.CronJob", "v1.Pod"]);
+        assert!(c.tracked_objects["batch/v1.CronJob"].track_lifecycle);
+        c.rename_kind("apps/v1.Deployment", "v1.Pod");
+        assert_eq!(c.tracked_objects.len(), 2, "an existing key keeps its settings; the old one goes");
+        assert_eq!(c.tracked_objects.get_index(1).map(|(k, _)| k.as_str()), Some("v1.Pod"));
+        c.rename_kind("absent.Kind", "other.Kind");
+        assert_eq!(c.tracked_objects.len(), 2);
+    }
+
+    #[test]
     fn fills_defaults_and_drops_false_flags() {
         let got = norm(json!({"trackedObjects": {
             "apps/v1.Deployment": {},

@@ -587,6 +587,32 @@ mod tests {
     use super::*;
     use crate::model::Format;
 
+    #[test]
+    fn renaming_an_owner_kind_joins_entries() {
+        let entry = |gvk: &str, ns_name: &str, pods: Vec<(u64, Vec<PodLifecycle>)>| PodLifecycleEntry {
+            gvk: gvk.into(),
+            ns_name: ns_name.into(),
+            pods,
+        };
+        let l = PodLifecycles::new(vec![
+            entry("batch/v1beta1.CronJob", "ns/a", vec![(1, vec![PodLifecycle::Finished(1, 2)])]),
+            entry("batch/v1beta1.CronJob", "ns/b", vec![(2, vec![PodLifecycle::Empty])]),
+            entry("batch/v1.CronJob", "ns/a", vec![(1, vec![PodLifecycle::Running(5)]), (3, vec![])]),
+            entry("v1.Pod", "ns/p", vec![]),
+        ]);
+        let renamed = l.rename_kind("batch/v1beta1.CronJob", "batch/v1.CronJob");
+        let expected = PodLifecycles::new(vec![
+            entry(
+                "batch/v1.CronJob",
+                "ns/a",
+                vec![(1, vec![PodLifecycle::Running(5), PodLifecycle::Finished(1, 2)]), (3, vec![])],
+            ),
+            entry("batch/v1.CronJob", "ns/b", vec![(2, vec![PodLifecycle::Empty])]),
+            entry("v1.Pod", "ns/p", vec![]),
+        ]);
+        assert_eq!(renamed, expected);
+    }
+
     fn from_json(text: &str) -> Result<PodLifecycles, String> {
         let mut stash = Stash::new(Format::Json);
         let mut de = serde_json::Deserializer::from_str(text);
