@@ -673,3 +673,48 @@ fn fix_at_1_32_reaches_a_served_version() {
     let again = check(dir, "out.json", "1.32", &[]);
     assert_eq!(again.code, 0, "every finding had a mechanical fix:\n{}", again.stdout);
 }
+
+/// The fix of a trace whose config tracks and whose lifecycles name `batch/v1beta1.CronJob`:
+/// `skel apply` keeps SimKube's meaning and leaves both, and `skel check` still reports the kind
+/// (named by the trace only); with `--follow-api-versions` they move with the CronJobs.
+#[test]
+fn follow_api_versions_moves_config_and_lifecycles() {
+    let Some(src) = shared_trace("gen-s404-e40.sktrace") else { return };
+    let tmp = workdir(&[(src, "t.sktrace")]);
+    let dir = tmp.path();
+    assert_eq!(check(dir, "t.sktrace", "1.25", &["--fix", "fix.skel"]).code, 1);
+    let script = fs::read_to_string(dir.join("fix.skel")).unwrap();
+    assert!(script.contains("--follow-api-versions"), "the script says how to apply it:\n{script}");
+    let as_json = |out: &str| {
+        let back = run(skel(dir).args(["apply", "-", out, "--format", "json", "-q"]).write_stdin(""));
+        parse_json(&back.stdout)
+    };
+    let owners = |trace: &Value| -> Vec<String> {
+        let mut gvks: Vec<String> =
+            trace["pod_lifecycles"].as_array().unwrap().iter().map(|e| e[0][0].as_str().unwrap().to_string()).collect();
+        gvks.dedup();
+        gvks
+    };
+
+    assert_eq!(run(skel(dir).args(["apply", "fix.skel", "t.sktrace", "-o", "plain.sktrace", "-q"])).code, 0);
+    let plain = as_json("plain.sktrace");
+    assert!(plain["config"]["trackedObjects"].get("batch/v1beta1.CronJob").is_some());
+    assert!(owners(&plain).contains(&"batch/v1beta1.CronJob".to_string()));
+    let report = check_json(dir, "plain.sktrace", "1.25", 1);
+    assert_eq!(ids(&report), ["removed-api:batch/v1beta1/CronJob"]);
+    let f = &findings(&report)[0];
+    assert_eq!((f["objects"].as_u64(), f["firstSeen"].is_null()), (Some(0), true));
+    assert_eq!(
+        f["values"],
+        json!(["config.trackedObjects batch/v1beta1.CronJob", "pod_lifecycles batch/v1beta1.CronJob"])
+    );
+
+    let args = ["apply", "fix.skel", "t.sktrace", "-o", "moved.sktrace", "-q", "--follow-api-versions"];
+    assert_eq!(run(skel(dir).args(args)).code, 0);
+    let moved = as_json("moved.sktrace");
+    assert!(moved["config"]["trackedObjects"].get("batch/v1beta1.CronJob").is_none());
+    assert!(moved["config"]["trackedObjects"].get("batch/v1.CronJob").is_some());
+    assert!(owners(&moved).contains(&"batch/v1.CronJob".to_string()));
+    assert!(!owners(&moved).contains(&"batch/v1beta1.CronJob".to_string()));
+    assert_eq!(check_json(dir, "moved.sktrace", "1.25", 0)["findings"], json!([]));
+}
