@@ -104,10 +104,13 @@ impl Finding {
     pub fn title(&self) -> String {
         match (self.removal(), self.hazard()) {
             (Some(r), _) => format!("{} {} was removed in Kubernetes {}", r.api_version(), r.kind, r.removed_in),
-            (_, Some(h)) => {
-                let what = if self.severity == Severity::Error { "from" } else { "deprecated from" };
-                format!("{} ({what} {})", h.title, self.since())
-            }
+            (_, Some(h)) => match (self.severity, &h.error_from) {
+                (Severity::Error, _) => format!("{} (from {})", h.title, self.since()),
+                (Severity::Warning, Some(error)) => {
+                    format!("{} (deprecated from {}, an error from {error})", h.title, self.since())
+                }
+                (Severity::Warning, None) => format!("{} (deprecated from {})", h.title, self.since()),
+            },
             _ => String::new(),
         }
     }
@@ -942,6 +945,12 @@ mod tests {
                 "jobTemplate": {"spec": {"template": {"metadata": meta, "spec": spec}}}}}),
             );
         }
+        s.object(2, 3, &json!({"kind": "Service", "spec": {"clusterIP": "010.0.0.5", "clusterIPs": ["010.0.0.5"]}}));
+        s.object(
+            2,
+            3,
+            &json!({"kind": "NetworkPolicy", "spec": {"egress": [{"to": [{"ipBlock": {"cidr": "10.1.0.0/8"}}]}]}}),
+        );
         let report = s.report();
         let script = report.fix_script();
         let compiled = crate::compile(&script);

@@ -100,7 +100,7 @@ impl Hazard {
     pub fn fixable(&self) -> bool {
         match self.family {
             Family::Label | Family::Taint => self.replacement.is_some(),
-            Family::Validation => self.id == CRON_TZ,
+            Family::Validation => [CRON_TZ, IP_CIDR].contains(&self.id.as_str()),
             Family::Behaviour => self.id == SA_TOKEN,
             _ => !self.fix.is_empty(),
         }
@@ -362,9 +362,9 @@ impl Rules {
             _ => {}
         }
         if let Some(i) = self.ip_cidr {
-            let bad = strict_ip_values(kind, obj);
-            if !bad.is_empty() {
-                out.hit_with(i, Vec::new(), bad);
+            let (values, fix) = strict_ip_values(kind, obj);
+            if !values.is_empty() {
+                out.hit_with(i, fix, values);
             }
         }
         let api = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
@@ -582,91 +582,108 @@ fn schedule_zone(schedule: &str) -> Option<(&str, &str)> {
     Some((zone, schedule.trim()))
 }
 
-/// The addresses and CIDRs of `obj` that strict validation rejects, each as `path: value`.
-fn strict_ip_values(kind: &str, obj: &Value) -> Vec<String> {
-    let mut bad = Vec::new();
-    let mut check = |path: &str, v: &Value, cidr: bool| {
-        if let Some(s) = v.as_str() {
-            if !s.is_empty() && s != "None" && !strict_ok(s, cidr) {
-                bad.push(format!("{path}: {s}"));
-            }
-        }
+/// Where addresses (`false`) and CIDRs (`true`) are, by kind, as SKEL paths (`[*]`: each
+/// element).
+const IP_FIELDS: &[(&str, &str, bool)] = &[
+    ("Service", "spec.clusterIP", false),
+    ("Service", "spec.clusterIPs[*]", false),
+    ("Service", "spec.loadBalancerIP", false),
+    ("Service", "spec.externalIPs[*]", false),
+    ("Service", "spec.loadBalancerSourceRanges[*]", true),
+    ("NetworkPolicy", "spec.ingress[*].from[*].ipBlock.cidr", true),
+    ("NetworkPolicy", "spec.ingress[*].from[*].ipBlock.except[*]", true),
+    ("NetworkPolicy", "spec.egress[*].to[*].ipBlock.cidr", true),
+    ("NetworkPolicy", "spec.egress[*].to[*].ipBlock.except[*]", true),
+    ("Endpoints", "subsets[*].addresses[*].ip", false),
+    ("Endpoints", "subsets[*].notReadyAddresses[*].ip", false),
+    ("EndpointSlice", "endpoints[*].addresses[*]", false),
+    ("Node", "spec.podCIDR", true),
+    ("Node", "spec.podCIDRs[*]", true),
+];
+
+/// The values a SKEL path with `[*]` reaches, each with its path (`[*]` made `[N]`).
+fn reach<'a>(v: &'a Value, pattern: &str, at: String, out: &mut Vec<(String, &'a Value)>) {
+    let Some(first) = pattern.split('.').next().filter(|f| !f.is_empty()) else {
+        out.push((at, v));
+        return;
     };
-    match kind {
-        "Service" => {
-            let spec = obj.get("spec").unwrap_or(&Value::Null);
-            for f in ["clusterIP", "loadBalancerIP"] {
-                if let Some(v) = spec.get(f) {
-                    check(&format!("spec.{f}"), v, false);
-                }
-            }
-            for f in ["clusterIPs", "externalIPs"] {
-                array(spec.get(f)).for_each(|v| check(&format!("spec.{f}"), v, false));
-            }
-            array(spec.get("loadBalancerSourceRanges")).for_each(|v| check("spec.loadBalancerSourceRanges", v, true));
-        }
-        "NetworkPolicy" => {
-            for (dir, peers) in [("ingress", "from"), ("egress", "to")] {
-                let blocks = array(obj.pointer(&format!("/spec/{dir}")))
-                    .flat_map(|r| array(r.get(peers)))
-                    .filter_map(|p| p.get("ipBlock"));
-                for b in blocks {
-                    if let Some(c) = b.get("cidr") {
-                        check(&format!("spec.{dir}[*].{peers}[*].ipBlock.cidr"), c, true);
-                    }
-                    array(b.get("except"))
-                        .for_each(|v| check(&format!("spec.{dir}[*].{peers}[*].ipBlock.except"), v, true));
-                }
+    let rest = pattern[first.len()..].trim_start_matches('.');
+    let sep = if at.is_empty() { "" } else { "." };
+    match first.strip_suffix("[*]") {
+        Some(key) => {
+            for (i, item) in array(v.get(key)).enumerate() {
+                reach(item, rest, format!("{at}{sep}{key}[{i}]"), out);
             }
         }
-        "Endpoints" => {
-            for list in ["addresses", "notReadyAddresses"] {
-                let ips = array(obj.get("subsets")).flat_map(|s| array(s.get(list))).filter_map(|a| a.get("ip"));
-                ips.for_each(|v| check(&format!("subsets[*].{list}[*].ip"), v, false));
+        None => {
+            if let Some(next) = v.get(first) {
+                reach(next, rest, format!("{at}{sep}{first}"), out);
             }
         }
-        "EndpointSlice" => {
-            let ips = array(obj.get("endpoints")).flat_map(|e| array(e.get("addresses")));
-            ips.for_each(|v| check("endpoints[*].addresses", v, false));
-        }
-        "Node" => {
-            if let Some(v) = obj.pointer("/spec/podCIDR") {
-                check("spec.podCIDR", v, true);
-            }
-            array(obj.pointer("/spec/podCIDRs")).for_each(|v| check("spec.podCIDRs", v, true));
-        }
-        _ => {}
     }
-    bad
 }
 
-/// Whether `text` is an address (or, with `cidr`, a network address and prefix) that strict
-/// validation accepts: no leading zeros in IPv4 parts, no host bits in a CIDR. Values that are
-/// not addresses at all are left to the API server's other checks.
-fn strict_ok(text: &str, cidr: bool) -> bool {
+/// The addresses and CIDRs of `obj` that strict validation rejects, as `path: value -> fixed`,
+/// and the statements that rewrite each one to what the lenient parser made of it.
+fn strict_ip_values(kind: &str, obj: &Value) -> (Vec<String>, Vec<String>) {
+    let (mut values, mut fix) = (Vec::new(), Vec::new());
+    for (k, pattern, cidr) in IP_FIELDS {
+        if *k != kind {
+            continue;
+        }
+        let mut found = Vec::new();
+        reach(obj, pattern, String::new(), &mut found);
+        for (path, v) in found {
+            let Some(text) = v.as_str() else { continue };
+            if let Some(fixed) = strict_fixed(text, *cidr) {
+                values.push(format!("{path}: {text} -> {fixed}"));
+                fix.push(format!("modify(kind == {kind:?} && {path} == {text:?}, {path} = {fixed:?});"));
+            }
+        }
+    }
+    (values, fix)
+}
+
+/// What strict validation wants instead of `text`, if it rejects it: the IPv4 parts without
+/// leading zeros (read as decimal, as the lenient parser read them), the CIDR's network
+/// address. `None` when it is accepted, or not an address at all (the API server's other checks
+/// are not ours).
+fn strict_fixed(text: &str, cidr: bool) -> Option<String> {
     let (addr, prefix) = match text.split_once('/') {
-        Some((a, p)) if cidr => (a, p.parse::<u32>().ok()),
+        Some((a, p)) if cidr => (a, Some(p)),
         _ => (text, None),
     };
-    if addr.contains('.') && !addr.contains(':') {
-        let parts: Vec<&str> = addr.split('.').collect();
-        let numeric = parts.len() == 4 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-        if numeric && parts.iter().any(|p| p.len() > 1 && p.starts_with('0')) {
-            return false;
-        }
+    let mut addr = addr.to_string();
+    let parts: Vec<&str> = addr.split('.').collect();
+    if parts.len() == 4 && parts.iter().all(|p| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        let numbers: Vec<String> = parts
+            .iter()
+            .map(|p| p.trim_start_matches('0'))
+            .map(|p| if p.is_empty() { "0" } else { p }.to_string())
+            .collect();
+        addr = numbers.join(".");
     }
-    let (Ok(ip), Some(prefix)) = (addr.parse::<IpAddr>(), prefix) else { return true };
-    match ip {
-        IpAddr::V4(v4) if prefix <= 32 => {
-            let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
-            u32::from(v4) & !mask == 0
+    let ip: IpAddr = addr.parse().ok()?;
+    let fixed = match prefix.map(str::parse::<u32>) {
+        None => addr,
+        Some(Ok(bits)) => {
+            let network = match ip {
+                IpAddr::V4(v4) if bits <= 32 => {
+                    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+                    IpAddr::V4((u32::from(v4) & mask).into())
+                }
+                IpAddr::V6(v6) if bits <= 128 => {
+                    let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+                    IpAddr::V6((u128::from(v6) & mask).into())
+                }
+                _ => return None,
+            };
+            format!("{network}/{bits}")
         }
-        IpAddr::V6(v6) if prefix <= 128 => {
-            let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
-            u128::from(v6) & !mask == 0
-        }
-        _ => true,
-    }
+        Some(Err(_)) => return None,
+    };
+    (fixed != text).then_some(fixed)
 }
 
 #[cfg(test)]
@@ -738,9 +755,30 @@ mod tests {
 
     #[test]
     fn ip_validation() {
-        assert!(strict_ok("10.0.0.5", false) && strict_ok("192.168.0.0/24", true) && strict_ok("fd00::/8", true));
-        assert!(!strict_ok("010.0.0.5", false) && !strict_ok("192.168.0.5/24", true) && !strict_ok("fd00::1/8", true));
-        assert!(strict_ok("not-an-ip", false) && strict_ok("0.0.0.0/0", true));
+        for ok in ["10.0.0.5", "0.0.0.0/0", "fd00::/8", "not-an-ip", "None", "10.0.0.0/33"] {
+            assert_eq!(strict_fixed(ok, true), None, "{ok}");
+        }
+        assert_eq!(strict_fixed("10.0.0.0/8", false), None, "not a CIDR field");
+        assert_eq!(strict_fixed("010.000.0.05", false).as_deref(), Some("10.0.0.5"));
+        assert_eq!(strict_fixed("192.168.0.5/24", true).as_deref(), Some("192.168.0.0/24"));
+        assert_eq!(strict_fixed("fd00::1/8", true).as_deref(), Some("fd00::/8"));
+        assert_eq!(strict_fixed("010.1.2.3/8", true).as_deref(), Some("10.0.0.0/8"));
+        let svc = json!({"kind": "Service", "spec": {"clusterIP": "10.0.0.1", "externalIPs": ["1.2.3.4", "01.2.3.4"]}});
+        let (values, fix) = strict_ip_values("Service", &svc);
+        assert_eq!(values, ["spec.externalIPs[1]: 01.2.3.4 -> 1.2.3.4"]);
+        assert_eq!(
+            fix,
+            [r#"modify(kind == "Service" && spec.externalIPs[1] == "01.2.3.4", spec.externalIPs[1] = "1.2.3.4");"#]
+        );
+        let np = json!({"spec": {"ingress": [{"from": [{"podSelector": {}}, {"ipBlock": {"cidr": "10.1.0.0/8", "except": ["10.1.2.3/16"]}}]}]}});
+        let (values, _) = strict_ip_values("NetworkPolicy", &np);
+        assert_eq!(
+            values,
+            [
+                "spec.ingress[0].from[1].ipBlock.cidr: 10.1.0.0/8 -> 10.0.0.0/8",
+                "spec.ingress[0].from[1].ipBlock.except[0]: 10.1.2.3/16 -> 10.1.0.0/16"
+            ]
+        );
     }
 
     #[test]
