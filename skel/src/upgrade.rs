@@ -182,6 +182,8 @@ impl Finding {
 #[derive(Debug, Clone)]
 struct TokenUse {
     token: TokenRef,
+    /// The object that refers to it: its event, and its place among the scanner's objects.
+    object: (usize, u64),
     event: usize,
     ts: i64,
     example: String,
@@ -289,7 +291,7 @@ impl Scanner {
             }
         }
         for token in refs.drain(..) {
-            self.tokens.push(TokenUse { token, event, ts, example: describe(obj) });
+            self.tokens.push(TokenUse { token, object: (event, self.objects), event, ts, example: describe(obj) });
         }
         if let Some(secret) = Rules::token_secret(obj) {
             self.token_secrets.insert(secret);
@@ -380,10 +382,22 @@ impl Scanner {
         let severity = sa_rule.and_then(|i| hazards().get(i)).and_then(|h| h.severity_at(self.target));
         if let (Some(i), Some(severity)) = (sa_rule, severity) {
             let tokens = std::mem::take(&mut self.tokens);
-            for t in tokens {
-                if self.token_secrets.contains(&(t.token.namespace.clone(), t.token.secret.clone())) {
-                    continue;
+            // An object's references are next to each other: it counts once, with all of them.
+            let missing = tokens
+                .iter()
+                .filter(|t| !self.token_secrets.contains(&(t.token.namespace.clone(), t.token.secret.clone())));
+            let mut by_object: Vec<(&TokenUse, Vec<String>, Vec<String>)> = Vec::new();
+            for t in missing {
+                let value = format!("{}/{}", t.token.namespace, t.token.secret).trim_start_matches('/').to_string();
+                match by_object.last_mut() {
+                    Some((first, fix, values)) if first.object == t.object => {
+                        fix.push(t.token.insert_statement());
+                        values.push(value);
+                    }
+                    _ => by_object.push((t, vec![t.token.insert_statement()], vec![value])),
                 }
+            }
+            for (t, fix, values) in by_object {
                 let rule = Rule::Hazard(i);
                 let f = self.found.entry(rule).or_insert_with(|| Finding {
                     rule,
@@ -397,8 +411,7 @@ impl Scanner {
                     values: Vec::new(),
                     last_event: usize::MAX,
                 });
-                let value = format!("{}/{}", t.token.namespace, t.token.secret);
-                f.add(t.event, t.ts, vec![t.token.insert_statement()], vec![value.trim_start_matches('/').to_string()]);
+                f.add(t.event, t.ts, fix, values);
             }
         }
         let mut findings: Vec<Finding> = self.found.into_values().collect();

@@ -276,15 +276,24 @@ impl Rules {
             self.pod_volumes(spec, &mut out);
             if self.sa_token.is_some() {
                 let (ns, _) = ns_name(obj);
-                for v in array(spec.get("volumes")) {
-                    if let Some(secret) = v.pointer("/secret/secretName").and_then(Value::as_str) {
-                        if let Some(sa) = token_owner(secret) {
-                            tokens.push(TokenRef {
-                                namespace: ns.to_string(),
-                                secret: secret.to_string(),
-                                service_account: sa.to_string(),
-                            });
-                        }
+                for secret in secret_names(spec) {
+                    if let Some(sa) = token_owner(secret) {
+                        tokens.push(TokenRef {
+                            namespace: ns.to_string(),
+                            secret: secret.to_string(),
+                            service_account: sa.to_string(),
+                        });
+                    }
+                }
+            }
+            if let Some(i) = self.ip_cidr {
+                let mut found = Vec::new();
+                reach(spec, "hostAliases[*].ip", place.spec.clone(), &mut found);
+                for (path, v) in found {
+                    if let Some(fixed) = v.as_str().and_then(|t| strict_fixed(t, false)) {
+                        let text = v.as_str().unwrap_or_default();
+                        let fix = format!("modify({}{path} == {text:?}, {path} = {fixed:?});", place.and());
+                        out.hit(i, Some(fix), Some(format!("{path}: {text} -> {fixed}")));
                     }
                 }
             }
@@ -349,10 +358,11 @@ impl Rules {
             "ClusterRole" | "Role" => {
                 if let Some(i) = self.psp {
                     let uses_psp = array(obj.get("rules")).any(|rule| {
-                        let has = |field: &str, want: &str| {
-                            array(rule.get(field)).any(|v| v.as_str().is_some_and(|s| s == want || s == "*"))
+                        // Named: a wildcard rule (cluster-admin) allows PSPs but does not rely on them.
+                        let has = |field: &str, want: &[&str]| {
+                            array(rule.get(field)).any(|v| v.as_str().is_some_and(|s| want.contains(&s)))
                         };
-                        has("resources", "podsecuritypolicies") && has("verbs", "use")
+                        has("resources", &["podsecuritypolicies"]) && has("verbs", &["use", "*"])
                     });
                     if uses_psp {
                         out.hit(i, None, None);
@@ -505,6 +515,25 @@ impl Rules {
             }
         }
     }
+}
+
+/// The Secrets a pod spec names: secret volumes, projected secret sources, and the env and
+/// envFrom of its (init) containers.
+fn secret_names(spec: &Value) -> Vec<&str> {
+    let mut names = Vec::new();
+    for v in array(spec.get("volumes")) {
+        names.extend(v.pointer("/secret/secretName").and_then(Value::as_str));
+        let projected = array(v.pointer("/projected/sources")).filter_map(|s| s.pointer("/secret/name"));
+        names.extend(projected.filter_map(Value::as_str));
+    }
+    let containers = array(spec.get("containers")).chain(array(spec.get("initContainers")));
+    for c in containers {
+        let env = array(c.get("env")).filter_map(|e| e.pointer("/valueFrom/secretKeyRef/name"));
+        let env_from = array(c.get("envFrom")).filter_map(|e| e.pointer("/secretRef/name"));
+        names.extend(env.chain(env_from).filter_map(Value::as_str));
+    }
+    names.dedup();
+    names
 }
 
 /// Where Docker's socket is mounted from (dockershim's, and the Docker engine's).
