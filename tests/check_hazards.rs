@@ -358,7 +358,7 @@ fn every_rule_has_a_fixture() {
 
 /// The fixtures by theme: a test each.
 const THEMES: [(&str, &[&str]); 13] = [
-    ("control-plane", &["control-plane.yaml", "control-plane-ok.yaml"]),
+    ("control-plane", &["control-plane.yaml", "control-plane-or-terms.yaml", "control-plane-ok.yaml"]),
     ("node-labels", &["labels-os-arch.yaml", "labels-topology.yaml", "gce-addon-labels.yaml", "labels-ok.yaml"]),
     ("seccomp-apparmor", &["seccomp.yaml", "seccomp-localhost.yaml", "apparmor.yaml", "seccomp-ok.yaml"]),
     ("pod-annotations", &["pod-annotations.yaml"]),
@@ -380,7 +380,7 @@ const THEMES: [(&str, &[&str]); 13] = [
     ),
     ("psp", &["psp.yaml", "psp-ok.yaml", "psp-wildcard-role.yaml"]),
     ("docker-socket", &["docker-socket.yaml", "docker-socket-ok.yaml"]),
-    ("addresses", &["ip-cidr.yaml", "host-aliases.yaml", "ip-cidr-ok.yaml"]),
+    ("addresses", &["ip-cidr.yaml", "host-aliases.yaml", "ip-mapped-ipv6.yaml", "ip-cidr-ok.yaml"]),
     ("node-config-self-link", &["nodes.yaml", "exported-objects.yaml"]),
     ("reading", &["typed-lists.yaml", "stray-documents.yaml"]),
 ];
