@@ -654,7 +654,7 @@ fn fixes_rewrite_to_the_replacements() {
         "one Secret per token referred to, however many refer to it"
     );
 
-    let objs = fixed("seccomp.yaml", "1.25");
+    let objs = fixed("seccomp.yaml", "1.27");
     let profile = |o: &Value| -> Value {
         let spec = match o["kind"].as_str().unwrap() {
             "Pod" => &o["spec"],
@@ -792,7 +792,7 @@ fn config_pod_template_paths() {
     assert_eq!(
         found(&report),
         [
-            "annotation:seccomp.security.alpha.kubernetes.io/pod error",
+            "annotation:seccomp.security.alpha.kubernetes.io/pod warning",
             "label:beta.kubernetes.io/os warning",
             "taint:node-role.kubernetes.io/master error",
         ]

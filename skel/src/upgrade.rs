@@ -287,7 +287,9 @@ impl Scanner {
         for hit in hits.drain(..) {
             let severity = hazards().get(hit.hazard).and_then(|h| h.severity_at(self.target));
             if let Some(severity) = severity {
-                self.record(Rule::Hazard(hit.hazard), severity, event, ts, obj, hit.fix, hit.values);
+                let right = hazards().get(hit.hazard).is_some_and(|h| h.fix_applies(self.target));
+                let fix = if right { hit.fix } else { Vec::new() };
+                self.record(Rule::Hazard(hit.hazard), severity, event, ts, obj, fix, hit.values);
             }
         }
         for token in refs.drain(..) {
@@ -757,7 +759,11 @@ pub fn parse_manifests(text: &str) -> Result<Manifests, String> {
                     flatten(item, &format!("{place}, item {}", i + 1), out);
                 }
             }
-            Value::Object(mut m) if m.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List")) => {
+            // A kind that ends in `List` without `items` (`AllowList`) is a manifest like any other.
+            Value::Object(mut m)
+                if m.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))
+                    && m.contains_key("items") =>
+            {
                 let kind = m.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
                 let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty()).map(str::to_string);
                 let api = m.get("apiVersion").and_then(Value::as_str).map(str::to_string);

@@ -58,6 +58,8 @@ pub struct Hazard {
     pub instead: String,
     #[serde(default)]
     pub fix: Vec<String>,
+    /// The first version for which the rewrite is right (before it, `--fix` writes none).
+    pub fix_from: Option<String>,
     pub manual: Option<String>,
     pub sources: Vec<String>,
     pub key: Option<String>,
@@ -104,6 +106,11 @@ impl Hazard {
             Family::Behaviour => self.id == SA_TOKEN,
             _ => !self.fix.is_empty(),
         }
+    }
+
+    /// Whether the rewrite is right at `target` (see `fix_from`).
+    pub fn fix_applies(&self, target: KubeVersion) -> bool {
+        self.fix_from.as_deref().and_then(KubeVersion::parse).is_none_or(|v| v <= target)
     }
 
     /// The annotation key's prefix, for a key written `PREFIX/*`.
@@ -416,10 +423,26 @@ impl Rules {
         let node = spec.pointer("/affinity/nodeAffinity");
         let required =
             node.and_then(|n| n.pointer("/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms"));
-        for e in array(required).flat_map(|t| array(t.get("matchExpressions"))) {
-            self.label_key(e.get("key"), out, |k, r| {
+        let terms: Vec<&Value> = array(required).collect();
+        let term_keys = |t: &Value| -> Vec<String> {
+            array(t.get("matchExpressions")).filter_map(|e| e.get("key")?.as_str().map(str::to_string)).collect()
+        };
+        let keys: Vec<Vec<String>> = terms.iter().map(|t| term_keys(t)).collect();
+        for (n, t) in terms.iter().enumerate() {
+            for e in array(t.get("matchExpressions")) {
+                // Terms are OR-ed: another term that selects the replacement keeps the pod placeable.
+                let replaced_elsewhere =
+                    e.get("key").and_then(Value::as_str).and_then(|k| self.labels.get(k)).is_some_and(|&i| {
+                        let r = hazards()[i].replacement.as_deref().unwrap_or("");
+                        keys.iter().enumerate().any(|(m, ks)| m != n && ks.iter().any(|k| k == r))
+                    });
+                if replaced_elsewhere {
+                    continue;
+                }
+                self.label_key(e.get("key"), out, |k, r| {
                 format!("modify({and}$e := {s}.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[*].matchExpressions[*] | $e.key == {k:?}, $e.key = {r:?});")
-            });
+                });
+            }
         }
         let preferred = node.and_then(|n| n.get("preferredDuringSchedulingIgnoredDuringExecution"));
         for e in array(preferred).flat_map(|t| array(t.pointer("/preference/matchExpressions"))) {
@@ -694,6 +717,12 @@ fn strict_fixed(text: &str, cidr: bool) -> Option<String> {
         addr = numbers.join(".");
     }
     let ip: IpAddr = addr.parse().ok()?;
+    // `::ffff:1.2.3.4`: the lenient parser read an IPv4 address.
+    if let (IpAddr::V6(v6), None) = (ip, prefix) {
+        if let Some(v4) = v6.to_ipv4_mapped().filter(|_| addr.contains('.')) {
+            return Some(v4.to_string());
+        }
+    }
     let fixed = match prefix.map(str::parse::<u32>) {
         None => addr,
         Some(Ok(bits)) => {
@@ -792,6 +821,8 @@ mod tests {
         assert_eq!(strict_fixed("192.168.0.5/24", true).as_deref(), Some("192.168.0.0/24"));
         assert_eq!(strict_fixed("fd00::1/8", true).as_deref(), Some("fd00::/8"));
         assert_eq!(strict_fixed("010.1.2.3/8", true).as_deref(), Some("10.0.0.0/8"));
+        assert_eq!(strict_fixed("::ffff:192.0.2.10", false).as_deref(), Some("192.0.2.10"));
+        assert_eq!(strict_fixed("::ffff:c000:20a", false), None);
         let svc = json!({"kind": "Service", "spec": {"clusterIP": "10.0.0.1", "externalIPs": ["1.2.3.4", "01.2.3.4"]}});
         let (values, fix) = strict_ip_values("Service", &svc);
         assert_eq!(values, ["spec.externalIPs[1]: 01.2.3.4 -> 1.2.3.4"]);
