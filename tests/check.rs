@@ -718,3 +718,34 @@ fn follow_api_versions_moves_config_and_lifecycles() {
     assert!(!owners(&moved).contains(&"batch/v1beta1.CronJob".to_string()));
     assert_eq!(check_json(dir, "moved.sktrace", "1.25", 0)["findings"], json!([]));
 }
+
+/// Every shared trace at several targets: after `--fix` and `skel apply --follow-api-versions`,
+/// no finding that was fixable is left, and nothing new appears.
+#[test]
+fn shared_traces_round_trip_at_every_target() {
+    let dir = root().join("../shared/traces");
+    if !dir.is_dir() {
+        eprintln!("skipped: {} does not exist", dir.display());
+        return;
+    }
+    let mut names: Vec<String> =
+        fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    for name in names {
+        let tmp = workdir(&[(dir.join(&name), &name)]);
+        let ext = Path::new(&name).extension().unwrap().to_str().unwrap().to_string();
+        for version in ["1.22", "1.25", "1.29", "1.36"] {
+            let before = check(tmp.path(), &name, version, &["--format", "json", "--fix", "fix.skel"]);
+            let before = parse_json(&before.stdout);
+            let out = format!("out.{ext}");
+            let args = ["apply", "fix.skel", name.as_str(), "-o", &out, "-q", "--follow-api-versions"];
+            let applied = run(skel(tmp.path()).args(args));
+            assert_eq!(applied.code, 0, "{name} at {version}: {}", applied.stderr);
+            let after = check(tmp.path(), &out, version, &["--format", "json"]);
+            let after = parse_json(&after.stdout);
+            let unfixable: Vec<&str> =
+                findings(&before).iter().filter(|f| f["fixable"] == false).map(|f| f["id"].as_str().unwrap()).collect();
+            assert_eq!(ids(&after), unfixable, "{name} at {version}: what is left is what had no fix");
+        }
+    }
+}
