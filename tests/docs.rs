@@ -92,3 +92,46 @@ fn the_removal_table_in_the_docs_is_the_data() {
         skel::upgrade::removals().iter().map(|r| (r.removed_in.clone(), r.api_version(), r.kind.clone())).collect();
     assert_eq!(rows, data, "regenerate the table of {} from skel/data/api-removals.yaml", path.display());
 }
+
+/// The rule catalogue of docs/upgrade-check.md is what `skel check --list-rules` prints
+/// (`skel::upgrade::rule_catalogue()`), line for line: the Markdown table after the comment that
+/// names `skel check --list-rules`.
+#[test]
+fn the_rule_catalogue_in_the_docs_is_the_data() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/upgrade-check.md");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut start = 0;
+    let mut from = 0;
+    while let Some(open) = text[from..].find("<!--").map(|i| from + i) {
+        let close = text[open..].find("-->").map_or(text.len(), |i| open + i + 3);
+        if text[open..close].contains("skel check --list-rules") {
+            start = close;
+            break;
+        }
+        from = close;
+    }
+    assert!(start > 0, "{}: no comment naming `skel check --list-rules` before the rule table", path.display());
+    let table: Vec<&str> =
+        text[start..].lines().skip_while(|l| !l.starts_with('|')).take_while(|l| l.starts_with('|')).collect();
+    let catalogue = skel::upgrade::rule_catalogue();
+    let expected: Vec<&str> = catalogue.lines().collect();
+    for (n, (got, want)) in table.iter().zip(&expected).enumerate() {
+        assert_eq!(
+            got,
+            want,
+            "{}: line {} of the rule table differs from `skel check --list-rules`; regenerate the table: \
+             replace it with the output of `cargo run -q -- check --list-rules`",
+            path.display(),
+            n + 1
+        );
+    }
+    assert_eq!(
+        table.len(),
+        expected.len(),
+        "{}: the rule table has {} lines, `skel check --list-rules` prints {}; regenerate the table: replace it \
+         with the output of `cargo run -q -- check --list-rules`",
+        path.display(),
+        table.len(),
+        expected.len()
+    );
+}
