@@ -70,6 +70,9 @@ pub struct Removal {
     /// The apiVersion to use instead, if there is one.
     pub replacement: Option<String>,
     pub notes: String,
+    /// SKEL statements that move the fields that changed, so that changing the apiVersion then
+    /// gives a valid object of the replacement; they run before [`migration_statement`]'s.
+    pub fields_fix: Option<String>,
     pub sources: Vec<String>,
 }
 
@@ -100,6 +103,7 @@ struct Row {
     on_by_default: Option<bool>,
     #[serde(default)]
     notes: String,
+    fields_fix: Option<String>,
     sources: Vec<String>,
 }
 
@@ -140,10 +144,11 @@ impl Table {
                     removed_in,
                     replacement: row.replacement,
                     notes: row.notes,
+                    fields_fix: row.fields_fix,
                     sources: row.sources.clone(),
                 });
-            } else if row.replacement.is_some() {
-                return Err(format!("{name}: a `replacement` without `removed_in`"));
+            } else if row.replacement.is_some() || row.fields_fix.is_some() {
+                return Err(format!("{name}: a `replacement` or `fields_fix` without `removed_in`"));
             }
             let alpha = row.version.contains("alpha");
             table.apis.push(Api {
@@ -208,7 +213,8 @@ pub fn served_replacement(r: &Removal, target: KubeVersion) -> Option<String> {
 }
 
 /// The one statement that migrates a removed API's objects for `target`: a new `apiVersion`, or
-/// `delete` when no API the target serves replaces it. (Ingress fields move too: see `--fix`.)
+/// `delete` when no API the target serves replaces it. (Fields that move are the row's
+/// `fields_fix`, which runs first.)
 pub fn migration_statement(r: &Removal, target: KubeVersion) -> String {
     match served_replacement(r, target) {
         Some(to) => {
@@ -221,6 +227,8 @@ pub fn migration_statement(r: &Removal, target: KubeVersion) -> String {
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
+
+    use serde_json::{json, Value};
 
     use super::*;
 
@@ -352,5 +360,151 @@ mod tests {
         let psp = removal_of("extensions/v1beta1", "PodSecurityPolicy").unwrap();
         assert_eq!(served_replacement(psp, v("1.24")).as_deref(), Some("policy/v1beta1"));
         assert_eq!(served_replacement(psp, v("1.25")), None);
+    }
+
+    /// The statements of a row's `fields_fix`: one per line, comments aside.
+    fn statements(fix: &str) -> impl Iterator<Item = &str> {
+        fix.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'))
+    }
+
+    #[test]
+    fn fields_fixes_compile_and_select_their_row() {
+        let fixes: Vec<&Removal> = removals().iter().filter(|r| r.fields_fix.is_some()).collect();
+        assert!(fixes.len() >= 12, "{}", fixes.len());
+        for r in fixes {
+            let fix = r.fields_fix.as_deref().unwrap_or_default();
+            let guard = format!("(kind == {:?} && apiVersion == {:?}", r.kind, r.api_version());
+            for statement in statements(fix) {
+                let selects = ["move", "copy", "modify", "remove"]
+                    .iter()
+                    .any(|command| statement.strip_prefix(command).is_some_and(|rest| rest.starts_with(&guard)));
+                assert!(selects && statement.ends_with(");"), "{} {}: {statement}", r.api_version(), r.kind);
+            }
+            let script = format!("{fix}{}\n", migration_statement(r, r.removed()));
+            let compiled = crate::compile(&script);
+            assert!(!compiled.has_errors(), "{:?}\n{script}", compiled.diagnostics);
+        }
+    }
+
+    /// `r`'s migration (its `fields_fix`, then the new apiVersion) applied to `obj`.
+    fn migrate(r: &Removal, mut obj: Value) -> Value {
+        let script =
+            format!("{}{}\n", r.fields_fix.as_deref().unwrap_or_default(), migration_statement(r, r.removed()));
+        let compiled = crate::compile(&script);
+        assert!(!compiled.has_errors(), "{:?}", compiled.diagnostics);
+        crate::Vm::new(&compiled.program, 0).run_value(&mut obj, 0).unwrap();
+        obj
+    }
+
+    #[test]
+    fn resource_claim_requests_move_under_exactly() {
+        let requests = json!([
+            {"name": "gpu", "deviceClassName": "gpu.example.com", "selectors": [{"cel": {"expression": "true"}}],
+             "allocationMode": "ExactCount", "count": 2, "adminAccess": false, "tolerations": [{"operator": "Exists"}]},
+            {"name": "one", "deviceClassName": "nic.example.com"},
+            {"name": "any", "firstAvailable": [{"name": "a", "deviceClassName": "x", "count": 2}]},
+        ]);
+        let want = json!([
+            {"name": "gpu", "exactly": {"selectors": [{"cel": {"expression": "true"}}], "allocationMode": "ExactCount",
+             "count": 2, "adminAccess": false, "tolerations": [{"operator": "Exists"}], "deviceClassName": "gpu.example.com"}},
+            {"name": "one", "exactly": {"deviceClassName": "nic.example.com"}},
+            {"name": "any", "firstAvailable": [{"name": "a", "deviceClassName": "x", "count": 2}]},
+        ]);
+        for version in ["v1beta1", "v1alpha3"] {
+            let api = format!("resource.k8s.io/{version}");
+            let claim = removal_of(&api, "ResourceClaim").unwrap();
+            let got = migrate(
+                claim,
+                json!({"apiVersion": api, "kind": "ResourceClaim", "spec": {"devices": {"requests": requests}}}),
+            );
+            assert_eq!(
+                got,
+                json!({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim",
+                "spec": {"devices": {"requests": want}}}),
+                "{api}"
+            );
+            let template = removal_of(&api, "ResourceClaimTemplate").unwrap();
+            let got = migrate(
+                template,
+                json!({"apiVersion": api, "kind": "ResourceClaimTemplate",
+                "spec": {"spec": {"devices": {"requests": requests}}}}),
+            );
+            assert_eq!(got["spec"]["spec"]["devices"]["requests"], want, "{api}");
+        }
+    }
+
+    #[test]
+    fn resource_slice_devices_leave_basic() {
+        let slice = |api: &str, capacity: Value| {
+            json!({"apiVersion": api, "kind": "ResourceSlice", "spec": {"driver": "d", "devices": [
+                {"name": "gpu-0", "basic": {"attributes": {"model": {"string": "a100"}}, "capacity": {"memory": capacity}}},
+                {"name": "gpu-1"},
+                {"name": "gpu-2", "basic": {"nodeName": "n1", "unknown": 1}},
+            ]}})
+        };
+        let want = json!([
+            {"name": "gpu-0", "attributes": {"model": {"string": "a100"}}, "capacity": {"memory": {"value": "80Gi"}}},
+            {"name": "gpu-1"},
+            // A field v1 does not have stays where it was, for the server to refuse.
+            {"name": "gpu-2", "basic": {"unknown": 1}, "nodeName": "n1"},
+        ]);
+        let r = removal_of("resource.k8s.io/v1beta1", "ResourceSlice").unwrap();
+        let got = migrate(r, slice("resource.k8s.io/v1beta1", json!({"value": "80Gi"})));
+        assert_eq!((&got["apiVersion"], &got["spec"]["devices"]), (&json!("resource.k8s.io/v1"), &want));
+        // In v1alpha3 a capacity is a bare quantity.
+        let r = removal_of("resource.k8s.io/v1alpha3", "ResourceSlice").unwrap();
+        let got = migrate(r, slice("resource.k8s.io/v1alpha3", json!("80Gi")));
+        assert_eq!((&got["apiVersion"], &got["spec"]["devices"]), (&json!("resource.k8s.io/v1"), &want));
+    }
+
+    #[test]
+    fn other_fields_fixes() {
+        let r = removal_of("node.k8s.io/v1alpha1", "RuntimeClass").unwrap();
+        let got = migrate(
+            r,
+            json!({"apiVersion": "node.k8s.io/v1alpha1", "kind": "RuntimeClass", "metadata": {"name": "gvisor"},
+            "spec": {"runtimeHandler": "runsc", "overhead": {"podFixed": {"cpu": "250m"}}}}),
+        );
+        assert_eq!(
+            got,
+            json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "gvisor"},
+            "handler": "runsc", "overhead": {"podFixed": {"cpu": "250m"}}})
+        );
+
+        let r = removal_of("rbac.authorization.k8s.io/v1alpha1", "RoleBinding").unwrap();
+        let got = migrate(
+            r,
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1alpha1", "kind": "RoleBinding",
+            "subjects": [{"kind": "User", "apiVersion": "rbac.authorization.k8s.io/v1alpha1", "name": "jane"},
+                         {"kind": "ServiceAccount", "name": "builder", "namespace": "ci"}],
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"}}),
+        );
+        assert_eq!(
+            got["subjects"],
+            json!([{"kind": "User", "name": "jane"},
+            {"kind": "ServiceAccount", "name": "builder", "namespace": "ci"}])
+        );
+
+        let r = removal_of("storagemigration.k8s.io/v1alpha1", "StorageVersionMigration").unwrap();
+        let got = migrate(
+            r,
+            json!({"apiVersion": "storagemigration.k8s.io/v1alpha1", "kind": "StorageVersionMigration",
+            "spec": {"resource": {"group": "apps", "version": "v1", "resource": "deployments"}, "continueToken": "x"}}),
+        );
+        assert_eq!(got["spec"], json!({"resource": {"group": "apps", "resource": "deployments"}}));
+    }
+
+    /// The Ingress rows hold the statements `skel check --fix` has written for them.
+    #[test]
+    fn ingress_fields_fix_is_what_check_writes() {
+        let mut scanner = crate::upgrade::Scanner::new(KubeVersion::v1(22));
+        for api in ["extensions/v1beta1", "networking.k8s.io/v1beta1"] {
+            scanner.object(0, 1, &json!({"apiVersion": api, "kind": "Ingress", "metadata": {"name": "x"}}));
+        }
+        let script = scanner.report().fix_script();
+        for api in ["extensions/v1beta1", "networking.k8s.io/v1beta1"] {
+            let fix = removal_of(api, "Ingress").and_then(|r| r.fields_fix.as_deref()).unwrap();
+            assert!(script.contains(fix), "{api}:\n{fix}\nis not in\n{script}");
+        }
     }
 }
