@@ -1,5 +1,5 @@
 //! End-to-end tests of the upgrade-hazard rules of `skel check` (`skel/data/hazards.yaml`, and
-//! the removed APIs of `skel/data/api-removals.yaml` where a fixture has one), on manifests
+//! the removed APIs of `skel/data/apis.yaml` where a fixture has one), on manifests
 //! written as people ship them.
 //!
 //! The fixtures are `tests/data/check/hazards/*.yaml`, one theme a file; `expected.yaml` there
@@ -253,17 +253,17 @@ fn data_severity(id: &str, version: &str) -> Option<&'static str> {
         let read = |name: &str| -> Value {
             serde_yaml::from_str(&fs::read_to_string(root().join("skel/data").join(name)).unwrap()).unwrap()
         };
-        (read("hazards.yaml"), read("api-removals.yaml"))
+        (read("hazards.yaml"), read("apis.yaml"))
     });
     let reached = |v: &Value| v.as_str().is_some_and(|v| minor(v) <= minor(version));
     if let Some(api) = id.strip_prefix("removed-api:") {
-        let r = removals["removals"].as_array().unwrap().iter().find(|r| {
+        let r = removals["apis"].as_array().unwrap().iter().filter(|r| r.get("removed_in").is_some()).find(|r| {
             let group = r["group"].as_str().unwrap();
             let version = r["version"].as_str().unwrap();
             let api_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
             format!("{api_version}/{}", r["kind"].as_str().unwrap()) == api
         });
-        let r = r.unwrap_or_else(|| panic!("{id} is not in api-removals.yaml"));
+        let r = r.unwrap_or_else(|| panic!("{id} is not a removal of apis.yaml"));
         return reached(&r["removed_in"]).then_some("error");
     }
     let h = hazards["hazards"].as_array().unwrap().iter().find(|h| h["id"] == id);

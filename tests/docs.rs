@@ -58,9 +58,9 @@ fn skel_blocks_compile() {
     assert!(count > 0, "no skel blocks found in the docs");
 }
 
-/// The removal table of docs/upgrade-check.md is the data `skel check` uses
-/// (`skel/data/api-removals.yaml`), row for row: the first Markdown table after the comment
-/// that names the data file.
+/// The removal table of docs/upgrade-check.md is the data `skel check` uses (the rows of
+/// `skel/data/apis.yaml` with a `removed_in`), row for row: the first Markdown table after the
+/// comment that names the data file.
 #[test]
 fn the_removal_table_in_the_docs_is_the_data() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/upgrade-check.md");
@@ -70,13 +70,13 @@ fn the_removal_table_in_the_docs_is_the_data() {
     let mut from = 0;
     while let Some(open) = text[from..].find("<!--").map(|i| from + i) {
         let close = text[open..].find("-->").map_or(text.len(), |i| open + i + 3);
-        if text[open..close].contains("api-removals.yaml") {
+        if text[open..close].contains("apis.yaml") {
             start = close;
             break;
         }
         from = close;
     }
-    assert!(start > 0, "{}: no comment naming api-removals.yaml before the table", path.display());
+    assert!(start > 0, "{}: no comment naming apis.yaml before the table", path.display());
     let cell = |c: &str| c.trim().trim_matches('`').to_string();
     let rows: Vec<(String, String, String)> = text[start..]
         .lines()
@@ -90,7 +90,7 @@ fn the_removal_table_in_the_docs_is_the_data() {
         .collect();
     let data: Vec<(String, String, String)> =
         skel::upgrade::removals().iter().map(|r| (r.removed_in.clone(), r.api_version(), r.kind.clone())).collect();
-    assert_eq!(rows, data, "regenerate the table of {} from skel/data/api-removals.yaml", path.display());
+    assert_eq!(rows, data, "regenerate the table of {} from skel/data/apis.yaml", path.display());
 }
 
 /// The rule catalogue of docs/upgrade-check.md is what `skel check --list-rules` prints

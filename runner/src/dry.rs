@@ -51,13 +51,13 @@ impl Cluster for DryRun {
     async fn discover(&self, gvks: &[Gvk]) -> Result<Served, ClusterError> {
         let mut served = Served::default();
         for gvk in gvks {
-            let known = builtin::APIS.iter().any(|a| a.kind == gvk.kind && a.group == gvk.group());
+            let known = builtin::apis().iter().any(|a| a.kind == gvk.kind && a.group == gvk.group());
             if let Some(api) = builtin::served_at(self.version.minor)
                 .filter(|a| a.on_by_default())
                 .find(|a| a.kind == gvk.kind && a.group == gvk.group() && a.version == gvk.version())
             {
                 served.insert(Resource::new(&gvk.api_version, &gvk.kind, api.plural, api.namespaced));
-            } else if !known && !builtin::APIS.iter().any(|a| a.group == gvk.group()) {
+            } else if !known && !builtin::apis().iter().any(|a| a.group == gvk.group()) {
                 self.assumed.borrow_mut().push(gvk.clone());
                 served.insert(Resource::new(&gvk.api_version, &gvk.kind, &guess_plural(&gvk.kind), true));
             }

@@ -306,8 +306,8 @@ impl Scanner {
     fn api_fix(&self, r: &Removal) -> Vec<String> {
         let mut fix = Vec::new();
         if served_replacement(r, self.target).is_some() {
-            if r.kind == "Ingress" {
-                fix.extend(ingress_fix(&r.api_version()).lines().map(str::to_string));
+            if let Some(fields) = r.fields_fix.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+                fix.push(fields.to_string());
             }
             fix.push(migration_statement(r, self.target));
         }
@@ -800,35 +800,6 @@ pub fn parse_manifests(text: &str) -> Result<Manifests, String> {
         flatten(v, &format!("document {}", i + 1), &mut out);
     }
     Ok(out)
-}
-
-/// The Ingress migration of `examples/ingress-v1.skel`, for one old apiVersion.
-fn ingress_fix(api_version: &str) -> String {
-    let guard = format!("kind == \"Ingress\" && apiVersion == {api_version:?}");
-    let mut out = String::new();
-    let _ = writeln!(out, "move({guard}, spec.backend -> spec.defaultBackend);");
-    for (from, to, test) in [
-        ("serviceName", "service.name", "exists($b.serviceName)"),
-        ("servicePort", "service.port.number", "$b.servicePort >= 0"),
-        ("servicePort", "service.port.name", "$b.servicePort >= \"\""),
-    ] {
-        let _ =
-            writeln!(out, "move({guard} && $b := spec.rules[*].http.paths[*].backend | {test}, $b.{from} -> $b.{to});");
-        let default_test = test.replace("$b", "spec.defaultBackend");
-        let _ =
-            writeln!(out, "move({guard} && {default_test}, spec.defaultBackend.{from} -> spec.defaultBackend.{to});");
-    }
-    let _ = writeln!(out, "# pathType is required in v1: keep the ones set, give the others the old default.");
-    let _ = writeln!(
-        out,
-        "copy({guard} && $p := spec.rules[*].http.paths[*] | exists($p.pathType), $p.pathType -> $p.\"skel.dev/pathType\");"
-    );
-    let _ = writeln!(out, "modify({guard}, spec.rules[*].http.paths[*].pathType = \"ImplementationSpecific\");");
-    let _ = writeln!(
-        out,
-        "move({guard} && $p := spec.rules[*].http.paths[*] | exists($p.\"skel.dev/pathType\"), $p.\"skel.dev/pathType\" -> $p.pathType);"
-    );
-    out
 }
 
 #[cfg(test)]
