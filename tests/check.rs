@@ -275,7 +275,7 @@ fn ex_cronjob_is_already_batch_v1() {
     let report = check_json(tmp.path(), "ex-cronjob.sktrace", "1.25", 0);
     assert_eq!(
         report,
-        json!({"target": "1.25", "objects": 2, "events": 3, "errors": 0, "warnings": 0, "findings": []})
+        json!({"target": "1.25", "objects": 2, "events": 3, "errors": 0, "warnings": 0, "hidden": 0, "findings": []})
     );
 }
 

@@ -105,11 +105,10 @@ impl Finding {
         match (self.removal(), self.hazard()) {
             (Some(r), _) => format!("{} {} was removed in Kubernetes {}", r.api_version(), r.kind, r.removed_in),
             (_, Some(h)) => match (self.severity, &h.error_from) {
-                (Severity::Error, _) => format!("{} (from {})", h.title, self.since()),
                 (Severity::Warning, Some(error)) => {
-                    format!("{} (deprecated from {}, an error from {error})", h.title, self.since())
+                    format!("{} (from {}; an error from {error})", h.title, self.since())
                 }
-                (Severity::Warning, None) => format!("{} (deprecated from {})", h.title, self.since()),
+                _ => format!("{} (from {})", h.title, self.since()),
             },
             _ => String::new(),
         }
@@ -144,8 +143,19 @@ impl Finding {
     pub fn manual(&self) -> Option<String> {
         match (self.removal(), self.hazard()) {
             (Some(r), _) if !r.notes.is_empty() && r.notes != "no notable changes" => Some(r.notes.clone()),
+            // A note on where the rewrite is wrong (`fix_from`) is moot where it is written.
+            (_, Some(h)) if h.fix_from.is_some() && !self.fix.is_empty() => None,
             (_, Some(h)) => h.manual.clone(),
             _ => None,
+        }
+    }
+
+    /// `3 objects in 2 events, e.g. ns/name`, or what names it when no object does.
+    pub fn where_found(&self) -> String {
+        if self.objects > 0 {
+            format!("{} in {}, e.g. {}", count(self.objects, "object"), count(self.events, "event"), self.example)
+        } else {
+            format!("no object; named by {}", self.values.join(", "))
         }
     }
 
@@ -418,7 +428,7 @@ impl Scanner {
         }
         let mut findings: Vec<Finding> = self.found.into_values().collect();
         findings.sort_by_key(|f| (std::cmp::Reverse(f.severity), f.rule));
-        Report { target: self.target, objects: self.objects, events: self.events, findings }
+        Report { target: self.target, objects: self.objects, events: self.events, findings, hidden: 0 }
     }
 }
 
@@ -441,6 +451,8 @@ pub struct Report {
     /// Errors, then warnings; in each, removed APIs in the table's order, then the other
     /// hazards in the data's order.
     pub findings: Vec<Finding>,
+    /// How many findings `at_least` left out.
+    pub hidden: usize,
 }
 
 /// `1 object`, `2 objects`.
@@ -459,8 +471,18 @@ impl Report {
 
     /// Keeps the findings of `min` severity or worse.
     pub fn at_least(mut self, min: Severity) -> Report {
+        let before = self.findings.len();
         self.findings.retain(|f| f.severity >= min);
+        self.hidden += before - self.findings.len();
         self
+    }
+
+    /// ` (2 warnings not shown: ...)` when `at_least` left some out.
+    fn hidden_note(&self) -> String {
+        match self.hidden {
+            0 => String::new(),
+            n => format!(" ({} not shown: `--min-severity error`)", count(n as u64, "warning")),
+        }
     }
 
     /// How many findings have severity `s`.
@@ -478,7 +500,7 @@ impl Report {
             self.target
         );
         if self.findings.is_empty() {
-            out.push_str("nothing found\n");
+            let _ = writeln!(out, "nothing found{}", self.hidden_note());
             return out;
         }
         for (severity, heading) in [(Severity::Error, "errors"), (Severity::Warning, "warnings")] {
@@ -517,10 +539,11 @@ impl Report {
         let fixable = self.findings.iter().filter(|f| f.fixable(self.target)).count();
         let _ = writeln!(
             out,
-            "\n{} ({}, {}), {fixable} with a mechanical fix (`--fix FILE.skel`)",
+            "\n{} ({}, {}), {fixable} with a mechanical fix (`--fix FILE.skel`){}",
             count(self.findings.len() as u64, "finding"),
             count(self.count(Severity::Error) as u64, "error"),
             count(self.count(Severity::Warning) as u64, "warning"),
+            self.hidden_note(),
         );
         out
     }
@@ -564,6 +587,7 @@ impl Report {
             "events": self.events,
             "errors": self.count(Severity::Error),
             "warnings": self.count(Severity::Warning),
+            "hidden": self.hidden,
             "findings": findings,
         })
     }
@@ -596,7 +620,7 @@ impl Report {
                 json!({
                     "ruleId": f.id(),
                     "level": f.severity.name(),
-                    "message": {"text": format!("{}; {}: {} in {}, e.g. {}", f.title(), f.instead(self.target), count(f.objects, "object"), count(f.events, "event"), f.example)},
+                    "message": {"text": format!("{}; {}: {}", f.title(), f.instead(self.target), f.where_found())},
                     "locations": [{"physicalLocation": {"artifactLocation": {"uri": input}}}],
                 })
             })
@@ -749,6 +773,7 @@ pub fn parse_manifests(text: &str) -> Result<Manifests, String> {
             Value::Number(_) => "a number",
             Value::String(_) => "a string",
             Value::Array(_) => "an array",
+            Value::Object(m) if m.get("kind").is_some_and(Value::is_string) => "an object",
             Value::Object(_) => "an object without a `kind`",
         }
     }
