@@ -3,6 +3,9 @@
 //! the calling thread writes the results in input order. A manifest no statement can match is
 //! copied from input to output as bytes, never decoded. Memory holds a few batches, whatever
 //! the trace's length. `jobs == 1` runs the same steps on the calling thread.
+//!
+//! The same pipeline reads a trace without writing one (`visit`): the workers look at the
+//! batches, and the calling thread merges what they found in input order.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, Write};
@@ -91,17 +94,85 @@ where
         late_done: false,
         follow: opts.follow_api_versions,
     };
-    if opts.jobs <= 1 {
-        let mut worker = Worker::new(program, opts, &pool);
-        for unit in splitter {
-            let done = worker.work(unit?)?;
-            write(writer, done, &mut summary, &pool, &mut written)?;
-        }
-    } else {
-        parallel(program, splitter, writer, opts, &mut summary, &pool, &mut written)?;
-    }
+    in_order(
+        splitter,
+        opts.jobs,
+        |unit| unit,
+        || Worker::new(program, opts, &pool),
+        |worker: &mut Worker<'_>, unit: Unit| worker.work(unit),
+        |done| write(writer, done, &mut summary, &pool, &mut written),
+    )?;
     write_late_inserts(writer, &mut summary, &mut written)?;
     Ok(summary)
+}
+
+/// How `visit` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VisitOptions {
+    /// Worker threads (at least 1); with 1, everything runs on the calling thread.
+    pub jobs: usize,
+    pub format: Format,
+    /// About how many bytes of events one batch holds.
+    pub batch_bytes: usize,
+}
+
+impl VisitOptions {
+    /// One worker per core, batches of about 1 MB.
+    pub fn new(format: Format) -> Self {
+        let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+        VisitOptions { jobs, format, batch_bytes: 1 << 20 }
+    }
+}
+
+/// What `visit` hands the caller, in input order: a section, or what was made of a batch of
+/// events.
+#[derive(Debug)]
+pub enum Visited<T> {
+    Section(Section),
+    Events(T),
+}
+
+/// Reads a trace without writing one, on the pipeline `transform` runs. The events are read in a
+/// context (what the sections before them say): `section` runs on the reader thread for each
+/// section, in input order, and returns the context of the events after it (`None`: the same
+/// one). `events` runs on the worker threads, once for each batch of whole events, with the
+/// context at the batch; `consume` gets the sections and what `events` made of each batch on the
+/// calling thread, in input order, so merging them as they come gives what one pass in order
+/// gives. Stops at the first error (of the input, or of `events` or `consume`).
+pub fn visit<R, C, T, E>(
+    input: R,
+    opts: VisitOptions,
+    context: C,
+    mut section: impl FnMut(&C, &Section) -> Option<C> + Send,
+    events: impl Fn(&C, &EventBatch) -> Result<T, E> + Sync,
+    consume: impl FnMut(Visited<T>) -> Result<(), E>,
+) -> Result<(), E>
+where
+    R: Read + Send,
+    C: Send + Sync,
+    T: Send,
+    E: From<TraceError> + Send,
+{
+    let pool = Arc::new(BufferPool::default());
+    let splitter = Splitter::new(input, opts.format, opts.batch_bytes).with_pool(Arc::clone(&pool));
+    let mut context = Arc::new(context);
+    let prepare = move |unit: Unit| {
+        if let Unit::Section(s) = &unit {
+            if let Some(next) = section(&context, s) {
+                context = Arc::new(next);
+            }
+        }
+        (unit, Arc::clone(&context))
+    };
+    let work = |(): &mut (), (unit, context): (Unit, Arc<C>)| match unit {
+        Unit::Section(s) => Ok(Visited::Section(s)),
+        Unit::Events(batch) => {
+            let done = events(&context, &batch);
+            pool.put(batch.into_buffer());
+            done.map(Visited::Events)
+        }
+    };
+    in_order(splitter, opts.jobs, prepare, || (), work, consume)
 }
 
 /// A finished unit, ready to write.
@@ -235,65 +306,84 @@ fn new_event(out: &mut Encoded, format: Format, ts: i64, manifests: &[&Value]) -
 }
 
 /// What the reader hands the workers, numbered in input order.
-enum Job {
-    Unit(u64, Unit),
+enum Job<J> {
+    Unit(u64, J),
     /// The input is malformed here; nothing after it is read.
     Failed(u64, TraceError),
     /// Every unit has been handed out; this is the count.
     End(u64),
 }
 
-/// What a worker hands the writer: a unit's result, or the end.
-type Finished = (u64, Option<Result<Done, StreamError>>);
+/// What a worker hands the consumer: a unit's result, or the end.
+type Finished<T, E> = (u64, Option<Result<T, E>>);
 
-fn parallel<R, W>(
-    program: &Program,
+/// The pipeline both `transform` and `visit` run: a reader thread cuts the input into units and
+/// hands each, through `prepare` (on the reader thread, in input order), to `jobs` worker
+/// threads; each worker runs `work` with state of its own (made by `start` on its thread); the
+/// calling thread gives the results to `consume` in input order, until the end or the first
+/// error. `jobs <= 1` runs the same steps on the calling thread.
+fn in_order<R, J, S, T, E>(
     splitter: Splitter<R>,
-    writer: &mut TraceWriter<W>,
-    opts: StreamOptions,
-    summary: &mut Summary,
-    pool: &Arc<BufferPool>,
-    written: &mut Written<'_>,
-) -> Result<(), StreamError>
+    jobs: usize,
+    mut prepare: impl FnMut(Unit) -> J + Send,
+    start: impl Fn() -> S + Sync,
+    work: impl Fn(&mut S, J) -> Result<T, E> + Sync,
+    mut consume: impl FnMut(T) -> Result<(), E>,
+) -> Result<(), E>
 where
     R: Read + Send,
-    W: Write + Seek,
+    J: Send,
+    T: Send,
+    E: From<TraceError> + Send,
 {
+    if jobs <= 1 {
+        let mut state = start();
+        for unit in splitter {
+            let job = prepare(unit?);
+            consume(work(&mut state, job)?)?;
+        }
+        return Ok(());
+    }
     std::thread::scope(|scope| {
-        let (job_tx, job_rx) = sync_channel::<Job>(opts.jobs * 2);
-        let (done_tx, done_rx) = sync_channel::<Finished>(opts.jobs * 2);
-        // Tickets bound the units between the reader and the writer: a stalled worker cannot
+        let (job_tx, job_rx) = sync_channel::<Job<J>>(jobs * 2);
+        let (done_tx, done_rx) = sync_channel::<Finished<T, E>>(jobs * 2);
+        // Tickets bound the units between the reader and the consumer: a stalled worker cannot
         // make the others' finished batches pile up without limit.
-        let in_flight = opts.jobs * 4;
+        let in_flight = jobs * 4;
         let (ticket_tx, ticket_rx) = sync_channel::<()>(in_flight);
         for _ in 0..in_flight {
             let _ = ticket_tx.send(());
         }
         let job_rx = Arc::new(Mutex::new(job_rx));
-        scope.spawn(move || read_units(splitter, &job_tx, &ticket_rx));
-        for _ in 0..opts.jobs {
+        scope.spawn(move || read_units(splitter, &mut prepare, &job_tx, &ticket_rx));
+        for _ in 0..jobs {
             let job_rx = Arc::clone(&job_rx);
             let done_tx = done_tx.clone();
-            let pool = Arc::clone(pool);
-            scope.spawn(move || work_units(Worker::new(program, opts, &pool), &job_rx, &done_tx));
+            let (start, work) = (&start, &work);
+            scope.spawn(move || work_units(start(), work, &job_rx, &done_tx));
         }
         // Only the workers hold these now: when they stop, the reader's sends fail and it stops.
         drop(job_rx);
         drop(done_tx);
         // Returning drops `done_rx` and `ticket_tx`: workers still sending stop, and the reader.
-        write_in_order(&done_rx, &ticket_tx, writer, summary, pool, written)
+        consume_in_order(&done_rx, &ticket_tx, &mut consume)
     })
 }
 
 /// The reader thread: takes a ticket for each unit it hands out.
-fn read_units<R: Read>(splitter: Splitter<R>, jobs: &SyncSender<Job>, tickets: &Receiver<()>) {
+fn read_units<R: Read, J>(
+    splitter: Splitter<R>,
+    prepare: &mut impl FnMut(Unit) -> J,
+    jobs: &SyncSender<Job<J>>,
+    tickets: &Receiver<()>,
+) {
     let mut seq = 0;
     for unit in splitter {
         if tickets.recv().is_err() {
             return;
         }
         let job = match unit {
-            Ok(u) => Job::Unit(seq, u),
+            Ok(u) => Job::Unit(seq, prepare(u)),
             Err(e) => {
                 let _ = jobs.send(Job::Failed(seq, e));
                 return;
@@ -307,15 +397,20 @@ fn read_units<R: Read>(splitter: Splitter<R>, jobs: &SyncSender<Job>, tickets: &
     let _ = jobs.send(Job::End(seq));
 }
 
-fn work_units(mut worker: Worker<'_>, jobs: &Mutex<Receiver<Job>>, done: &SyncSender<Finished>) {
+fn work_units<S, J, T, E: From<TraceError>>(
+    mut state: S,
+    work: &impl Fn(&mut S, J) -> Result<T, E>,
+    jobs: &Mutex<Receiver<Job<J>>>,
+    done: &SyncSender<Finished<T, E>>,
+) {
     loop {
         let job = match jobs.lock() {
             Ok(rx) => rx.recv(),
             Err(_) => return,
         };
         let finished = match job {
-            Ok(Job::Unit(seq, unit)) => (seq, Some(worker.work(unit))),
-            Ok(Job::Failed(seq, e)) => (seq, Some(Err(StreamError::Trace(e)))),
+            Ok(Job::Unit(seq, unit)) => (seq, Some(work(&mut state, unit))),
+            Ok(Job::Failed(seq, e)) => (seq, Some(Err(E::from(e)))),
             Ok(Job::End(seq)) => (seq, None),
             Err(_) => return,
         };
@@ -325,24 +420,21 @@ fn work_units(mut worker: Worker<'_>, jobs: &Mutex<Receiver<Job>>, done: &SyncSe
     }
 }
 
-/// Writes finished units in sequence order until the end marker or the first error.
-fn write_in_order<W: Write + Seek>(
-    done: &Receiver<Finished>,
+/// Hands finished units to `consume` in sequence order until the end marker or the first error.
+fn consume_in_order<T, E: From<TraceError>>(
+    done: &Receiver<Finished<T, E>>,
     tickets: &SyncSender<()>,
-    writer: &mut TraceWriter<W>,
-    summary: &mut Summary,
-    pool: &BufferPool,
-    written: &mut Written<'_>,
-) -> Result<(), StreamError> {
-    let mut pending: BTreeMap<u64, Option<Result<Done, StreamError>>> = BTreeMap::new();
+    consume: &mut impl FnMut(T) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut pending: BTreeMap<u64, Option<Result<T, E>>> = BTreeMap::new();
     let mut next = 0;
     loop {
         while let Some(entry) = pending.remove(&next) {
             match entry {
                 None => return Ok(()),
-                Some(result) => write(writer, result?, summary, pool, written)?,
+                Some(result) => consume(result?)?,
             }
-            // The unit is written: the reader may hand out another.
+            // The unit is consumed: the reader may hand out another.
             let _ = tickets.try_send(());
             next += 1;
         }
@@ -352,7 +444,7 @@ fn write_in_order<W: Write + Seek>(
             }
             // Every worker stopped without the end marker: cannot happen unless one panicked.
             Err(_) => {
-                return Err(StreamError::Trace(TraceError::Io {
+                return Err(E::from(TraceError::Io {
                     action: "read",
                     source: std::io::Error::other("a worker thread stopped unexpectedly"),
                 }))
