@@ -5,7 +5,9 @@
 //! the trace's length. `jobs == 1` runs the same steps on the calling thread.
 //!
 //! The same pipeline reads a trace without writing one (`visit`): the workers look at the
-//! batches, and the calling thread merges what they found in input order.
+//! batches, and the calling thread merges what they found in input order. `skel check` runs on
+//! it (`check`): a manifest is decoded only when its bytes can hold what the rules look for, and
+//! then only as far as they read (`kube::shape`).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, Write};
@@ -15,13 +17,16 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use skel_trace::{
     decode_manifest, decode_raw_event, encode_event, BufferPool, DecodedEvent, EventBatch, Format, KindProbe, Location,
-    RawManifest, Section, Splitter, TraceError, TraceWriter, Unit,
+    RawManifest, Section, SlicePos, Splitter, TraceError, TraceWriter, Unit,
 };
 
 use crate::bytecode::Program;
+use crate::kube::shape::Reads;
+use crate::kube::KubeVersion;
 use crate::lazy;
 use crate::node::Node;
 use crate::transform::{run_object, RunError, Summary};
+use crate::upgrade::Scanner;
 use crate::vm::Vm;
 
 /// How to run a stream.
@@ -173,6 +178,117 @@ where
         }
     };
     in_order(splitter, opts.jobs, prepare, || (), work, consume)
+}
+
+/// `skel check` of a trace at `target`: every object of every event, and the kinds the config
+/// and the pod lifecycles name, go to a `Scanner`, which comes back to make the report. Each
+/// batch of events is scanned by a fork of it, merged in input order; each manifest is decoded
+/// only as far as the rules read (`Reads`), and one whose bytes cannot hold anything they look
+/// for is counted and not decoded. The report is the one `Scanner::object` makes of every
+/// object decoded whole, for any `jobs`.
+pub fn check<R: Read + Send>(input: R, opts: VisitOptions, target: KubeVersion) -> Result<Scanner, TraceError> {
+    let mut scanner = Scanner::new(target);
+    let context = Checking { scanner: scanner.fork(), reads: Reads::new(target) };
+    let format = opts.format;
+    visit(
+        input,
+        opts,
+        context,
+        |context, section| {
+            let Section::Config(config) = section else { return None };
+            let mut next = Checking { scanner: context.scanner.fork(), reads: context.reads.clone() };
+            for (gvk, tracked) in &config.tracked_objects {
+                for pointer in &tracked.pod_spec_template_paths {
+                    next.scanner.pod_template_path(gvk, pointer);
+                    next.reads.pod_template_path(pointer);
+                }
+            }
+            Some(next)
+        },
+        |context, batch| {
+            let mut part = context.scanner.fork();
+            for (index, bytes, at) in batch.events() {
+                check_event(&context.reads, &mut part, index, bytes, at, format)?;
+            }
+            Ok(part)
+        },
+        |visited| {
+            match visited {
+                Visited::Section(section) => check_section(&mut scanner, &section),
+                Visited::Events(part) => scanner.merge(part),
+            }
+            Ok(())
+        },
+    )?;
+    Ok(scanner)
+}
+
+/// What `check`'s events are read in: a scanner to fork (it has the config's pod-template
+/// places), and what to decode.
+struct Checking {
+    scanner: Scanner,
+    reads: Reads,
+}
+
+/// What a trace's section tells `skel check`: the config's tracked kinds and the places of
+/// their pod templates, the owners of the pod lifecycles.
+pub fn check_section(scanner: &mut Scanner, section: &Section) {
+    match section {
+        Section::Config(config) => {
+            for (gvk, tracked) in &config.tracked_objects {
+                scanner.trace_kind("config.trackedObjects", gvk);
+                for pointer in &tracked.pod_spec_template_paths {
+                    scanner.pod_template_path(gvk, pointer);
+                }
+            }
+        }
+        Section::PodLifecycles(lifecycles) => {
+            for entry in lifecycles.entries() {
+                scanner.trace_kind("pod_lifecycles", &entry.gvk);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Scans one event (`index`, its bytes at `at` in the input).
+fn check_event(
+    reads: &Reads,
+    scanner: &mut Scanner,
+    index: usize,
+    bytes: &[u8],
+    at: SlicePos,
+    format: Format,
+) -> Result<(), TraceError> {
+    scanner.event();
+    match decode_raw_event(bytes, format, index, at)? {
+        DecodedEvent::Raw(raw) => {
+            for (name, list) in [("applied_objs", &raw.applied_objs), ("deleted_objs", &raw.deleted_objs)] {
+                for (i, m) in list.iter().enumerate() {
+                    if reads.skips(&m.kind, m.bytes, format) {
+                        // Nothing to find: only counted.
+                        scanner.objects += 1;
+                        continue;
+                    }
+                    let value = reads.value(m.bytes, format).map_err(|e| {
+                        e.locate(Location {
+                            event: Some(index),
+                            path: Some(format!("events[{index}].{name}[{i}]")),
+                            ..Location::default()
+                        })
+                    })?;
+                    scanner.object(index, raw.ts, &value);
+                }
+            }
+        }
+        // Something unusual: the careful decoder decoded every manifest whole.
+        DecodedEvent::Full(event) => {
+            for obj in event.applied_objs.iter().chain(&event.deleted_objs) {
+                scanner.object(index, event.ts, obj);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A finished unit, ready to write.

@@ -4,11 +4,13 @@
 //! fields mean (`fields`, for the language server's hover and completion) and the fields SimKube
 //! types strictly (`typed`, for the type checker and the VM). The tables are data with a source
 //! per row (`skel/data/*.yaml`), read by `skel check`, `skel run` and the language server.
+//! `shape` derives from them what `skel check` reads of a trace's manifests.
 
 pub mod apis;
 pub mod fields;
 pub mod hazards;
 pub mod podspec;
+pub mod shape;
 pub(crate) mod typed;
 
 /// A Kubernetes minor version, `1.25`.
