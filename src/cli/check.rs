@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use miette::Diagnostic;
 use serde_json::Value;
+use skel::stream::VisitOptions;
 use skel::upgrade::{KubeVersion, Scanner, Severity};
 use skel_trace::{Event, Section, TraceVisitor};
 use thiserror::Error;
@@ -48,8 +49,7 @@ pub fn run(args: CheckArgs) -> Result<(), Failed> {
         report::diagnostic(CheckError::Version { text: version.clone() });
         return Err(Failed::Usage);
     };
-    let mut scanner = Scanner::new(target);
-    scan(input, &mut scanner)?;
+    let scanner = scan(input, target, args.jobs)?;
     let report = scanner.report().at_least(args.min_severity.into());
     let text = match args.format {
         CheckFormat::Text => report.text(),
@@ -84,9 +84,9 @@ fn write_fix(path: &Path, script: &str) -> Result<(), Failed> {
     out.commit().map_err(|_| Failed::Usage)
 }
 
-/// Feeds every object of the input to the scanner: a folder's manifest files, a YAML file of
-/// manifests, or a trace (a JSON file that is not a trace is read as manifests).
-fn scan(input: &Path, scanner: &mut Scanner) -> Result<(), Failed> {
+/// Scans every object of the input: a folder's manifest files, a YAML file of manifests, or a
+/// trace (a JSON file that is not a trace is read as manifests).
+fn scan(input: &Path, target: KubeVersion, jobs: Option<usize>) -> Result<Scanner, Failed> {
     if input.is_dir() {
         let mut found = Vec::new();
         collect_files(input, &mut found);
@@ -95,17 +95,39 @@ fn scan(input: &Path, scanner: &mut Scanner) -> Result<(), Failed> {
         for f in &found {
             manifests.extend(read_manifests(f)?);
         }
-        return one_event(input, manifests, scanner);
+        return one_event(input, manifests, Scanner::new(target));
     }
     let ext = input.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     if matches!(ext.as_str(), "yaml" | "yml") {
         let manifests = read_manifests(input)?;
-        return one_event(input, manifests, scanner);
+        return one_event(input, manifests, Scanner::new(target));
     }
+    // A trace streams through the parallel reader, each manifest decoded only as far as the
+    // rules read.
     let trace = files::open_trace(input, None).map_err(|_| Failed::Usage)?;
-    let mut visitor = Visitor { scanner, events: 0 };
+    let mut opts = VisitOptions::new(trace.format);
+    if let Some(jobs) = jobs {
+        opts.jobs = jobs.max(1);
+    }
+    match skel::stream::check(trace.reader, opts, target) {
+        Ok(scanner) => Ok(scanner),
+        // Not a trace, or a bad one. A file is read again by the sequential reader: it reads a
+        // JSON file of manifests, and says where a bad trace goes wrong as precisely as it can.
+        Err(_) if input != Path::new("-") && input.is_file() => scan_sequentially(input, &ext, target),
+        Err(e) => {
+            report::diagnostic(e);
+            Err(Failed::Usage)
+        }
+    }
+}
+
+/// Reads a trace file with the sequential reader, every object decoded whole (a JSON file that
+/// is not a trace is read as manifests).
+fn scan_sequentially(input: &Path, ext: &str, target: KubeVersion) -> Result<Scanner, Failed> {
+    let trace = files::open_trace(input, None).map_err(|_| Failed::Usage)?;
+    let mut visitor = Visitor { scanner: Scanner::new(target), events: 0 };
     match skel_trace::read_trace(trace.reader, trace.format, &mut visitor) {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(visitor.scanner),
         Err(e) => {
             // Not a trace at all (no `events`): a JSON file of manifests.
             if visitor.events == 0 && ext == "json" {
@@ -162,7 +184,7 @@ fn warn_skipped(path: &Path, skipped: &[String]) {
 }
 
 /// Manifests are a trace of one event, at time 0.
-fn one_event(input: &Path, manifests: Vec<Value>, scanner: &mut Scanner) -> Result<(), Failed> {
+fn one_event(input: &Path, manifests: Vec<Value>, mut scanner: Scanner) -> Result<Scanner, Failed> {
     if manifests.is_empty() {
         report::diagnostic(CheckError::NoManifests { path: files::display(input) });
         return Err(Failed::Usage);
@@ -171,35 +193,20 @@ fn one_event(input: &Path, manifests: Vec<Value>, scanner: &mut Scanner) -> Resu
     for m in &manifests {
         scanner.object(0, 0, m);
     }
-    Ok(())
+    Ok(scanner)
 }
 
-struct Visitor<'s> {
-    scanner: &'s mut Scanner,
+struct Visitor {
+    scanner: Scanner,
     events: usize,
 }
 
-impl TraceVisitor for Visitor<'_> {
+impl TraceVisitor for Visitor {
     type Error = std::convert::Infallible;
 
     /// The config names where tracked kinds keep their pod templates.
     fn section(&mut self, section: Section) -> Result<(), Self::Error> {
-        match section {
-            Section::Config(config) => {
-                for (gvk, tracked) in &config.tracked_objects {
-                    self.scanner.trace_kind("config.trackedObjects", gvk);
-                    for pointer in &tracked.pod_spec_template_paths {
-                        self.scanner.pod_template_path(gvk, pointer);
-                    }
-                }
-            }
-            Section::PodLifecycles(lifecycles) => {
-                for entry in lifecycles.entries() {
-                    self.scanner.trace_kind("pod_lifecycles", &entry.gvk);
-                }
-            }
-            _ => {}
-        }
+        skel::stream::check_section(&mut self.scanner, &section);
         Ok(())
     }
 

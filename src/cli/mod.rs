@@ -130,6 +130,10 @@ pub struct CheckArgs {
     /// Exit 1 on findings of this severity or worse.
     #[arg(long, value_enum, default_value = "error")]
     pub fail_on: SeverityArg,
+    /// Worker threads reading a trace (default: one per core); `--jobs 1` runs on one thread.
+    /// The report is the same for any number.
+    #[arg(short, long)]
+    pub jobs: Option<usize>,
 }
 
 /// A finding's severity, as a flag value.
