@@ -5,8 +5,9 @@
 //!
 //! For every size and format it generates a trace once (`trace-<N>mb-seed1.json` / `.sktrace`,
 //! reused when present), runs `skel apply` on it with an empty script (the floor: read, decode,
-//! encode, write), a CronJob migration and `examples/sanitize.skel`, and prints a markdown table
-//! of the best wall time, throughput and peak RSS of each. This is a benchmark, not a test: it
+//! encode, write), a CronJob migration and `examples/sanitize.skel`, and `skel check` of it for
+//! Kubernetes 1.25, and prints a markdown table of the best wall time, throughput and peak RSS of
+//! each. This is a benchmark, not a test: it
 //! checks that the commands succeed, never how fast they are.
 //!
 //! Peak RSS is the child's `VmHWM` (the kernel's high-water mark of its resident set), sampled
@@ -41,6 +42,9 @@ const SANITIZE: &str = include_str!("../../examples/sanitize.skel");
 
 /// The scripts, in table order; the first is the floor the others are compared with.
 const SCRIPTS: [(&str, &str); 3] = [("floor", ""), ("migrate", MIGRATE), ("sanitize", SANITIZE)];
+
+/// The target version of the `skel check` row (its report, as text, goes to /dev/null).
+const CHECK_VERSION: &str = "1.25";
 
 /// `migrate` in jq, on both lists of objects of every event: with path updates (`|=` on
 /// `.events[].applied_objs[]`, the obvious way), and rebuilding the lists with `map`, which jq 1.6
@@ -181,7 +185,7 @@ fn run(args: &Args) -> Result<bool, String> {
                 cmd.arg("apply").arg(script).arg(&trace.path).arg("-o").arg(&out).arg("-q");
                 let result = measure(args.runs, &out, || {
                     cmd.stdout(Stdio::null());
-                    run_child(&mut cmd, "skel", None)
+                    run_child(&mut cmd, "skel", None, &[0])
                 });
                 rows.push(Row {
                     size_mb,
@@ -194,6 +198,24 @@ fn run(args: &Args) -> Result<bool, String> {
                     jq: Vec::new(),
                 });
             }
+            eprintln!("skel-bench: {size_mb} MB {format:?}: skel check {CHECK_VERSION} ...");
+            let mut cmd = Command::new(&skel);
+            cmd.arg("check").arg(&trace.path).arg("--target-version").arg(CHECK_VERSION);
+            // Exit code 1: the report has errors (the traces hold APIs 1.25 removed).
+            let result = measure(args.runs, &out, || {
+                cmd.stdout(Stdio::null());
+                run_child(&mut cmd, "skel", None, &[0, 1])
+            });
+            rows.push(Row {
+                size_mb,
+                format,
+                script: format!("check {CHECK_VERSION}"),
+                input: trace.bytes,
+                objects: trace.objects,
+                result,
+                floor: None,
+                jq: Vec::new(),
+            });
             let mut jq_times = Vec::new();
             if jq.is_some() && format == FormatArg::Json && size_mb <= args.jq_max_mb {
                 for (name, filter) in JQ_FILTERS {
@@ -201,7 +223,7 @@ fn run(args: &Args) -> Result<bool, String> {
                     let result = measure(args.runs, &out, || {
                         let mut cmd = Command::new("jq");
                         cmd.arg("-c").arg(filter).arg(&trace.path);
-                        run_child(&mut cmd, "jq", Some(&out))
+                        run_child(&mut cmd, "jq", Some(&out), &[0])
                     });
                     jq_times.push(result.as_ref().ok().map(|m| m.time));
                     rows.push(Row {
@@ -365,8 +387,14 @@ fn measure(
 }
 
 /// Runs a command to completion (stdout to `stdout_to`, or as set up), sampling its peak RSS.
-/// Returns its wall time and peak RSS in kB; an error if it cannot start or fails.
-fn run_child(cmd: &mut Command, name: &str, stdout_to: Option<&Path>) -> Result<(Duration, Option<u64>), String> {
+/// Returns its wall time and peak RSS in kB; an error if it cannot start or fails (exits with a
+/// code not in `ok`).
+fn run_child(
+    cmd: &mut Command,
+    name: &str,
+    stdout_to: Option<&Path>,
+    ok: &[i32],
+) -> Result<(Duration, Option<u64>), String> {
     if let Some(path) = stdout_to {
         let file = File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
         cmd.stdout(file);
@@ -397,7 +425,7 @@ fn run_child(cmd: &mut Command, name: &str, stdout_to: Option<&Path>) -> Result<
     done.store(true, Ordering::Release);
     let peak = sampler.join().unwrap_or(None);
     let status = status.map_err(|e| format!("cannot wait for {name}: {e}"))?;
-    if !status.success() {
+    if !status.code().is_some_and(|code| ok.contains(&code)) {
         let tail: Vec<&str> = stderr.lines().rev().take(10).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         return Err(format!("{name} failed ({status}): {}", tail.join(" | ")));
@@ -465,6 +493,11 @@ fn header(args: &Args, skel: &Path, jq: Option<&str>) -> String {
     );
     let _ = writeln!(h, "- skel: `{} apply SCRIPT TRACE -o OUT -q` (OUT in the input's format)", skel.display());
     let _ = writeln!(h, "- scripts: floor = empty script; migrate = `{MIGRATE}`; sanitize = examples/sanitize.skel");
+    let _ = writeln!(
+        h,
+        "- check {CHECK_VERSION}: `{} check TRACE --target-version {CHECK_VERSION} > /dev/null` (the text report; exit 1 on its errors)",
+        skel.display()
+    );
     let _ = writeln!(h, "- {jq_line}");
     let _ = writeln!(
         h,
