@@ -265,12 +265,13 @@ fn check_event(
         DecodedEvent::Raw(raw) => {
             for (name, list) in [("applied_objs", &raw.applied_objs), ("deleted_objs", &raw.deleted_objs)] {
                 for (i, m) in list.iter().enumerate() {
-                    if reads.skips(&m.kind, m.bytes, format) {
+                    let groups = reads.groups(&m.kind, m.bytes, format);
+                    if groups == 0 {
                         // Nothing to find: only counted.
                         scanner.objects += 1;
                         continue;
                     }
-                    let value = reads.value(m.bytes, format).map_err(|e| {
+                    let value = reads.value(m.bytes, format, groups).map_err(|e| {
                         e.locate(Location {
                             event: Some(index),
                             path: Some(format!("events[{index}].{name}[{i}]")),

@@ -15,8 +15,9 @@
 //! full decoding on every fixture and rule, and fail when they differ; a kind the code names,
 //! or a rule found by code, that these tables do not know fails a test too.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+use std::sync::OnceLock;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -28,51 +29,76 @@ use super::hazards::{hazards, Family};
 use super::KubeVersion;
 use crate::bytecode::{PathStep, Shape};
 
-/// What the rules' code reads by kind, beyond the data's paths (SKEL paths; `[*]`: each element).
-const CODE: &[(&str, &str)] = &[
-    // Node labels of volumes and storage classes (label rules), volume plugins (volume rules).
-    ("PersistentVolume", "spec.nodeAffinity"),
-    ("StorageClass", "provisioner"),
-    ("StorageClass", "allowedTopologies"),
-    // Schedules with a time zone.
-    ("CronJob", "spec.schedule"),
-    // Token Secrets: the ServiceAccount's references, and the Secrets themselves.
-    ("ServiceAccount", "secrets"),
-    ("Secret", "type"),
-    // PodSecurityPolicy use.
-    ("ClusterRole", "rules"),
-    ("Role", "rules"),
-    // Addresses and CIDRs that strict validation rejects.
-    ("Service", "spec.clusterIP"),
-    ("Service", "spec.clusterIPs"),
-    ("Service", "spec.loadBalancerIP"),
-    ("Service", "spec.externalIPs"),
-    ("Service", "spec.loadBalancerSourceRanges"),
-    ("NetworkPolicy", "spec.ingress"),
-    ("NetworkPolicy", "spec.egress"),
-    ("Endpoints", "subsets"),
-    ("EndpointSlice", "endpoints"),
-    ("Node", "spec.podCIDR"),
-    ("Node", "spec.podCIDRs"),
+/// Groups of what the rules read: a manifest is decoded for the groups whose texts it holds
+/// (see `Reads::groups`), each rule's finding needs one of its own group's texts.
+pub type Groups = u16;
+/// Every manifest's `apiVersion`, `kind` and name (the removed APIs, a finding's example).
+const BASE: Groups = 1;
+/// Node labels: in pod specs, a PersistentVolume's node affinity, a StorageClass's topologies.
+const LABEL: Groups = 1 << 1;
+/// Tolerations, in pod specs.
+const TAINT: Groups = 1 << 2;
+/// Annotations, of pod templates and of the object.
+const ANNOTATION: Groups = 1 << 3;
+/// The field rules' paths.
+const FIELD: Groups = 1 << 4;
+/// Volume plugins: pod volumes, a PersistentVolume's plugin, a StorageClass's provisioner.
+const VOLUME: Groups = 1 << 5;
+/// A CronJob's schedule.
+const SCHEDULE: Groups = 1 << 6;
+/// Addresses and CIDRs.
+const ADDRESS: Groups = 1 << 7;
+/// ServiceAccount token Secrets: named by pod specs and ServiceAccounts, and the Secrets.
+const TOKEN: Groups = 1 << 8;
+/// PodSecurityPolicy use: RBAC rules, the pod annotation.
+const PSP: Groups = 1 << 9;
+/// The Docker socket, mounted by pod volumes.
+const DOCKER: Groups = 1 << 10;
+/// Everything the rules read.
+pub const ALL: Groups = (1 << 11) - 1;
+
+/// What the rules' code reads of an object, beyond the data's paths, by kind (SKEL paths;
+/// `[*]`: each element), and for which group.
+const CODE: &[(&str, Groups, &str)] = &[
+    ("PersistentVolume", LABEL, "spec.nodeAffinity"),
+    ("StorageClass", LABEL, "allowedTopologies"),
+    ("StorageClass", VOLUME, "provisioner"),
+    ("CronJob", SCHEDULE, "spec.schedule"),
+    ("ServiceAccount", TOKEN, "secrets"),
+    ("Secret", TOKEN, "type"),
+    ("ClusterRole", PSP, "rules"),
+    ("Role", PSP, "rules"),
+    // `hazards.rs`'s `IP_FIELDS`.
+    ("Service", ADDRESS, "spec.clusterIP"),
+    ("Service", ADDRESS, "spec.clusterIPs"),
+    ("Service", ADDRESS, "spec.loadBalancerIP"),
+    ("Service", ADDRESS, "spec.externalIPs"),
+    ("Service", ADDRESS, "spec.loadBalancerSourceRanges"),
+    ("NetworkPolicy", ADDRESS, "spec.ingress"),
+    ("NetworkPolicy", ADDRESS, "spec.egress"),
+    ("Endpoints", ADDRESS, "subsets"),
+    ("EndpointSlice", ADDRESS, "endpoints"),
+    ("Node", ADDRESS, "spec.podCIDR"),
+    ("Node", ADDRESS, "spec.podCIDRs"),
 ];
 
 /// What every object is read for: which API it is, and its name (a finding's example).
 const EVERY: &[&str] = &["apiVersion", "kind", "metadata.name", "metadata.namespace"];
 
-/// What the rules read of a pod template: under its `metadata`, and under its `spec` (node
-/// labels, tolerations, volumes, host aliases, and the Secrets the containers name).
-const POD_META: &[&str] = &["annotations"];
-const POD_SPEC: &[&str] = &[
-    "nodeSelector",
-    "affinity",
-    "tolerations",
-    "topologySpreadConstraints",
-    "volumes",
-    "hostAliases",
-    "containers[*].env[*].valueFrom.secretKeyRef.name",
-    "containers[*].envFrom[*].secretRef.name",
-    "initContainers[*].env[*].valueFrom.secretKeyRef.name",
-    "initContainers[*].envFrom[*].secretRef.name",
+/// What the rules read of a pod template (the object holding `metadata` and `spec`), and for
+/// which group.
+const POD: &[(Groups, &str)] = &[
+    (ANNOTATION | PSP, "metadata.annotations"),
+    (LABEL, "spec.nodeSelector"),
+    (LABEL, "spec.affinity"),
+    (LABEL, "spec.topologySpreadConstraints"),
+    (TAINT, "spec.tolerations"),
+    (VOLUME | TOKEN | DOCKER, "spec.volumes"),
+    (ADDRESS, "spec.hostAliases"),
+    (TOKEN, "spec.containers[*].env[*].valueFrom.secretKeyRef.name"),
+    (TOKEN, "spec.containers[*].envFrom[*].secretRef.name"),
+    (TOKEN, "spec.initContainers[*].env[*].valueFrom.secretKeyRef.name"),
+    (TOKEN, "spec.initContainers[*].envFrom[*].secretRef.name"),
 ];
 
 /// The built-in pod-template places (`podspec::PodPlaces::default`): the kind whose objects have
@@ -106,26 +132,27 @@ fn steps(path: &str) -> Vec<Step> {
     out
 }
 
-/// What the rules found by code (validation and behaviour rules, by id) look for: texts one of
-/// which a manifest holds when the rule finds something in it, and kinds it reads whatever
-/// they hold.
-const CODE_RULES: &[(&str, &[&str], &[&str])] = &[
+/// What the rules found by code (validation and behaviour rules, by id) look for: their group,
+/// texts one of which a manifest holds when the rule finds something in it, and kinds it reads
+/// whatever they hold.
+const CODE_RULES: &[(&str, Groups, &[&str], &[&str])] = &[
     // `TZ=ZONE ...` or `CRON_TZ=ZONE ...` in a CronJob's schedule.
-    ("validation:CronJob.spec.schedule-timezone", &["TZ="], &[]),
+    ("validation:CronJob.spec.schedule-timezone", SCHEDULE, &["TZ="], &[]),
     // Any address can be one strict validation rejects: the kinds of `IP_FIELDS`, and a pod's
     // host aliases.
     (
         "validation:ip-cidr-strict",
+        ADDRESS,
         &["hostAliases"],
         &["Service", "NetworkPolicy", "Endpoints", "EndpointSlice", "Node"],
     ),
     // Token Secrets named anywhere (`SA-token-xxxxx`), and the Secrets that are one
     // (`kubernetes.io/service-account-token`).
-    ("behaviour:sa-token-secret-autogen", &["-token"], &[]),
+    ("behaviour:sa-token-secret-autogen", TOKEN, &["-token"], &[]),
     // RBAC rules on `podsecuritypolicies`, the `kubernetes.io/psp` pod annotation.
-    ("behaviour:psp-admission", &["policies", "/psp"], &[]),
+    ("behaviour:psp-admission", PSP, &["policies", "/psp"], &[]),
     // `/var/run/docker.sock`, `/run/dockershim.sock`, ...
-    ("behaviour:dockershim-socket", &["docker"], &[]),
+    ("behaviour:dockershim-socket", DOCKER, &["docker"], &[]),
 ];
 
 /// A part of a text the rules look for (so every manifest that holds the text holds it too),
@@ -154,60 +181,87 @@ fn rarer(text: &str) -> &str {
 #[derive(Debug, Clone)]
 pub struct Reads {
     target: KubeVersion,
-    shape: Shape,
-    /// Kinds whose manifests are read whatever they hold.
+    /// Kinds whose manifests are read whole (for everything the rules read), whatever they
+    /// hold.
     always: HashSet<String>,
     /// The texts one of which a manifest holds whenever a rule can find something in it (a
-    /// part of each, see `rarer`), and the JSON escapes that can stand for their characters
-    /// (`\\u`, `\\/`), as patterns; `None`: nothing is skipped (a rule whose texts are not
-    /// known here, or a pattern that cannot be built).
-    patterns: Option<[regex::bytes::Regex; 2]>,
+    /// part of each, see `rarer`; none holds another), as one pattern, with the groups each is
+    /// for; `None`: every manifest is read whole (a rule whose texts are not known here, or a
+    /// pattern that cannot be built).
+    needles: Option<(regex::bytes::Regex, BTreeMap<String, Groups>)>,
+    /// The JSON escapes that can stand for a needle's characters (`\u`, `\/`).
+    escapes: Option<regex::bytes::Regex>,
     /// The pod-template places the trace's config names (keys to the template).
     config: Vec<Vec<String>>,
+    /// The shape of each combination of groups, made when first needed ...
+    shapes: Vec<OnceLock<Shape>>,
+    /// ... and of them all.
+    all: Shape,
 }
 
 impl Reads {
     /// What the rules `target` has read, with the built-in pod-template places.
     pub fn new(target: KubeVersion) -> Reads {
         let mut always: HashSet<String> = HashSet::new();
-        let mut needles: BTreeSet<String> = BTreeSet::new();
+        let mut needles: BTreeMap<String, Groups> = BTreeMap::new();
         let mut known = true;
+        let mut add = |text: &str, groups: Groups| *needles.entry(rarer(text).to_string()).or_default() |= groups;
         for r in removals().iter().filter(|r| r.removed() <= target) {
             // The apiVersion's `alpha` or `beta`; a kind of another removed version (`v1`, which
             // every object of a group names) is read whatever it holds.
             match rarer(&r.version) {
-                word if word != r.version => needles.insert(word.to_string()),
-                _ => always.insert(r.kind.clone()),
-            };
+                word if word != r.version => add(word, BASE),
+                _ => {
+                    always.insert(r.kind.clone());
+                }
+            }
         }
         for h in hazards().iter().filter(|h| h.severity_at(target).is_some()) {
             match h.family {
-                Family::Label | Family::Taint | Family::Annotation => {
-                    // A key, or a key prefix (`PREFIX/*`).
-                    needles.extend(h.key.iter().map(|k| rarer(k.trim_end_matches('*')).to_string()));
-                }
-                Family::Field => {
-                    needles.extend(h.path.iter().filter_map(|p| p.rsplit('.').next()).map(|k| rarer(k).to_string()));
-                }
+                // A key, or a key prefix (`PREFIX/*`).
+                Family::Label => h.key.iter().for_each(|k| add(k, LABEL)),
+                Family::Taint => h.key.iter().for_each(|k| add(k, TAINT)),
+                Family::Annotation => h.key.iter().for_each(|k| add(k.trim_end_matches('*'), ANNOTATION)),
+                Family::Field => h.path.iter().filter_map(|p| p.rsplit('.').next()).for_each(|k| add(k, FIELD)),
                 Family::Volume | Family::VolumeCsi => {
-                    needles.extend(h.volume.iter().chain(&h.provisioners).map(|v| rarer(v).to_string()));
+                    h.volume.iter().chain(&h.provisioners).for_each(|v| add(v, VOLUME))
                 }
                 Family::DeprecatedApi => always.extend(h.kind.iter().cloned()),
                 Family::Validation | Family::Behaviour => match CODE_RULES.iter().find(|(id, ..)| *id == h.id) {
-                    Some((_, texts, kinds)) => {
-                        needles.extend(texts.iter().map(|t| rarer(t).to_string()));
+                    Some((_, group, texts, kinds)) => {
+                        texts.iter().for_each(|t| add(t, *group));
                         always.extend(kinds.iter().map(|k| (*k).to_string()));
                     }
                     None => known = false,
                 },
             }
         }
-        // A needle that holds another is found whenever it is.
-        let all = needles.clone();
-        needles.retain(|n| !n.is_empty() && !all.iter().any(|m| m != n && !m.is_empty() && n.contains(m.as_str())));
-        let patterns = known.then(|| patterns(&needles)).flatten();
-        let mut reads = Reads { target, shape: Shape::default(), always, patterns, config: Vec::new() };
-        reads.shape = reads.derive_shape();
+        // A needle that holds another is found whenever it is: that one reads for both.
+        needles.remove("");
+        let mut by_length: Vec<(String, Groups)> = std::mem::take(&mut needles).into_iter().collect();
+        by_length.sort_by_key(|(n, _)| n.len());
+        for (n, g) in by_length {
+            match needles.iter_mut().find(|(m, _)| n.contains(m.as_str())) {
+                Some((_, groups)) => *groups |= g,
+                None => {
+                    needles.insert(n, g);
+                }
+            }
+        }
+        let words: Vec<String> = needles.keys().map(|n| regex::escape(n)).collect();
+        let pattern = regex::bytes::Regex::new(&words.join("|")).ok().filter(|_| known);
+        let needles = pattern.map(|pattern| (pattern, needles));
+        let escapes = regex::bytes::Regex::new(r"\\[u/]").ok();
+        let mut reads = Reads {
+            target,
+            always,
+            needles,
+            escapes,
+            config: Vec::new(),
+            shapes: fresh_shapes(),
+            all: Shape::default(),
+        };
+        reads.all = reads.derive_shape(ALL);
         reads
     }
 
@@ -220,24 +274,50 @@ impl Reads {
         }
         let keys = pointer.split('/').skip(1).map(|k| k.replace("~1", "/").replace("~0", "~")).collect();
         self.config.push(keys);
-        self.shape = self.derive_shape();
+        self.shapes = fresh_shapes();
+        self.all = self.derive_shape(ALL);
     }
 
-    /// The parts of a manifest to decode.
-    pub fn shape(&self) -> &Shape {
-        &self.shape
+    /// What to read of a manifest still encoded (`bytes`, its `kind` probed): the groups whose
+    /// texts its bytes hold, or every group for a kind read whole (or when that cannot be told:
+    /// a kind not probed, JSON escapes that can hide a text). `0`: the rules can find nothing
+    /// in it.
+    pub fn groups(&self, kind: &KindProbe<'_>, bytes: &[u8], format: Format) -> Groups {
+        let (KindProbe::Known(kind), Some((pattern, needles)), Some(escapes)) = (kind, &self.needles, &self.escapes)
+        else {
+            return ALL;
+        };
+        if self.always.contains(kind.as_deref().unwrap_or("")) || (format == Format::Json && escapes.is_match(bytes)) {
+            return ALL;
+        }
+        // Every place a needle starts: at most one starts at a place, as none holds another.
+        let mut found = 0;
+        let mut at = 0;
+        while let Some(m) = pattern.find_at(bytes, at) {
+            let text = std::str::from_utf8(m.as_bytes()).unwrap_or_default();
+            found |= needles.get(text).copied().unwrap_or(ALL);
+            at = m.start() + 1;
+        }
+        found
     }
 
-    fn derive_shape(&self) -> Shape {
-        let mut paths: Vec<Vec<Step>> = Vec::new();
-        paths.extend(EVERY.iter().map(|p| steps(p)));
-        paths.extend(CODE.iter().map(|(_, p)| steps(p)));
+    /// The parts of a manifest the rules of `groups` read.
+    pub fn shape(&self, groups: Groups) -> &Shape {
+        match self.shapes.get(usize::from(groups)) {
+            Some(cell) if groups != ALL => cell.get_or_init(|| self.derive_shape(groups)),
+            _ => &self.all,
+        }
+    }
+
+    fn derive_shape(&self, groups: Groups) -> Shape {
+        let mut paths: Vec<Vec<Step>> = EVERY.iter().map(|p| steps(p)).collect();
+        paths.extend(CODE.iter().filter(|(_, g, _)| g & groups != 0).map(|(_, _, p)| steps(p)));
         for h in hazards().iter().filter(|h| h.severity_at(self.target).is_some()) {
             match h.family {
-                Family::Field => paths.extend(h.path.iter().map(|p| steps(p))),
-                Family::Annotation if h.on.iter().any(|k| k != "pod") => paths.push(steps("metadata.annotations")),
-                Family::Volume | Family::VolumeCsi => {
-                    // A PersistentVolume's plugin key (a pod's volumes are read whole).
+                Family::Field if groups & FIELD != 0 => paths.extend(h.path.iter().map(|p| steps(p))),
+                Family::Annotation if groups & ANNOTATION != 0 => paths.push(steps("metadata.annotations")),
+                // A PersistentVolume's plugin key (a pod's volumes are read whole).
+                Family::Volume | Family::VolumeCsi if groups & VOLUME != 0 => {
                     paths.extend(h.volume.iter().map(|v| vec![Step::Key("spec".into()), Step::Key(v.clone())]));
                 }
                 _ => {}
@@ -265,78 +345,70 @@ impl Reads {
             }
             places.extend(variants);
         }
-        for place in places {
-            for (part, reads) in [("metadata", POD_META), ("spec", POD_SPEC)] {
-                for read in reads {
-                    let mut path = place.clone();
-                    path.push(Step::Key(part.into()));
-                    path.extend(steps(read));
-                    paths.push(path);
-                }
+        let pod: Vec<&str> = POD.iter().filter(|(g, _)| g & groups != 0).map(|(_, read)| *read).collect();
+        // A template is one where it has a `spec` object, which the rules look for first.
+        let mut walks = Vec::new();
+        for place in places.iter().filter(|_| !pod.is_empty()) {
+            let mut spec = place.clone();
+            spec.push(Step::Key("spec".into()));
+            walks.push(spec);
+            for read in &pod {
+                let mut path = place.clone();
+                path.extend(steps(read));
+                paths.push(path);
             }
         }
         let mut shape = Shape::default();
-        for path in &paths {
+        for (path, full) in paths.iter().map(|p| (p, true)).chain(walks.iter().map(|p| (p, false))) {
             let segs = path.iter().map(|s| match s {
                 Step::Key(k) => PathStep::Key(k),
                 Step::Elem => PathStep::Elem,
             });
-            shape.insert(segs, true);
+            shape.insert(segs, full);
         }
         shape
     }
 
-    /// Whether a manifest still encoded (`bytes`, its `kind` probed) cannot hold anything the
-    /// rules look at: its kind is not one they read whatever it holds, and its bytes hold none
-    /// of the texts one of which is there whenever a rule finds something. `false` whenever
-    /// that is not certain.
-    pub fn skips(&self, kind: &KindProbe<'_>, bytes: &[u8], format: Format) -> bool {
-        let (KindProbe::Known(kind), Some([needles, escapes])) = (kind, &self.patterns) else { return false };
-        if self.always.contains(kind.as_deref().unwrap_or("")) {
-            return false;
-        }
-        !(format == Format::Json && escapes.is_match(bytes)) && !needles.is_match(bytes)
-    }
-
-    /// The parts of a manifest (`bytes`, a map) that the rules read, as a value: decoded as far
-    /// as `shape()` reaches, the rest skipped. The manifest was checked by the event's decoder
-    /// (`decode_raw_event`): a walk that only finds where the parts it skips end takes it,
-    /// and anything it does not expect goes to serde's decoder, which checks every byte (and
-    /// says what is wrong).
-    pub fn value(&self, bytes: &[u8], format: Format) -> Result<Value, TraceError> {
+    /// The parts of a manifest (`bytes`, a map) that the rules of `groups` read, as a value:
+    /// decoded as far as their shape reaches, the rest skipped. The manifest was checked by the
+    /// event's decoder (`decode_raw_event`): a walk that only finds where the parts it skips
+    /// end takes it, and anything it does not expect goes to serde's decoder, which checks
+    /// every byte (and says what is wrong).
+    pub fn value(&self, bytes: &[u8], format: Format, groups: Groups) -> Result<Value, TraceError> {
+        let shape = self.shape(groups);
         let walked = match format {
             Format::Json => {
                 let mut walk = JsonWalk { b: bytes, i: 0 };
                 walk.ws();
-                walk.value(&self.shape).filter(|_| {
+                walk.value(shape).filter(|_| {
                     walk.ws();
                     walk.i == bytes.len()
                 })
             }
             Format::Msgpack => {
                 let mut r = MsgpackReader::new(bytes);
-                msgpack_value(&mut r, &self.shape).filter(|_| r.pos() == bytes.len())
+                msgpack_value(&mut r, shape).filter(|_| r.pos() == bytes.len())
             }
         };
         match walked {
             Some(value) => Ok(value),
-            None => self.decode(bytes, format),
+            None => Self::decode(bytes, format, shape),
         }
     }
 
     /// `value`, by serde's decoders.
-    fn decode(&self, bytes: &[u8], format: Format) -> Result<Value, TraceError> {
+    fn decode(bytes: &[u8], format: Format, shape: &Shape) -> Result<Value, TraceError> {
         let syntax = |message: String| TraceError::Syntax { format, message, location: Box::default() };
         match format {
             Format::Json => {
                 let mut de = serde_json::Deserializer::from_slice(bytes);
-                let value = Shaped(&self.shape).deserialize(&mut de).map_err(|e| syntax(e.to_string()))?;
+                let value = Shaped(shape).deserialize(&mut de).map_err(|e| syntax(e.to_string()))?;
                 de.end().map_err(|e| syntax(e.to_string()))?;
                 Ok(value)
             }
             Format::Msgpack => {
                 let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
-                Shaped(&self.shape).deserialize(&mut de).map_err(|e| syntax(e.to_string()))
+                Shaped(shape).deserialize(&mut de).map_err(|e| syntax(e.to_string()))
             }
         }
     }
@@ -520,12 +592,9 @@ impl JsonWalk<'_> {
     }
 }
 
-/// The needles as one pattern, and the JSON escapes that can hide their characters.
-fn patterns(needles: &BTreeSet<String>) -> Option<[regex::bytes::Regex; 2]> {
-    let words: Vec<String> = needles.iter().map(|n| regex::escape(n)).collect();
-    let needles = regex::bytes::Regex::new(&words.join("|")).ok()?;
-    let escapes = regex::bytes::Regex::new(r"\\[u/]").ok()?;
-    Some([needles, escapes])
+/// An empty cache of shapes, one for each combination of groups.
+fn fresh_shapes() -> Vec<OnceLock<Shape>> {
+    (0..ALL).map(|_| OnceLock::new()).collect()
 }
 
 /// A value decoded as far as a shape reaches: a map keeps the keys the shape has, an array's
@@ -890,7 +959,7 @@ mod tests {
         for literal in code.split('"').skip(1).step_by(2) {
             let kind_like = literal.chars().next().is_some_and(|c| c.is_ascii_uppercase())
                 && literal.chars().all(|c| c.is_ascii_alphanumeric());
-            if kind_like && !not_kinds.contains(&literal) && !CODE.iter().any(|(k, _)| *k == literal) {
+            if kind_like && !not_kinds.contains(&literal) && !CODE.iter().any(|(k, ..)| *k == literal) {
                 missing.push(literal);
             }
         }
@@ -928,11 +997,11 @@ mod tests {
                 let walked = match format {
                     Format::Json => {
                         let mut walk = JsonWalk { b: &bytes, i: 0 };
-                        walk.value(reads.shape())
+                        walk.value(reads.shape(ALL))
                     }
-                    Format::Msgpack => msgpack_value(&mut MsgpackReader::new(&bytes), reads.shape()),
+                    Format::Msgpack => msgpack_value(&mut MsgpackReader::new(&bytes), reads.shape(ALL)),
                 };
-                let decoded = reads.decode(&bytes, format).ok();
+                let decoded = Reads::decode(&bytes, format, reads.shape(ALL)).ok();
                 assert!(walked.is_some(), "{format}: {obj}");
                 assert_eq!(walked, decoded, "{format}: {obj}");
             }
@@ -946,34 +1015,45 @@ mod tests {
         for h in hazards().iter().filter(|h| matches!(h.family, Family::Validation | Family::Behaviour)) {
             assert!(CODE_RULES.iter().any(|(id, ..)| *id == h.id), "{}: add it to CODE_RULES", h.id);
         }
-        assert!(Reads::new(KubeVersion::v1(37)).patterns.is_some());
+        assert!(Reads::new(KubeVersion::v1(37)).needles.is_some());
     }
 
-    /// A manifest is skipped by its bytes only when it cannot have what the rules look for.
+    /// A manifest is read for the groups whose texts its bytes hold, and skipped when it holds
+    /// none (unless that cannot be told).
     #[test]
-    fn skipping_by_bytes() {
+    fn groups_by_bytes() {
         let reads = Reads::new(KubeVersion::v1(25));
         let kind = |k: &'static str| KindProbe::Known(Some(k.into()));
-        let json = |k: &'static str, text: &str| reads.skips(&kind(k), text.as_bytes(), Format::Json);
-        assert!(json("ConfigMap", r#"{"kind": "ConfigMap", "data": {"a": "b\"\n"}}"#));
-        assert!(json("Deployment", r#"{"spec": {"template": {"spec": {"nodeSelector": {"a": "b"}}}}}"#));
-        assert!(!json(
-            "Deployment",
-            r#"{"spec": {"template": {"spec": {"nodeSelector": {"beta.kubernetes.io/os": "linux"}}}}}"#
-        ));
-        assert!(!json("ConfigMap", r#"{"kind": "ConfigMap", "metadata": {"selfLink": "x"}}"#));
+        let json = |k: &'static str, text: &str| reads.groups(&kind(k), text.as_bytes(), Format::Json);
+        assert_eq!(json("ConfigMap", r#"{"kind": "ConfigMap", "data": {"a": "b\"\n"}}"#), 0);
+        assert_eq!(json("Deployment", r#"{"spec": {"template": {"spec": {"nodeSelector": {"a": "b"}}}}}"#), 0);
+        let selector = r#"{"spec": {"template": {"spec": {"nodeSelector": {"beta.kubernetes.io/os": "linux"}}}}}"#;
+        assert_ne!(json("Deployment", selector) & LABEL, 0);
+        assert_eq!(json("ConfigMap", r#"{"kind": "ConfigMap", "metadata": {"selfLink": "x"}}"#), FIELD);
+        let toleration = r#"{"spec": {"tolerations": [{"key": "node-role.kubernetes.io/master"}]}}"#;
+        assert_eq!(json("Pod", toleration), LABEL | TAINT);
+        assert_eq!(json("CronJob", r#"{"spec": {"schedule": "CRON_TZ=UTC 0 * * * *"}}"#), SCHEDULE);
+        assert_ne!(json("CronJob", r#"{"apiVersion": "batch/v1beta1"}"#) & BASE, 0);
         // An escape can hide a needle's letters or slashes.
-        assert!(!json("ConfigMap", r#"{"kind": "ConfigMap", "metadata": {"sel\u0066Link": "x"}}"#));
-        assert!(!json("Pod", r#"{"metadata": {"annotations": {"kubernetes.io\/psp": "p"}}}"#));
-        assert!(!json("CronJob", r#"{"apiVersion": "batch/v1beta1"}"#));
-        assert!(!json("CronJob", r#"{"spec": {"schedule": "CRON_TZ=UTC 0 * * * *"}}"#));
-        assert!(!reads.skips(&KindProbe::Unknown, b"{}", Format::Msgpack));
+        assert_eq!(json("ConfigMap", r#"{"kind": "ConfigMap", "metadata": {"sel\u0066Link": "x"}}"#), ALL);
+        assert_eq!(json("Pod", r#"{"metadata": {"annotations": {"kubernetes.io\/psp": "p"}}}"#), ALL);
+        assert_eq!(reads.groups(&KindProbe::Unknown, b"{}", Format::Msgpack), ALL);
         // Addresses are read from 1.27, whatever they are.
-        assert!(json("Service", r#"{"spec": {"clusterIP": "10.0.0.1"}}"#));
+        assert_eq!(json("Service", r#"{"spec": {"clusterIP": "10.0.0.1"}}"#), 0);
         let later = Reads::new(KubeVersion::v1(27));
-        assert!(!later.skips(&kind("Service"), br#"{"spec": {"clusterIP": "10.0.0.1"}}"#, Format::Msgpack));
+        assert_eq!(later.groups(&kind("Service"), br#"{"spec": {"clusterIP": "10.0.0.1"}}"#, Format::Msgpack), ALL);
         // Before 1.20 no rule reads `metadata.selfLink`.
         let old = Reads::new(KubeVersion::v1(19));
-        assert!(old.skips(&kind("ConfigMap"), br#"{"metadata": {"selfLink": "x"}}"#, Format::Msgpack));
+        assert_eq!(old.groups(&kind("ConfigMap"), br#"{"metadata": {"selfLink": "x"}}"#, Format::Msgpack), 0);
+    }
+
+    /// A group's shape reads what its rules read, and no more.
+    #[test]
+    fn shapes_by_group() {
+        let reads = Reads::new(KubeVersion::v1(25));
+        let taint = reads.shape(TAINT).describe();
+        assert!(taint.contains(&"spec.template.spec.tolerations!".to_string()), "{taint:?}");
+        assert!(!taint.iter().any(|p| p.contains("volumes") || p.contains("annotations")), "{taint:?}");
+        assert!(reads.shape(ALL).describe().iter().any(|p| p.contains("volumes")));
     }
 }
