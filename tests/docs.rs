@@ -58,6 +58,21 @@ fn skel_blocks_compile() {
     assert!(count > 0, "no skel blocks found in the docs");
 }
 
+/// The lines of the first Markdown table after the first HTML comment of `text` that holds
+/// `needle` (empty when there is none).
+fn table_after_comment<'t>(text: &'t str, needle: &str) -> Vec<&'t str> {
+    let mut from = 0;
+    while let Some(open) = text[from..].find("<!--").map(|i| from + i) {
+        let close = text[open..].find("-->").map_or(text.len(), |i| open + i + 3);
+        if text[open..close].contains(needle) {
+            let rest = text[close..].lines();
+            return rest.skip_while(|l| !l.starts_with('|')).take_while(|l| l.starts_with('|')).collect();
+        }
+        from = close;
+    }
+    Vec::new()
+}
+
 /// The removal table of docs/upgrade-check.md is the data `skel check` uses (the rows of
 /// `skel/data/apis.yaml` with a `removed_in`), row for row: the first Markdown table after the
 /// comment that names the data file.
@@ -65,23 +80,11 @@ fn skel_blocks_compile() {
 fn the_removal_table_in_the_docs_is_the_data() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/upgrade-check.md");
     let text = std::fs::read_to_string(&path).unwrap_or_default();
-    // After the HTML comment that names the data file.
-    let mut start = 0;
-    let mut from = 0;
-    while let Some(open) = text[from..].find("<!--").map(|i| from + i) {
-        let close = text[open..].find("-->").map_or(text.len(), |i| open + i + 3);
-        if text[open..close].contains("apis.yaml") {
-            start = close;
-            break;
-        }
-        from = close;
-    }
-    assert!(start > 0, "{}: no comment naming apis.yaml before the table", path.display());
+    let table = table_after_comment(&text, "apis.yaml");
+    assert!(!table.is_empty(), "{}: no table after a comment naming apis.yaml", path.display());
     let cell = |c: &str| c.trim().trim_matches('`').to_string();
-    let rows: Vec<(String, String, String)> = text[start..]
-        .lines()
-        .skip_while(|l| !l.starts_with('|'))
-        .take_while(|l| l.starts_with('|'))
+    let rows: Vec<(String, String, String)> = table
+        .into_iter()
         .skip(2)
         .map(|l| {
             let cells: Vec<&str> = l.trim_matches('|').split('|').collect();
@@ -100,19 +103,8 @@ fn the_removal_table_in_the_docs_is_the_data() {
 fn the_rule_catalogue_in_the_docs_is_the_data() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/upgrade-check.md");
     let text = std::fs::read_to_string(&path).unwrap_or_default();
-    let mut start = 0;
-    let mut from = 0;
-    while let Some(open) = text[from..].find("<!--").map(|i| from + i) {
-        let close = text[open..].find("-->").map_or(text.len(), |i| open + i + 3);
-        if text[open..close].contains("skel check --list-rules") {
-            start = close;
-            break;
-        }
-        from = close;
-    }
-    assert!(start > 0, "{}: no comment naming `skel check --list-rules` before the rule table", path.display());
-    let table: Vec<&str> =
-        text[start..].lines().skip_while(|l| !l.starts_with('|')).take_while(|l| l.starts_with('|')).collect();
+    let table = table_after_comment(&text, "skel check --list-rules");
+    assert!(!table.is_empty(), "{}: no table after a comment naming `skel check --list-rules`", path.display());
     let catalogue = skel::upgrade::rule_catalogue();
     let expected: Vec<&str> = catalogue.lines().collect();
     for (n, (got, want)) in table.iter().zip(&expected).enumerate() {
