@@ -187,7 +187,8 @@ pub struct Rules {
     taints: Vec<usize>,
     pod_annotations: Vec<usize>,
     kind_annotations: Vec<usize>,
-    fields: Vec<usize>,
+    /// Field rules, with their path as a JSON pointer.
+    fields: Vec<(usize, String)>,
     volumes: HashMap<&'static str, usize>,
     provisioners: HashMap<&'static str, usize>,
     deprecated: Vec<usize>,
@@ -229,7 +230,10 @@ impl Rules {
                 Family::Taint => r.taints.push(i),
                 Family::Annotation if h.on.iter().any(|o| o == "pod") => r.pod_annotations.push(i),
                 Family::Annotation => r.kind_annotations.push(i),
-                Family::Field => r.fields.push(i),
+                Family::Field => {
+                    let pointer = h.path.as_deref().map(|p| format!("/{}", p.replace('.', "/"))).unwrap_or_default();
+                    r.fields.push((i, pointer));
+                }
                 Family::Volume | Family::VolumeCsi => {
                     if let Some(v) = &h.volume {
                         r.volumes.insert(v, i);
@@ -397,10 +401,9 @@ impl Rules {
                 out.hit_with(i, h.fix.clone(), Vec::new());
             }
         }
-        for &i in &self.fields {
-            let h = &hazards()[i];
-            let pointer = h.path.as_deref().map(|p| format!("/{}", p.replace('.', "/"))).unwrap_or_default();
-            if h.kinds.iter().any(|k| k == "*" || k == kind) && obj.pointer(&pointer).is_some() {
+        for (i, pointer) in &self.fields {
+            let (i, h) = (*i, &hazards()[*i]);
+            if h.kinds.iter().any(|k| k == "*" || k == kind) && obj.pointer(pointer).is_some() {
                 out.hit_with(i, h.fix.clone(), Vec::new());
             }
         }
