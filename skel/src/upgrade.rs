@@ -932,34 +932,11 @@ mod tests {
             s.object(0, 1, &json!({"apiVersion": r.api_version(), "kind": r.kind, "metadata": {"name": "x"}}));
         }
         for h in hazards() {
-            let key = h.key.clone().unwrap_or_default().replace('*', "c");
-            let spec = json!({"nodeSelector": {&key: ""}, "tolerations": [{"key": &key}],
-                "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": &key}]}]},
-                    "preferredDuringSchedulingIgnoredDuringExecution": [{"preference": {"matchExpressions": [{"key": &key}]}}]},
-                    "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": &key}]}},
-                "topologySpreadConstraints": [{"topologyKey": &key}], "volumes": [{"name": "v", "secret": {"secretName": "a-token-abcde"}}]});
-            let meta = json!({"name": "x", "annotations": {&key: "runtime/default"}});
-            for kind in &h.on {
-                s.object(1, 2, &json!({"kind": kind, "metadata": meta, "spec": spec}));
-            }
-            if let Some(path) = &h.path {
-                let mut obj = json!({"kind": h.kinds.iter().find(|k| *k != "*").map_or("Service", |k| k.as_str())});
-                let mut at = &mut obj;
-                for key in path.split('.') {
-                    at = &mut at[key];
-                }
-                *at = json!("x");
+            for obj in crate::kube::samples::samples(h) {
                 s.object(1, 2, &obj);
             }
-            s.object(1, 2, &json!({"kind": "Pod", "metadata": meta, "spec": spec}));
-            s.object(1, 2, &json!({"kind": "Deployment", "metadata": meta, "spec": {"template": {"metadata": meta, "spec": spec}}}));
-            s.object(
-                1,
-                2,
-                &json!({"kind": "CronJob", "metadata": meta, "spec": {"schedule": "CRON_TZ=Asia/Tokyo 0 1 * * *",
-                "jobTemplate": {"spec": {"template": {"metadata": meta, "spec": spec}}}}}),
-            );
         }
+        s.object(2, 3, &json!({"kind": "CronJob", "spec": {"schedule": "CRON_TZ=Asia/Tokyo 0 1 * * *"}}));
         s.object(2, 3, &json!({"kind": "Service", "spec": {"clusterIP": "010.0.0.5", "clusterIPs": ["010.0.0.5"]}}));
         s.object(
             2,

@@ -10,6 +10,8 @@ pub mod apis;
 pub mod fields;
 pub mod hazards;
 pub mod podspec;
+#[cfg(test)]
+pub(crate) mod samples;
 pub mod shape;
 pub(crate) mod typed;
 
