@@ -200,7 +200,7 @@ pub fn check<R: Read + Send>(input: R, opts: VisitOptions, target: KubeVersion) 
             for (gvk, tracked) in &config.tracked_objects {
                 for pointer in &tracked.pod_spec_template_paths {
                     next.scanner.pod_template_path(gvk, pointer);
-                    next.reads.pod_template_path(pointer);
+                    next.reads.pod_template_path(gvk, pointer);
                 }
             }
             Some(next)

@@ -175,6 +175,28 @@ impl Finding {
         }
         self.first_ts = self.first_ts.min(ts);
         self.last_ts = self.last_ts.max(ts);
+        self.note(fix, values);
+    }
+
+    /// A finding with nothing counted yet; `ts` is that of its first object, `None` when the
+    /// trace only names it (its config, its lifecycles).
+    fn new(rule: Rule, severity: Severity, ts: Option<i64>, example: String) -> Finding {
+        Finding {
+            rule,
+            severity,
+            objects: 0,
+            events: 0,
+            first_ts: ts.unwrap_or(i64::MAX),
+            last_ts: ts.unwrap_or(i64::MIN),
+            example,
+            fix: Vec::new(),
+            values: Vec::new(),
+            last_event: usize::MAX,
+        }
+    }
+
+    /// Adds the statements and values not there yet (at most `MAX_VALUES` values).
+    fn note(&mut self, fix: Vec<String>, values: Vec<String>) {
         for f in fix {
             if !self.fix.contains(&f) {
                 self.fix.push(f);
@@ -251,28 +273,10 @@ impl Scanner {
         let Some(&i) = crate::kube::apis::removal_index().get(&(api, kind)) else { return };
         let Some(r) = removals().get(i).filter(|r| r.removed() <= self.target) else { return };
         let fix = self.api_fix(r);
+        let named = format!("{place} {gvk}");
         let rule = Rule::Api(i);
-        let f = self.found.entry(rule).or_insert_with(|| Finding {
-            rule,
-            severity: Severity::Error,
-            objects: 0,
-            events: 0,
-            first_ts: i64::MAX,
-            last_ts: i64::MIN,
-            example: format!("{place} {gvk}"),
-            fix: Vec::new(),
-            values: Vec::new(),
-            last_event: usize::MAX,
-        });
-        let value = format!("{place} {gvk}");
-        if f.values.len() < MAX_VALUES && !f.values.contains(&value) {
-            f.values.push(value);
-        }
-        for statement in fix {
-            if !f.fix.contains(&statement) {
-                f.fix.push(statement);
-            }
-        }
+        let f = self.found.entry(rule).or_insert_with(|| Finding::new(rule, Severity::Error, None, named.clone()));
+        f.note(fix, vec![named]);
     }
 
     /// Counts an event (call before its objects).
@@ -287,7 +291,10 @@ impl Scanner {
         let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
         if let Some(&i) = crate::kube::apis::removal_index().get(&(api, kind)) {
             if removals().get(i).is_some_and(|r| r.removed() <= self.target) {
-                let fix = removals().get(i).map(|r| self.api_fix(r)).unwrap_or_default();
+                // The statements are the same for every object: written for the first.
+                let seen = self.found.contains_key(&Rule::Api(i));
+                let fix =
+                    if seen { Vec::new() } else { removals().get(i).map(|r| self.api_fix(r)).unwrap_or_default() };
                 self.record(Rule::Api(i), Severity::Error, event, ts, obj, fix, Vec::new());
             }
         }
@@ -335,18 +342,7 @@ impl Scanner {
         fix: Vec<String>,
         values: Vec<String>,
     ) {
-        let f = self.found.entry(rule).or_insert_with(|| Finding {
-            rule,
-            severity,
-            objects: 0,
-            events: 0,
-            first_ts: ts,
-            last_ts: ts,
-            example: describe(obj),
-            fix: Vec::new(),
-            values: Vec::new(),
-            last_event: usize::MAX,
-        });
+        let f = self.found.entry(rule).or_insert_with(|| Finding::new(rule, severity, Some(ts), describe(obj)));
         if f.objects == 0 {
             // Named by the trace's config or lifecycles first: an object is the better example.
             f.example = describe(obj);
@@ -368,17 +364,8 @@ impl Scanner {
                     mine.events += f.events;
                     mine.first_ts = mine.first_ts.min(f.first_ts);
                     mine.last_ts = mine.last_ts.max(f.last_ts);
-                    for s in f.fix {
-                        if !mine.fix.contains(&s) {
-                            mine.fix.push(s);
-                        }
-                    }
-                    for v in f.values {
-                        if mine.values.len() < MAX_VALUES && !mine.values.contains(&v) {
-                            mine.values.push(v);
-                        }
-                    }
                     mine.last_event = f.last_event;
+                    mine.note(f.fix, f.values);
                 }
                 None => {
                     self.found.insert(rule, f);
@@ -411,18 +398,10 @@ impl Scanner {
             }
             for (t, fix, values) in by_object {
                 let rule = Rule::Hazard(i);
-                let f = self.found.entry(rule).or_insert_with(|| Finding {
-                    rule,
-                    severity,
-                    objects: 0,
-                    events: 0,
-                    first_ts: t.ts,
-                    last_ts: t.ts,
-                    example: t.example.clone(),
-                    fix: Vec::new(),
-                    values: Vec::new(),
-                    last_event: usize::MAX,
-                });
+                let f = self
+                    .found
+                    .entry(rule)
+                    .or_insert_with(|| Finding::new(rule, severity, Some(t.ts), t.example.clone()));
                 f.add(t.event, t.ts, fix, values);
             }
         }

@@ -484,11 +484,12 @@ impl Rules {
 
     /// Tolerations of an old taint without one of its replacement (or of every taint).
     fn tolerations(&self, place: &PodPlace, spec: &Value, out: &mut Out) {
-        let tolerations: Vec<&Value> = array(spec.get("tolerations")).collect();
-        if tolerations.is_empty() {
+        let Some(tolerations) = spec.get("tolerations").and_then(Value::as_array).filter(|t| !t.is_empty()) else {
             return;
+        };
+        fn key(t: &Value) -> &str {
+            t.get("key").and_then(Value::as_str).unwrap_or("")
         }
-        let key = |t: &Value| t.get("key").and_then(Value::as_str).unwrap_or("").to_string();
         let tolerates_all = tolerations
             .iter()
             .any(|t| key(t).is_empty() && t.get("operator").and_then(Value::as_str) == Some("Exists"));

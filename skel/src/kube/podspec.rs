@@ -15,6 +15,10 @@ pub struct PodPlace {
     pub meta: String,
     /// `spec.template.spec`
     pub spec: String,
+    /// The kind test followed by ` && ` and by `, ` (empty without a kind), made once: fix
+    /// statements are written per object.
+    and: String,
+    where_: String,
 }
 
 impl PodPlace {
@@ -33,6 +37,8 @@ impl PodPlace {
             keys: keys.iter().map(|k| (*k).to_string()).collect(),
             meta: format!("{prefix}metadata"),
             spec: format!("{prefix}spec"),
+            and: kind.map(|k| format!("kind == {k:?} && ")).unwrap_or_default(),
+            where_: kind.map(|k| format!("kind == {k:?}, ")).unwrap_or_default(),
         }
     }
 
@@ -52,13 +58,13 @@ impl PodPlace {
     }
 
     /// The kind test of the place followed by ` && `, or nothing.
-    pub fn and(&self) -> String {
-        self.kind.as_ref().map(|k| format!("kind == {k:?} && ")).unwrap_or_default()
+    pub fn and(&self) -> &str {
+        &self.and
     }
 
     /// The kind test of the place followed by `, ` (a selector argument), or nothing.
-    pub fn where_(&self) -> String {
-        self.kind.as_ref().map(|k| format!("kind == {k:?}, ")).unwrap_or_default()
+    pub fn where_(&self) -> &str {
+        &self.where_
     }
 
     /// A statement template of the hazard data for this place: `{spec}`, `{meta}`, `{and}` and
@@ -67,8 +73,8 @@ impl PodPlace {
         template
             .replace("{spec}", &self.spec)
             .replace("{meta}", &self.meta)
-            .replace("{and}", &self.and())
-            .replace("{where}", &self.where_())
+            .replace("{and}", &self.and)
+            .replace("{where}", &self.where_)
     }
 }
 
@@ -116,6 +122,11 @@ impl PodPlaces {
         if !covered && !pointer.is_empty() {
             self.places.push(PodPlace::new(Some(kind), &keys));
         }
+    }
+
+    /// The JSON keys from an object to each place's template (an index written as digits).
+    pub fn keys(&self) -> impl Iterator<Item = &[String]> {
+        self.places.iter().map(|p| p.keys.as_slice())
     }
 
     /// The SKEL paths of the pod specs, place by place.

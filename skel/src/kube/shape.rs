@@ -26,6 +26,7 @@ use skel_trace::{Format, KeySeed, KindProbe, MsgpackReader, TraceError};
 
 use super::apis::removals;
 use super::hazards::{hazards, Family};
+use super::podspec::PodPlaces;
 use super::KubeVersion;
 use crate::bytecode::{PathStep, Shape};
 
@@ -99,15 +100,6 @@ const POD: &[(Groups, &str)] = &[
     (TOKEN, "spec.containers[*].envFrom[*].secretRef.name"),
     (TOKEN, "spec.initContainers[*].env[*].valueFrom.secretKeyRef.name"),
     (TOKEN, "spec.initContainers[*].envFrom[*].secretRef.name"),
-];
-
-/// The built-in pod-template places (`podspec::PodPlaces::default`): the kind whose objects have
-/// one there (`None`: any kind), and the keys to the template.
-const PLACES: &[(Option<&str>, &[&str])] = &[
-    (Some("Pod"), &[]),
-    (None, &["spec", "template"]),
-    (None, &["spec", "jobTemplate", "spec", "template"]),
-    (Some("PodTemplate"), &["template"]),
 ];
 
 /// One step of a path to read.
@@ -191,8 +183,8 @@ pub struct Reads {
     needles: Option<(regex::bytes::Regex, BTreeMap<String, Groups>)>,
     /// The JSON escapes that can stand for a needle's characters (`\u`, `\/`).
     escapes: Option<regex::bytes::Regex>,
-    /// The pod-template places the trace's config names (keys to the template).
-    config: Vec<Vec<String>>,
+    /// The pod-template places: the built-in ones and those the trace's config names.
+    places: PodPlaces,
     /// The shape of each combination of groups, made when first needed ...
     shapes: Vec<OnceLock<Shape>>,
     /// ... and of them all.
@@ -257,7 +249,7 @@ impl Reads {
             always,
             needles,
             escapes,
-            config: Vec::new(),
+            places: PodPlaces::default(),
             shapes: fresh_shapes(),
             all: Shape::default(),
         };
@@ -268,12 +260,8 @@ impl Reads {
     /// Reads pod templates where the trace's config says a tracked kind has them too (a JSON
     /// pointer such as `/spec/template`), as `upgrade::Scanner::pod_template_path` looks for
     /// them. (Whatever the kind: what the pod rules look for is a needle in any manifest.)
-    pub fn pod_template_path(&mut self, pointer: &str) {
-        if pointer.is_empty() {
-            return;
-        }
-        let keys = pointer.split('/').skip(1).map(|k| k.replace("~1", "/").replace("~0", "~")).collect();
-        self.config.push(keys);
+    pub fn pod_template_path(&mut self, gvk: &str, pointer: &str) {
+        self.places.add_config_path(gvk, pointer);
         self.shapes = fresh_shapes();
         self.all = self.derive_shape(ALL);
     }
@@ -325,8 +313,7 @@ impl Reads {
         }
         // Each pod-template place: a key that is an index may be one in an array.
         let mut places: Vec<Vec<Step>> = Vec::new();
-        let keyed = PLACES.iter().map(|(_, keys)| keys.iter().map(|k| k.to_string()).collect::<Vec<_>>());
-        for keys in keyed.chain(self.config.iter().cloned()) {
+        for keys in self.places.keys() {
             let mut variants: Vec<Vec<Step>> = vec![Vec::new()];
             for key in keys {
                 let index = !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit());
@@ -945,7 +932,7 @@ mod tests {
         }
         assert!(objects.len() > 100, "{}", objects.len());
         let mut reads = Reads::new(KubeVersion::v1(37));
-        reads.pod_template_path("/spec/groups/0/template");
+        reads.pod_template_path("example.com/v1.Fleet", "/spec/groups/0/template");
         for obj in &objects {
             let pretty = serde_json::to_vec_pretty(obj).unwrap_or_default();
             for (bytes, format) in [
