@@ -5,6 +5,16 @@ use thiserror::Error;
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum ReplError {
+    /// A line of piped input (`line`: its number, from 1), or what was typed on a terminal,
+    /// holds bytes that are not UTF-8. The statement or command it belongs to is not run.
+    #[error("{} is not UTF-8", line.map_or("the input".to_string(), |n| format!("line {n} of the input")))]
+    #[diagnostic(code(skel::repl::not_utf8), help("the {what} holding it was skipped; the REPL reads UTF-8 text"))]
+    NotUtf8 {
+        line: Option<usize>,
+        what: &'static str,
+        #[label("not UTF-8 (shown as �)")]
+        span: Option<SourceSpan>,
+    },
     #[error("no trace is loaded")]
     #[diagnostic(code(skel::repl::no_trace), help("load one with `:load TRACE`, or start with `skel repl TRACE`"))]
     NoTrace,

@@ -18,8 +18,10 @@ use rustyline::history::DefaultHistory;
 use rustyline::{CompletionType, Config, Editor};
 
 use self::editor::ReplHelper;
+use self::error::ReplError;
 use self::session::{is_blank, is_complete, Flow, Session};
 use self::style::Style;
+use super::files::{self, FileError};
 use super::{report, Failed, ReplArgs};
 
 /// Ctrl-C while a statement runs (on a terminal): the statement stops, the trace is unchanged.
@@ -52,12 +54,39 @@ pub fn run(args: ReplArgs) -> Result<(), Failed> {
 
 /// Reads statements and meta-commands from stdin; exit 1 if any of them failed.
 fn piped(mut session: Session) -> Result<(), Failed> {
-    let stdin = std::io::stdin();
+    let mut stdin = std::io::stdin().lock();
     let mut buf = String::new();
-    for line in stdin.lock().lines() {
-        let Ok(line) = line else { break };
+    // The first line of `buf` that is not UTF-8: its number, its text (`�` for the bad
+    // bytes) and where the first bad byte is. The input it belongs to is reported, not run.
+    let mut bad: Option<(usize, String, usize)> = None;
+    let mut bytes = Vec::new();
+    let mut number = 0;
+    loop {
+        bytes.clear();
+        match stdin.read_until(b'\n', &mut bytes) {
+            Ok(0) => break,
+            Ok(_) => number += 1,
+            Err(e) => {
+                let reason = files::reason(&e);
+                session.fail(FileError::Read { path: "<stdin>".into(), reason, help: "the input stopped here".into() });
+                print!("{}", session.take_output());
+                break;
+            }
+        }
+        let line = match std::str::from_utf8(line_text(&bytes)) {
+            Ok(line) => line.to_string(),
+            Err(e) => {
+                let line = String::from_utf8_lossy(line_text(&bytes)).into_owned();
+                bad.get_or_insert((number, line.clone(), e.valid_up_to()));
+                line
+            }
+        };
         if is_blank(&buf) && line.trim_start().starts_with(':') {
             buf.clear();
+            if let Some(bad) = bad.take() {
+                not_utf8(&mut session, bad, "command");
+                continue;
+            }
             let flow = session.run(&line);
             print!("{}", session.take_output());
             if flow == Flow::Quit {
@@ -68,21 +97,45 @@ fn piped(mut session: Session) -> Result<(), Failed> {
         buf.push_str(&line);
         buf.push('\n');
         if is_complete(&buf) {
-            session.run(&buf);
+            match bad.take() {
+                Some(bad) => not_utf8(&mut session, bad, "statement"),
+                None => {
+                    session.run(&buf);
+                }
+            }
             print!("{}", session.take_output());
             buf.clear();
         }
     }
-    if !is_blank(&buf) {
+    if let Some(bad) = bad.take() {
+        not_utf8(&mut session, bad, "statement");
+    } else if !is_blank(&buf) {
         // The input ended inside a statement: the compiler says what is missing.
         session.run(&buf);
-        print!("{}", session.take_output());
     }
+    print!("{}", session.take_output());
     if session.failed {
         Err(Failed::Error)
     } else {
         Ok(())
     }
+}
+
+/// A line as read, without its line break (`\n` or `\r\n`) and without a byte-order mark
+/// at its start (an editor's, or a file's when files are piped in one after another).
+fn line_text(bytes: &[u8]) -> &[u8] {
+    let bytes = bytes.strip_suffix(b"\n").map_or(bytes, |b| b.strip_suffix(b"\r").unwrap_or(b));
+    bytes.strip_prefix(BOM.as_bytes()).unwrap_or(bytes)
+}
+
+const BOM: &str = "\u{feff}";
+
+/// Reports a piped line that is not UTF-8 (`bad`: its number, text and first bad byte); the
+/// statement or command holding it (`what`) is not run.
+fn not_utf8(session: &mut Session, (line, text, at): (usize, String, usize), what: &'static str) {
+    // `text` has `�` (3 bytes) where the first bad byte was.
+    let span = Some((at, 3).into());
+    session.error(ReplError::NotUtf8 { line: Some(line), what, span }, &text);
 }
 
 /// Where the history file lives: the user's data folder (`$XDG_DATA_HOME/skel/history`).
@@ -115,14 +168,17 @@ fn interactive_loop(mut session: Session) -> Result<(), Failed> {
         let _ = rl.load_history(h);
     }
     println!("skel repl: SKEL statements end with `;`; `:help` lists commands, Ctrl-D leaves.");
+    // The line editor itself failed (the terminal went away): exit 1.
+    let mut failed = false;
     loop {
         match rl.readline("skel> ") {
             Ok(input) => {
-                if is_blank(&input) {
+                let input = input.strip_prefix(BOM).unwrap_or(&input);
+                if is_blank(input) {
                     continue;
                 }
                 let _ = rl.add_history_entry(input.trim_end());
-                let flow = session.run(&input);
+                let flow = session.run(input);
                 print!("{}", session.take_output());
                 if let Some(h) = rl.helper_mut() {
                     h.keys = Rc::clone(&session.keys);
@@ -134,8 +190,14 @@ fn interactive_loop(mut session: Session) -> Result<(), Failed> {
             // Ctrl-C: the input is dropped; a new prompt.
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break,
+            // A byte that is not UTF-8: the line editor drops the input; a new prompt.
+            Err(ReadlineError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                session.error(ReplError::NotUtf8 { line: None, what: "line", span: None }, "");
+                print!("{}", session.take_output());
+            }
             Err(e) => {
                 eprintln!("skel repl: {e}");
+                failed = true;
                 break;
             }
         }
@@ -143,5 +205,9 @@ fn interactive_loop(mut session: Session) -> Result<(), Failed> {
     if let Some(h) = &history {
         let _ = rl.save_history(h);
     }
-    Ok(())
+    if failed {
+        Err(Failed::Error)
+    } else {
+        Ok(())
+    }
 }

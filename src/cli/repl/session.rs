@@ -159,7 +159,7 @@ impl Session {
     }
 
     /// Reports a diagnostic about what was typed.
-    fn error<D: Diagnostic + Send + Sync + 'static>(&mut self, d: D, input: &str) {
+    pub(super) fn error<D: Diagnostic + Send + Sync + 'static>(&mut self, d: D, input: &str) {
         self.failed |= d.severity().is_none_or(|s| s == miette::Severity::Error);
         // Spans may point just past the end (a missing `)`); the source must reach them.
         let src = format!("{}  ", input.trim_end());
@@ -168,7 +168,7 @@ impl Session {
     }
 
     /// Reports a diagnostic that has no source (files, traces).
-    fn fail<D: Diagnostic + Send + Sync + 'static>(&mut self, d: D) {
+    pub(super) fn fail<D: Diagnostic + Send + Sync + 'static>(&mut self, d: D) {
         self.failed = true;
         let text = report::render(&d, self.style.color);
         self.say(text);
