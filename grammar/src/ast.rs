@@ -309,6 +309,17 @@ impl Segment {
     }
 }
 
+/// The array index a key names when the value it is applied to is an array: as in a JSON
+/// Pointer (and so in SimKube), `spec.containers.0` is the first container. `0` or digits
+/// without a leading zero; anything else names no element.
+pub fn array_index(key: &str) -> Option<usize> {
+    let digits = !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit());
+    if !digits || (key.len() > 1 && key.starts_with('0')) {
+        return None;
+    }
+    key.parse().ok()
+}
+
 /// Writes a key as SKEL source: bare when it can be, quoted otherwise.
 pub fn write_key(f: &mut impl fmt::Write, name: &str) -> fmt::Result {
     let bare = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');

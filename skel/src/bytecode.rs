@@ -241,6 +241,11 @@ impl Shape {
                 }
             }
             Some(PathStep::Key(k)) => {
+                // A key of digits is also an index into an array (`containers.0`): such an
+                // array's elements are decoded whole.
+                if skel_grammar::ast::array_index(k).is_some() {
+                    **self.elems.get_or_insert_with(Box::default) = Shape { full: true, ..Shape::default() };
+                }
                 let i = match self.keys.iter().position(|(name, _)| &**name == k) {
                     Some(i) => i,
                     None => {

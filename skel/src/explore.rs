@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::ast::{write_key, Path, Segment};
+use crate::ast::{array_index, write_key, Path, Segment};
 use serde_json::Value;
 use skel_trace::Event;
 
@@ -93,6 +93,12 @@ pub fn reach<'v>(v: &'v Value, segments: &[Segment], out: &mut Vec<&'v Value>) {
                 reach(child, rest, out);
             }
         }
+        // A key of digits indexes an array, as in a JSON Pointer (`containers.0`).
+        (Segment::Key { name, .. }, Value::Array(a)) => {
+            if let Some(child) = array_index(name).and_then(|i| a.get(i)) {
+                reach(child, rest, out);
+            }
+        }
         (Segment::Index { index, .. }, Value::Array(a)) => {
             if let Some(child) = usize::try_from(*index).ok().and_then(|i| a.get(i)) {
                 reach(child, rest, out);
@@ -115,6 +121,8 @@ pub fn index_key(path: &Path) -> String {
 
 fn push_segment(out: &mut String, seg: &Segment) {
     match seg {
+        // A key of digits is taken for an array's index (`containers.0`), as it mostly is.
+        Segment::Key { name, .. } if array_index(name).is_some() => out.push_str("[*]"),
         Segment::Key { name, .. } => {
             if !out.is_empty() {
                 out.push('.');
@@ -426,6 +434,17 @@ mod tests {
         let mut out = Vec::new();
         reach(&ev[0].applied_objs[0], &path.segments, &mut out);
         assert!(out.is_empty());
+        // A key of digits indexes an array, as in SimKube; with a leading zero it names nothing.
+        for (path, found) in
+            [("spec.template.spec.containers.1.name", vec![&json!("b")]), ("spec.template.spec.containers.01", vec![])]
+        {
+            let path = crate::parse_path(path, 0).unwrap();
+            let mut out = Vec::new();
+            reach(&ev[0].applied_objs[0], &path.segments, &mut out);
+            assert_eq!(out, found);
+        }
+        let path = crate::parse_path("spec.template.spec.containers.0.image", 0).unwrap();
+        assert_eq!(index_key(&path), "spec.template.spec.containers[*].image");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::bytecode::{Build, CmpOp, Instr, PathId, PathRoot, Pred, Program, Rhs, Seg, TimeOperand};
 use crate::kube::typed;
 use crate::node::{field_index, field_mut, order, Node};
+use skel_grammar::ast::array_index;
 
 /// One step of a concrete location: the place of an object's entry or of an array's element.
 /// A location is good until the object changes: the statement that computed it uses it before
@@ -321,16 +322,12 @@ impl<'p> Vm<'p> {
                         Seg::Key(k) => self.prog.keys.get(*k as usize)?,
                         _ => return None,
                     };
-                    let Node::Obj(m) = cur else {
+                    let Some((step, child)) = key_step(cur, key) else {
                         found = false;
                         break;
                     };
-                    let Some(i) = field_index(m, key) else {
-                        found = false;
-                        break;
-                    };
-                    cache.steps.push(Step::Entry(i as u32));
-                    cur = &m.get(i)?.1;
+                    cache.steps.push(step);
+                    cur = child;
                 }
                 let place = found.then_some((start as u32, (cache.steps.len() - start) as u32));
                 if let Some(slot) = cache.at.get_mut(id) {
@@ -726,11 +723,8 @@ fn walk<'v, 'a>(
 ) -> ControlFlow<()> {
     let Some((first, rest)) = segs.split_first() else { return f(loc, v) };
     let (step, child) = match (first, v) {
-        (Seg::Key(k), Node::Obj(m)) => match keys.get(*k as usize).and_then(|key| field_index(m, key)) {
-            Some(i) => match m.get(i) {
-                Some((_, c)) => (Step::Entry(i as u32), c),
-                None => return ControlFlow::Continue(()),
-            },
+        (Seg::Key(k), _) => match keys.get(*k as usize).and_then(|key| key_step(v, key)) {
+            Some(found) => found,
             None => return ControlFlow::Continue(()),
         },
         (Seg::Index(i), Node::Arr(a)) => match a.get(*i as usize) {
@@ -764,6 +758,22 @@ fn walk<'v, 'a>(
     let r = walk(child, rest, keys, loc, f);
     loc.pop();
     r
+}
+
+/// Where key `key` leads from `v`: an object's field, or, for a key of digits, an array's
+/// element (as a JSON Pointer's step does).
+fn key_step<'v, 'a>(v: &'v Node<'a>, key: &str) -> Option<(Step, &'v Node<'a>)> {
+    match v {
+        Node::Obj(m) => {
+            let i = field_index(m, key)?;
+            Some((Step::Entry(i as u32), &m.get(i)?.1))
+        }
+        Node::Arr(a) => {
+            let i = array_index(key)?;
+            Some((Step::Index(u32::try_from(i).ok()?), a.get(i)?))
+        }
+        _ => None,
+    }
 }
 
 fn resolve<'v, 'a>(v: &'v Node<'a>, steps: &[Step]) -> Option<&'v Node<'a>> {
@@ -832,13 +842,11 @@ fn set_at<'a>(
                     None => return Ok(()),
                 }
             }
-            (Seg::Index(i), Node::Arr(a)) => {
-                let (i, len) = (*i as usize, a.len());
-                if i == len {
-                    a.push(fresh());
-                }
-                a.get_mut(i).ok_or(VmErrorKind::IndexOutOfRange { path: String::new(), index: i as u32, len })?
-            }
+            (Seg::Index(i), Node::Arr(a)) => element_mut(a, *i as usize, fresh)?,
+            (Seg::Key(k), Node::Arr(a)) => match prog.keys.get(*k as usize).and_then(|k| array_index(k)) {
+                Some(i) => element_mut(a, i, fresh)?,
+                None => return Err(wrong_step(seg, &Node::Arr(Vec::new()))),
+            },
             (seg, other) => return Err(wrong_step(seg, other)),
         };
     }
@@ -850,23 +858,49 @@ fn set_at<'a>(
                 None => m.push((Cow::Owned(key.to_string()), value)),
             }
         }
-        (Seg::Index(i), Node::Arr(a)) => {
-            let i = *i as usize;
-            match i.cmp(&a.len()) {
-                Ordering::Less => {
-                    if let Some(slot) = a.get_mut(i) {
-                        *slot = value;
-                    }
-                }
-                Ordering::Equal => a.push(value),
-                Ordering::Greater => {
-                    return Err(VmErrorKind::IndexOutOfRange { path: String::new(), index: i as u32, len: a.len() })
-                }
-            }
-        }
+        (Seg::Index(i), Node::Arr(a)) => set_element(a, *i as usize, value)?,
+        (Seg::Key(k), Node::Arr(a)) => match prog.keys.get(*k as usize).and_then(|k| array_index(k)) {
+            Some(i) => set_element(a, i, value)?,
+            None => return Err(wrong_step(last, &Node::Arr(Vec::new()))),
+        },
         (seg, other) => return Err(wrong_step(seg, other)),
     }
     Ok(())
+}
+
+/// Element `i` of an array on the way to a `modify` target: appended (as `fresh()`) when `i`
+/// is the length; further is an error.
+fn element_mut<'n, 'a>(
+    a: &'n mut Vec<Node<'a>>,
+    i: usize,
+    fresh: impl FnOnce() -> Node<'a>,
+) -> Result<&'n mut Node<'a>, VmErrorKind> {
+    let len = a.len();
+    if i == len {
+        a.push(fresh());
+    }
+    a.get_mut(i).ok_or(VmErrorKind::IndexOutOfRange { path: String::new(), index: index_u32(i), len })
+}
+
+/// Sets element `i` of an array (a `modify` target): replaced, or appended when `i` is the
+/// length; further is an error.
+fn set_element<'a>(a: &mut Vec<Node<'a>>, i: usize, value: Node<'a>) -> Result<(), VmErrorKind> {
+    match i.cmp(&a.len()) {
+        Ordering::Less => {
+            if let Some(slot) = a.get_mut(i) {
+                *slot = value;
+            }
+        }
+        Ordering::Equal => a.push(value),
+        Ordering::Greater => {
+            return Err(VmErrorKind::IndexOutOfRange { path: String::new(), index: index_u32(i), len: a.len() })
+        }
+    }
+    Ok(())
+}
+
+fn index_u32(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
 }
 
 /// A step of a `modify` target that the value there cannot take.
