@@ -7,6 +7,7 @@
 mod config;
 mod decode;
 mod error;
+pub mod fsio;
 mod index;
 mod lifecycles;
 mod model;
