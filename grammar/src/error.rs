@@ -86,6 +86,18 @@ pub enum ParseError {
         span: Span,
     },
 
+    /// Past the nesting limit (`MAX_DEPTH`): brackets, or the segments of a path.
+    #[error("{what} more than {limit} levels deep")]
+    #[diagnostic(code(skel::parse::too_deep), help("{help}"))]
+    TooDeep {
+        /// `brackets nested` or `a path`.
+        what: &'static str,
+        limit: usize,
+        #[label("level {} starts here", limit + 1)]
+        span: Span,
+        help: String,
+    },
+
     #[error("variable `{name}` in the middle of a path")]
     #[diagnostic(
         code(skel::parse::variable_inside_path),
@@ -109,6 +121,7 @@ impl ParseError {
             | ParseError::BadEscape { span, .. }
             | ParseError::BadTimeUnit { span, .. }
             | ParseError::IntegerTooLarge { span, .. }
+            | ParseError::TooDeep { span, .. }
             | ParseError::VariableInsidePath { span, .. } => *span,
         }
     }

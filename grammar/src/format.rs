@@ -135,7 +135,8 @@ fn lex<'a>(src: &'a str, script: &Script) -> Result<Vec<Item<'a>>, FormatError> 
     }
     atoms.sort_by_key(|(span, _)| span.start);
     let mut lexer = Lexer { src, items: Vec::new(), newlines: 0 };
-    let mut pos = 0;
+    // A byte-order mark at the start is whitespace to the parser; the formatted text has none.
+    let mut pos = if src.starts_with('\u{feff}') { '\u{feff}'.len_utf8() } else { 0 };
     for (span, kind) in atoms {
         if span.start < pos || span.end <= span.start {
             return Err(internal(format!("overlapping or empty tokens at {span}")));

@@ -7,7 +7,7 @@ mod lower;
 mod print;
 
 pub use error::ParseError;
-pub use lower::{code_chars, parse, parse_path, Parsed};
+pub use lower::{code_chars, parse, parse_path, Parsed, MAX_DEPTH};
 pub use print::ast_to_string;
 mod format;
 pub use format::{format, FormatError};

@@ -18,6 +18,15 @@ pub struct Parsed {
     pub errors: Vec<ParseError>,
 }
 
+/// How deep a statement may nest `(`, `[` and `{`, and how many segments a path may have (the
+/// levels it reaches into an object). Far below what overflows the stack of any stage that
+/// walks the tree (the parser, the checker, the emitter, the formatter, on a thread of the
+/// language server too), and as deep as the trace readers read objects.
+pub const MAX_DEPTH: usize = 128;
+
+/// A UTF-8 byte-order mark, which some editors write at the start of a file: whitespace there.
+const BOM: char = '\u{feff}';
+
 /// Parses a whole script. Never fails as a whole: a bad statement yields a diagnostic and the
 /// others are still parsed (the language server and `skel compile` report all of them).
 pub fn parse(src: &str) -> Parsed {
@@ -65,6 +74,10 @@ fn split_statements(src: &str) -> Result<Vec<Chunk>, ParseError> {
     let mut chunks = Vec::new();
     let mut start = 0;
     let mut iter = src.char_indices();
+    if src.starts_with(BOM) {
+        iter.next();
+        start = BOM.len_utf8();
+    }
     while let Some((i, c)) = iter.next() {
         match c {
             '"' => {
@@ -113,10 +126,11 @@ fn is_blank(text: &str) -> bool {
 }
 
 fn parse_statement(text: &str, offset: usize) -> Result<Statement, ParseError> {
+    check_depth(text, offset)?;
     check_command_name(text, offset)?;
     let mut pairs = match SkelParser::parse(Rule::statement, text) {
         Ok(p) => p,
-        Err(e) => return Err(translate_error(text, offset, &e)),
+        Err(e) => return Err(translate_error(text, offset, &e, Rule::statement)),
     };
     let stmt = pairs.next().and_then(|p| p.into_inner().next()).ok_or_else(|| internal(offset))?;
     Lower { offset }.statement(stmt)
@@ -127,7 +141,7 @@ fn parse_statement(text: &str, offset: usize) -> Result<Statement, ParseError> {
 pub fn parse_path(text: &str, offset: usize) -> Result<Path, ParseError> {
     let mut pairs = match SkelParser::parse(Rule::path_only, text) {
         Ok(p) => p,
-        Err(e) => return Err(translate_error(text, offset, &e)),
+        Err(e) => return Err(translate_error(text, offset, &e, Rule::path_only)),
     };
     let path = pairs.next().and_then(|p| p.into_inner().next()).ok_or_else(|| internal(offset))?;
     Lower { offset }.path(path)
@@ -146,7 +160,7 @@ fn internal(offset: usize) -> ParseError {
 
 // ------------------------------------------------------------------ pest error translation
 
-fn translate_error(text: &str, offset: usize, err: &pest::error::Error<Rule>) -> ParseError {
+fn translate_error(text: &str, offset: usize, err: &pest::error::Error<Rule>, rule: Rule) -> ParseError {
     if let Some(e) = known_mistake(text, offset) {
         return e;
     }
@@ -154,6 +168,20 @@ fn translate_error(text: &str, offset: usize, err: &pest::error::Error<Rule>) ->
         pest::error::InputLocation::Pos(p) => p,
         pest::error::InputLocation::Span((s, _)) => s,
     };
+    // pest points at the furthest *rule* that failed: after a complete value (`"Pod" x`) that is
+    // the value, though what failed is the punctuation expected after it.
+    if let Some((at, tokens)) = furthest_tokens(text, rule).filter(|(at, _)| *at > pos) {
+        let rest = text.get(at..).unwrap_or("");
+        if !rest.trim().is_empty() {
+            let (found, len) = describe_found(rest);
+            return ParseError::Syntax {
+                found,
+                span: Span::new(offset + at, offset + at + len),
+                expected: tokens,
+                help: None,
+            };
+        }
+    }
     let positives: Vec<Rule> = match &err.variant {
         pest::error::ErrorVariant::ParsingError { positives, .. } => positives.clone(),
         pest::error::ErrorVariant::CustomError { .. } => Vec::new(),
@@ -173,6 +201,72 @@ fn translate_error(text: &str, offset: usize, err: &pest::error::Error<Rule>) ->
     let expected = if unclosed { "`)`".to_string() } else { describe_expected(&positives) };
     let help = syntax_help(before, rest, &positives);
     ParseError::Syntax { found, span, expected, help }
+}
+
+/// Refuses a statement that nests brackets more than `MAX_DEPTH` deep, before pest sees it (pest
+/// and every stage after it recurse once per level), pointing at the bracket one level too deep.
+fn check_depth(text: &str, offset: usize) -> Result<(), ParseError> {
+    let mut depth = 0usize;
+    let mut too_deep = None;
+    code_chars(text, |i, c| match c {
+        '(' | '[' | '{' => {
+            depth += 1;
+            if depth > MAX_DEPTH && too_deep.is_none() {
+                too_deep = Some(i);
+            }
+        }
+        ')' | ']' | '}' => depth = depth.saturating_sub(1),
+        _ => {}
+    });
+    match too_deep {
+        Some(i) => Err(ParseError::TooDeep {
+            what: "brackets nested",
+            limit: MAX_DEPTH,
+            span: Span::new(offset + i, offset + i + 1),
+            help: format!(
+                "a statement nests `(`, `[` and `{{` at most {MAX_DEPTH} levels deep: split the selector into \
+                 several statements, or the value into several `modify`s"
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Parses again with pest's error detail, which also records the literal tokens (`)`, `&&`)
+/// tried at the furthest position; returns that position and those tokens, when they are all
+/// punctuation or operators (`` `)`, `&&` or `||` ``).
+fn furthest_tokens(text: &str, rule: Rule) -> Option<(usize, String)> {
+    // The detail switch is global to pest: held while this parse runs, so another thread's
+    // switching it off cannot cut this one's detail short.
+    static DETAIL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let attempts = {
+        let _held = DETAIL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        pest::set_error_detail(true);
+        let err = SkelParser::parse(rule, text).err();
+        pest::set_error_detail(false);
+        err?.parse_attempts()?
+    };
+    let mut tokens = Vec::new();
+    for token in attempts.expected_tokens().iter().map(ToString::to_string) {
+        // Whitespace and comments may come anywhere; a word, a range of characters (`a..z`) or
+        // a built-in rule starts a value or a name, which the rule-based message describes.
+        if token.trim().is_empty() || token == "#" {
+            continue;
+        }
+        if token.starts_with(|c: char| c.is_alphanumeric()) || token.contains("..") {
+            return None;
+        }
+        tokens.push(token);
+    }
+    // Closing brackets first, then `,`, then the operators.
+    tokens.sort_by_key(|t| (!matches!(t.as_str(), ")" | "]" | "}"), t != ",", t.clone()));
+    let tokens: Vec<String> = tokens.iter().map(|t| format!("`{t}`")).collect();
+    let text = match tokens.split_last() {
+        None => return None,
+        Some((last, [])) => last.clone(),
+        Some((last, init)) => format!("{} or {last}", init.join(", ")),
+    };
+    Some((attempts.max_position, text))
 }
 
 /// Reports an unknown command (`modfy(...)`, `DELETE(*)`, `insert(...)`) before pest sees it,
@@ -825,6 +919,16 @@ impl Lower {
         let mut segments = Vec::new();
         for (i, part) in p.into_inner().enumerate() {
             let pspan = self.span(&part);
+            if segments.len() == MAX_DEPTH {
+                return Err(ParseError::TooDeep {
+                    what: "a path",
+                    limit: MAX_DEPTH,
+                    span: pspan,
+                    help: format!(
+                        "a path has at most {MAX_DEPTH} segments: the trace readers read no object nested deeper"
+                    ),
+                });
+            }
             match part.as_rule() {
                 Rule::var => {
                     if i != 0 {
