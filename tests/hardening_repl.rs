@@ -114,3 +114,61 @@ fn terminal_input_not_utf8_is_reported_and_the_session_goes_on() {
     p.send_control('d').unwrap();
     p.exp_eof().unwrap();
 }
+
+// ------------------------------------------------------------------------ time arithmetic
+
+/// A trace of ConfigMaps at these times.
+fn trace_at(dir: &Path, name: &str, times: &[i64]) {
+    let events: Vec<Value> = times
+        .iter()
+        .enumerate()
+        .map(|(i, ts)| {
+            let obj = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("c{i}")}});
+            serde_json::json!({"ts": ts, "applied_objs": [obj], "deleted_objs": []})
+        })
+        .collect();
+    let trace = serde_json::json!({"version": 2, "config": {"trackedObjects": {}}, "events": events,
+        "index": {}, "pod_lifecycles": {}});
+    fs::write(dir.join(name), serde_json::to_vec(&trace).unwrap()).unwrap();
+}
+
+/// Times from the smallest `ts` to the largest: spans and offsets do not overflow.
+#[test]
+fn the_widest_trace_has_a_span() {
+    let dir = tempfile::tempdir().unwrap();
+    trace_at(dir.path(), "wide.json", &[i64::MIN, i64::MIN + 90, i64::MAX]);
+    let run = session(dir.path(), &["wide.json"], b":stats\n:match kind == \"ConfigMap\"\n:show 2\n");
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    insta::assert_snapshot!("widest_trace", run.stdout);
+}
+
+/// A time after the start past the largest `ts` is skel::run::time_overflow, in the REPL and in
+/// `skel apply`, never a time clamped to the largest `ts` (which put the object at the wrong
+/// time). Nothing is written, the trace is unchanged.
+#[test]
+fn times_past_the_largest_ts_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    trace_at(dir.path(), "late.json", &[i64::MAX - 3, i64::MAX - 1]);
+    let insert = "insert(@t == 5s, {\"apiVersion\": \"v1\", \"kind\": \"Namespace\", \"metadata\": {\"name\": \"n\"}});\n";
+    let input = format!("{insert}:match @t == 2s\n:stats\n");
+    let run = session(dir.path(), &["late.json"], input.as_bytes());
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    insta::assert_snapshot!("time_overflow_repl", run.stdout);
+
+    fs::write(dir.path().join("insert.skel"), insert).unwrap();
+    let apply = run_apply(dir.path(), &["insert.skel", "late.json", "-o", "out.json"]);
+    assert_eq!(apply.code, 1);
+    insta::assert_snapshot!("time_overflow_apply", apply.stderr);
+    assert!(!dir.path().join("out.json").exists());
+    // Up to the largest `ts` itself, times are fine.
+    fs::write(dir.path().join("ok.skel"), insert.replace("5s", "3s")).unwrap();
+    let apply = run_apply(dir.path(), &["-q", "ok.skel", "late.json", "-o", "out.json"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    let out = read_json(&dir.path().join("out.json"));
+    assert_eq!(out["events"][2]["ts"], i64::MAX);
+    assert_eq!(out["events"][2]["applied_objs"][0]["kind"], "Namespace");
+}
+
+fn run_apply(dir: &Path, args: &[&str]) -> Run {
+    run(skel(dir).arg("apply").args(args))
+}

@@ -93,10 +93,10 @@ impl Survey {
         }
     }
 
-    /// The trace's length in seconds.
-    pub fn duration(&self) -> i64 {
+    /// The trace's length in seconds (its first and last `ts` may be any two times).
+    pub fn duration(&self) -> u64 {
         match (self.first_ts, self.last_ts) {
-            (Some(a), Some(b)) => b - a,
+            (Some(a), Some(b)) => b.abs_diff(a),
             _ => 0,
         }
     }
@@ -330,7 +330,8 @@ pub async fn replay<C: Cluster>(
                 ending = Some(Ending::Interrupted);
                 break;
             }
-            let offset = (event.ts - first) as f64;
+            // `first` is the earliest `ts`; the distance from it may not fit in an `i64`.
+            let offset = event.ts.abs_diff(first) as f64;
             if opts.until.is_some_and(|u| offset > u) {
                 ending = Some(Ending::Until);
                 break;

@@ -62,39 +62,46 @@ pub enum Rhs {
     Regex(RegexId),
 }
 
-/// Where inserts go around an event at `ts` that follows an event at `prev` (`None`: none, for
-/// the trace's first event; or unknown): those strictly between the two in new events just
-/// before it, those at `ts` into it (into the first of several events at one time).
+/// Where inserts go around an event at `ts` that follows events up to the time `latest` (the
+/// largest `ts` before it; `None`: no event before it, for the trace's first event, or unknown):
+/// those after `latest` and before `ts` in new events just before it, those at `ts` into it.
+/// An event no later than `latest` gets none: each insert goes in once, where the trace's time
+/// first reaches it (into the first of several events at one time), even where times go back.
 pub fn inserts_around<'a>(
     all: &'a [(i64, Vec<&'a Value>)],
     first: bool,
-    prev: Option<i64>,
+    latest: Option<i64>,
     ts: i64,
 ) -> (&'a [(i64, Vec<&'a Value>)], &'a [&'a Value]) {
-    let after_prev = |t: i64| match prev {
+    let after_latest = |t: i64| match latest {
         Some(p) => t > p,
         None => first,
     };
-    let lo = all.partition_point(|(t, _)| !after_prev(*t));
+    let lo = all.partition_point(|(t, _)| !after_latest(*t));
     let hi = all.partition_point(|(t, _)| *t < ts).max(lo);
     let before = all.get(lo..hi).unwrap_or(&[]);
     let into = match all.get(hi) {
-        Some((t, list)) if *t == ts && prev != Some(ts) => list.as_slice(),
+        Some((t, list)) if *t == ts => list.as_slice(),
         _ => &[],
     };
     (before, into)
 }
 
-/// The inserts after the trace's last event (`None`: there was none).
-pub fn inserts_after(all: Vec<(i64, Vec<&Value>)>, last: Option<i64>) -> Vec<(i64, Vec<&Value>)> {
-    all.into_iter().filter(|(t, _)| last.is_none_or(|l| *t > l)).collect()
+/// The inserts after the trace's events (`latest`: their largest `ts`; `None`: there was none).
+pub fn inserts_after(all: Vec<(i64, Vec<&Value>)>, latest: Option<i64>) -> Vec<(i64, Vec<&Value>)> {
+    all.into_iter().filter(|(t, _)| latest.is_none_or(|l| *t > l)).collect()
 }
+
+/// The manifests `insert` adds, by time: each time once, in order, its manifests in script order.
+pub type InsertsByTime<'a> = Vec<(i64, Vec<&'a Value>)>;
 
 /// `insert`: manifests that go into the trace at one time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InsertCode {
     pub at: TimeOperand,
     pub manifests: Vec<Value>,
+    /// The `insert` statement, for messages.
+    pub span: Span,
 }
 
 /// A compiled regular expression; programs compare equal when their patterns do.
@@ -329,20 +336,19 @@ impl Program {
         }
     }
 
-    /// The inserts at absolute times (relative ones need the trace's start), by time, the
-    /// manifests of one time together in script order.
-    pub fn inserts_by_time(&self, start_ts: Option<i64>) -> Vec<(i64, Vec<&Value>)> {
-        let mut timed: Vec<(i64, &[Value])> = self
-            .inserts
-            .iter()
-            .filter_map(|i| {
-                let t = match i.at {
-                    TimeOperand::Absolute(t) => t,
-                    TimeOperand::Relative(d) => start_ts?.saturating_add(d),
-                };
-                Some((t, i.manifests.as_slice()))
-            })
-            .collect();
+    /// The inserts by time, the manifests of one time together in script order; those at
+    /// relative times only with the trace's start. `Err`: the span and seconds of an insert
+    /// whose time is past the largest `ts` (the trace starts too late for it).
+    pub fn inserts_by_time(&self, start_ts: Option<i64>) -> Result<InsertsByTime<'_>, (Span, i64)> {
+        let mut timed: Vec<(i64, &[Value])> = Vec::new();
+        for i in &self.inserts {
+            let t = match (i.at, start_ts) {
+                (TimeOperand::Absolute(t), _) => t,
+                (TimeOperand::Relative(_), None) => continue,
+                (TimeOperand::Relative(d), Some(start)) => start.checked_add(d).ok_or((i.span, d))?,
+            };
+            timed.push((t, i.manifests.as_slice()));
+        }
         timed.sort_by_key(|(t, _)| *t);
         let mut out: Vec<(i64, Vec<&Value>)> = Vec::new();
         for (t, manifests) in timed {
@@ -351,7 +357,7 @@ impl Program {
                 _ => out.push((t, manifests.iter().collect())),
             }
         }
-        out
+        Ok(out)
     }
 
     pub fn max_slots(&self) -> usize {

@@ -29,6 +29,7 @@ pub fn emit(script: &ir::Script) -> Program {
                 ir::TimeRef::Relative(t) => bc::TimeOperand::Relative(t),
             },
             manifests: i.manifests.clone(),
+            span: i.span,
         })
         .collect();
     e.program.shape = shape(script, dispatch.is_some());

@@ -69,10 +69,10 @@ pub fn describe(obj: &Value) -> (String, String) {
     (kind, name)
 }
 
-/// `+1h2m3s` from a number of seconds.
-pub fn offset(secs: i64) -> String {
-    let sign = if secs < 0 { "-" } else { "+" };
-    let s = secs.unsigned_abs();
+/// `+1h2m3s`: the time from `from` to `to` (unix seconds; any two, however far apart).
+pub fn offset(from: i64, to: i64) -> String {
+    let sign = if to < from { "-" } else { "+" };
+    let s = to.abs_diff(from);
     let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
     match (h, m) {
         (0, 0) => format!("{sign}{s}s"),
@@ -475,9 +475,11 @@ mod tests {
 
     #[test]
     fn offsets_read_as_durations() {
-        assert_eq!(offset(0), "+0s");
-        assert_eq!(offset(75), "+1m15s");
-        assert_eq!(offset(3725), "+1h02m05s");
-        assert_eq!(offset(-5), "-5s");
+        assert_eq!(offset(10, 10), "+0s");
+        assert_eq!(offset(0, 75), "+1m15s");
+        assert_eq!(offset(100, 3825), "+1h02m05s");
+        assert_eq!(offset(5, 0), "-5s");
+        assert_eq!(offset(i64::MIN, i64::MAX), "+5124095576030431h00m15s", "no overflow");
+        assert_eq!(offset(i64::MAX, i64::MIN), "-5124095576030431h00m15s");
     }
 }

@@ -25,7 +25,7 @@ use crate::kube::shape::Reads;
 use crate::kube::KubeVersion;
 use crate::lazy;
 use crate::node::Node;
-use crate::transform::{run_object, RunError, Summary};
+use crate::transform::{run_object, timed_inserts, RunError, Summary};
 use crate::upgrade::Scanner;
 use crate::vm::Vm;
 
@@ -94,7 +94,7 @@ where
         program,
         format: opts.output_format,
         start_ts: None,
-        last_ts: None,
+        latest_ts: None,
         events: false,
         late_done: false,
         follow: opts.follow_api_versions,
@@ -303,9 +303,9 @@ struct Encoded {
     bytes: Vec<u8>,
     count: u64,
     summary: Summary,
-    /// The trace's first `ts` and the `ts` of the batch's last event, when known.
+    /// The trace's first `ts`, and the largest `ts` up to the batch's end, when known.
     start_ts: Option<i64>,
-    last_ts: Option<i64>,
+    latest_ts: Option<i64>,
 }
 
 /// What the writer knows of the events written so far: for `insert`s after the last event,
@@ -314,7 +314,8 @@ struct Written<'p> {
     program: &'p Program,
     format: Format,
     start_ts: Option<i64>,
-    last_ts: Option<i64>,
+    /// The largest `ts` written so far.
+    latest_ts: Option<i64>,
     /// The events array was started.
     events: bool,
     /// The inserts after the last event are written.
@@ -344,7 +345,7 @@ fn write<W: Write + Seek>(
             writer.encoded_events(&e.bytes, e.count)?;
             summary.add(&e.summary);
             written.start_ts = written.start_ts.or(e.start_ts);
-            written.last_ts = e.last_ts.or(written.last_ts);
+            written.latest_ts = written.latest_ts.max(e.latest_ts);
             written.events = true;
             pool.put(e.bytes);
         }
@@ -386,11 +387,12 @@ fn write_late_inserts<W: Write + Seek>(
     }
     written.late_done = true;
     let format = written.format;
-    let late = crate::bytecode::inserts_after(written.program.inserts_by_time(written.start_ts), written.last_ts);
+    let all = timed_inserts(written.program, written.start_ts)?;
+    let late = crate::bytecode::inserts_after(all, written.latest_ts);
     if late.is_empty() {
         return Ok(());
     }
-    let mut out = Encoded { bytes: Vec::new(), count: 0, summary: Summary::default(), start_ts: None, last_ts: None };
+    let mut out = Encoded { bytes: Vec::new(), count: 0, summary: Summary::default(), start_ts: None, latest_ts: None };
     for (t, manifests) in late {
         new_event(&mut out, format, t, &manifests)?;
     }
@@ -606,11 +608,12 @@ impl<'p> Worker<'p> {
             count: 0,
             summary: Summary::default(),
             start_ts: batch.start_ts,
-            last_ts: None,
+            latest_ts: None,
         };
-        let inserts = self.program.inserts_by_time(batch.start_ts);
-        // The `ts` before each event: inserts between it and the event go in a new event.
-        let mut prev = batch.prev_ts;
+        let inserts = timed_inserts(self.program, batch.start_ts)?;
+        // The largest `ts` before each event: inserts between it and the event go in a new
+        // event (an event no later gets none).
+        let mut latest = batch.latest_ts;
         // Every statement runs on every object: every manifest will be decoded, so decode the
         // event and its manifests in one pass.
         let one_pass = self.raw_ok && self.program.dispatch.is_none() && !self.program.stmts.is_empty();
@@ -619,9 +622,9 @@ impl<'p> Worker<'p> {
                 if let Some(event) = lazy::decode_event(bytes, self.opts.input_format, &self.program.shape) {
                     let applied = event.applied_objs.into_iter().map(Input::Node).collect();
                     let deleted = event.deleted_objs.into_iter().map(Input::Node).collect();
-                    let here = Inserts::at(&inserts, index, prev, event.ts);
+                    let here = Inserts::at(&inserts, index, latest, event.ts);
                     self.event(index, event.ts, [applied, deleted], batch.start_ts, &mut out, here)?;
-                    prev = Some(event.ts);
+                    latest = latest.max(Some(event.ts));
                     continue;
                 }
             }
@@ -637,11 +640,11 @@ impl<'p> Worker<'p> {
                     (event.ts, [applied, deleted])
                 }
             };
-            let here = Inserts::at(&inserts, index, prev, ts);
+            let here = Inserts::at(&inserts, index, latest, ts);
             self.event(index, ts, lists, batch.start_ts, &mut out, here)?;
-            prev = Some(ts);
+            latest = latest.max(Some(ts));
         }
-        out.last_ts = prev;
+        out.latest_ts = latest;
         Ok(out)
     }
 
@@ -737,8 +740,8 @@ struct Inserts<'a> {
 }
 
 impl<'a> Inserts<'a> {
-    fn at(all: &'a [(i64, Vec<&'a Value>)], index: usize, prev: Option<i64>, ts: i64) -> Inserts<'a> {
-        let (before, into) = crate::bytecode::inserts_around(all, index == 0, prev, ts);
+    fn at(all: &'a [(i64, Vec<&'a Value>)], index: usize, latest: Option<i64>, ts: i64) -> Inserts<'a> {
+        let (before, into) = crate::bytecode::inserts_around(all, index == 0, latest, ts);
         Inserts { before, into }
     }
 }

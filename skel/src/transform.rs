@@ -8,7 +8,7 @@ use serde_json::Value;
 use skel_trace::{Event, Format, Section, TraceError, TraceVisitor, TraceWriter};
 
 use crate::ast::Span;
-use crate::bytecode::Program;
+use crate::bytecode::{InsertsByTime, Program};
 use crate::node::Node;
 use crate::vm::{ObjectOutcome, Vm, VmErrorKind};
 
@@ -44,7 +44,8 @@ impl Summary {
     }
 }
 
-/// A statement failed on an object: which statement, which event and object, and why.
+/// A statement failed on an object: which statement, which event and object, and why. (An
+/// `insert` whose time is past the largest `ts` fails on no object: `slot` is empty.)
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunError {
     pub event: usize,
@@ -53,9 +54,19 @@ pub struct RunError {
     pub slot: String,
     /// `Deployment default/web`, as far as the object says.
     pub object: String,
-    pub statement: usize,
     pub span: Span,
     pub kind: VmErrorKind,
+}
+
+/// `Program::inserts_by_time`: the inserts by time, on a trace starting at `start` (`None`:
+/// unknown, only those at absolute times); an insert whose time is past the largest `ts` is a
+/// run error (on no object; the event is the first, whose `ts` is the start).
+pub(crate) fn timed_inserts(program: &Program, start: Option<i64>) -> Result<InsertsByTime<'_>, Box<RunError>> {
+    program.inserts_by_time(start).map_err(|(span, secs)| {
+        let start = start.unwrap_or_default();
+        let kind = VmErrorKind::TimePastEnd { secs, start };
+        Box::new(RunError { event: 0, ts: start, slot: String::new(), object: String::new(), span, kind })
+    })
 }
 
 impl fmt::Display for RunError {
@@ -74,7 +85,14 @@ impl fmt::Display for RunError {
             VmErrorKind::InvalidTypedField(e) => {
                 format!("`{}` must be {}, found `{}`", e.field, e.expected, e.found)
             }
+            VmErrorKind::TimePastEnd { secs, start } => format!(
+                "the trace starts at ts {start}: {secs}s after that is past the largest time a trace can hold, ts {}",
+                i64::MAX
+            ),
         };
+        if self.slot.is_empty() {
+            return write!(f, "{what}");
+        }
         write!(f, "{what} (in `events[{}].{}`, {} at ts {})", self.event, self.slot, self.object, self.ts)
     }
 }
@@ -89,6 +107,7 @@ impl Diagnostic for RunError {
             VmErrorKind::IndexOutOfRange { .. } => "skel::run::index_out_of_range",
             VmErrorKind::NotAnObject { .. } => "skel::run::not_an_object",
             VmErrorKind::InvalidTypedField(_) => "skel::run::invalid_field_type",
+            VmErrorKind::TimePastEnd { .. } => "skel::run::time_overflow",
         };
         Some(Box::new(code))
     }
@@ -109,15 +128,20 @@ impl Diagnostic for RunError {
             VmErrorKind::InvalidTypedField(_) => {
                 "Kubernetes types these fields strictly (labels and annotations are strings); quote the value"
             }
+            VmErrorKind::TimePastEnd { .. } => {
+                "durations count from the first event's `ts` (unix seconds, about 1700000000 in 2023); check \
+                 it, or give the time in unix seconds"
+            }
         };
         Some(Box::new(help))
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
-            Some("while running this statement".into()),
-            self.span,
-        ))))
+        let label = match self.kind {
+            VmErrorKind::TimePastEnd { .. } => "the time is in this statement",
+            _ => "while running this statement",
+        };
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(Some(label.into()), self.span))))
     }
 }
 
@@ -130,7 +154,8 @@ pub struct EventProcessor<'p> {
     vm: Option<Vm<'p>>,
     pub summary: Summary,
     start_ts: Option<i64>,
-    prev_ts: Option<i64>,
+    /// The largest `ts` so far (inserts go in where the trace's time first reaches them).
+    latest_ts: Option<i64>,
     /// The inserts by time, once the start is known (the first event).
     inserts: Vec<(i64, Vec<&'p Value>)>,
     new_events: Vec<Event>,
@@ -166,7 +191,7 @@ impl<'p> EventProcessor<'p> {
             vm: None,
             summary: Summary::default(),
             start_ts: None,
-            prev_ts: None,
+            latest_ts: None,
             inserts: Vec::new(),
             new_events: Vec::new(),
             late_done: false,
@@ -181,10 +206,11 @@ impl<'p> EventProcessor<'p> {
 
     /// Relative times (`@t`, `insert`) count from `start`, not from the first event seen (the
     /// REPL: a trace whose first events an earlier statement dropped keeps its start).
-    pub fn starting_at(mut self, start: i64) -> EventProcessor<'p> {
-        self.inserts = self.program.inserts_by_time(Some(start));
+    /// `Err`: an `insert` is past the largest `ts` from there.
+    pub fn starting_at(mut self, start: i64) -> Result<EventProcessor<'p>, Box<RunError>> {
+        self.inserts = timed_inserts(self.program, Some(start))?;
         self.start_ts = Some(start);
-        self
+        Ok(self)
     }
 
     /// Transforms one event in place; returns whether it is kept (false: it is now empty).
@@ -197,7 +223,7 @@ impl<'p> EventProcessor<'p> {
         let start = match self.start_ts {
             Some(start) => start,
             None => {
-                self.inserts = self.program.inserts_by_time(Some(event.ts));
+                self.inserts = timed_inserts(self.program, Some(event.ts))?;
                 *self.start_ts.insert(event.ts)
             }
         };
@@ -211,7 +237,7 @@ impl<'p> EventProcessor<'p> {
             lists.run(&mut event.deleted_objs, "deleted_objs")?;
         }
         if !self.inserts.is_empty() {
-            let (before, into) = crate::bytecode::inserts_around(&self.inserts, index == 0, self.prev_ts, event.ts);
+            let (before, into) = crate::bytecode::inserts_around(&self.inserts, index == 0, self.latest_ts, event.ts);
             for (t, manifests) in before {
                 self.summary.events_written += 1;
                 self.summary.objects_inserted += manifests.len() as u64;
@@ -221,7 +247,7 @@ impl<'p> EventProcessor<'p> {
             self.summary.objects_inserted += into.len() as u64;
             event.applied_objs.extend(into.iter().map(|m| (*m).clone()));
         }
-        self.prev_ts = Some(event.ts);
+        self.latest_ts = self.latest_ts.max(Some(event.ts));
         let keep = !(event.applied_objs.is_empty() && event.deleted_objs.is_empty());
         if keep {
             self.summary.events_written += 1;
@@ -237,18 +263,24 @@ impl<'p> EventProcessor<'p> {
     }
 
     /// The new events `insert` makes after the last event (once; then nothing).
-    pub fn late_inserts(&mut self) -> Vec<Event> {
+    pub fn late_inserts(&mut self) -> Result<Vec<Event>, Box<RunError>> {
         if std::mem::replace(&mut self.late_done, true) {
-            return Vec::new();
+            return Ok(Vec::new());
         }
-        let late = crate::bytecode::inserts_after(self.program.inserts_by_time(self.start_ts), self.prev_ts);
-        late.into_iter()
+        let all = match self.start_ts {
+            Some(_) => std::mem::take(&mut self.inserts),
+            // No event, no start: only the inserts at absolute times.
+            None => timed_inserts(self.program, None)?,
+        };
+        let late = crate::bytecode::inserts_after(all, self.latest_ts);
+        Ok(late
+            .into_iter()
             .map(|(ts, manifests)| {
                 self.summary.events_written += 1;
                 self.summary.objects_inserted += manifests.len() as u64;
                 Event { ts, applied_objs: manifests.into_iter().cloned().collect(), deleted_objs: Vec::new() }
             })
-            .collect()
+            .collect())
     }
 }
 
@@ -271,7 +303,7 @@ pub fn apply_events(
             out.push(event);
         }
     }
-    out.extend(processor.late_inserts());
+    out.extend(processor.late_inserts()?);
     Ok(Some(out))
 }
 
@@ -335,7 +367,7 @@ pub(crate) fn run_object(
         let object = describe_object(&obj.to_value(format));
         let span = program.stmts.get(e.stmt).map_or(Span::default(), |s| s.span);
         let slot = format!("{list}[{i}]");
-        Box::new(RunError { event, ts, slot, object, statement: e.stmt, span, kind: e.kind })
+        Box::new(RunError { event, ts, slot, object, span, kind: e.kind })
     })?;
     summary.objects_matched += out.matched as u64;
     summary.objects_modified += (out.modified && !out.deleted) as u64;
@@ -358,6 +390,17 @@ pub enum TransformError {
     Write(TraceError),
 }
 
+impl fmt::Display for TransformError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransformError::Run(e) => e.fmt(f),
+            TransformError::Write(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for TransformError {}
+
 /// The reader's visitor: transforms each event and writes what is kept, in input order.
 /// `finish` writes what `insert` adds after the last event, and the end of the trace.
 pub struct Transform<'p, W: std::io::Write + std::io::Seek> {
@@ -371,17 +414,17 @@ impl<'p, W: std::io::Write + std::io::Seek> Transform<'p, W> {
         Transform { processor: EventProcessor::new(program), writer, events: false }
     }
 
-    fn write_late_inserts(&mut self) -> Result<(), TraceError> {
-        let late = self.processor.late_inserts();
+    fn write_late_inserts(&mut self) -> Result<(), TransformError> {
+        let late = self.processor.late_inserts().map_err(TransformError::Run)?;
         if !late.is_empty() {
-            self.writer.begin_events()?;
+            self.writer.begin_events().map_err(TransformError::Write)?;
         }
-        late.iter().try_for_each(|e| self.writer.event(e))
+        late.iter().try_for_each(|e| self.writer.event(e)).map_err(TransformError::Write)
     }
 
-    pub fn finish(mut self) -> Result<W, TraceError> {
+    pub fn finish(mut self) -> Result<W, TransformError> {
         self.write_late_inserts()?;
-        self.writer.finish()
+        self.writer.finish().map_err(TransformError::Write)
     }
 }
 
@@ -391,7 +434,7 @@ impl<W: std::io::Write + std::io::Seek> TraceVisitor for Transform<'_, W> {
     fn section(&mut self, section: Section) -> Result<(), TransformError> {
         // What goes after the last event goes before a section that follows the events.
         if self.events {
-            self.write_late_inserts().map_err(TransformError::Write)?;
+            self.write_late_inserts()?;
         }
         self.writer.section(&section).map_err(TransformError::Write)
     }

@@ -49,7 +49,7 @@ impl VmErrorKind {
             | VmErrorKind::NotSingleValue { path, .. }
             | VmErrorKind::IndexOutOfRange { path, .. }
             | VmErrorKind::NotAnObject { path, .. } => *path = name,
-            VmErrorKind::InvalidTypedField(_) => {}
+            VmErrorKind::InvalidTypedField(_) | VmErrorKind::TimePastEnd { .. } => {}
         }
         self
     }
@@ -80,6 +80,11 @@ pub enum VmErrorKind {
     },
     /// A typed field (metadata, apiVersion, kind) has a value Kubernetes cannot hold.
     InvalidTypedField(typed::TypedFieldError),
+    /// A time `secs` after the trace's start (`start`) is past the largest `ts` (`i64::MAX`).
+    TimePastEnd {
+        secs: i64,
+        start: i64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -223,7 +228,10 @@ impl<'p> Vm<'p> {
                 Instr::Time { op, time } => {
                     let t = match time {
                         TimeOperand::Absolute(t) => t,
-                        TimeOperand::Relative(d) => self.start_ts.saturating_add(d),
+                        TimeOperand::Relative(secs) => {
+                            let start = self.start_ts;
+                            start.checked_add(secs).ok_or(VmErrorKind::TimePastEnd { secs, start })?
+                        }
                     };
                     flag = op_holds(op, ts.cmp(&t));
                 }

@@ -104,3 +104,78 @@ fn inserts_into_an_empty_trace_need_absolute_times() {
     let src = format!("insert(@t == 5, {});\ninsert(@t == 1m, {});", pod("abs"), pod("rel"));
     assert_eq!(run(&src, &[], 1, 1 << 20, Format::Json), vec![(5, vec!["abs".to_string()])]);
 }
+
+/// In a trace whose times go back, each insert goes in once: where the trace's time first
+/// reaches it (an event no later than one before it gets none).
+#[test]
+fn inserts_go_in_once_where_times_go_back() {
+    let src = [
+        format!("insert(@t == 0s, {});", pod("i0")),
+        format!("insert(@t == 10s, {});", pod("i10")),
+        format!("insert(@t == 30s, {});", pod("i30")),
+        format!("insert(@t == 35s, {});", pod("i35")),
+        format!("insert(@t == 1h, {});", pod("i1h")),
+    ]
+    .join("\n");
+    let events: &[(i64, &[&str])] =
+        &[(100, &["a"]), (130, &["b"]), (110, &["c"]), (130, &["d"]), (90, &["e"]), (140, &["f"])];
+    let want: Vec<(i64, Vec<String>)> = [
+        (100, vec!["a", "i0"]),
+        (110, vec!["i10"]),
+        (130, vec!["b", "i30"]),
+        (110, vec!["c"]),
+        (130, vec!["d"]),
+        (90, vec!["e"]),
+        (135, vec!["i35"]),
+        (140, vec!["f"]),
+        (3700, vec!["i1h"]),
+    ]
+    .into_iter()
+    .map(|(t, n)| (t, n.into_iter().map(String::from).collect()))
+    .collect();
+    for format in [Format::Json, Format::Msgpack] {
+        for (jobs, batch) in [(1, 1 << 20), (1, 60), (3, 60), (2, 150)] {
+            assert_eq!(run(&src, events, jobs, batch, format), want, "{format} jobs {jobs} batch {batch}");
+        }
+    }
+}
+
+/// The error a script gives over a one-event trace starting at `start`, streamed and read
+/// sequentially (the same); `None` if it runs.
+fn run_error(src: &str, start: i64) -> Option<String> {
+    let compiled = skel::compile(src);
+    assert!(!compiled.has_errors(), "{:?}", compiled.diagnostics);
+    let trace = json!({"version": 2, "config": {"trackedObjects": {}},
+        "events": [{"ts": start, "applied_objs": [{"kind": "Pod", "metadata": {"name": "a"}}], "deleted_objs": []}],
+        "index": {}, "pod_lifecycles": {}});
+    let input = serde_json::to_vec(&trace).unwrap();
+    let mut writer = skel_trace::TraceWriter::new(std::io::Cursor::new(Vec::new()), Format::Json);
+    let opts = skel::stream::StreamOptions::new(Format::Json, Format::Json);
+    let streamed = match skel::stream::transform(&compiled.program, input.as_slice(), &mut writer, opts) {
+        Ok(_) => None,
+        Err(skel::stream::StreamError::Run(e)) => Some(e.to_string()),
+        Err(e) => panic!("{e:?}"),
+    };
+    let seq_writer = skel_trace::TraceWriter::new(std::io::Cursor::new(Vec::new()), Format::Json);
+    let mut transform = skel::transform::Transform::new(&compiled.program, seq_writer);
+    let sequential = match skel_trace::read_trace(input.as_slice(), Format::Json, &mut transform) {
+        Ok(()) => transform.finish().err().map(|e| e.to_string()),
+        Err(e) => Some(e.to_string()),
+    };
+    assert_eq!(streamed, sequential, "sequential and streamed differ");
+    streamed
+}
+
+/// A time after the start past the largest `ts` is an error, never a time clamped to it.
+#[test]
+fn times_past_the_largest_ts_are_errors() {
+    let start = i64::MAX - 3;
+    let past = "the trace starts at ts 9223372036854775804: 5s after that is past the largest time";
+    let insert = run_error(&format!("insert(@t == 5s, {});", pod("x")), start).unwrap();
+    assert!(insert.starts_with(past), "{insert}");
+    let test = run_error("delete(@t > 5s);", start).unwrap();
+    assert!(test.starts_with(past) && test.contains("events[0].applied_objs[0]"), "{test}");
+    // Up to the largest `ts` itself, times are fine.
+    assert_eq!(run_error(&format!("insert(@t == 3s, {}); delete(@t < 3s);", pod("x")), start), None);
+    assert_eq!(run_error("delete(@t > 5s);", i64::MIN), None);
+}

@@ -46,9 +46,9 @@ pub struct EventBatch {
     pub first_index: usize,
     /// The `ts` of the trace's first event, when it could be read (relative times count from it).
     pub start_ts: Option<i64>,
-    /// The `ts` of the event before this batch's first, when the splitter was asked to read
-    /// every event's `ts` (`with_event_ts`) and could.
-    pub prev_ts: Option<i64>,
+    /// The largest `ts` of the events before this batch's first, when the splitter was asked
+    /// to read every event's `ts` (`with_event_ts`) and could.
+    pub latest_ts: Option<i64>,
     data: Vec<u8>,
     spans: Vec<(usize, usize, SlicePos)>,
 }
@@ -122,9 +122,9 @@ pub struct Splitter<R: Read> {
     events_left: u64,
     batch_bytes: usize,
     pool: Option<std::sync::Arc<BufferPool>>,
-    /// Read each event's `ts` (for `EventBatch::prev_ts`).
+    /// Read each event's `ts` (for `EventBatch::latest_ts`).
     event_ts: bool,
-    last_ts: Option<i64>,
+    latest_ts: Option<i64>,
 }
 
 const READ_CHUNK: usize = 1 << 20;
@@ -152,7 +152,7 @@ impl<R: Read> Splitter<R> {
             batch_bytes: batch_bytes.max(1),
             pool: None,
             event_ts: false,
-            last_ts: None,
+            latest_ts: None,
         }
     }
 
@@ -337,7 +337,8 @@ impl<R: Read> Splitter<R> {
             batch.start_ts = self.start_ts;
         }
         if self.event_ts {
-            self.last_ts = self.first_ts(bytes);
+            // An event whose `ts` cannot be read here fails in the worker that decodes it.
+            self.latest_ts = self.latest_ts.max(self.first_ts(bytes));
         }
         batch.push(bytes, at);
         self.next_event += 1;
@@ -346,8 +347,8 @@ impl<R: Read> Splitter<R> {
 
     fn new_batch(&self) -> EventBatch {
         let data = self.pool.as_ref().map(|p| p.get()).unwrap_or_default();
-        let prev_ts = if self.next_event == 0 { None } else { self.last_ts };
-        EventBatch { first_index: self.next_event, start_ts: self.start_ts, prev_ts, data, spans: Vec::new() }
+        let latest_ts = if self.next_event == 0 { None } else { self.latest_ts };
+        EventBatch { first_index: self.next_event, start_ts: self.start_ts, latest_ts, data, spans: Vec::new() }
     }
 
     fn section(&mut self, name: &str) -> Result<Option<Section>, TraceError> {

@@ -219,7 +219,10 @@ impl Session {
         let original = (!self.undo.is_empty()).then(|| original.clone());
         let current = loaded.trace.events.clone();
         super::clear_interrupt();
-        let mut processor = EventProcessor::record(&compiled.program).starting_at(start);
+        let mut processor = match EventProcessor::record(&compiled.program).starting_at(start) {
+            Ok(p) => p,
+            Err(e) => return self.error(*e, src),
+        };
         let events = match apply_events(&mut processor, current, &super::interrupted) {
             Ok(Some(events)) => events,
             Ok(None) => return self.say("interrupted; the trace is unchanged"),
@@ -273,7 +276,13 @@ impl Session {
             }
             return None;
         }
-        let mut p = EventProcessor::record(&compiled.program).starting_at(start);
+        let mut p = match EventProcessor::record(&compiled.program).starting_at(start) {
+            Ok(p) => p,
+            Err(e) => {
+                self.error(*e, script);
+                return None;
+            }
+        };
         match apply_events(&mut p, original.to_vec(), &super::interrupted) {
             Ok(Some(events)) => Some(Replay { events, matched: p.matched.unwrap_or_default(), summary: p.summary }),
             Ok(None) => {
@@ -537,7 +546,6 @@ impl Session {
                         ts: e_.ts,
                         slot,
                         object: describe_object(o.value),
-                        statement: e.stmt,
                         span,
                         kind: e.kind,
                     }));
@@ -592,7 +600,7 @@ impl Session {
             let ts = events[at.event].ts;
             let (kind, name) = query::describe(v);
             let deleted = if slot.starts_with("deleted") { "deleted" } else { "" };
-            rows.push(vec![at.to_string(), ts.to_string(), query::offset(ts - start), kind, name, deleted.to_string()]);
+            rows.push(vec![at.to_string(), ts.to_string(), query::offset(start, ts), kind, name, deleted.to_string()]);
         }
         let n_events = found.iter().map(|a| a.event).collect::<std::collections::BTreeSet<_>>().len();
         if found.is_empty() {
@@ -651,7 +659,7 @@ impl Session {
             return;
         };
         let start = self.origin();
-        let head = format!("# event {event}: ts {} ({})", e.ts, query::offset(e.ts - start));
+        let head = format!("# event {event}: ts {} ({})", e.ts, query::offset(start, e.ts));
         match object {
             None => {
                 let text = diff::yaml(&e.to_json_value());
@@ -823,7 +831,7 @@ impl Session {
             plural(applied + deleted, "object"),
         )];
         if let (Some(first), Some(last)) = (events.first(), events.last()) {
-            lines.push(format!("time: ts {} to {} ({})", first.ts, last.ts, query::offset(last.ts - first.ts)));
+            lines.push(format!("time: ts {} to {} ({})", first.ts, last.ts, query::offset(first.ts, last.ts)));
         }
         let rows: Vec<Vec<String>> =
             by.iter().map(|((k, a), n)| vec![k.clone(), a.clone(), n[0].to_string(), n[1].to_string()]).collect();
