@@ -316,11 +316,15 @@ fn insert(stmt: &ast::Statement, base: Option<&std::path::Path>) -> Result<Inser
         },
         ast::Action::InsertFile { path, span } => {
             let full = base.map_or_else(|| std::path::PathBuf::from(path), |b| b.join(path));
-            let text = std::fs::read_to_string(&full).map_err(|e| CheckError::InsertFile {
-                path: full.display().to_string(),
-                span: *span,
-                message: io_reason(&e),
-            })?;
+            use skel_trace::fsio;
+            // Bounded, and a FIFO or a device is refused rather than waited on.
+            let text = fsio::read_limited(&full, fsio::SOURCE_LIMIT, fsio::Special::Refuse)
+                .map_err(|e| match e {
+                    fsio::FileReadError::Io(e) => io_reason(&e),
+                    e => e.to_string(),
+                })
+                .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string()))
+                .map_err(|message| CheckError::InsertFile { path: full.display().to_string(), span: *span, message })?;
             let mut docs = Vec::new();
             for doc in serde_yaml::Deserializer::from_str(&text) {
                 let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| CheckError::InsertFile {
