@@ -1,5 +1,6 @@
 //! The `skel` command line: parses arguments, runs a subcommand, maps failures to exit codes
-//! (0 success, 1 script or trace error, 2 usage error, 130 interrupted).
+//! (0 success, 1 script or trace error, 2 usage error, 128 + the signal when one stopped it:
+//! 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP).
 
 mod cli;
 
@@ -9,6 +10,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     cli::report::install_hook();
+    cli::signals::install();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,

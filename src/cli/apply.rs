@@ -19,6 +19,9 @@ pub fn run(args: ApplyArgs) -> Result<(), Failed> {
         report::diagnostic(FileError::InPlaceStdin);
         return Err(Failed::Usage);
     }
+    if args.in_place {
+        files::check_in_place(&args.trace)?;
+    }
     if args.script == stdin && args.trace == stdin {
         report::diagnostic(FileError::TwoStdins);
         return Err(Failed::Usage);
@@ -98,7 +101,7 @@ pub fn rewrite(
     let mut writer = TraceWriter::new(out, out_format);
     let mut opts = StreamOptions::new(input.format, out_format);
     if let Some(jobs) = how.jobs {
-        opts.jobs = jobs.max(1);
+        opts.jobs = jobs;
     }
     opts.follow_api_versions = how.follow_api_versions;
     let result = stream::transform(script.program, reader, &mut writer, opts);

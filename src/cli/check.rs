@@ -9,7 +9,7 @@ use miette::Diagnostic;
 use serde_json::Value;
 use skel::stream::VisitOptions;
 use skel::upgrade::{KubeVersion, Scanner, Severity};
-use skel_trace::{Event, Section, TraceVisitor};
+use skel_trace::{fsio, Event, Section, TraceVisitor};
 use thiserror::Error;
 
 use super::files::{self, FileError, Output};
@@ -36,6 +36,20 @@ pub enum CheckError {
         help("a manifest is an object with a `kind` (and an `apiVersion`); a list holds them in `items`")
     )]
     NotAManifest { path: String, what: String },
+    #[error("`{path}` is {kind}, not a regular file; it is not read")]
+    #[diagnostic(
+        code(skel::upgrade::not_a_file),
+        severity(Warning),
+        help("only regular files of a folder are read (a FIFO waits for a writer, a device may never end); pass it by its own name to read it")
+    )]
+    NotAFile { path: String, kind: &'static str },
+    #[error("`{path}` leads back to `{to}`, a folder already being read; it is not followed")]
+    #[diagnostic(
+        code(skel::upgrade::folder_loop),
+        severity(Warning),
+        help("a symbolic link to a folder above it makes a loop; each folder and file is read once")
+    )]
+    FolderLoop { path: String, to: String },
 }
 
 pub fn run(args: CheckArgs) -> Result<(), Failed> {
@@ -88,18 +102,18 @@ fn write_fix(path: &Path, script: &str) -> Result<(), Failed> {
 /// trace (a JSON file that is not a trace is read as manifests).
 fn scan(input: &Path, target: KubeVersion, jobs: Option<usize>) -> Result<Scanner, Failed> {
     if input.is_dir() {
-        let mut found = Vec::new();
-        collect_files(input, &mut found);
-        found.sort();
+        let mut walk = Walk::default();
+        walk.folder(input);
+        walk.files.sort();
         let mut manifests = Vec::new();
-        for f in &found {
-            manifests.extend(read_manifests(f)?);
+        for f in &walk.files {
+            manifests.extend(read_manifests(f, Found::InFolder)?);
         }
         return one_event(input, manifests, Scanner::new(target));
     }
     let ext = input.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     if matches!(ext.as_str(), "yaml" | "yml") {
-        let manifests = read_manifests(input)?;
+        let manifests = read_manifests(input, Found::Named)?;
         return one_event(input, manifests, Scanner::new(target));
     }
     // A trace streams through the parallel reader, each manifest decoded only as far as the
@@ -107,7 +121,7 @@ fn scan(input: &Path, target: KubeVersion, jobs: Option<usize>) -> Result<Scanne
     let trace = files::open_trace(input, None).map_err(|_| Failed::Usage)?;
     let mut opts = VisitOptions::new(trace.format);
     if let Some(jobs) = jobs {
-        opts.jobs = jobs.max(1);
+        opts.jobs = jobs;
     }
     match skel::stream::check(trace.reader, opts, target) {
         Ok(scanner) => Ok(scanner),
@@ -131,7 +145,7 @@ fn scan_sequentially(input: &Path, ext: &str, target: KubeVersion) -> Result<Sca
         Err(e) => {
             // Not a trace at all (no `events`): a JSON file of manifests.
             if visitor.events == 0 && ext == "json" {
-                let text = std::fs::read_to_string(input).unwrap_or_default();
+                let text = read_manifest_text(input, Found::Named)?;
                 let json: Option<Value> = serde_json::from_str(&text).ok();
                 let trace_like = json.as_ref().is_some_and(|v| v.get("events").is_some());
                 if let (Some(_), false) = (json, trace_like) {
@@ -147,27 +161,110 @@ fn scan_sequentially(input: &Path, ext: &str, target: KubeVersion) -> Result<Sca
     }
 }
 
-fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            collect_files(&p, out);
-        } else if p.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "yaml" | "yml" | "json")) {
-            out.push(p);
+/// The manifest files (`.yaml`, `.yml`, `.json`) under a folder, its subfolders included. Symbolic
+/// links are followed, but each folder and each file is taken once (by device and inode), so a
+/// link back up (`self -> .`) is no loop and counts nothing twice. What is not a regular file
+/// (a FIFO, a device) is skipped with a warning.
+#[derive(Default)]
+struct Walk {
+    files: Vec<PathBuf>,
+    /// The folders entered, and the files taken.
+    seen: std::collections::HashSet<FileId>,
+    /// The folders being read, from the top one down (a link to one of them is a loop).
+    open: Vec<(FileId, PathBuf)>,
+}
+
+type FileId = (u64, u64);
+
+#[cfg(unix)]
+fn file_id(m: &std::fs::Metadata) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    Some((m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_: &std::fs::Metadata) -> Option<FileId> {
+    None
+}
+
+impl Walk {
+    fn folder(&mut self, dir: &Path) {
+        let id = std::fs::metadata(dir).ok().as_ref().and_then(file_id);
+        if let Some(id) = id {
+            if let Some((_, to)) = self.open.iter().find(|(open, _)| *open == id) {
+                let (path, to) = (files::display(dir), files::display(to));
+                report::diagnostic(CheckError::FolderLoop { path, to });
+                return;
+            }
+            if !self.seen.insert(id) {
+                return;
+            }
+            self.open.push((id, dir.to_path_buf()));
+        }
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        // In name order, so which of two paths to one file is taken does not vary.
+        let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        paths.sort();
+        for p in paths {
+            let meta = std::fs::metadata(&p);
+            if meta.as_ref().is_ok_and(|m| m.is_dir()) {
+                self.folder(&p);
+                continue;
+            }
+            if !p.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "yaml" | "yml" | "json")) {
+                continue;
+            }
+            match meta {
+                Ok(m) if m.is_file() => {
+                    if file_id(&m).is_none_or(|id| self.seen.insert(id)) {
+                        self.files.push(p);
+                    }
+                }
+                Ok(m) => report::diagnostic(CheckError::NotAFile {
+                    path: files::display(&p),
+                    kind: fsio::kind_name(m.file_type()),
+                }),
+                // A broken link: reading it says why.
+                Err(_) => self.files.push(p),
+            }
+        }
+        if id.is_some() {
+            self.open.pop();
         }
     }
 }
 
-/// The manifests of a YAML (several documents) or JSON file; a `List` or an array gives its
-/// items.
-fn read_manifests(path: &Path) -> Result<Vec<Value>, Failed> {
+/// How a manifest file was found: named by the user (a FIFO is read), or in a folder (only
+/// regular files are).
+#[derive(Clone, Copy)]
+enum Found {
+    Named,
+    InFolder,
+}
+
+/// A manifest file's text, read whole (at most `fsio::MANIFEST_LIMIT`).
+fn read_manifest_text(path: &Path, found: Found) -> Result<String, Failed> {
     let name = files::display(path);
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        let help = "check the path; it is relative to the current folder".to_string();
-        report::diagnostic(FileError::Read { path: name.clone(), reason: files::reason(&e), help });
+    let read = match found {
+        Found::Named => files::read_named(path, fsio::MANIFEST_LIMIT),
+        Found::InFolder => fsio::read_limited(path, fsio::MANIFEST_LIMIT, fsio::Special::Refuse),
+    };
+    let bytes = read.map_err(|e| {
+        report::diagnostic(files::read_failed(&name, e, "a manifest file"));
         Failed::Usage
     })?;
+    String::from_utf8(bytes).map_err(|_| {
+        let help = "a manifest file holds YAML or JSON, which is UTF-8 text".to_string();
+        report::diagnostic(FileError::Read { path: name, reason: "it is not UTF-8 text".into(), help });
+        Failed::Usage
+    })
+}
+
+/// The manifests of a YAML (several documents) or JSON file; a `List` or an array gives its
+/// items.
+fn read_manifests(path: &Path, found: Found) -> Result<Vec<Value>, Failed> {
+    let name = files::display(path);
+    let text = read_manifest_text(path, found)?;
     let manifests = skel::upgrade::parse_manifests(&text).map_err(|reason| {
         report::diagnostic(CheckError::BadManifest { path: name, reason });
         Failed::Usage

@@ -1,15 +1,21 @@
 //! Files at the edge: reading scripts and traces (`-` is stdin), and writing output atomically
 //! (a temp file beside the target, renamed into place only when everything succeeded).
+//!
+//! Whole files (scripts) are read through `skel_trace::fsio`, bounded. A path named on the
+//! command line may be a FIFO or a process substitution (`<(...)`): it is read, and a wait for
+//! its writer is announced. Output through a symbolic link lands in the file the link points
+//! to, and the link stays.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek, Write};
+use std::io::{self, BufRead, BufReader, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use miette::Diagnostic;
+use skel_trace::fsio::{self, Special};
 use skel_trace::Format;
 use thiserror::Error;
 
-use super::{report, Failed};
+use super::{report, signals, Failed};
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum FileError {
@@ -22,6 +28,21 @@ pub enum FileError {
     #[error("`{path}` is not UTF-8 text")]
     #[diagnostic(code(skel::io::not_utf8), help("SKEL scripts are UTF-8 text files"))]
     NotUtf8 { path: String },
+    #[error("cannot read `{path}`: {reason}")]
+    #[diagnostic(code(skel::io::too_large), help("{help}"))]
+    TooLarge { path: String, reason: String, help: String },
+    #[error("cannot write `{path}`: {reason}")]
+    #[diagnostic(
+        code(skel::io::write),
+        help("name a file to write in the folder, e.g. `out/trace.json` rather than `out/`; nothing was written")
+    )]
+    NotAFile { path: String, reason: String },
+    #[error("`--in-place` needs a regular file: `{path}` is {kind}")]
+    #[diagnostic(
+        code(skel::usage::in_place_not_file),
+        help("a pipe or a device cannot be replaced by its rewritten trace: use `-o FILE` or redirect stdout instead")
+    )]
+    InPlaceNotFile { path: String, kind: &'static str },
     #[error("`--in-place` needs a trace file, not stdin")]
     #[diagnostic(code(skel::usage::in_place_stdin), help("use `-o FILE` or redirect stdout instead"))]
     InPlaceStdin,
@@ -69,16 +90,18 @@ pub fn script_folder(path: &Path) -> Option<&Path> {
 
 pub fn read_script(path: &Path) -> Result<(String, String), Failed> {
     let name = display(path);
-    let mut bytes = Vec::new();
     let res = if path == Path::new("-") {
-        io::stdin().read_to_end(&mut bytes).map(|_| ())
+        fsio::read_to_limit(io::stdin().lock(), fsio::SOURCE_LIMIT, None)
     } else {
-        std::fs::read(path).map(|b| bytes = b)
+        read_named(path, fsio::SOURCE_LIMIT)
     };
-    if let Err(source) = res {
-        report::diagnostic(FileError::Read { help: read_help(&source), path: name, reason: reason(&source) });
-        return Err(Failed::Error);
-    }
+    let bytes = match res {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            report::diagnostic(read_failed(&name, e, "a script"));
+            return Err(Failed::Error);
+        }
+    };
     match String::from_utf8(bytes) {
         Ok(s) => Ok((name, s)),
         Err(_) => {
@@ -88,20 +111,120 @@ pub fn read_script(path: &Path) -> Result<(String, String), Failed> {
     }
 }
 
-/// Whether the path names something that exists and is not a regular file or a folder: a
-/// device or a pipe, which renaming a temp file over would destroy.
-fn is_special(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+/// Opens a file the user named to read it: a FIFO is opened too, and a wait for its writer
+/// announced.
+pub fn open_named(path: &Path) -> Result<File, fsio::FileReadError> {
+    fsio::open(path, Special::Read { waiting: &waiting_note(path) })
 }
 
-/// The mode a new output gets: the target's own when it exists (`--in-place`, overwriting),
-/// else 0666 less the umask, as any file the user creates.
-fn target_permissions(target: &Path) -> Option<std::fs::Permissions> {
-    match std::fs::metadata(target) {
-        Ok(m) => Some(m.permissions()),
-        Err(_) => default_permissions(),
+/// Reads a whole file the user named (as `open_named` opens it), at most `limit` bytes.
+pub fn read_named(path: &Path, limit: u64) -> Result<Vec<u8>, fsio::FileReadError> {
+    fsio::read_limited(path, limit, Special::Read { waiting: &waiting_note(path) })
+}
+
+/// A small text file the user named, read whole and bounded (`--node-template`); `Err` is the
+/// reason, for the caller's diagnostic.
+pub fn read_text(path: &Path, limit: u64) -> Result<String, String> {
+    let bytes = read_named(path, limit).map_err(|e| match e {
+        fsio::FileReadError::Io(e) => reason(&e),
+        e => e.to_string(),
+    })?;
+    String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".into())
+}
+
+/// The diagnostic for a file `fsio` could not read; `what` names the kind of file in the help of
+/// one too large (`a script`).
+pub fn read_failed(name: &str, e: fsio::FileReadError, what: &str) -> FileError {
+    match e {
+        fsio::FileReadError::Io(e) => FileError::Read { help: read_help(&e), path: name.into(), reason: reason(&e) },
+        e @ fsio::FileReadError::TooLarge { limit, .. } => FileError::TooLarge {
+            path: name.into(),
+            reason: e.to_string(),
+            help: format!("{what} may hold at most {} (docs/cli.md, \"Limits\")", fsio::human_size(limit)),
+        },
+        e @ fsio::FileReadError::NotRegular { .. } => FileError::Read {
+            path: name.into(),
+            reason: e.to_string(),
+            help: "check that the path names a readable file".into(),
+        },
     }
 }
+
+/// Says that opening `path` waits: it is a FIFO no process writes to yet.
+fn waiting_note(path: &Path) -> impl Fn() + '_ {
+    move || eprintln!("skel: waiting for a process to write to `{}` (a named pipe); Ctrl-C stops", display(path))
+}
+
+/// Refuses `--in-place` on what is not a regular file (a FIFO, a device), before it is opened:
+/// it could not be replaced, and opening a FIFO would wait.
+pub fn check_in_place(path: &Path) -> Result<(), Failed> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => {
+            report::diagnostic(FileError::InPlaceNotFile { path: display(path), kind: fsio::kind_name(m.file_type()) });
+            Err(Failed::Usage)
+        }
+        // A missing file is said by the reader.
+        _ => Ok(()),
+    }
+}
+
+/// Whether the path is this process's own stdout (`/dev/stdout`, `/proc/self/fd/1`, or the file
+/// stdout is redirected to): the output is then written to stdout, as with `-`.
+#[cfg(unix)]
+fn is_own_stdout(meta: &std::fs::Metadata) -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let stdout = io::stdout();
+    let Ok(fd) = stdout.as_fd().try_clone_to_owned() else { return false };
+    File::from(fd).metadata().is_ok_and(|own| (own.dev(), own.ino()) == (meta.dev(), meta.ino()))
+}
+
+#[cfg(not(unix))]
+fn is_own_stdout(_: &std::fs::Metadata) -> bool {
+    false
+}
+
+/// The file a write to `path` lands in: symbolic links followed to their end. A link whose
+/// file does not exist yet gives that file (the write creates it); a loop is an error.
+fn follow_links(path: &Path) -> io::Result<PathBuf> {
+    let mut p = path.to_path_buf();
+    // As many links as Linux follows.
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let to = std::fs::read_link(&p)?;
+                p = match p.parent() {
+                    Some(dir) => dir.join(to),
+                    None => to,
+                };
+            }
+            _ => return Ok(p),
+        }
+    }
+    Err(io::Error::other("too many levels of symbolic links"))
+}
+
+/// Whether the path ends with `/`: it names a folder.
+fn ends_with_separator(path: &Path) -> bool {
+    path.as_os_str().to_str().and_then(|s| s.chars().last()).is_some_and(std::path::is_separator)
+}
+
+/// An overwritten file's owner goes to its replacement where the process may give it (root may;
+/// a user may keep a group they are in); otherwise the new file is the user's.
+#[cfg(unix)]
+fn keep_owner(file: &File, of: &std::fs::Metadata) {
+    use std::os::unix::fs::{fchown, MetadataExt};
+    let now = file.metadata().map(|m| (m.uid(), m.gid())).ok();
+    if now == Some((of.uid(), of.gid())) {
+        return;
+    }
+    if fchown(file, Some(of.uid()), Some(of.gid())).is_err() {
+        let _ = fchown(file, None, Some(of.gid()));
+    }
+}
+
+#[cfg(not(unix))]
+fn keep_owner(_: &File, _: &std::fs::Metadata) {}
 
 #[cfg(unix)]
 fn default_permissions() -> Option<std::fs::Permissions> {
@@ -131,8 +254,11 @@ pub fn open_trace(path: &Path, forced: Option<Format>) -> Result<Input, Failed> 
     let (mut reader, len): (Box<dyn BufRead + Send>, Option<u64>) = if path == Path::new("-") {
         (Box::new(BufReader::with_capacity(1 << 16, io::stdin())), None)
     } else {
-        let f = File::open(path).map_err(fail)?;
-        let len = f.metadata().ok().map(|m| m.len());
+        let f = open_named(path).map_err(|e| {
+            report::diagnostic(read_failed(&name, e, "a trace"));
+            Failed::Error
+        })?;
+        let len = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
         (Box::new(BufReader::with_capacity(1 << 16, f)), len)
     };
     let format = match forced.or_else(|| Format::from_extension(path)) {
@@ -146,90 +272,103 @@ pub fn open_trace(path: &Path, forced: Option<Format>) -> Result<Input, Failed> 
 /// place (or copies it to stdout, a device or a pipe), so a failed run leaves no partial output
 /// anywhere.
 pub struct Output {
+    /// Where the output goes (`None`: stdout). A file's is the file a symbolic link points to.
     target: Option<PathBuf>,
+    /// The target as the user named it, for messages.
+    name: String,
     temp: Temp,
 }
 
 enum Temp {
-    Named(tempfile::NamedTempFile),
+    /// Beside the target file, on the list of temp files a signal removes.
+    Named(tempfile::NamedTempFile, signals::Registered),
     Anonymous(File),
 }
 
 impl Output {
     pub fn create(target: Option<&Path>) -> Result<Output, Failed> {
-        let fail = |path: String, source: io::Error| {
-            report::diagnostic(FileError::Write { path, reason: reason(&source) });
+        let stdout = || {
+            let name = "<stdout>".to_string();
+            match tempfile::tempfile() {
+                Ok(f) => Ok(Output { target: None, name, temp: Temp::Anonymous(f) }),
+                Err(e) => Err(write_failed(name, &e)),
+            }
+        };
+        let Some(path) = target.filter(|p| *p != Path::new("-")) else { return stdout() };
+        let name = display(path);
+        let not_a_file = |reason: String| {
+            report::diagnostic(FileError::NotAFile { path: display(path), reason });
             Failed::Error
         };
-        match target {
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => return Err(not_a_file("it is a folder".into())),
+            Ok(m) if is_own_stdout(&m) => return stdout(),
             // A device or a pipe (`-o /dev/null`, a FIFO) is written into, not replaced: the
             // output waits in an anonymous temp file until `commit` copies it there.
-            Some(p) if p != Path::new("-") && is_special(p) => {
-                let f = tempfile::tempfile().map_err(|e| fail(display(p), e))?;
-                Ok(Output { target: Some(p.to_path_buf()), temp: Temp::Anonymous(f) })
+            Ok(m) if !m.is_file() => {
+                let f = tempfile::tempfile().map_err(|e| write_failed(name.clone(), &e))?;
+                return Ok(Output { target: Some(path.to_path_buf()), name, temp: Temp::Anonymous(f) });
             }
-            Some(p) if p != Path::new("-") => {
-                let dir = match p.parent() {
-                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-                    _ => PathBuf::from("."),
-                };
-                if !dir.is_dir() {
-                    let reason = format!("the folder `{}` does not exist", dir.display());
-                    report::diagnostic(FileError::Write { path: display(p), reason });
-                    return Err(Failed::Error);
-                }
-                let mut builder = tempfile::Builder::new();
-                builder.prefix(".skel-").suffix(".tmp");
-                let existing = std::fs::metadata(p).ok().map(|m| m.permissions());
-                if let Some(mode) = target_permissions(p) {
-                    builder.permissions(mode);
-                }
-                let temp = builder.tempfile_in(&dir).map_err(|e| fail(display(p), e))?;
-                if let Some(mode) = existing {
-                    // The umask applied at creation; an overwritten file keeps its exact mode.
-                    temp.as_file().set_permissions(mode).map_err(|e| fail(display(p), e))?;
-                }
-                Ok(Output { target: Some(p.to_path_buf()), temp: Temp::Named(temp) })
-            }
-            _ => {
-                let f = tempfile::tempfile().map_err(|e| fail("<stdout>".into(), e))?;
-                Ok(Output { target: None, temp: Temp::Anonymous(f) })
-            }
+            Ok(_) => {}
+            // Said below: the folder it would go in is missing, or is a file.
+            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {}
+            Err(e) => return Err(write_failed(name, &e)),
         }
+        if ends_with_separator(path) {
+            return Err(not_a_file("it ends with `/`, so it names a folder, and there is no such folder".into()));
+        }
+        // Through a symbolic link, the file it points to is written, beside itself.
+        let real = follow_links(path).map_err(|e| write_failed(name.clone(), &e))?;
+        let dir = match real.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        match std::fs::metadata(&dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(write_failed_because(name, format!("`{}` is not a folder", dir.display()))),
+            Err(_) => return Err(write_failed_because(name, format!("the folder `{}` does not exist", dir.display()))),
+        }
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".skel-").suffix(".tmp");
+        let existing = std::fs::metadata(&real).ok();
+        // The mode a new output gets: the target's own when it exists (`--in-place`,
+        // overwriting), else 0666 less the umask, as any file the user creates.
+        if let Some(mode) = existing.as_ref().map(|m| m.permissions()).or_else(default_permissions) {
+            builder.permissions(mode);
+        }
+        let temp = builder.tempfile_in(&dir).map_err(|e| write_failed(name.clone(), &e))?;
+        let registered = signals::register(temp.path());
+        if let Some(m) = &existing {
+            // The owner first: changing it may clear the set-id bits of the mode.
+            keep_owner(temp.as_file(), m);
+            // The umask applied at creation; an overwritten file keeps its exact mode.
+            temp.as_file().set_permissions(m.permissions()).map_err(|e| write_failed(name.clone(), &e))?;
+        }
+        Ok(Output { target: Some(real), name, temp: Temp::Named(temp, registered) })
     }
 
     /// The file to write the trace into.
     pub fn file(&self) -> Result<File, Failed> {
         let f = match &self.temp {
-            Temp::Named(t) => t.as_file().try_clone(),
+            Temp::Named(t, _) => t.as_file().try_clone(),
             Temp::Anonymous(f) => f.try_clone(),
         };
-        f.map_err(|source| {
-            report::diagnostic(FileError::Write { path: self.name(), reason: reason(&source) });
-            Failed::Error
-        })
-    }
-
-    fn name(&self) -> String {
-        self.target.as_deref().map_or("<stdout>".into(), display)
+        f.map_err(|source| write_failed(self.name.clone(), &source))
     }
 
     /// Moves the finished output into place.
     pub fn commit(self) -> Result<(), Failed> {
-        let name = self.name();
-        let fail = |source: io::Error| {
-            report::diagnostic(FileError::Write { path: name.clone(), reason: reason(&source) });
-            Failed::Error
-        };
+        let name = self.name;
+        let fail = |source: io::Error| write_failed(name.clone(), &source);
         match (self.temp, self.target) {
-            (Temp::Named(t), Some(target)) => {
+            (Temp::Named(t, _registered), Some(target)) => {
                 t.as_file().sync_all().map_err(fail)?;
                 t.persist(&target).map_err(|e| fail(e.error))?;
             }
             (temp, target) => {
                 let mut f = match temp {
                     Temp::Anonymous(f) => f,
-                    Temp::Named(t) => t.into_file(),
+                    Temp::Named(t, _) => t.into_file(),
                 };
                 f.rewind().map_err(fail)?;
                 let mut sink: Box<dyn Write> = match &target {
@@ -246,4 +385,14 @@ impl Output {
         }
         Ok(())
     }
+}
+
+/// Reports a failed write (nothing was written) and gives the failure.
+fn write_failed(path: String, e: &io::Error) -> Failed {
+    write_failed_because(path, reason(e))
+}
+
+fn write_failed_because(path: String, reason: String) -> Failed {
+    report::diagnostic(FileError::Write { path, reason });
+    Failed::Error
 }

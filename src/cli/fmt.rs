@@ -101,12 +101,7 @@ fn to_stdout(text: &str) -> Result<(), Failed> {
 /// Replaces the file atomically (a temp file beside it, renamed over it). A symbolic link is
 /// followed: the file it points to is rewritten and the link stays.
 fn write_in_place(path: &Path, text: &str) -> Result<(), Failed> {
-    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-    let target = match is_link.then(|| std::fs::canonicalize(path)) {
-        Some(Ok(real)) => real,
-        _ => path.to_path_buf(),
-    };
-    let output = Output::create(Some(&target))?;
+    let output = Output::create(Some(path))?;
     let mut file = output.file()?;
     if let Err(e) = file.write_all(text.as_bytes()).and_then(|()| file.flush()) {
         report::diagnostic(FileError::Write { path: files::display(path), reason: files::reason(&e) });

@@ -8,10 +8,21 @@ mod fmt;
 pub mod repl;
 pub mod report;
 pub mod run;
+pub mod signals;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+/// The most `--jobs` (worker threads of `skel apply` and `skel check`, requests in flight of
+/// `skel run`): more would only cost memory, and past what the system allows threads fail to
+/// start.
+pub const MAX_JOBS: u64 = 256;
+
+/// `--jobs N`: 1 to `MAX_JOBS`; another number is a usage error that gives the range.
+pub fn jobs_parser() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..=MAX_JOBS)
+}
 
 /// A failure that has already been reported to the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,9 +141,9 @@ pub struct CheckArgs {
     /// Exit 1 on findings of this severity or worse.
     #[arg(long, value_enum, default_value = "error")]
     pub fail_on: SeverityArg,
-    /// Worker threads reading a trace (default: one per core); `--jobs 1` runs on one thread.
-    /// The report is the same for any number.
-    #[arg(short, long)]
+    /// Worker threads reading a trace, 1 to 256 (default: one per core); `--jobs 1` runs on one
+    /// thread. The report is the same for any number.
+    #[arg(short, long, value_parser = jobs_parser())]
     pub jobs: Option<usize>,
 }
 
@@ -185,9 +196,9 @@ pub struct ApplyArgs {
     /// Run the unoptimized program (for checking the optimizer; the output is the same).
     #[arg(long)]
     pub no_opt: bool,
-    /// Worker threads (default: one per core); `--jobs 1` runs on one thread. The output is
-    /// the same for any number.
-    #[arg(short, long)]
+    /// Worker threads, 1 to 256 (default: one per core); `--jobs 1` runs on one thread. The
+    /// output is the same for any number.
+    #[arg(short, long, value_parser = jobs_parser())]
     pub jobs: Option<usize>,
     /// Also rename, in the trace's `config.trackedObjects` and `pod_lifecycles` owners, each kind
     /// that a `modify(kind == K && apiVersion == OLD, apiVersion = NEW)` moves (as `skel check

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::builder::RangedU64ValueParser;
 use indicatif::{ProgressBar, ProgressStyle};
 use miette::Diagnostic;
 use serde_json::Value;
@@ -19,12 +20,12 @@ use skel_runner::{
     builtin, mpsc, Cluster, Connection, DryRun, Ending, Failure, KubeCluster, ObjectFailure, Observer, Outcome, Phase,
     Progress, RunOptions, Speed, Step, Summary, Survey, Verb,
 };
-use skel_trace::{Event, Format, Section, TraceVisitor};
+use skel_trace::{fsio, Event, Format, Section, TraceVisitor};
 use thiserror::Error;
 
 use super::apply::{self, Script, TraceInputError};
 use super::files::{self, FileError};
-use super::{report, Failed};
+use super::{report, signals, Failed};
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -53,8 +54,8 @@ pub struct RunArgs {
     /// Prefix of the namespaces the trace's objects go to (`default` becomes `virtual-default`).
     #[arg(long, default_value = "virtual-")]
     pub namespace_prefix: String,
-    /// Create this many KWOK nodes for the pods to land on (deleted at the end).
-    #[arg(long, default_value_t = 0)]
+    /// Create this many KWOK nodes for the pods to land on (deleted at the end), at most 10000.
+    #[arg(long, default_value_t = 0, value_parser = RangedU64ValueParser::<usize>::new().range(0..=MAX_VIRTUAL_NODES))]
     pub virtual_nodes: usize,
     /// A Node manifest (YAML or JSON) for the virtual nodes: labels, taints, allocatable.
     #[arg(long, requires = "virtual_nodes")]
@@ -71,8 +72,8 @@ pub struct RunArgs {
     /// The Kubernetes version a dry run checks against (default: the newest the table knows).
     #[arg(long, requires = "dry_run")]
     pub server_version: Option<String>,
-    /// Requests in flight at once within an event.
-    #[arg(short, long, default_value_t = 8)]
+    /// Requests in flight at once within an event, 1 to 256.
+    #[arg(short, long, default_value_t = 8, value_parser = super::jobs_parser())]
     pub jobs: usize,
     /// How long one request may take (`30s`); failed requests are retried with backoff.
     #[arg(long, default_value = "30s", value_parser = parse_offset)]
@@ -81,6 +82,10 @@ pub struct RunArgs {
     #[arg(short, long)]
     pub quiet: bool,
 }
+
+/// The most `--virtual-nodes`: a simulated cluster, not a node per pod (each node is requests
+/// to create and delete it, and a line of the `--dry-run` plan).
+const MAX_VIRTUAL_NODES: u64 = 10_000;
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum RunUsageError {
@@ -108,9 +113,6 @@ pub enum RunUsageError {
     #[error("`--node-template` without `--virtual-nodes`")]
     #[diagnostic(code(skel::usage::node_template), help("say how many nodes to make, e.g. `--virtual-nodes 5`"))]
     TemplateWithoutNodes,
-    #[error("`--jobs` must be at least 1")]
-    #[diagnostic(code(skel::usage::jobs), help("`--jobs 1` sends one request at a time"))]
-    Jobs,
     #[error("`{path}` is not a Node manifest: {reason}")]
     #[diagnostic(
         code(skel::run::node_template),
@@ -185,9 +187,6 @@ pub fn run(args: RunArgs) -> Result<(), Failed> {
             return Err(usage(RunUsageError::Range { from: clock(from), until: clock(until) }));
         }
     }
-    if args.jobs == 0 {
-        return Err(usage(RunUsageError::Jobs));
-    }
     let dry_version = match (&args.server_version, args.dry_run) {
         (Some(text), _) => match KubeVersion::parse(text) {
             Some(v) if v.major == 1 && (builtin::OLDEST..=builtin::NEWEST).contains(&v.minor) => Some(v),
@@ -215,7 +214,7 @@ pub fn run(args: RunArgs) -> Result<(), Failed> {
         Some(script) => Some(rewrite(script, &args)?),
         None => None,
     };
-    let trace_path = rewritten.as_ref().map_or(args.trace.as_path(), |t| t.path());
+    let trace_path = rewritten.as_ref().map_or(args.trace.as_path(), |(t, _)| t.path());
     let trace_name = files::display(&args.trace);
 
     let survey = survey(trace_path, &trace_name)?;
@@ -309,10 +308,10 @@ pub fn run(args: RunArgs) -> Result<(), Failed> {
 /// Ctrl-C once: stop after the requests in flight, then clean up. Twice: quit at once.
 fn interrupt_handler(stop: Arc<AtomicBool>) {
     let presses = AtomicUsize::new(0);
-    let _ = ctrlc::set_handler(move || {
+    signals::on_interrupt(move || {
         if presses.fetch_add(1, Ordering::SeqCst) > 0 {
             eprintln!("\nskel run: stopped; the run's namespaces and nodes are left on the cluster");
-            std::process::exit(130);
+            signals::exit(130);
         }
         stop.store(true, Ordering::SeqCst);
         eprintln!("\nskel run: stopping after the requests in flight, then cleaning up (Ctrl-C again to quit now)");
@@ -327,8 +326,8 @@ fn run_id() -> String {
 
 fn read_node_template(path: &Path) -> Result<Value, RunUsageError> {
     let name = files::display(path);
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| RunUsageError::NodeTemplate { path: name.clone(), reason: files::reason(&e) })?;
+    let text = files::read_text(path, fsio::SOURCE_LIMIT)
+        .map_err(|reason| RunUsageError::NodeTemplate { path: name.clone(), reason })?;
     let value: Value = serde_yaml::from_str(&text)
         .map_err(|e| RunUsageError::NodeTemplate { path: name.clone(), reason: e.to_string() })?;
     match value.get("kind").and_then(Value::as_str) {
@@ -338,14 +337,16 @@ fn read_node_template(path: &Path) -> Result<Value, RunUsageError> {
     }
 }
 
-/// Applies the script to the trace into a temp file (msgpack: the fastest to read back).
-fn rewrite(script_path: &Path, args: &RunArgs) -> Result<tempfile::NamedTempFile, Failed> {
+/// Applies the script to the trace into a temp file (msgpack: the fastest to read back), on the
+/// list a signal removes.
+fn rewrite(script_path: &Path, args: &RunArgs) -> Result<(tempfile::NamedTempFile, signals::Registered), Failed> {
     let (script_name, src, program) = apply::compile_script(script_path, skel::OptLevel::Full, args.quiet)?;
     let input = files::open_trace(&args.trace, None)?;
     let temp = tempfile::Builder::new().prefix("skel-run-").suffix(".sktrace").tempfile().map_err(|e| {
         report::diagnostic(FileError::Write { path: "a temp file".into(), reason: files::reason(&e) });
         Failed::Error
     })?;
+    let registered = signals::register(temp.path());
     let out = temp.reopen().map_err(|e| {
         report::diagnostic(FileError::Write { path: files::display(temp.path()), reason: files::reason(&e) });
         Failed::Error
@@ -362,7 +363,7 @@ fn rewrite(script_path: &Path, args: &RunArgs) -> Result<tempfile::NamedTempFile
     if !args.quiet {
         eprintln!("{}", apply::summary_line(&summary, 0.0).replace("; 0.00s", ""));
     }
-    Ok(temp)
+    Ok((temp, registered))
 }
 
 /// The first pass: what the preflight checks.

@@ -162,7 +162,7 @@ fn interactive_loop(mut session: Session) -> Result<(), Failed> {
     rl.set_helper(Some(ReplHelper::new(Rc::clone(&session.keys), session.style)));
     // While the line editor reads, Ctrl-C is a key (it drops the input); while a statement
     // runs, it is a signal, and stops the statement.
-    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::Relaxed));
+    crate::cli::signals::on_interrupt(|| INTERRUPTED.store(true, Ordering::Relaxed));
     let history = history_file();
     if let Some(h) = &history {
         let _ = rl.load_history(h);

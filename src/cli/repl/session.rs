@@ -16,7 +16,7 @@ use skel_trace::{Event, Format, Trace};
 use super::diff;
 use super::error::ReplError;
 use super::style::Style;
-use crate::cli::files::{self, FileError, Output};
+use crate::cli::files::{self, Output};
 use crate::cli::report;
 use skel::explore::{self as query, Address, KeyIndex, Object};
 
@@ -891,19 +891,23 @@ impl Session {
     /// Loads a trace, replacing the current one (and forgetting its history).
     pub fn load(&mut self, path: &Path) {
         let name = files::display(path);
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
+        // Streamed, not read whole first: `/dev/zero` fails at its first byte, and a FIFO's wait
+        // for a writer is announced.
+        let mut input = match files::open_named(path) {
+            Ok(f) => std::io::BufReader::new(f),
             Err(e) => {
-                let help = match e.kind() {
-                    std::io::ErrorKind::NotFound => "check the path; it is relative to the current folder",
-                    _ => "check that the path names a readable file",
-                };
-                self.fail(FileError::Read { path: name, reason: files::reason(&e), help: help.into() });
+                self.fail(files::read_failed(&name, e, "a trace"));
                 return;
             }
         };
-        let format = Format::of_file(path, &bytes);
-        let trace = match Trace::read(bytes.as_slice(), format) {
+        let format = match std::io::BufRead::fill_buf(&mut input) {
+            Ok(head) => Format::of_file(path, head),
+            Err(e) => {
+                self.fail(files::read_failed(&name, skel_trace::fsio::FileReadError::Io(e), "a trace"));
+                return;
+            }
+        };
+        let trace = match Trace::read(input, format) {
             Ok(t) => t,
             Err(e) => {
                 self.fail(crate::cli::apply::TraceInputError { file: name, inner: e });
