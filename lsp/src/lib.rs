@@ -7,14 +7,13 @@ pub mod analysis;
 mod server;
 pub mod text;
 mod tokens;
+mod transport;
 
-pub use server::{file_path, serve};
+pub use server::{file_path, serve, TRACE_LIMIT};
+pub use transport::{serve_io, MAX_BODY, MAX_HEADER_LINE};
 
-/// Serves on stdin and stdout until the client says `exit`.
+/// Serves on stdin and stdout until the client says `exit` (or its input ends). `Err` says
+/// why the exit is not a clean one (`exit` without `shutdown`): the protocol's exit code 1.
 pub fn run_stdio() -> Result<(), String> {
-    let (conn, io) = lsp_server::Connection::stdio();
-    let served = serve(&conn).map_err(|e| e.to_string());
-    drop(conn);
-    io.join().map_err(|e| e.to_string())?;
-    served
+    serve_io(std::io::stdin(), std::io::stdout())
 }

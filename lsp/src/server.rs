@@ -1,30 +1,41 @@
 //! The server: documents, requests and notifications, over an `lsp_server::Connection`.
 //! Every answer comes from the compiler's own stages (parse, check) and the library's trace
 //! queries; nothing here parses SKEL again.
+//!
+//! The main loop owns the documents and handles notifications in order (a `didChange` is
+//! compiled and its diagnostics published before the next message is read). Each request is
+//! answered on a thread of its own, on a snapshot of its document, so a slow request (reading
+//! a large trace for a hover) holds up no other; `$/cancelRequest` answers a request still
+//! running with -32800 at once, and its late answer is dropped. A panic in a handler is
+//! caught and answered with -32603: the server stays up.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::io::BufRead as _;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
 
-use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
+use crossbeam_channel::{Receiver, Sender};
+use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestId, Response};
 use lsp_types::notification::{
-    DidChangeConfiguration, DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, Notification as _,
-    PublishDiagnostics,
+    Cancel, DidChangeConfiguration, DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, Exit,
+    Notification as _, PublishDiagnostics, ShowMessage,
 };
 use lsp_types::request::{
-    Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest, PrepareRenameRequest, References,
-    Rename, Request as _, SemanticTokensFullRequest,
+    Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest, Initialize, PrepareRenameRequest,
+    References, Rename, Request as _, SemanticTokensFullRequest, Shutdown,
 };
 use lsp_types::{
-    CompletionItem, CompletionItemKind, CompletionOptions, CompletionParams, CompletionResponse, CompletionTextEdit,
-    Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, DidChangeConfigurationParams,
+    CancelParams, CompletionItem, CompletionItemKind, CompletionOptions, CompletionParams, CompletionResponse,
+    CompletionTextEdit, Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, DidChangeConfigurationParams,
     DidChangeTextDocumentParams, DidCloseTextDocumentParams, DidOpenTextDocumentParams, DocumentFormattingParams,
     DocumentSymbol, DocumentSymbolParams, DocumentSymbolResponse, GotoDefinitionParams, GotoDefinitionResponse, Hover,
     HoverContents, HoverParams, HoverProviderCapability, InitializeParams, Location, MarkupContent, MarkupKind,
-    NumberOrString, OneOf, Position, PositionEncodingKind, PrepareRenameResponse, PublishDiagnosticsParams, Range,
-    ReferenceParams, RenameOptions, RenameParams, SemanticToken, SemanticTokens, SemanticTokensFullOptions,
-    SemanticTokensLegend, SemanticTokensOptions, SemanticTokensParams, SemanticTokensResult,
-    SemanticTokensServerCapabilities, ServerCapabilities, SymbolKind, TextDocumentPositionParams,
+    MessageType, NumberOrString, OneOf, Position, PositionEncodingKind, PrepareRenameResponse,
+    PublishDiagnosticsParams, Range, ReferenceParams, RenameOptions, RenameParams, SemanticToken, SemanticTokens,
+    SemanticTokensFullOptions, SemanticTokensLegend, SemanticTokensOptions, SemanticTokensParams, SemanticTokensResult,
+    SemanticTokensServerCapabilities, ServerCapabilities, ShowMessageParams, SymbolKind, TextDocumentPositionParams,
     TextDocumentSyncCapability, TextDocumentSyncKind, TextEdit, Uri, WorkDoneProgressOptions, WorkspaceEdit,
 };
 use miette::Diagnostic as _;
@@ -32,6 +43,7 @@ use serde_json::Value;
 use skel::ast::{Script, Statement};
 use skel::explore::{self, KeyIndex};
 use skel::{CompileError, OptLevel};
+use skel_trace::fsio::{self, kind_name, FileReadError, Special};
 use skel_trace::{Event, Format, Section, TraceVisitor};
 
 use crate::analysis::{self, Item};
@@ -41,45 +53,28 @@ use skel::kube::fields as k8s;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// Runs a server on a connection until `shutdown` and `exit`.
+/// The stack of the server's threads: compiling or formatting a script recurses into its
+/// nesting, whatever thread the server is run on.
+const STACK: usize = 64 << 20;
+
+/// Requests running at once; one more is refused (-32803) until one ends.
+const MAX_RUNNING: usize = 64;
+
+/// The bytes of a trace read for hover and completion (256 MiB): the index holds what the
+/// first ones hold.
+pub const TRACE_LIMIT: u64 = 256 << 20;
+
+/// Runs a server on a connection until `exit`: `Ok` after `shutdown` then `exit`; `Err` for
+/// `exit` without `shutdown`, or a connection that ends before them (the protocol's exit code
+/// 1).
 pub fn serve(conn: &Connection) -> Result<(), Error> {
-    let (id, params) = conn.initialize_start()?;
-    let init: InitializeParams = serde_json::from_value(params)?;
-    let utf8 = init
-        .capabilities
-        .general
-        .as_ref()
-        .and_then(|g| g.position_encodings.as_ref())
-        .is_some_and(|e| e.contains(&PositionEncodingKind::UTF8));
-    let encoding = if utf8 { Encoding::Utf8 } else { Encoding::Utf16 };
-    let result = serde_json::json!({
-        "capabilities": capabilities(encoding),
-        "serverInfo": {"name": "skel", "version": env!("CARGO_PKG_VERSION")},
-    });
-    conn.initialize_finish(id, result)?;
-    #[allow(deprecated)]
-    let root = init.root_uri.as_ref().and_then(file_path);
-    let mut server = Server {
-        conn,
-        encoding,
-        docs: HashMap::new(),
-        root,
-        trace_setting: init.initialization_options.as_ref().and_then(trace_setting),
-        traces: HashMap::new(),
-    };
-    for msg in &conn.receiver {
-        match msg {
-            Message::Request(req) => {
-                if conn.handle_shutdown(&req)? {
-                    return Ok(());
-                }
-                server.request(req)?;
-            }
-            Message::Notification(n) => server.notification(n)?,
-            Message::Response(_) => {}
-        }
-    }
-    Ok(())
+    std::thread::scope(|scope| {
+        let main = std::thread::Builder::new()
+            .name("skel-lsp".into())
+            .stack_size(STACK)
+            .spawn_scoped(scope, || Server::new(conn).run())?;
+        main.join().unwrap_or_else(|_| Err("the server's main loop panicked".into()))
+    })
 }
 
 fn capabilities(encoding: Encoding) -> ServerCapabilities {
@@ -156,23 +151,186 @@ struct Doc {
 pub struct TraceInfo {
     pub name: String,
     keys: KeyIndex,
+    /// Whether the trace is longer than what was read of it.
+    cut: bool,
 }
 
+/// What every request thread shares: set by `initialize`.
+#[derive(Default)]
+struct Shared {
+    encoding: Encoding,
+    root: Option<PathBuf>,
+    /// Traces read, by path: each slot is locked while its trace is read, so the requests that
+    /// need it wait for one reading rather than each reading it.
+    traces: Mutex<HashMap<PathBuf, Arc<Mutex<Option<Loaded>>>>>,
+    /// The problems told to the editor (`window/showMessage`), each told once.
+    told: Mutex<HashSet<String>>,
+}
+
+/// A trace as read at a modification time: its index (`None`: it could not be read).
+struct Loaded {
+    modified: Option<SystemTime>,
+    info: Option<Arc<TraceInfo>>,
+}
+
+/// The main loop's state: the documents, the requests running, the protocol's stage.
 struct Server<'c> {
     conn: &'c Connection,
-    encoding: Encoding,
-    docs: HashMap<Uri, Doc>,
-    root: Option<PathBuf>,
+    shared: Arc<Shared>,
     /// The `skel.trace` setting.
     trace_setting: Option<PathBuf>,
-    /// Traces read, by path, with the modification time they were read at.
-    traces: HashMap<PathBuf, (std::time::SystemTime, Rc<TraceInfo>)>,
+    /// Open documents, by URI.
+    docs: HashMap<String, Arc<Doc>>,
+    /// Requests running on their threads, not yet answered.
+    running: HashSet<RequestId>,
+    /// What request threads send back: their answers and notifications.
+    results: (Sender<Message>, Receiver<Message>),
+    initialized: bool,
+    shut_down: bool,
 }
 
-impl Server<'_> {
+/// Whether the main loop goes on after a message.
+enum Step {
+    Continue,
+    Exit,
+}
+
+impl<'c> Server<'c> {
+    fn new(conn: &'c Connection) -> Server<'c> {
+        Server {
+            conn,
+            shared: Arc::default(),
+            trace_setting: None,
+            docs: HashMap::new(),
+            running: HashSet::new(),
+            results: crossbeam_channel::unbounded(),
+            initialized: false,
+            shut_down: false,
+        }
+    }
+
+    fn run(mut self) -> Result<(), Error> {
+        loop {
+            crossbeam_channel::select! {
+                recv(self.conn.receiver) -> msg => match msg {
+                    Ok(msg) => {
+                        if let Step::Exit = self.message(msg)? {
+                            return if self.shut_down {
+                                Ok(())
+                            } else {
+                                Err("the client sent `exit` without `shutdown` first".into())
+                            };
+                        }
+                    }
+                    Err(_) if self.shut_down => return Ok(()),
+                    Err(_) => return Err("the client closed the connection without `shutdown` and `exit`".into()),
+                },
+                recv(self.results.1) -> msg => {
+                    if let Ok(msg) = msg {
+                        self.finished(msg)?;
+                    }
+                }
+            }
+        }
+    }
+
     fn send(&self, msg: impl Into<Message>) -> Result<(), Error> {
         self.conn.sender.send(msg.into())?;
         Ok(())
+    }
+
+    fn message(&mut self, msg: Message) -> Result<Step, Error> {
+        match msg {
+            Message::Request(req) => self.request(req)?,
+            Message::Notification(n) if n.method == Exit::METHOD => return Ok(Step::Exit),
+            // Before `initialize` and after `shutdown`, notifications are dropped.
+            Message::Notification(n) if self.initialized && !self.shut_down => self.notification(n)?,
+            Message::Notification(_) | Message::Response(_) => {}
+        }
+        Ok(Step::Continue)
+    }
+
+    /// A request thread's answer (sent unless the request was cancelled meanwhile) or
+    /// notification.
+    fn finished(&mut self, msg: Message) -> Result<(), Error> {
+        match msg {
+            Message::Response(r) if !self.running.remove(&r.id) => Ok(()),
+            msg => self.send(msg),
+        }
+    }
+
+    fn request(&mut self, req: Request) -> Result<(), Error> {
+        let refuse = |code: ErrorCode, message: String| Response::new_err(req.id.clone(), code as i32, message);
+        let refused = if self.shut_down {
+            refuse(ErrorCode::InvalidRequest, format!("`{}` after `shutdown`: only `exit` is accepted now", req.method))
+        } else if req.method == Initialize::METHOD && self.initialized {
+            refuse(ErrorCode::InvalidRequest, "the server is initialized already".into())
+        } else if req.method == Initialize::METHOD {
+            return self.initialize(req);
+        } else if !self.initialized {
+            refuse(ErrorCode::ServerNotInitialized, format!("`{}` before `initialize`", req.method))
+        } else if req.method == Shutdown::METHOD {
+            self.shut_down = true;
+            Response::new_ok(req.id, Value::Null)
+        } else if self.running.contains(&req.id) {
+            refuse(ErrorCode::InvalidRequest, format!("request {} is running already", req.id))
+        } else if self.running.len() >= MAX_RUNNING {
+            refuse(ErrorCode::RequestFailed, format!("busy: {MAX_RUNNING} requests are running; ask again later"))
+        } else {
+            return self.start(req);
+        };
+        self.send(refused)
+    }
+
+    fn initialize(&mut self, req: Request) -> Result<(), Error> {
+        let init: InitializeParams = match serde_json::from_value(req.params) {
+            Ok(init) => init,
+            Err(e) => return self.send(Response::new_err(req.id, ErrorCode::InvalidParams as i32, e.to_string())),
+        };
+        let utf8 = init
+            .capabilities
+            .general
+            .as_ref()
+            .and_then(|g| g.position_encodings.as_ref())
+            .is_some_and(|e| e.contains(&PositionEncodingKind::UTF8));
+        let encoding = if utf8 { Encoding::Utf8 } else { Encoding::Utf16 };
+        #[allow(deprecated)]
+        let root = init.root_uri.as_ref().and_then(file_path);
+        self.shared = Arc::new(Shared { encoding, root, ..Shared::default() });
+        self.trace_setting = init.initialization_options.as_ref().and_then(trace_setting);
+        self.initialized = true;
+        let result = serde_json::json!({
+            "capabilities": capabilities(encoding),
+            "serverInfo": {"name": "skel", "version": env!("CARGO_PKG_VERSION")},
+        });
+        self.send(Response::new_ok(req.id, result))
+    }
+
+    /// Answers a request on a thread of its own, on a snapshot of its document.
+    fn start(&mut self, req: Request) -> Result<(), Error> {
+        let uri = req.params.get("textDocument").and_then(|t| t.get("uri")).and_then(Value::as_str);
+        let job = Job {
+            shared: Arc::clone(&self.shared),
+            doc: uri.and_then(|u| self.docs.get(u)).cloned(),
+            trace_setting: self.trace_setting.clone(),
+            out: self.results.0.clone(),
+        };
+        let id = req.id.clone();
+        let spawned = std::thread::Builder::new().name("skel-lsp-request".into()).stack_size(STACK).spawn(move || {
+            let out = job.out.clone();
+            let _ = out.send(job.answer(req).into());
+        });
+        match spawned {
+            Ok(_) => {
+                self.running.insert(id);
+                Ok(())
+            }
+            Err(e) => self.send(Response::new_err(
+                id,
+                ErrorCode::RequestFailed as i32,
+                format!("cannot start a thread for the request: {e}"),
+            )),
+        }
     }
 
     fn notification(&mut self, n: Notification) -> Result<(), Error> {
@@ -202,7 +360,7 @@ impl Server<'_> {
             }
             DidCloseTextDocument::METHOD => {
                 let p: DidCloseTextDocumentParams = serde_json::from_value(n.params)?;
-                self.docs.remove(&p.text_document.uri);
+                self.docs.remove(p.text_document.uri.as_str());
                 let params =
                     PublishDiagnosticsParams { uri: p.text_document.uri, diagnostics: Vec::new(), version: None };
                 self.send(Notification::new(PublishDiagnostics::METHOD.into(), params))?;
@@ -214,6 +372,16 @@ impl Server<'_> {
                     self.trace_setting = trace_setting(s);
                 }
             }
+            Cancel::METHOD => {
+                let p: CancelParams = serde_json::from_value(n.params)?;
+                let id = match p.id {
+                    NumberOrString::Number(n) => RequestId::from(n),
+                    NumberOrString::String(s) => RequestId::from(s),
+                };
+                if self.running.remove(&id) {
+                    self.send(Response::new_err(id, ErrorCode::RequestCanceled as i32, "cancelled".into()))?;
+                }
+            }
             _ => {}
         }
         Ok(())
@@ -222,17 +390,66 @@ impl Server<'_> {
     /// A document's new text: parse and check it, publish its diagnostics.
     fn update(&mut self, uri: Uri, text: String, version: Option<i32>) -> Result<(), Error> {
         let folder = file_path(&uri).and_then(|p| p.parent().map(Path::to_path_buf));
-        let compiled = skel::compile_in(&text, OptLevel::Full, folder.as_deref());
-        let lines = LineIndex::new(&text, self.encoding);
-        let diagnostics = compiled.diagnostics.iter().map(|d| to_lsp(d, &text, &lines, &uri)).collect();
-        self.docs.insert(uri.clone(), Doc { text, lines, script: compiled.ast });
+        let lines = LineIndex::new(&text, self.shared.encoding);
+        let compiled = catch_unwind(AssertUnwindSafe(|| {
+            let compiled = skel::compile_in(&text, OptLevel::Full, folder.as_deref());
+            let diagnostics = compiled.diagnostics.iter().map(|d| to_lsp(d, &text, &lines, &uri)).collect();
+            (compiled.ast, diagnostics)
+        }));
+        // A panic in the compiler is a bug: said on the document, which keeps its text (for
+        // tokens and formatting) without a syntax tree.
+        let (script, diagnostics) = compiled.unwrap_or_else(|panic| {
+            let message = format!("skel lsp failed on this script: {} (a bug in skel)", panic_message(&*panic));
+            let d = Diagnostic {
+                severity: Some(DiagnosticSeverity::ERROR),
+                source: Some("skel".into()),
+                message,
+                ..Diagnostic::default()
+            };
+            (Script::default(), vec![d])
+        });
+        self.docs.insert(uri.as_str().to_string(), Arc::new(Doc { text, lines, script }));
         let params = PublishDiagnosticsParams { uri, diagnostics, version };
         self.send(Notification::new(PublishDiagnostics::METHOD.into(), params))
     }
+}
 
-    fn request(&mut self, req: Request) -> Result<(), Error> {
-        let (id, params) = (req.id.clone(), req.params);
-        let result = match req.method.as_str() {
+/// What a panic says.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
+}
+
+/// A request's context on its thread: a snapshot of its document and of the settings.
+struct Job {
+    shared: Arc<Shared>,
+    doc: Option<Arc<Doc>>,
+    trace_setting: Option<PathBuf>,
+    /// To the main loop: notifications for the editor (and the answer).
+    out: Sender<Message>,
+}
+
+impl Job {
+    /// The answer to a request; a panic in its handler is answered with -32603.
+    fn answer(&self, req: Request) -> Response {
+        let (id, method) = (req.id, req.method);
+        let answered = catch_unwind(AssertUnwindSafe(|| self.handle(&method, req.params)));
+        match answered {
+            Ok(Ok(value)) => Response::new_ok(id, value),
+            Ok(Err((code, message))) => Response::new_err(id, code as i32, message),
+            Err(panic) => Response::new_err(
+                id,
+                ErrorCode::InternalError as i32,
+                format!("skel lsp failed on `{method}`: {} (a bug in skel)", panic_message(&*panic)),
+            ),
+        }
+    }
+
+    fn handle(&self, method: &str, params: Value) -> Reply {
+        match method {
             HoverRequest::METHOD => reply(params, |p| self.hover(p)),
             Completion::METHOD => reply(params, |p| self.completion(p)),
             GotoDefinition::METHOD => reply(params, |p| self.definition(p)),
@@ -242,17 +459,12 @@ impl Server<'_> {
             Formatting::METHOD => reply(params, |p| self.format(p)),
             DocumentSymbolRequest::METHOD => reply(params, |p| self.symbols(p)),
             SemanticTokensFullRequest::METHOD => reply(params, |p| self.semantic_tokens(p)),
-            _ => Err((ErrorCode::MethodNotFound, format!("skel lsp does not handle `{}`", req.method))),
-        };
-        let response = match result {
-            Ok(value) => Response::new_ok(id, value),
-            Err((code, message)) => Response::new_err(id, code as i32, message),
-        };
-        self.send(response)
+            _ => Err((ErrorCode::MethodNotFound, format!("skel lsp does not handle `{method}`"))),
+        }
     }
 
     fn doc(&self, uri: &Uri) -> Result<&Doc, (ErrorCode, String)> {
-        self.docs.get(uri).ok_or((ErrorCode::InvalidParams, format!("`{}` is not open", uri.as_str())))
+        self.doc.as_deref().ok_or((ErrorCode::InvalidParams, format!("`{}` is not open", uri.as_str())))
     }
 
     /// The statement and item at a position.
@@ -266,12 +478,24 @@ impl Server<'_> {
         doc.lines.range(&doc.text, span.start, span.end)
     }
 
+    /// Tells the editor of a problem (`window/showMessage`), once.
+    fn tell(&self, typ: MessageType, message: String) {
+        let new = self.shared.told.lock().unwrap_or_else(PoisonError::into_inner).insert(message.clone());
+        if new {
+            eprintln!("skel lsp: {message}");
+            let _ =
+                self.out.send(Notification::new(ShowMessage::METHOD.into(), ShowMessageParams { typ, message }).into());
+        }
+    }
+
     // ------------------------------------------------------------------ the trace
 
     /// The trace configured for a document: a `# trace: FILE` comment at its top (relative to
     /// the script's folder), else the `skel.trace` setting (relative to the workspace root).
-    fn trace_for(&mut self, uri: &Uri) -> Option<Rc<TraceInfo>> {
-        let doc = self.docs.get(uri)?;
+    /// A trace that cannot be read, or is not a regular file (a FIFO would never end), is told
+    /// to the editor; hover and completion go on without it.
+    fn trace_for(&self, uri: &Uri) -> Option<Arc<TraceInfo>> {
+        let doc = self.doc.as_deref()?;
         let folder = file_path(uri).and_then(|p| p.parent().map(Path::to_path_buf));
         let from_comment = doc
             .text
@@ -282,23 +506,59 @@ impl Server<'_> {
             .map(|f| folder.as_deref().unwrap_or(Path::new(".")).join(f));
         let path = from_comment.or_else(|| {
             let t = self.trace_setting.as_ref()?;
-            Some(if t.is_absolute() { t.clone() } else { self.root.as_deref().unwrap_or(Path::new(".")).join(t) })
+            let root = self.shared.root.as_deref().unwrap_or(Path::new("."));
+            Some(if t.is_absolute() { t.clone() } else { root.join(t) })
         })?;
-        // Read again when the file changed; one that cannot be read is tried again next time.
-        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
-        if let Some((at, loaded)) = self.traces.get(&path) {
-            if *at == modified {
-                return Some(Rc::clone(loaded));
+        let cannot = |why: FileReadError| format!("the trace {} cannot be read: {why}", path.display());
+        let meta = match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => meta,
+            Ok(meta) => {
+                self.tell(
+                    MessageType::WARNING,
+                    cannot(FileReadError::NotRegular { kind: kind_name(meta.file_type()) }),
+                );
+                return None;
             }
+            Err(e) => {
+                self.tell(MessageType::WARNING, cannot(FileReadError::Io(e)));
+                return None;
+            }
+        };
+        // Read again when the file changes; until then, not again (nor told again).
+        let modified = meta.modified().ok();
+        let slot = Arc::clone(
+            self.shared.traces.lock().unwrap_or_else(PoisonError::into_inner).entry(path.clone()).or_default(),
+        );
+        let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(loaded) = slot.as_ref().filter(|l| l.modified == modified) {
+            return loaded.info.clone();
         }
-        let loaded = Rc::new(load_trace(&path)?);
-        self.traces.insert(path, (modified, Rc::clone(&loaded)));
-        Some(loaded)
+        let info = match load_trace(&path, TRACE_LIMIT) {
+            Ok(info) => {
+                if info.cut {
+                    let mib = TRACE_LIMIT >> 20;
+                    self.tell(
+                        MessageType::INFO,
+                        format!(
+                            "the trace {} is over {mib} MiB: hover and completion know its first {mib} MiB",
+                            path.display()
+                        ),
+                    );
+                }
+                Some(Arc::new(info))
+            }
+            Err(why) => {
+                self.tell(MessageType::WARNING, format!("the trace {} cannot be read: {why}", path.display()));
+                None
+            }
+        };
+        *slot = Some(Loaded { modified, info: info.clone() });
+        info
     }
 
     // ------------------------------------------------------------------ hover
 
-    fn hover(&mut self, p: HoverParams) -> Result<Option<Hover>, (ErrorCode, String)> {
+    fn hover(&self, p: HoverParams) -> Result<Option<Hover>, (ErrorCode, String)> {
         let pos = &p.text_document_position_params;
         let uri = pos.text_document.uri.clone();
         let trace = self.trace_for(&uri);
@@ -352,7 +612,7 @@ impl Server<'_> {
 
     // ------------------------------------------------------------------ completion
 
-    fn completion(&mut self, p: CompletionParams) -> Result<Option<CompletionResponse>, (ErrorCode, String)> {
+    fn completion(&self, p: CompletionParams) -> Result<Option<CompletionResponse>, (ErrorCode, String)> {
         let pos = &p.text_document_position;
         let uri = pos.text_document.uri.clone();
         let trace = self.trace_for(&uri);
@@ -547,11 +807,13 @@ impl Server<'_> {
 
     fn symbols(&self, p: DocumentSymbolParams) -> Result<Option<DocumentSymbolResponse>, (ErrorCode, String)> {
         let doc = self.doc(&p.text_document.uri)?;
-        let symbols = doc
-            .script
-            .statements
+        let statements = &doc.script.statements;
+        let symbols = statements
             .iter()
-            .map(|s| {
+            .enumerate()
+            .map(|(i, s)| {
+                let next = statements.get(i + 1).map_or(doc.text.len(), |n| n.span.start);
+                let end = statement_end(&doc.text, s.span.end, next);
                 #[allow(deprecated)]
                 DocumentSymbol {
                     name: analysis::statement_name(&doc.text, s),
@@ -559,7 +821,7 @@ impl Server<'_> {
                     kind: SymbolKind::FUNCTION,
                     tags: None,
                     deprecated: None,
-                    range: self.range(doc, skel::ast::Span::new(s.span.start, statement_end(&doc.text, s.span.end))),
+                    range: self.range(doc, skel::ast::Span::new(s.span.start, end)),
                     selection_range: self.range(doc, s.command_span),
                     children: None,
                 }
@@ -689,9 +951,9 @@ fn path_stats(t: &TraceInfo, key: &str) -> String {
     out
 }
 
-/// Reads a trace as it streams by, into an index; the objects are not kept, so a trace of any
-/// size fits.
-fn load_trace(path: &Path) -> Option<TraceInfo> {
+/// Reads a trace as it streams by, into an index; the objects are not kept. At most `limit`
+/// bytes are read: a longer trace is indexed as far as they go (`cut`).
+fn load_trace(path: &Path, limit: u64) -> Result<TraceInfo, String> {
     struct Indexer(KeyIndex);
     impl TraceVisitor for Indexer {
         type Error = std::convert::Infallible;
@@ -703,12 +965,21 @@ fn load_trace(path: &Path) -> Option<TraceInfo> {
             Ok(())
         }
     }
-    let mut file = std::io::BufReader::new(std::fs::File::open(path).ok()?);
-    let format = Format::of_file(path, std::io::BufRead::fill_buf(&mut file).ok()?);
+    // A FIFO, a device or a folder is refused without being opened (opening a FIFO waits for
+    // a writer).
+    let file = fsio::open(path, Special::Refuse).map_err(|e| e.to_string())?;
+    let cut = file.metadata().map_err(|e| FileReadError::Io(e).to_string())?.len() > limit;
+    let mut file = std::io::BufReader::new(std::io::Read::take(file, limit));
+    let format = Format::of_file(path, file.fill_buf().map_err(|e| e.to_string())?);
     let mut indexer = Indexer(KeyIndex::with_stats());
-    skel_trace::read_trace(file, format, &mut indexer).ok()?;
+    match skel_trace::read_trace(&mut file, format, &mut indexer) {
+        // Where the limit cuts the trace, it does not parse: what came before is indexed.
+        Err(_) if cut && file.get_ref().limit() == 0 => {}
+        Err(e) => return Err(e.to_string()),
+        Ok(()) => {}
+    }
     let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-    Some(TraceInfo { name, keys: indexer.0 })
+    Ok(TraceInfo { name, keys: indexer.0, cut })
 }
 
 /// Where the statement holding `offset` starts: after the last top-level `;` before it.
@@ -722,10 +993,11 @@ fn statement_start(text: &str, offset: usize) -> usize {
     start
 }
 
-/// Just past the `;` that ends a statement whose command ends at `end`.
-fn statement_end(text: &str, end: usize) -> usize {
+/// Just past the `;` that ends a statement whose command ends at `end`, looked for before
+/// `next` (where the next statement starts: each stretch of text is read once).
+fn statement_end(text: &str, end: usize, next: usize) -> usize {
     let mut semi = None;
-    explore::code_chars(text.get(end..).unwrap_or(""), |i, c| {
+    explore::code_chars(text.get(end..next.max(end)).unwrap_or(""), |i, c| {
         if c == ';' && semi.is_none() {
             semi = Some(end + i + 1);
         }
