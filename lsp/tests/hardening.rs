@@ -420,7 +420,7 @@ fn big_trace(dir: &Path) -> PathBuf {
 }
 
 /// One slow request (the first hover reads a large trace) holds up no other, and cancelling it
-/// answers it at once with -32800 (its late answer is dropped).
+/// answers it at once with -32800 (its late answer is dropped); 64 running at once are the most.
 #[test]
 fn a_slow_request_holds_up_no_other_and_can_be_cancelled() {
     let dir = scratch("slow");
@@ -441,9 +441,15 @@ fn a_slow_request_holds_up_no_other_and_can_be_cancelled() {
     assert_eq!(error_code(&cancelled), -32800);
     assert_eq!(tokens["id"], fast, "{tokens}");
     assert!(tokens["result"]["data"].is_array(), "{tokens}");
-    // The next hover waits for the same reading, and has the counts.
-    let h = c.request("textDocument/hover", at);
-    assert!(h["result"]["contents"]["value"].as_str().unwrap().contains("50000 of 50000 objects"), "{h}");
+    // The next hovers wait for the same reading, and have the counts. While 64 of them run,
+    // one more request is refused (busy).
+    let waiting: Vec<i64> = (0..64).map(|_| c.send("textDocument/hover", at.clone())).collect();
+    let busy = c.request("textDocument/semanticTokens/full", json!({"textDocument": {"uri": URI}}));
+    assert_eq!(error_code(&busy), -32803);
+    for id in waiting {
+        let h = c.answer(id);
+        assert!(h["result"]["contents"]["value"].as_str().unwrap().contains("50000 of 50000 objects"), "{h}");
+    }
     // The cancelled hover was not answered a second time.
     assert!(!c.seen.iter().any(|m| m["id"] == slow), "{:?}", c.seen);
     c.finish();
