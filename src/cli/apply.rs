@@ -57,9 +57,10 @@ pub fn compile_script(
     let (name, src) = files::read_script(path)?;
     let compiled = skel::compile_in(&src, level, files::script_folder(path));
     let failed = compiled.has_errors();
+    let source = report::Source::new(&name, &src);
     for d in compiled.diagnostics {
         if failed || !quiet {
-            report::script_diagnostic(d, &name, &src);
+            source.emit(&d);
         }
     }
     if failed {

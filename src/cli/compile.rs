@@ -6,8 +6,9 @@ pub fn run(args: CompileArgs) -> Result<(), Failed> {
     let (name, src) = files::read_script(&args.script)?;
     let compiled = skel::compile_in(&src, args.opt_level(), files::script_folder(&args.script));
     let failed = compiled.has_errors();
+    let source = report::Source::new(&name, &src);
     for d in compiled.diagnostics {
-        report::script_diagnostic(d, &name, &src);
+        source.emit(&d);
     }
     if failed {
         return Err(Failed::Error);

@@ -58,8 +58,9 @@ fn one(path: &Path, check: bool) -> Result<(), Failed> {
     let formatted = match skel_grammar::format(&src) {
         Ok(f) => f,
         Err(FormatError::Parse(errors)) => {
+            let source = report::Source::new(&name, &src);
             for e in errors {
-                report::script_diagnostic(e, &name, &src);
+                source.emit(&e);
             }
             return Err(Failed::Error);
         }
