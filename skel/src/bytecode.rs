@@ -1,6 +1,7 @@
 //! The bytecode: a flat instruction list per program over interned keys, a constant pool and a
 //! path table; verified before it runs and printable by the disassembler (`--emit bytecode`).
 
+use std::collections::HashMap;
 use std::fmt::{self, Write};
 
 use serde_json::Value;
@@ -224,7 +225,13 @@ pub struct Shape {
     pub full: bool,
     pub keys: Vec<(Box<str>, Shape)>,
     pub elems: Option<Box<Shape>>,
+    /// Where each key is in `keys` (a script can walk into thousands of keys of one object);
+    /// looked up once there are more than `SCAN_KEYS`.
+    index: HashMap<Box<str>, usize>,
 }
+
+/// How many keys a `Shape` looks through in turn before it looks them up in its index.
+const SCAN_KEYS: usize = 16;
 
 impl Shape {
     pub fn key(&self, k: &str) -> Option<&Shape> {
@@ -233,38 +240,57 @@ impl Shape {
 
     /// `key`, for a key still in bytes.
     pub fn key_bytes(&self, k: &[u8]) -> Option<&Shape> {
+        if self.keys.len() > SCAN_KEYS && self.index.len() == self.keys.len() {
+            let i = std::str::from_utf8(k).ok().and_then(|k| self.index.get(k))?;
+            return self.keys.get(*i).map(|(_, s)| s);
+        }
         self.keys.iter().find(|(name, _)| crate::node::same_key(name.as_bytes(), k)).map(|(_, s)| s)
     }
 
-    /// Adds a path: `segs` walked from here; `full` when its end's value is needed.
-    pub fn insert<'a>(&mut self, mut segs: impl Iterator<Item = PathStep<'a>>, full: bool) {
-        if self.full {
-            return;
-        }
-        match segs.next() {
+    /// The child at key `k`, added if it is not there yet.
+    fn child(&mut self, k: &str) -> Option<&mut Shape> {
+        let found = match self.index.len() == self.keys.len() {
+            true => self.index.get(k).copied(),
+            false => self.keys.iter().position(|(name, _)| &**name == k),
+        };
+        let i = match found {
+            Some(i) => i,
             None => {
-                if full {
-                    *self = Shape { full: true, ..Shape::default() };
+                if self.index.len() == self.keys.len() {
+                    self.index.insert(k.into(), self.keys.len());
                 }
+                self.keys.push((k.into(), Shape::default()));
+                self.keys.len() - 1
             }
-            Some(PathStep::Key(k)) => {
-                // A key of digits is also an index into an array (`containers.0`): such an
-                // array's elements are decoded whole.
-                if skel_grammar::ast::array_index(k).is_some() {
-                    **self.elems.get_or_insert_with(Box::default) = Shape { full: true, ..Shape::default() };
-                }
-                let i = match self.keys.iter().position(|(name, _)| &**name == k) {
-                    Some(i) => i,
-                    None => {
-                        self.keys.push((k.into(), Shape::default()));
-                        self.keys.len() - 1
+        };
+        self.keys.get_mut(i).map(|(_, child)| child)
+    }
+
+    /// Adds a path: `segs` walked from here; `full` when its end's value is needed. A loop, not
+    /// a recursion: a path's length is not bounded here.
+    pub fn insert<'a>(&mut self, segs: impl Iterator<Item = PathStep<'a>>, full: bool) {
+        let mut at = self;
+        for step in segs {
+            if at.full {
+                return;
+            }
+            at = match step {
+                PathStep::Key(k) => {
+                    // A key of digits is also an index into an array (`containers.0`): such an
+                    // array's elements are decoded whole.
+                    if skel_grammar::ast::array_index(k).is_some() {
+                        **at.elems.get_or_insert_with(Box::default) = Shape { full: true, ..Shape::default() };
                     }
-                };
-                if let Some((_, child)) = self.keys.get_mut(i) {
-                    child.insert(segs, full);
+                    match at.child(k) {
+                        Some(child) => child,
+                        None => return,
+                    }
                 }
-            }
-            Some(PathStep::Elem) => self.elems.get_or_insert_with(Box::default).insert(segs, full),
+                PathStep::Elem => at.elems.get_or_insert_with(Box::default),
+            };
+        }
+        if full && !at.full {
+            *at = Shape { full: true, ..Shape::default() };
         }
     }
 

@@ -44,8 +44,20 @@ pub fn emit(script: &ir::Script) -> Program {
 fn shape(script: &ir::Script, dispatch: bool) -> bc::Shape {
     let mut shape = bc::Shape::default();
     for s in &script.statements {
+        let bindings = ir::Cond::bindings(&s.conds, s.vars.len());
+        let Some(starts) = var_starts(&bindings) else {
+            // The paths a variable stands for cannot be listed: the whole object is decoded.
+            let mut whole = bc::Shape::default();
+            whole.full = true;
+            return whole;
+        };
         let mut add = |p: &ir::Path, full: bool| {
-            for (steps, any_key) in absolute_steps(s, p) {
+            let roots = match p.root {
+                ir::Root::Object => vec![(Vec::new(), false)],
+                ir::Root::Var(v) => starts.get(v).cloned().unwrap_or_default(),
+            };
+            for root in roots {
+                let (steps, any_key) = extend(root, p);
                 // Every key of an object: the whole object is decoded.
                 shape.insert(steps.into_iter(), full || any_key);
             }
@@ -105,31 +117,76 @@ fn add_pred(add: &mut impl FnMut(&ir::Path, bool), pred: &ir::Pred) {
     }
 }
 
-/// A path's steps from the object root (a variable is replaced by each path it is bound
-/// over: one per binding, several with `||`), each up to its first `.*` if it has one (then
-/// `true`: the object there is needed whole).
-fn absolute_steps<'a>(s: &'a ir::Stmt, p: &'a ir::Path) -> Vec<(Vec<bc::PathStep<'a>>, bool)> {
-    let starts = match p.root {
-        ir::Root::Object => vec![(Vec::new(), false)],
-        // A variable is bound over a path rooted earlier, so this recursion ends.
-        ir::Root::Var(v) => ir::Cond::bindings_of(&s.conds, v).into_iter().flat_map(|o| absolute_steps(s, o)).collect(),
-    };
-    starts
-        .into_iter()
-        .map(|(mut steps, any_key)| {
-            if any_key {
-                return (steps, true);
+/// Steps from the object root, and whether the value they reach is needed whole (a `.*`, or
+/// deeper than any object is read).
+type Steps<'a> = (Vec<bc::PathStep<'a>>, bool);
+
+/// The most paths from the object one variable stands for in a `Shape` (`||` multiplies them);
+/// past that the whole object is decoded.
+const MAX_VAR_PATHS: usize = 64;
+
+/// The paths from the object each variable stands for (one per binding, several with `||`),
+/// by `VarId`; `None` when they cannot be listed: through `||`, a variable can be bound over
+/// a path from a variable bound over a path from the first, or stand for too many paths.
+fn var_starts<'a>(bindings: &[Vec<&'a ir::Path>]) -> Option<Vec<Vec<Steps<'a>>>> {
+    // In dependency order (a variable after those its bindings start from), by a work list,
+    // not a recursion: a chain of variables is as long as the statement.
+    let n = bindings.len();
+    let mut waiting = vec![0usize; n];
+    let mut users: Vec<Vec<ir::VarId>> = vec![Vec::new(); n];
+    for (v, paths) in bindings.iter().enumerate() {
+        for p in paths {
+            if let ir::Root::Var(r) = p.root {
+                users.get_mut(r)?.push(v);
+                waiting[v] += 1;
             }
-            for seg in &p.segs {
-                match seg {
-                    ir::Seg::Key(k) => steps.push(bc::PathStep::Key(k)),
-                    ir::Seg::Index(_) | ir::Seg::AnyIndex => steps.push(bc::PathStep::Elem),
-                    ir::Seg::AnyKey => return (steps, true),
-                }
+        }
+    }
+    let mut ready: Vec<ir::VarId> = (0..n).filter(|v| waiting[*v] == 0).collect();
+    let mut starts: Vec<Option<Vec<Steps<'a>>>> = vec![None; n];
+    while let Some(v) = ready.pop() {
+        let mut list = Vec::new();
+        for p in bindings.get(v).into_iter().flatten() {
+            let roots = match p.root {
+                ir::Root::Object => vec![(Vec::new(), false)],
+                ir::Root::Var(r) => starts.get(r)?.clone()?,
+            };
+            for root in roots {
+                list.push(extend(root, p));
             }
-            (steps, false)
-        })
-        .collect()
+            if list.len() > MAX_VAR_PATHS {
+                return None;
+            }
+        }
+        starts[v] = Some(list);
+        for u in users.get(v).into_iter().flatten() {
+            waiting[*u] -= 1;
+            if waiting[*u] == 0 {
+                ready.push(*u);
+            }
+        }
+    }
+    // A variable still waiting is bound in a cycle.
+    starts.into_iter().collect()
+}
+
+/// `root` followed by the path's segments, up to its first `.*` if it has one, and at most
+/// `MAX_DEPTH` steps (no object read is deeper; below that the value is needed whole).
+fn extend<'a>((mut steps, any_key): Steps<'a>, p: &'a ir::Path) -> Steps<'a> {
+    if any_key {
+        return (steps, true);
+    }
+    for seg in &p.segs {
+        if steps.len() >= skel_grammar::MAX_DEPTH {
+            return (steps, true);
+        }
+        match seg {
+            ir::Seg::Key(k) => steps.push(bc::PathStep::Key(k)),
+            ir::Seg::Index(_) | ir::Seg::AnyIndex => steps.push(bc::PathStep::Elem),
+            ir::Seg::AnyKey => return (steps, true),
+        }
+    }
+    (steps, false)
 }
 
 /// Whether the condition is the `kind == "<kind>"` test a dispatch guard stands for.
@@ -138,28 +195,53 @@ fn is_guard_test(c: &ir::Cond, kind: &str) -> bool {
         if lhs.root == ir::Root::Object && lhs.segs == [ir::Seg::Key("kind".into())] && k == kind)
 }
 
+/// The most statement numbers a dispatch table may hold: each kind's list repeats every
+/// unguarded statement, so thousands of kinds and of unguarded statements would make a table
+/// of millions. Past this the VM runs every statement for every object (the same result).
+const MAX_DISPATCH_ENTRIES: usize = 1 << 20;
+
 /// The kind dispatch table, when some statement is guarded by a kind.
 fn dispatch_table(script: &ir::Script) -> Option<bc::Dispatch> {
     if script.statements.iter().all(|s| s.kind_guard.is_none()) || script.statements.iter().any(writes_kind) {
         return None;
     }
-    let mut table = bc::Dispatch::default();
-    let unguarded: Vec<u32> =
-        script.statements.iter().enumerate().filter(|(_, s)| s.kind_guard.is_none()).map(|(i, _)| i as u32).collect();
-    for s in &script.statements {
-        if let Some(k) = &s.kind_guard {
-            if table.by_kind.contains_key(k.as_str()) {
-                continue;
+    let mut guarded: Vec<(&str, Vec<u32>)> = Vec::new();
+    let mut by_kind: HashMap<&str, usize> = HashMap::new();
+    let mut unguarded: Vec<u32> = Vec::new();
+    for (i, s) in script.statements.iter().enumerate() {
+        match s.kind_guard.as_deref() {
+            None => unguarded.push(i as u32),
+            Some(k) => {
+                let at = *by_kind.entry(k).or_insert_with(|| {
+                    guarded.push((k, Vec::new()));
+                    guarded.len() - 1
+                });
+                if let Some((_, list)) = guarded.get_mut(at) {
+                    list.push(i as u32);
+                }
             }
-            let list: Vec<u32> = script
-                .statements
-                .iter()
-                .enumerate()
-                .filter(|(_, t)| t.kind_guard.as_deref().is_none_or(|g| g == k))
-                .map(|(i, _)| i as u32)
-                .collect();
-            table.by_kind.insert(k.as_str().into(), list.into());
         }
+    }
+    if guarded.len().saturating_mul(unguarded.len()) > MAX_DISPATCH_ENTRIES {
+        return None;
+    }
+    let mut table = bc::Dispatch::default();
+    for (kind, own) in guarded {
+        // Its own statements and the unguarded ones, in script order.
+        let mut list = Vec::with_capacity(own.len() + unguarded.len());
+        let (mut a, mut b) = (own.iter().peekable(), unguarded.iter().peekable());
+        while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
+            if x < y {
+                list.push(**x);
+                a.next();
+            } else {
+                list.push(**y);
+                b.next();
+            }
+        }
+        list.extend(a);
+        list.extend(b);
+        table.by_kind.insert(kind.into(), list.into());
     }
     table.other = unguarded.into();
     Some(table)
@@ -170,6 +252,10 @@ struct Emitter {
     program: Program,
     keys: HashMap<String, bc::KeyId>,
     paths: HashMap<PathCode, bc::PathId>,
+    /// Constants by their JSON text (equal values written alike share an entry).
+    consts: HashMap<String, bc::ConstId>,
+    /// Regular expressions by pattern.
+    regexes: HashMap<String, bc::RegexId>,
 }
 
 impl Emitter {
@@ -267,18 +353,18 @@ impl Emitter {
             ir::Pred::Compare { lhs, op: op @ (bc::CmpOp::Match | bc::CmpOp::NotMatch), rhs } => {
                 let rhs = match rhs {
                     // The checker has compiled the pattern once already: it compiles.
-                    ir::Operand::Const(Value::String(p)) => {
-                        match self.program.regexes.iter().position(|r| r.as_str() == p) {
-                            Some(i) => bc::Rhs::Regex(i as bc::RegexId),
-                            None => match regex::Regex::new(p) {
-                                Ok(re) => {
-                                    self.program.regexes.push(bc::Pattern(re));
-                                    bc::Rhs::Regex((self.program.regexes.len() - 1) as bc::RegexId)
-                                }
-                                Err(_) => bc::Rhs::Regex(u32::MAX),
-                            },
-                        }
-                    }
+                    ir::Operand::Const(Value::String(p)) => match self.regexes.get(p) {
+                        Some(i) => bc::Rhs::Regex(*i),
+                        None => match regex::Regex::new(p) {
+                            Ok(re) => {
+                                let id = self.program.regexes.len() as bc::RegexId;
+                                self.program.regexes.push(bc::Pattern(re));
+                                self.regexes.insert(p.clone(), id);
+                                bc::Rhs::Regex(id)
+                            }
+                            Err(_) => bc::Rhs::Regex(u32::MAX),
+                        },
+                    },
                     _ => bc::Rhs::Regex(u32::MAX),
                 };
                 bc::Pred::Cmp { lhs: self.path(lhs), op: *op, rhs }
@@ -314,11 +400,14 @@ impl Emitter {
     }
 
     fn constant(&mut self, v: &Value) -> bc::ConstId {
-        if let Some(i) = self.program.consts.iter().position(|c| c == v) {
-            return i as bc::ConstId;
+        let text = v.to_string();
+        if let Some(id) = self.consts.get(&text) {
+            return *id;
         }
+        let id = self.program.consts.len() as bc::ConstId;
         self.program.consts.push(v.clone());
-        (self.program.consts.len() - 1) as bc::ConstId
+        self.consts.insert(text, id);
+        id
     }
 
     fn key(&mut self, k: &str) -> bc::KeyId {
@@ -395,12 +484,13 @@ enum TargetRoot<'a> {
 
 /// Follows a target rooted at a variable back to the path the variable was bound over.
 fn target_root_key<'a>(s: &'a ir::Stmt, mut path: &'a ir::Path) -> TargetRoot<'a> {
-    // Each variable is bound over a path rooted at the object or an earlier variable, so
-    // this walk ends after at most `vars.len()` steps.
+    let bindings = ir::Cond::bindings(&s.conds, s.vars.len());
+    // Followed only through variables bound once, each over a path from the object or from
+    // an earlier variable: this walk ends after at most `vars.len()` steps.
     for _ in 0..=s.vars.len() {
         match path.root {
             ir::Root::Object => return path.first_key().map_or(TargetRoot::Unknown, TargetRoot::Key),
-            ir::Root::Var(v) => match ir::Cond::bindings_of(&s.conds, v).as_slice() {
+            ir::Root::Var(v) => match bindings.get(v).map(Vec::as_slice).unwrap_or_default() {
                 [o] => path = o,
                 // Bound in several places (`||`) or none: cannot tell.
                 _ => return TargetRoot::Unknown,
@@ -408,4 +498,48 @@ fn target_root_key<'a>(s: &'a ir::Stmt, mut path: &'a ir::Path) -> TargetRoot<'a
         }
     }
     TargetRoot::Unknown
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{compile, OptLevel};
+
+    /// Through `||`, `$a` can be bound over a path from `$b` and `$b` over one from `$a`: the
+    /// paths they stand for cannot be listed (following them recursed without end), so the
+    /// whole object is decoded; the program still runs as written.
+    #[test]
+    fn variables_bound_over_each_other_decode_the_whole_object() {
+        let c = compile(
+            "remove(($a := x[*] | exists($a.k) && $b := $a.y[*] | exists($b.k)) || \
+             ($b := z[*] | exists($b.k) && $a := $b.w[*] | exists($a.k)), $a.q);",
+        );
+        assert!(!c.has_errors(), "{:?}", c.diagnostics);
+        assert!(c.program.shape.full);
+    }
+
+    /// A chain of variables as long as the statement, each bound over the one before: listed
+    /// in one pass, the shape as deep as the trace readers read and whole below that.
+    #[test]
+    fn a_long_chain_of_variables_is_followed_without_recursion() {
+        let n = 2000;
+        let binds: Vec<String> = (1..n).map(|i| format!("$v{i} := $v{}.b[*] | exists($v{i}.x)", i - 1)).collect();
+        let src = format!("remove($v0 := a[*] | exists($v0.x) && {}, $v{}.c);", binds.join(" && "), n - 1);
+        let c = crate::compile_with(&src, OptLevel::Full);
+        assert!(!c.has_errors(), "{:?}", c.diagnostics.first());
+        let described = c.program.shape.describe();
+        let deepest = described.iter().map(|d| d.matches("[]").count()).max();
+        assert_eq!(deepest, Some(skel_grammar::MAX_DEPTH / 2), "{described:?}");
+    }
+
+    /// Thousands of kinds and of unguarded statements: no dispatch table of millions of
+    /// entries; every statement runs for every object instead.
+    #[test]
+    fn a_dispatch_table_stays_small() {
+        let kinds: String = (0..1100).map(|i| format!("delete(kind == \"K{i}\");\nremove(f{i});\n")).collect();
+        assert!(compile(&kinds).program.dispatch.is_none());
+        let few: String = (0..3).map(|i| format!("delete(kind == \"K{i}\");\nremove(f{i});\n")).collect();
+        let table = compile(&few).program.dispatch.expect("a table");
+        assert_eq!(table.by_kind.get("K1").map(|l| l.to_vec()), Some(vec![1, 2, 3, 5]));
+        assert_eq!(table.other.to_vec(), vec![1, 3, 5]);
+    }
 }

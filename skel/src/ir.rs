@@ -109,15 +109,23 @@ pub enum Cond {
 }
 
 impl Cond {
-    /// The path each binding of `var` in these conditions is over (several with `||`).
-    pub fn bindings_of(conds: &[Cond], var: VarId) -> Vec<&Path> {
-        let mut out = Vec::new();
-        for c in conds {
-            match c {
-                Cond::Bind { var: v, over, .. } if *v == var => out.push(over),
-                Cond::Or { branches, .. } => branches.iter().for_each(|b| out.extend(Cond::bindings_of(b, var))),
-                Cond::Not { conds, .. } => out.extend(Cond::bindings_of(conds, var)),
-                _ => {}
+    /// The paths each variable is bound over in these conditions (several with `||`), by
+    /// `VarId` (`vars` of them): one walk over the conditions for every variable.
+    pub fn bindings(conds: &[Cond], vars: usize) -> Vec<Vec<&Path>> {
+        let mut out = vec![Vec::new(); vars];
+        let mut todo: Vec<&[Cond]> = vec![conds];
+        while let Some(conds) = todo.pop() {
+            for c in conds {
+                match c {
+                    Cond::Bind { var, over, .. } => {
+                        if let Some(list) = out.get_mut(*var) {
+                            list.push(over);
+                        }
+                    }
+                    Cond::Or { branches, .. } => todo.extend(branches.iter().map(Vec::as_slice)),
+                    Cond::Not { conds, .. } => todo.push(conds),
+                    Cond::Time { .. } | Cond::Test { .. } => {}
+                }
             }
         }
         out

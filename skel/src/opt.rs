@@ -44,33 +44,57 @@ pub fn optimize(mut script: Script, level: OptLevel) -> Script {
 
 /// Gives each object-rooted path the longest key-only prefix (two keys or more) that another
 /// path of the program also starts with. Paths from a variable start at a location already.
+/// The prefixes are counted in a tree of the paths' leading keys, so this is linear in the
+/// paths' length; past `u16::MAX` prefixes (what a `Prefix` can number) paths get none.
 pub fn share_prefixes(prog: &mut crate::bytecode::Program) {
     use std::collections::HashMap;
 
     use crate::bytecode::{PathRoot, Prefix, Seg};
     let heads = |segs: &[Seg]| segs.iter().take_while(|s| matches!(s, Seg::Key(_))).count();
-    let mut users: HashMap<&[Seg], usize> = HashMap::new();
-    for p in prog.paths.iter().filter(|p| p.root == PathRoot::Object) {
-        for len in 2..=heads(&p.segs) {
-            *users.entry(&p.segs[..len]).or_default() += 1;
+    // The tree's nodes: node 0 is the root; a node's child by key, and how many paths pass.
+    let mut children: HashMap<(usize, Seg), usize> = HashMap::new();
+    let mut users: Vec<usize> = vec![0];
+    let object_rooted = |p: &&crate::bytecode::PathCode| p.root == PathRoot::Object;
+    for p in prog.paths.iter().filter(object_rooted) {
+        let mut node = 0;
+        for seg in &p.segs[..heads(&p.segs)] {
+            node = *children.entry((node, *seg)).or_insert_with(|| {
+                users.push(0);
+                users.len() - 1
+            });
+            users[node] += 1;
         }
     }
-    let mut chosen: Vec<Option<Box<[Seg]>>> = Vec::with_capacity(prog.paths.len());
+    // Each path's deepest node of two keys or more that another path passes too.
+    let mut chosen: Vec<Option<(usize, usize)>> = Vec::with_capacity(prog.paths.len());
     for p in &prog.paths {
-        let best = (2..=heads(&p.segs)).rev().find(|len| users.get(&p.segs[..*len]).is_some_and(|n| *n >= 2));
-        chosen.push(best.filter(|_| p.root == PathRoot::Object).map(|len| p.segs[..len].into()));
+        let mut best = None;
+        if p.root == PathRoot::Object {
+            let mut node = 0;
+            for (depth, seg) in p.segs[..heads(&p.segs)].iter().enumerate() {
+                let Some(next) = children.get(&(node, *seg)) else { break };
+                node = *next;
+                if depth >= 1 && users[node] >= 2 {
+                    best = Some((node, depth + 1));
+                }
+            }
+        }
+        chosen.push(best);
     }
     prog.prefixes.clear();
-    for (p, prefix) in prog.paths.iter_mut().zip(chosen) {
-        p.prefix = prefix.map(|segs| {
-            let id = match prog.prefixes.iter().position(|q| *q == segs) {
-                Some(i) => i,
+    let mut ids: HashMap<usize, u16> = HashMap::new();
+    for (p, best) in prog.paths.iter_mut().zip(chosen) {
+        p.prefix = best.and_then(|(node, len)| {
+            let id = match ids.get(&node) {
+                Some(id) => *id,
                 None => {
-                    prog.prefixes.push(segs.clone());
-                    prog.prefixes.len() - 1
+                    let id = u16::try_from(prog.prefixes.len()).ok()?;
+                    prog.prefixes.push(p.segs[..len].into());
+                    ids.insert(node, id);
+                    id
                 }
             };
-            Prefix { id: id as u16, len: segs.len() as u16 }
+            Some(Prefix { id, len: u16::try_from(len).ok()? })
         });
     }
 }
@@ -80,45 +104,36 @@ fn single_valued(p: &Path) -> bool {
     p.root == Root::Object && !p.has_wildcard()
 }
 
-fn same_test(a: &Cond, b: &Cond) -> bool {
-    match (a, b) {
-        (Cond::Test { pred: pa, .. }, Cond::Test { pred: pb, .. }) => pred_eq(pa, pb),
-        (Cond::Time { op: oa, at: ta, .. }, Cond::Time { op: ob, at: tb, .. }) => oa == ob && ta == tb,
-        _ => false,
-    }
-}
-
-fn path_eq(a: &Path, b: &Path) -> bool {
-    a.root == b.root && a.segs == b.segs
-}
-
-fn pred_eq(a: &Pred, b: &Pred) -> bool {
-    match (a, b) {
-        (Pred::Exists(x), Pred::Exists(y)) | (Pred::NotExists(x), Pred::NotExists(y)) => path_eq(x, y),
-        (Pred::Compare { lhs: l1, op: o1, rhs: r1 }, Pred::Compare { lhs: l2, op: o2, rhs: r2 }) => {
-            path_eq(l1, l2)
-                && o1 == o2
-                && match (r1, r2) {
-                    (Operand::Const(a), Operand::Const(b)) => a == b,
-                    (Operand::Path(a), Operand::Path(b)) => path_eq(a, b),
-                    _ => false,
-                }
-        }
-        _ => false,
-    }
-}
-
 /// Drops repeated tests; returns false when the selector can never hold.
 pub fn fold(s: &mut Stmt) -> bool {
     // Repeated plain tests: the second adds nothing (and the first already raised any error).
-    let mut kept: Vec<Cond> = Vec::with_capacity(s.conds.len());
-    for c in s.conds.drain(..) {
-        if !kept.iter().any(|k| same_test(k, &c)) {
-            kept.push(c);
-        }
-    }
-    s.conds = kept;
+    let mut seen = std::collections::HashSet::new();
+    s.conds.retain(|c| test_key(c).is_none_or(|k| seen.insert(k)));
     !contradictory(&s.conds)
+}
+
+/// A plain test or time test as text without spans: two tests with one key are the same test
+/// (`same_test`), so a set of keys finds repeats in one pass.
+fn test_key(c: &Cond) -> Option<String> {
+    Some(match c {
+        Cond::Time { op, at, .. } => format!("@t {op:?} {at:?}"),
+        Cond::Test { pred: Pred::Exists(p), .. } => format!("exists {}", path_key(p)),
+        Cond::Test { pred: Pred::NotExists(p), .. } => format!("!exists {}", path_key(p)),
+        Cond::Test { pred: Pred::Compare { lhs, op, rhs }, .. } => {
+            let rhs = match rhs {
+                Operand::Const(v) => format!("value {v}"),
+                Operand::Path(p) => format!("path {}", path_key(p)),
+                Operand::Array(_) | Operand::Object(_) => return None,
+            };
+            format!("{} {op:?} {rhs}", path_key(lhs))
+        }
+        Cond::Bind { .. } | Cond::Or { .. } | Cond::Not { .. } => return None,
+    })
+}
+
+/// A path as text without its span: equal for paths `path_eq` finds equal.
+fn path_key(p: &Path) -> String {
+    format!("{:?} {:?}", p.root, p.segs)
 }
 
 fn contradictory(conds: &[Cond]) -> bool {
@@ -128,22 +143,23 @@ fn contradictory(conds: &[Cond]) -> bool {
     }
     // Equality constraints on single-valued paths: `P == a && P == b` (a != b), `P == a && P != a`,
     // `P == a && !exists(P)`.
-    let mut eqs: Vec<(&Path, &Value)> = Vec::new();
+    // The value each such path must equal (the first; another that differs contradicts it).
+    let mut eqs: std::collections::HashMap<String, &Value> = std::collections::HashMap::new();
     for c in conds {
         if let Cond::Test { pred: Pred::Compare { lhs, op: CmpOp::Eq, rhs: Operand::Const(v) }, .. } = c {
             if single_valued(lhs) {
-                if eqs.iter().any(|(p, w)| path_eq(p, lhs) && *w != v) {
+                let w = *eqs.entry(path_key(lhs)).or_insert(v);
+                if w != v {
                     return true;
                 }
-                eqs.push((lhs, v));
             }
         }
     }
     let excluded = |c: &Cond| match c {
         Cond::Test { pred: Pred::Compare { lhs, op: CmpOp::Ne, rhs: Operand::Const(v) }, .. } => {
-            eqs.iter().any(|(p, w)| path_eq(p, lhs) && *w == v)
+            eqs.get(&path_key(lhs)).is_some_and(|w| *w == v)
         }
-        Cond::Test { pred: Pred::NotExists(p), .. } => eqs.iter().any(|(q, _)| path_eq(p, q)),
+        Cond::Test { pred: Pred::NotExists(p), .. } => eqs.contains_key(&path_key(p)),
         _ => false,
     };
     if conds.iter().any(excluded) {
