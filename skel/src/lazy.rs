@@ -8,30 +8,31 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
-use skel_trace::{decode_manifest, offset_in, EventShell, Format, KeySeed, MsgpackReader, TraceError};
+use skel_trace::{decode_manifest, offset_in, unsure_float, EventShell, Format, KeySeed, MsgpackReader, TraceError};
 
 use crate::bytecode::Shape;
-use crate::node::{dedup, Entries, Node};
+use crate::node::{repeats, Entries, Node};
 
-/// Decodes `bytes` as far as `shape` reaches.
+/// Decodes `bytes` as far as `shape` reaches. Anything unusual (a syntax error, a key twice,
+/// a float that may not be its text's number) goes to the careful decoder, which names the
+/// problem, or decodes the manifest whole when there is none after all.
 pub fn decode<'a>(bytes: &'a [u8], format: Format, shape: &Shape) -> Result<Node<'a>, TraceError> {
-    let syntax = |message: String| TraceError::Syntax { format, message, location: Box::default() };
-    match format {
+    let lazy = match format {
         // One pass of serde_json's own parser; skipped parts are captured as raw text.
-        Format::Json => {
+        Format::Json => std::str::from_utf8(bytes).ok().and_then(|text| {
             // As for events: one UTF-8 check, then a parser that checks no string again.
-            let text = std::str::from_utf8(bytes).map_err(|e| syntax(e.to_string()))?;
             let mut de = serde_json::Deserializer::from_str(text);
             let value = ShapeSeed { shape, root: true, input: bytes }.deserialize(&mut de);
-            value.and_then(|v| de.end().map(|()| v)).map_err(|e| syntax(e.to_string()))
-        }
+            value.and_then(|v| de.end().map(|()| v)).ok()
+        }),
         Format::Msgpack => {
             let mut r = MsgpackReader::new(bytes);
-            match msgpack_value(&mut r, shape, true) {
-                Some(v) if r.pos() == bytes.len() => Ok(v),
-                _ => Err(syntax("a manifest is not a valid msgpack map".into())),
-            }
+            msgpack_value(&mut r, shape, true).filter(|_| r.pos() == bytes.len())
         }
+    };
+    match lazy {
+        Some(node) => Ok(node),
+        None => decode_manifest(bytes, format).map(|v| Node::from_value(&v)),
     }
 }
 
@@ -197,7 +198,9 @@ impl<'de> Visitor<'de> for ShapeSeed<'_, 'de> {
             }
         }
         flush_run(&mut run, &mut out, self.input);
-        dedup(&mut out);
+        if repeats(&out) {
+            return Err(de::Error::custom("a key twice"));
+        }
         Ok(Node::Obj(out))
     }
 
@@ -279,7 +282,9 @@ impl<'de> Visitor<'de> for WholeSeed {
         while let Some(key) = map.next_key_seed(KeySeed)? {
             out.push((key, map.next_value_seed(WholeSeed)?));
         }
-        dedup(&mut out);
+        if repeats(&out) {
+            return Err(de::Error::custom("a key twice"));
+        }
         Ok(Node::Obj(out))
     }
 
@@ -303,8 +308,13 @@ impl<'de> Visitor<'de> for WholeSeed {
         Ok(Node::Num(v.into()))
     }
 
+    /// A float that may not be its text's number (0, or whole past 2^63) stops the lazy
+    /// decoder: the careful one checks it against the text.
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Node<'de>, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Node::Null, Node::Num))
+        match serde_json::Number::from_f64(v) {
+            Some(n) if !unsure_float(v) => Ok(Node::Num(n)),
+            _ => Err(de::Error::custom("a float that may not be exact")),
+        }
     }
 
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Node<'de>, E> {
@@ -359,8 +369,7 @@ fn msgpack_value<'a>(r: &mut MsgpackReader<'a>, shape: &Shape, root: bool) -> Op
             }
         }
         flush_run(&mut run, &mut out, input);
-        dedup(&mut out);
-        return Some(Node::Obj(out));
+        return (!repeats(&out)).then_some(Node::Obj(out));
     }
     if let (Some(elems), true) = (&shape.elems, r.at_array()) {
         let n = r.array_len()?;
@@ -427,20 +436,35 @@ mod tests {
         }
     }
 
-    /// A repeated key the program can see: the first place, the last value, as a JSON map.
+    /// A repeated key the program can see cannot be kept, and choosing a value would change the
+    /// object quietly: the careful decoder says where it is. One it cannot see stays bytes.
     #[test]
-    fn repeated_keys_are_made_distinct() {
+    fn repeated_keys_are_errors() {
         // {"status": 1, "a": 2, "status": 3}
         let bytes = [
             0x83, 0xa6, b's', b't', b'a', b't', b'u', b's', 0x01, 0xa1, b'a', 0x02, 0xa6, b's', b't', b'a', b't', b'u',
             b's', 0x03,
         ];
         let shape = shape_of("remove(status);");
-        let node = decode(&bytes, Format::Msgpack, &shape).unwrap();
-        assert_eq!(node.to_value(Format::Msgpack), decode_manifest(&bytes, Format::Msgpack).unwrap());
+        let twice = |e: TraceError| matches!(e, TraceError::DuplicateKey { ref key, .. } if key == "status");
+        assert!(decode(&bytes, Format::Msgpack, &shape).is_err_and(twice));
         let text = br#"{"status": 1, "a": 2, "status": 3}"#;
-        let node = decode(text, Format::Json, &shape).unwrap();
-        assert_eq!(node.to_value(Format::Json), json!({"status": 3, "a": 2}));
+        assert!(decode(text, Format::Json, &shape).is_err_and(twice));
+        let unseen = decode(text, Format::Json, &shape_of("remove(other);")).unwrap();
+        assert_eq!(encoded(&unseen, Format::Json), text.to_vec());
+    }
+
+    /// A float that may not be its text's number is checked against the text: an exact one is
+    /// decoded (whole), an inexact one is an error.
+    #[test]
+    fn unsure_floats_are_checked_against_the_text() {
+        let shape = shape_of("modify(kind == \"Pod\", x = spec.a);");
+        let node = decode(br#"{"kind": "Pod", "spec": {"a": [0.0, 1e20]}}"#, Format::Json, &shape).unwrap();
+        assert_eq!(node.to_value(Format::Json), json!({"kind": "Pod", "spec": {"a": [0.0, 1e20]}}));
+        for text in [r#"{"spec": {"a": 1e-400}}"#, r#"{"spec": {"a": 100000000000000000000}}"#] {
+            let e = decode(text.as_bytes(), Format::Json, &shape);
+            assert!(matches!(e, Err(TraceError::InexactNumber { .. })), "{text}: {e:?}");
+        }
     }
 
     #[test]

@@ -256,32 +256,19 @@ pub fn same_key(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.first() == b.first() && a == b
 }
 
-/// Makes an object's keys distinct as a JSON map does when a key repeats: the first place, the
-/// last value.
-pub fn dedup(entries: &mut Entries<'_>) {
+/// Whether a key repeats among an object's fields (entries the program sees; a run of others
+/// is kept as its bytes, whatever it holds). Such an object cannot be kept as it is, and
+/// choosing one of the values would change it quietly: the lazy decoder leaves it to the
+/// careful one, which says where the key is.
+pub fn repeats(entries: &Entries<'_>) -> bool {
     let fields = || entries.iter().enumerate().filter(|(_, (_, v))| !matches!(v, Node::Run(..)));
-    let repeats = if entries.len() <= 16 {
+    if entries.len() <= 16 {
         fields().any(|(i, (k, _))| entries.get(i + 1..).is_some_and(|rest| field(rest, k).is_some()))
     } else {
         let mut keys: Vec<&str> = fields().map(|(_, (k, _))| k.as_ref()).collect();
         keys.sort_unstable();
         keys.windows(2).any(|w| w.first() == w.get(1))
-    };
-    if !repeats {
-        return;
     }
-    let mut out: Entries<'_> = Vec::with_capacity(entries.len());
-    for (k, v) in entries.drain(..) {
-        match (&v, field_index(&out, &k)) {
-            (Node::Run(..), _) | (_, None) => out.push((k, v)),
-            (_, Some(i)) => {
-                if let Some(slot) = out.get_mut(i) {
-                    slot.1 = v;
-                }
-            }
-        }
-    }
-    *entries = out;
 }
 
 /// A string as serde_json writes it.
@@ -379,15 +366,13 @@ mod tests {
     }
 
     #[test]
-    fn dedup_keeps_the_first_place_and_the_last_value() {
+    fn repeated_keys_are_found() {
         let entry = |k: &'static str, n: i64| (Cow::Borrowed(k), Node::Num(n.into()));
-        let mut e = vec![entry("a", 1), entry("b", 2), entry("a", 3)];
-        dedup(&mut e);
-        assert_eq!(Node::Obj(e), Node::from_value(&json!({"a": 3, "b": 2})));
+        assert!(repeats(&vec![entry("a", 1), entry("b", 2), entry("a", 3)]));
+        assert!(!repeats(&vec![entry("a", 1), (Cow::Borrowed(""), Node::Run(b"\"a\":2", 1)), entry("b", 3)]));
         let mut many: Entries<'_> = (0..40).map(|i| (Cow::Owned(format!("k{i}")), Node::Null)).collect();
+        assert!(!repeats(&many));
         many.push(entry("k7", 1));
-        dedup(&mut many);
-        assert_eq!(many.len(), 40);
-        assert_eq!(field(&many, "k7"), Some(&Node::Num(1.into())));
+        assert!(repeats(&many));
     }
 }

@@ -7,7 +7,6 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 pub use crate::kube::apis::{migration_statement, removal_of, removals, served_replacement, Removal};
@@ -800,7 +799,8 @@ pub fn parse_manifests(text: &str) -> Result<Manifests, String> {
     }
     let mut out = Manifests::default();
     for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let v = Value::deserialize(doc).map_err(|e| e.to_string())?;
+        // As a trace's values are read: a key twice is an error, not the last value quietly.
+        let v = skel_trace::value_from(doc)?;
         flatten(v, &format!("document {}", i + 1), &mut out);
     }
     Ok(out)
@@ -901,6 +901,15 @@ mod tests {
             [(Some("policy/v1beta1"), Some("PodDisruptionBudget")), (Some("v9"), Some("Other")), (None, Some("Pod"))]
         );
         assert_eq!(m.skipped, ["document 3, item 1: a number, not a manifest"]);
+    }
+
+    /// A key twice in a manifest is an error, YAML or JSON, not the last value quietly.
+    #[test]
+    fn a_key_twice_is_an_error() {
+        let yaml = parse_manifests("kind: Ingress\napiVersion: extensions/v1beta1\napiVersion: networking.k8s.io/v1\n");
+        assert_eq!(yaml.err().as_deref(), Some("an object has `apiVersion` twice"));
+        let json = parse_manifests(r#"{"kind": "Ingress", "metadata": {"name": "a", "name": "b"}}"#);
+        assert!(json.as_ref().is_err_and(|e| e.starts_with("an object has `name` twice")), "{json:?}");
     }
 
     /// Every statement a fix can write compiles, for every rule in every place.

@@ -146,12 +146,30 @@ fn scan_sequentially(input: &Path, ext: &str, target: KubeVersion) -> Result<Sca
             // Not a trace at all (no `events`): a JSON file of manifests.
             if visitor.events == 0 && ext == "json" {
                 let text = read_manifest_text(input, Found::Named)?;
-                let json: Option<Value> = serde_json::from_str(&text).ok();
-                let trace_like = json.as_ref().is_some_and(|v| v.get("events").is_some());
-                if let (Some(_), false) = (json, trace_like) {
-                    let manifests = skel::upgrade::parse_manifests(&text).unwrap_or_default();
-                    warn_skipped(input, &manifests.skipped);
-                    return one_event(input, manifests.objects, visitor.scanner);
+                match serde_json::from_str::<Value>(&text) {
+                    Ok(json) if json.get("events").is_none() => {
+                        let manifests = skel::upgrade::parse_manifests(&text).map_err(|reason| {
+                            report::diagnostic(CheckError::BadManifest { path: files::display(input), reason });
+                            Failed::Usage
+                        })?;
+                        warn_skipped(input, &manifests.skipped);
+                        return one_event(input, manifests.objects, visitor.scanner);
+                    }
+                    // JSON nested too deep to read as manifests: that is what is wrong with the
+                    // file, not what the trace reader made of it (no `version`).
+                    Err(json) => {
+                        let at = skel_trace::Location {
+                            line: Some(json.line()),
+                            column: Some(json.column()),
+                            ..Default::default()
+                        };
+                        let json = skel_trace::TraceError::from_json(json).locate(at);
+                        if matches!(json, skel_trace::TraceError::TooDeep { .. }) {
+                            report::diagnostic(json);
+                            return Err(Failed::Usage);
+                        }
+                    }
+                    Ok(_) => {}
                 }
             }
             let skel_trace::ReadError::Trace(e) = e;

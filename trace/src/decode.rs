@@ -13,6 +13,9 @@ use serde_json::{Map, Number, Value};
 use crate::error::TraceError;
 use crate::model::Format;
 
+/// The message of the serde error that stands in for a stashed one.
+const STAND_IN: &str = "invalid trace";
+
 /// Where the reader is, kept current while decoding so errors can name the part of the trace.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Ctx {
@@ -28,17 +31,20 @@ pub(crate) struct Stash {
     pub format: Format,
     pub problem: Option<TraceError>,
     pub ctx: Ctx,
+    /// A JSON float was read that may not be the number its text says (see `unsure_float`):
+    /// whoever has the text checks it (`check_json_numbers`).
+    pub unsure_number: bool,
 }
 
 impl Stash {
     pub fn new(format: Format) -> Self {
-        Stash { format, problem: None, ctx: Ctx::default() }
+        Stash { format, problem: None, ctx: Ctx::default(), unsure_number: false }
     }
 
     /// Stashes `err` and returns the serde error that stands in for it.
     pub fn fail<E: de::Error>(&mut self, err: TraceError) -> E {
         self.problem = Some(err);
-        E::custom("invalid trace")
+        E::custom(STAND_IN)
     }
 
     /// `events[12].applied_objs[3]`, `config`, ... or `None` outside every section.
@@ -173,6 +179,83 @@ macro_rules! reject {
 }
 pub(crate) use reject;
 
+// ---------------------------------------------------------------------------------------------
+// Numbers kept exactly
+
+/// Whether a float read from JSON may not be the number its text says: serde_json reads an
+/// integer beyond 64 bits as the nearest float, and a number too small for a float as 0, and
+/// the float alone cannot tell `1e-400` from `0.0`, or `123456789012345678901` from `1.2e20`.
+/// Only such floats (0, or whole and beyond 2^63) send the reader to the text.
+pub fn unsure_float(v: f64) -> bool {
+    v == 0.0 || (v.fract() == 0.0 && v.abs() >= 9_223_372_036_854_775_808.0)
+}
+
+/// The first number in JSON text that a 64-bit integer or float cannot hold exactly: its
+/// offset, its text and why.
+pub(crate) fn first_inexact_number(bytes: &[u8]) -> Option<(usize, &str, &'static str)> {
+    let mut i = 0;
+    while let Some(&c) = bytes.get(i) {
+        match c {
+            b'"' => {
+                i += 1;
+                while let Some(&c) = bytes.get(i) {
+                    i += if c == b'\\' { 2 } else { 1 };
+                    if c == b'"' {
+                        break;
+                    }
+                }
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while matches!(bytes.get(i), Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')) {
+                    i += 1;
+                }
+                let text = bytes.get(start..i).and_then(|t| std::str::from_utf8(t).ok()).unwrap_or("");
+                if let Some(why) = inexact(text) {
+                    return Some((start, text, why));
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Why a JSON number's text is not held exactly by a 64-bit integer or float, if it is not.
+/// (A decimal fraction rounds to the nearest float, as SimKube reads it: that is not refused.)
+fn inexact(text: &str) -> Option<&'static str> {
+    if !text.contains(['.', 'e', 'E']) {
+        let fits = text.parse::<i64>().is_ok() || text.parse::<u64>().is_ok();
+        return (!fits).then_some("it is an integer beyond 64 bits (as a float it would be rounded)");
+    }
+    let v = text.parse::<f64>().ok()?;
+    let mantissa = text.split(['e', 'E']).next().unwrap_or("");
+    if v.is_infinite() {
+        Some("it is beyond the largest 64-bit float (it would be infinite)")
+    } else if v == 0.0 && mantissa.bytes().any(|b| matches!(b, b'1'..=b'9')) {
+        Some("it is too small for a 64-bit float (it would become 0)")
+    } else {
+        None
+    }
+}
+
+/// Checks that every number in JSON text is held exactly (see `first_inexact_number`); the
+/// error has no position (the caller says which object it is).
+pub(crate) fn check_json_numbers(bytes: &[u8]) -> Result<(), TraceError> {
+    match first_inexact_number(bytes) {
+        Some((_, text, why)) => Err(TraceError::inexact_number(text, why)),
+        None => Ok(()),
+    }
+}
+
+/// The 1-based line and column of `offset` in JSON text.
+pub(crate) fn json_position(bytes: &[u8], offset: usize) -> crate::error::Location {
+    let before = bytes.get(..offset).unwrap_or(bytes);
+    let line = 1 + before.iter().filter(|b| **b == b'\n').count();
+    let column = 1 + before.iter().rev().take_while(|b| **b != b'\n').count();
+    crate::error::Location { line: Some(line), column: Some(column), ..Default::default() }
+}
+
 /// Upper bound for preallocating from a length the input claims (it may lie).
 pub(crate) fn cautious(hint: Option<usize>) -> usize {
     hint.unwrap_or(0).min(1024)
@@ -233,9 +316,16 @@ impl<'de> Visitor<'de> for ValueVisitor<'_> {
         Ok(Value::Number(v.into()))
     }
 
-    /// Like serde_json's own `Value`: a non-finite float (only msgpack can hold one) becomes null.
+    /// A float that is not finite (only msgpack can hold one) has no JSON value: an error, not
+    /// null. A JSON float that may not be its text's number is checked against the text.
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+        match Number::from_f64(v) {
+            Some(n) => {
+                self.stash.unsure_number |= self.stash.format == Format::Json && unsure_float(v);
+                Ok(Value::Number(n))
+            }
+            None => Err(self.stash.fail(TraceError::inexact_number(&v.to_string(), "JSON has no such number"))),
+        }
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
@@ -262,15 +352,49 @@ impl<'de> Visitor<'de> for ValueVisitor<'_> {
         Ok(Value::Array(items))
     }
 
+    /// A key twice is an error: one of the two values would be dropped quietly.
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut obj = Map::new();
         while let Some(key) = map.next_key_seed(KeySeed { stash: &mut *self.stash, what: "an object key" })? {
             let value = map.next_value_seed(ValueSeed { stash: &mut *self.stash })?;
-            // Last one wins, as with serde_json's own `Value`.
-            obj.insert(key, value);
+            match obj.entry(key) {
+                serde_json::map::Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+                serde_json::map::Entry::Occupied(slot) => {
+                    let key = slot.key().clone();
+                    let what = match self.stash.format {
+                        Format::Json => "an object",
+                        Format::Msgpack => "a map",
+                    };
+                    return Err(self.stash.fail(TraceError::DuplicateKey {
+                        what: what.into(),
+                        key,
+                        location: Box::default(),
+                    }));
+                }
+            }
         }
         Ok(Value::Object(obj))
     }
+}
+
+/// A JSON-like value from any serde deserializer (a YAML document of manifests, say), read as
+/// a trace's values are: a key twice, a non-string key, a float JSON has not are errors, never
+/// changed quietly. The error is the problem, and where the deserializer says it is.
+pub fn value_from<'de, D: Deserializer<'de>>(d: D) -> Result<Value, String>
+where
+    D::Error: fmt::Display,
+{
+    let mut stash = Stash::new(Format::Json);
+    ValueSeed { stash: &mut stash }.deserialize(d).map_err(|e| {
+        let theirs = e.to_string();
+        match stash.problem.take() {
+            // The deserializer's stand-in error carries the position, if it knows one.
+            Some(problem) => format!("{problem}{}", theirs.strip_prefix(STAND_IN).unwrap_or("")),
+            None => theirs,
+        }
+    })
 }
 
 /// A map key that must be a string.
@@ -495,14 +619,50 @@ mod tests {
         assert_eq!(msgpack_value(&int_key), Err("an object key must be a string, found the integer `1`".into()));
     }
 
+    /// A float JSON has no number for is an error, never null.
     #[test]
     fn msgpack_big_u64_and_nan() {
-        // [u64 max, f64 NaN]
-        let mut bytes = vec![0x92, 0xcf];
+        let mut bytes = vec![0x91, 0xcf];
         bytes.extend_from_slice(&u64::MAX.to_be_bytes());
-        bytes.push(0xcb);
-        bytes.extend_from_slice(&f64::NAN.to_be_bytes());
-        assert_eq!(msgpack_value(&bytes), Ok(serde_json::json!([u64::MAX, null])));
+        assert_eq!(msgpack_value(&bytes), Ok(serde_json::json!([u64::MAX])));
+        for (x, text) in [(f64::NAN, "NaN"), (f64::INFINITY, "inf"), (f64::NEG_INFINITY, "-inf")] {
+            let mut bytes = vec![0x91, 0xcb];
+            bytes.extend_from_slice(&x.to_be_bytes());
+            let want = format!("the number `{text}` cannot be kept exactly: JSON has no such number");
+            assert_eq!(msgpack_value(&bytes), Err(want));
+        }
+    }
+
+    /// A key twice is an error, whichever value would win.
+    #[test]
+    fn a_key_twice_is_an_error() {
+        assert_eq!(json_value(r#"{"a": {"b": 1, "b": 2}}"#), Err("an object has `b` twice".into()));
+        // {"k": 1, "k": 1}
+        assert_eq!(msgpack_value(&[0x82, 0xa1, b'k', 0x01, 0xa1, b'k', 0x01]), Err("a map has `k` twice".into()));
+    }
+
+    /// Floats that may not be their text's number are noted for the text to decide; the text
+    /// finds integers beyond 64 bits and numbers too small or too large for a float.
+    #[test]
+    fn inexact_numbers_are_found_in_the_text() {
+        for (text, unsure) in [("0", false), ("0.0", true), ("1.5", false), ("1e300", true), ("-1e19", true)] {
+            let mut stash = Stash::new(Format::Json);
+            let mut de = serde_json::Deserializer::from_str(text);
+            assert!(ValueSeed { stash: &mut stash }.deserialize(&mut de).is_ok());
+            assert_eq!(stash.unsure_number, unsure, "{text}");
+        }
+        let first = |text: &str| first_inexact_number(text.as_bytes()).map(|(at, t, _)| (at, t.to_string()));
+        let fine = r#"{"a": [0, -0, 0.0, 0e5, 1.5e-300, 1e300, -9223372036854775808, 18446744073709551615],
+            "s": "12345678901234567890123 1e-400 \" 1e999"}"#;
+        assert_eq!(first(fine), None);
+        assert_eq!(first(r#"{"a": 1, "b": 18446744073709551616}"#), Some((14, "18446744073709551616".into())));
+        assert_eq!(first("[-9223372036854775809]"), Some((1, "-9223372036854775809".into())));
+        assert_eq!(first(r#"{"x": 1e-400}"#), Some((6, "1e-400".into())));
+        assert_eq!(first("[0.000e-999, 1E+400]"), Some((13, "1E+400".into())));
+        assert_eq!(
+            json_position(b"{\n  \"a\": 1}", 9),
+            crate::error::Location { line: Some(2), column: Some(8), ..Default::default() }
+        );
     }
 
     #[test]

@@ -7,6 +7,10 @@ use thiserror::Error;
 
 use crate::model::Format;
 
+/// How deep values nest, at most, in every reader (serde_json's own limit, which SimKube's
+/// reader has too).
+pub(crate) const MAX_DEPTH: usize = 128;
+
 /// Where in the input a problem was found.
 ///
 /// JSON inputs carry `line`/`column` (1-based, as serde_json counts them); msgpack inputs carry the
@@ -99,8 +103,26 @@ pub enum TraceError {
     DuplicateSection { name: &'static str, location: Box<Location> },
 
     #[error("{what} has `{key}` twice{location}")]
-    #[diagnostic(code(skel::trace::duplicate_key), help("remove one of the two `{key}` entries"))]
+    #[diagnostic(
+        code(skel::trace::duplicate_key),
+        help("remove one of the two `{key}` entries; skel does not pick one of them quietly")
+    )]
     DuplicateKey { what: String, key: String, location: Box<Location> },
+
+    /// `number`: `the number `1e-400``, or `a number` where its text is not known.
+    #[error("{number} cannot be kept exactly: {why}{location}")]
+    #[diagnostic(
+        code(skel::trace::inexact_number),
+        help("skel never changes a number quietly; it holds numbers as SimKube does, as 64-bit integers or floats; write this one as a string, or as a number that fits")
+    )]
+    InexactNumber { number: String, why: &'static str, location: Box<Location> },
+
+    #[error("a value is nested more than {limit} levels deep{location}")]
+    #[diagnostic(
+        code(skel::trace::too_deep),
+        help("skel reads objects nested up to {limit} levels deep, as SimKube's reader does; no Kubernetes object is that deep: check what wrote this one")
+    )]
+    TooDeep { limit: usize, location: Box<Location> },
 
     #[error("{what} has no `{key}`{location}")]
     #[diagnostic(code(skel::trace::missing_key), help("{help}"))]
@@ -154,6 +176,8 @@ impl TraceError {
             | TraceError::MissingSection { location, .. }
             | TraceError::DuplicateSection { location, .. }
             | TraceError::DuplicateKey { location, .. }
+            | TraceError::InexactNumber { location, .. }
+            | TraceError::TooDeep { location, .. }
             | TraceError::MissingKey { location, .. }
             | TraceError::BadConfig { location, .. }
             | TraceError::TrailingData { location } => Some(location),
@@ -173,6 +197,8 @@ impl TraceError {
             | TraceError::MissingSection { location, .. }
             | TraceError::DuplicateSection { location, .. }
             | TraceError::DuplicateKey { location, .. }
+            | TraceError::InexactNumber { location, .. }
+            | TraceError::TooDeep { location, .. }
             | TraceError::MissingKey { location, .. }
             | TraceError::BadConfig { location, .. }
             | TraceError::TrailingData { location } => Some(location),
@@ -215,6 +241,36 @@ impl TraceError {
             found: found.into(),
             help: help.into(),
             location: Box::default(),
+        }
+    }
+
+    /// A number (its text) that a 64-bit integer or float cannot hold (`why` says which way).
+    pub(crate) fn inexact_number(text: &str, why: &'static str) -> Self {
+        TraceError::InexactNumber { number: format!("the number `{text}`"), why, location: Box::default() }
+    }
+
+    /// serde_json's error as a trace error, without its position (the caller knows where the
+    /// text it read is): a value nested too deep and a number too large for a float are what
+    /// they are, not "invalid JSON".
+    pub fn from_json(e: serde_json::Error) -> Self {
+        use serde_json::error::Category;
+        let text = e.to_string();
+        // serde_json's message ends with the position, which the location renders itself.
+        let suffix = format!(" at line {} column {}", e.line(), e.column());
+        let message = text.strip_suffix(&suffix).unwrap_or(&text).to_string();
+        match e.classify() {
+            Category::Io => TraceError::Io { action: "read", source: e.into() },
+            Category::Eof => TraceError::UnexpectedEof { location: Box::default() },
+            Category::Syntax | Category::Data if message == "recursion limit exceeded" => {
+                TraceError::TooDeep { limit: MAX_DEPTH, location: Box::default() }
+            }
+            Category::Syntax | Category::Data if message == "number out of range" => {
+                let why = "it is beyond the largest 64-bit float (it would be infinite)";
+                TraceError::InexactNumber { number: "a number".into(), why, location: Box::default() }
+            }
+            Category::Syntax | Category::Data => {
+                TraceError::Syntax { format: Format::Json, message, location: Box::default() }
+            }
         }
     }
 

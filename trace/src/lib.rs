@@ -19,6 +19,7 @@ mod trace;
 mod write;
 
 pub use config::{default_pod_spec_template_paths, Config, TrackedObjectConfig};
+pub use decode::{unsure_float, value_from};
 pub use error::{Location, ReadError, TraceError};
 pub use index::check_index;
 pub use lifecycles::{PodLifecycle, PodLifecycleEntry, PodLifecycles};

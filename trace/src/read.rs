@@ -10,7 +10,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 
 use crate::config::Config;
 use crate::decode::{reject, Found, I64Seed, IntSeed, ManifestSeed, Reject, Stash, ValueSeed};
-use crate::error::{Location, ReadError, TraceError};
+use crate::error::{Location, ReadError, TraceError, MAX_DEPTH};
 use crate::index::check_index;
 use crate::lifecycles::LifecyclesSeed;
 use crate::model::{Event, Format, Manifest, Section, SECTION_NAMES, TRACE_VERSION};
@@ -22,9 +22,6 @@ pub trait TraceVisitor {
     /// `index` is the 0-based position of the event in the input's `events` array.
     fn event(&mut self, index: usize, event: Event) -> Result<(), Self::Error>;
 }
-
-/// Deeper nesting than this is an error (serde_json's limit too), which keeps the stack bounded.
-const MAX_DEPTH: usize = 128;
 
 /// Reads a whole trace from `input`, calling `visitor` for every section and event.
 ///
@@ -50,7 +47,7 @@ pub fn read_trace<R: Read, V: TraceVisitor>(
                 Err(e) => {
                     let at = json_location(&e);
                     let ours = e.classify() == serde_json::error::Category::Data;
-                    Err(resolve(stash, stopped, ours, at, || json_error(e)))
+                    Err(resolve(stash, stopped, ours, at, || TraceError::from_json(e)))
                 }
             }
         }
@@ -108,26 +105,11 @@ fn resolve<E>(
     ReadError::Trace(err.locate(at))
 }
 
-fn json_location(e: &serde_json::Error) -> Location {
+pub(crate) fn json_location(e: &serde_json::Error) -> Location {
     if e.line() == 0 {
         Location::default()
     } else {
         Location { line: Some(e.line()), column: Some(e.column()), ..Location::default() }
-    }
-}
-
-fn json_error(e: serde_json::Error) -> TraceError {
-    use serde_json::error::Category;
-    match e.classify() {
-        Category::Io => TraceError::Io { action: "read", source: e.into() },
-        Category::Eof => TraceError::UnexpectedEof { location: Box::default() },
-        Category::Syntax | Category::Data => {
-            // serde_json's message ends with the position, which the location renders itself.
-            let text = e.to_string();
-            let suffix = format!(" at line {} column {}", e.line(), e.column());
-            let message = text.strip_suffix(&suffix).unwrap_or(&text).to_string();
-            TraceError::Syntax { format: Format::Json, message, location: Box::default() }
-        }
     }
 }
 
@@ -138,7 +120,7 @@ fn json_trailing(e: serde_json::Error) -> TraceError {
     }
 }
 
-fn msgpack_error(e: rmp_serde::decode::Error) -> TraceError {
+pub(crate) fn msgpack_error(e: rmp_serde::decode::Error) -> TraceError {
     use rmp_serde::decode::Error as E;
     let message = match e {
         E::InvalidMarkerRead(source) | E::InvalidDataRead(source) => {
@@ -155,7 +137,7 @@ fn msgpack_error(e: rmp_serde::decode::Error) -> TraceError {
         E::LengthMismatch(_) => "a list is longer than expected".into(),
         E::Uncategorized(message) | E::Syntax(message) => message,
         E::Utf8Error(_) => "a string is not valid UTF-8".into(),
-        E::DepthLimitExceeded => format!("values are nested more than {MAX_DEPTH} levels deep"),
+        E::DepthLimitExceeded => return TraceError::TooDeep { limit: MAX_DEPTH, location: Box::default() },
     };
     TraceError::Syntax { format: Format::Msgpack, message, location: Box::default() }
 }
@@ -395,16 +377,26 @@ macro_rules! decode_slice {
                     $seed.deserialize(&mut de)
                 };
                 let res = res.and_then(|v| de.end().map(|()| v));
-                res.map_err(|e| {
+                let res = res.map_err(|e| {
                     let ours = e.classify() == serde_json::error::Category::Data;
                     let mut loc = at.absolute(format, json_location(&e), 0);
                     loc.path = stash_slot.path();
                     loc.event = stash_slot.ctx.event;
                     match stash_slot.problem.take() {
                         Some(problem) if ours => problem.locate(loc),
-                        _ => json_error(e).locate(loc),
+                        _ => TraceError::from_json(e).locate(loc),
                     }
-                })
+                });
+                // A float that may not be its text's number: the text says.
+                let unsure = res.is_ok() && stash_slot.unsure_number;
+                match if unsure { crate::decode::first_inexact_number(bytes) } else { None } {
+                    Some((offset, text, why)) => {
+                        let mut loc = at.absolute(format, crate::decode::json_position(bytes, offset), 0);
+                        loc.event = stash_slot.ctx.event;
+                        Err(TraceError::inexact_number(text, why).locate(loc))
+                    }
+                    None => res,
+                }
             }
             Format::Msgpack => {
                 let mut de = rmp_serde::Deserializer::new(CountingReader { inner: bytes, count: 0 });

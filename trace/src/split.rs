@@ -5,7 +5,7 @@
 
 use std::io::{self, Read};
 
-use crate::error::{Location, TraceError};
+use crate::error::{Location, TraceError, MAX_DEPTH};
 use crate::model::{Format, Section, SECTION_NAMES};
 use crate::read::{decode_section, SlicePos};
 
@@ -128,7 +128,6 @@ pub struct Splitter<R: Read> {
 }
 
 const READ_CHUNK: usize = 1 << 20;
-const MAX_DEPTH: usize = 128;
 
 impl<R: Read> Splitter<R> {
     /// `batch_bytes`: about how many bytes of events go in one batch.
@@ -286,9 +285,13 @@ impl<R: Read> Splitter<R> {
                         return Err(self.eof_error());
                     }
                 }
-                Err(message) => {
+                Err(Bad::Syntax(message)) => {
                     self.advance(scan.at);
                     return Err(self.syntax(message));
+                }
+                Err(Bad::TooDeep) => {
+                    self.advance(scan.at);
+                    return Err(TraceError::TooDeep { limit: MAX_DEPTH, location: Box::new(self.location()) });
                 }
             }
         }
@@ -655,6 +658,14 @@ fn be32(b: Option<&[u8]>) -> u32 {
     }
 }
 
+/// Why `Scan` stopped at `Scan::at`.
+#[derive(Debug)]
+enum Bad {
+    Syntax(String),
+    /// A container opens more than `MAX_DEPTH` levels deep.
+    TooDeep,
+}
+
 /// Finds where one value ends. Structural only: it tracks strings and nesting (JSON) or walks
 /// markers and lengths (msgpack); decoding checks the rest.
 #[derive(Debug, Default)]
@@ -665,7 +676,7 @@ struct Scan {
 
 impl Scan {
     /// `Ok(Some(len))` when the value is complete, `Ok(None)` when more input is needed.
-    fn json(&mut self, b: &[u8]) -> Result<Option<usize>, String> {
+    fn json(&mut self, b: &[u8]) -> Result<Option<usize>, Bad> {
         let Some(&first) = b.first() else { return Ok(None) };
         match first {
             b'"' => Ok(json_string_end(b, 1)),
@@ -685,7 +696,7 @@ impl Scan {
                             depth += 1;
                             if depth > MAX_DEPTH {
                                 self.at = i;
-                                return Err(format!("values are nested more than {MAX_DEPTH} levels deep"));
+                                return Err(Bad::TooDeep);
                             }
                         }
                         b'}' | b']' => {
@@ -705,7 +716,7 @@ impl Scan {
                 match b.iter().position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')) {
                     Some(0) => {
                         self.at = 0;
-                        Err(format!("expected a value, found `{}`", char::from(first)))
+                        Err(Bad::Syntax(format!("expected a value, found `{}`", char::from(first))))
                     }
                     Some(n) => Ok(Some(n)),
                     None => Ok(None),
@@ -714,13 +725,17 @@ impl Scan {
         }
     }
 
-    fn msgpack(&mut self, b: &[u8]) -> Result<Option<usize>, String> {
+    fn msgpack(&mut self, b: &[u8]) -> Result<Option<usize>, Bad> {
         match crate::raw::msgpack_skip(b, 0, false) {
             Ok(n) => Ok(Some(n)),
             Err(crate::raw::Skip::Incomplete) => Ok(None),
             Err(crate::raw::Skip::Invalid(at, message)) => {
                 self.at = at;
-                Err(message)
+                Err(Bad::Syntax(message))
+            }
+            Err(crate::raw::Skip::TooDeep(at)) => {
+                self.at = at;
+                Err(Bad::TooDeep)
             }
         }
     }

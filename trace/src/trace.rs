@@ -6,6 +6,7 @@ use std::io::{Read, Seek, Write};
 use serde_json::{Map, Value};
 
 use crate::config::Config;
+use crate::decode::{first_inexact_number, json_position, unsure_float};
 use crate::error::{ReadError, TraceError};
 use crate::lifecycles::PodLifecycles;
 use crate::model::{Event, Format, Section, TRACE_VERSION};
@@ -33,10 +34,14 @@ impl Default for Trace {
     }
 }
 
-/// Collects what `read_trace` delivers.
+/// Collects what `read_trace` delivers; notes a JSON float that may not be its text's number.
 #[derive(Default)]
 struct Collector {
     trace: Trace,
+    /// The input is JSON, and a manifest holds a float that may not be its text's number (see
+    /// `unsure_float`): the text decides.
+    unsure: bool,
+    json: bool,
 }
 
 impl TraceVisitor for Collector {
@@ -53,19 +58,62 @@ impl TraceVisitor for Collector {
     }
 
     fn event(&mut self, _index: usize, event: Event) -> Result<(), Infallible> {
+        if self.json && !self.unsure {
+            self.unsure = event.applied_objs.iter().chain(&event.deleted_objs).any(holds_unsure_float);
+        }
         self.trace.events.push(event);
         Ok(())
     }
 }
 
+fn holds_unsure_float(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => n.as_f64().is_some_and(unsure_float) && n.is_f64(),
+        Value::Array(items) => items.iter().any(holds_unsure_float),
+        Value::Object(m) => m.values().any(holds_unsure_float),
+        _ => false,
+    }
+}
+
+/// A reader that keeps what it read (when `keep`).
+struct Tape<R> {
+    inner: R,
+    keep: bool,
+    bytes: Vec<u8>,
+}
+
+impl<R: Read> Read for Tape<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if self.keep {
+            self.bytes.extend_from_slice(buf.get(..n).unwrap_or_default());
+        }
+        Ok(n)
+    }
+}
+
 impl Trace {
-    /// Reads a whole trace (`read_trace` guarantees every section was present).
+    /// Reads a whole trace (`read_trace` guarantees every section was present). A JSON number
+    /// that no 64-bit integer or float holds exactly is an error, as everywhere: the text read
+    /// is kept until the end, for the floats that may not be their text's number.
     pub fn read<R: Read>(r: R, f: Format) -> Result<Trace, TraceError> {
-        let mut collector = Collector::default();
-        match read_trace(r, f, &mut collector) {
-            Ok(()) => Ok(collector.trace),
-            Err(ReadError::Trace(e)) => Err(e),
+        let mut collector = Collector { json: f == Format::Json, ..Collector::default() };
+        let mut tape = Tape { inner: r, keep: collector.json, bytes: Vec::new() };
+        match read_trace(&mut tape, f, &mut collector) {
+            Ok(()) => {}
+            // A number too large for a float: serde_json does not say which; the text does.
+            Err(ReadError::Trace(TraceError::InexactNumber { location, why, .. })) if collector.json => {
+                let text = first_inexact_number(&tape.bytes).map_or("…", |(_, text, _)| text);
+                return Err(TraceError::InexactNumber { number: format!("the number `{text}`"), why, location });
+            }
+            Err(ReadError::Trace(e)) => return Err(e),
             Err(ReadError::Visitor(never)) => match never {},
+        }
+        match if collector.unsure { first_inexact_number(&tape.bytes) } else { None } {
+            Some((offset, text, why)) => {
+                Err(TraceError::inexact_number(text, why).locate(json_position(&tape.bytes, offset)))
+            }
+            None => Ok(collector.trace),
         }
     }
 

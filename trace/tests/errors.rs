@@ -149,6 +149,19 @@ case!(json_too_deep, Format::Json, {
     replace_once(MINIMAL, "\"MARKER\"", &deep).into_bytes()
 });
 
+// Nothing is changed quietly: a key twice, and a number a 64-bit integer or float cannot hold.
+case!(json_duplicate_key, Format::Json, {
+    replace_once(MINIMAL, "\"note\": \"MARKER\"", "\"a\": 1, \"a\": 2").into_bytes()
+});
+
+case!(json_integer_beyond_64_bits, Format::Json, {
+    replace_once(MINIMAL, "\"MARKER\"", "[0.0, 123456789012345678901234567890]").into_bytes()
+});
+
+case!(json_number_too_small, Format::Json, { replace_once(MINIMAL, "\"MARKER\"", "[0, 1e-400]").into_bytes() });
+
+case!(json_number_too_large, Format::Json, { replace_once(MINIMAL, "\"MARKER\"", "1e400").into_bytes() });
+
 // ---- msgpack
 
 case!(msgpack_truncated, Format::Msgpack, {
@@ -201,6 +214,25 @@ case!(msgpack_too_deep, Format::Msgpack, {
     let mut deep = vec![0x91; 200];
     deep.push(0x90);
     replace_bytes(&minimal_msgpack(), &msgpack_str("MARKER"), &deep)
+});
+
+case!(msgpack_nan, Format::Msgpack, {
+    let mut nan = vec![0xcb];
+    nan.extend_from_slice(&f64::NAN.to_be_bytes());
+    replace_bytes(&minimal_msgpack(), &msgpack_str("MARKER"), &nan)
+});
+
+case!(msgpack_duplicate_key, Format::Msgpack, {
+    // {"note": "MARKER"} becomes {"ab": 1, "ab": 2}.
+    let mut from = vec![0x81];
+    from.extend(msgpack_str("note"));
+    from.extend(msgpack_str("MARKER"));
+    let mut to = vec![0x82];
+    to.extend(msgpack_str("ab"));
+    to.push(0x01);
+    to.extend(msgpack_str("ab"));
+    to.push(0x02);
+    replace_bytes(&minimal_msgpack(), &from, &to)
 });
 
 case!(msgpack_missing_section, Format::Msgpack, {
