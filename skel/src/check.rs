@@ -2,6 +2,8 @@
 //! test), checks the kinds of values (`@t` only against times, durations only against `@t`,
 //! single-valued assignments) and warns about forms SimKube rejects at run time.
 
+use std::collections::{HashMap, HashSet};
+
 use miette::Diagnostic;
 use serde_json::Value;
 use skel_grammar::ast::{self, Span};
@@ -32,6 +34,17 @@ pub enum CheckError {
         span: Span,
         #[label("first defined here")]
         first: Span,
+    },
+
+    #[error("more than {limit} variables in one statement")]
+    #[diagnostic(
+        code(skel::check::too_many_variables),
+        help("the VM holds at most {limit} variables a statement; split the statement into several")
+    )]
+    TooManyVariables {
+        limit: usize,
+        #[label("one too many")]
+        span: Span,
     },
 
     #[error("`{op}` needs a pattern written as a string")]
@@ -253,14 +266,7 @@ pub fn check_in(script: &ast::Script, base: Option<&std::path::Path>) -> Checked
             }
             continue;
         }
-        let mut cx = StmtChecker {
-            vars: Vec::new(),
-            scope: Vec::new(),
-            partial: Vec::new(),
-            all_names: all_var_names(stmt),
-            sibling: Vec::new(),
-            diags: Vec::new(),
-        };
+        let mut cx = StmtChecker::new(all_var_names(stmt));
         let ir = cx.statement(stmt);
         let ok = !cx.diags.iter().any(CheckError::is_error);
         out.diagnostics.append(&mut cx.diags);
@@ -288,14 +294,7 @@ fn insert(stmt: &ast::Statement, base: Option<&std::path::Path>) -> Result<Inser
     if op != CmpOp::Eq {
         return Err(CheckError::InsertTime { span: op_span, found: format!("`@t {op}`") });
     }
-    let mut cx = StmtChecker {
-        vars: Vec::new(),
-        scope: Vec::new(),
-        partial: Vec::new(),
-        all_names: Vec::new(),
-        sibling: Vec::new(),
-        diags: Vec::new(),
-    };
+    let mut cx = StmtChecker::new(HashSet::new());
     let at = cx.time_value(value);
     if let Some(e) = cx.diags.pop() {
         return Err(e);
@@ -368,42 +367,109 @@ fn insert(stmt: &ast::Statement, base: Option<&std::path::Path>) -> Result<Inser
     Ok(Insert { at, manifests, span: stmt.span })
 }
 
-fn all_var_names(stmt: &ast::Statement) -> Vec<String> {
-    fn collect(tests: &[ast::Test], names: &mut Vec<String>) {
+fn all_var_names(stmt: &ast::Statement) -> HashSet<String> {
+    fn collect(tests: &[ast::Test], names: &mut HashSet<String>) {
         for t in tests {
             match t {
-                ast::Test::Bind { var, .. } => names.push(var.name.clone()),
+                ast::Test::Bind { var, .. } => {
+                    names.insert(var.name.clone());
+                }
                 ast::Test::Or { branches, .. } => branches.iter().for_each(|b| collect(b, names)),
                 ast::Test::Not { tests, .. } => collect(tests, names),
                 ast::Test::Time { .. } | ast::Test::Field(_) => {}
             }
         }
     }
-    let mut names = Vec::new();
+    let mut names = HashSet::new();
     if let Some(ast::Selector::And(tests)) = &stmt.selector {
         collect(tests, &mut names);
     }
     names
 }
 
+/// The most variables one statement defines: the VM numbers them with 16 bits.
+const MAX_VARIABLES: usize = crate::bytecode::Slot::MAX as usize;
+
+/// The most variables "did you mean" looks through, and the most an "undefined variable"
+/// message names.
+const SUGGEST_FROM: usize = 256;
+const NAMED_VARIABLES: usize = 10;
+
+/// Checks one statement. Every look-up of a variable is by hash or by slot, never a scan:
+/// a statement can define thousands.
 struct StmtChecker {
     /// Every variable of the statement, by slot. A name defined in two branches of an `||`
     /// is one variable.
     vars: Vec<Var>,
-    /// The variables visible here.
+    /// Each variable's slot, by name.
+    ids: HashMap<String, VarId>,
+    /// The variables visible here, in the order they became visible (a stack: `||` and `!`
+    /// cut it back to where they began).
     scope: Vec<VarId>,
+    /// Whether each variable (by slot) is in `scope`.
+    in_scope: Vec<bool>,
     /// Variables defined where they cannot be seen afterwards (in some branches of an `||`, or
-    /// under `!`), with why, for the message when they are used there.
-    partial: Vec<(String, &'static str)>,
+    /// under `!`), with why (the first reason), for the message when they are used there.
+    partial: HashMap<String, &'static str>,
     /// Every variable the statement defines, for "defined later" and "did you mean" help.
-    all_names: Vec<String>,
+    all_names: HashSet<String>,
     /// Variables an earlier branch of an enclosing `||` defined: a later branch may define
-    /// them again (the same variable); anywhere else a second definition is an error.
+    /// them again (the same variable); anywhere else a second definition is an error. A stack
+    /// like `scope`; `siblings` counts each variable's entries in it.
     sibling: Vec<VarId>,
+    siblings: Vec<u32>,
+    /// `TooManyVariables` was reported.
+    too_many: bool,
     diags: Vec<CheckError>,
 }
 
 impl StmtChecker {
+    fn new(all_names: HashSet<String>) -> StmtChecker {
+        StmtChecker {
+            vars: Vec::new(),
+            ids: HashMap::new(),
+            scope: Vec::new(),
+            in_scope: Vec::new(),
+            partial: HashMap::new(),
+            all_names,
+            sibling: Vec::new(),
+            siblings: Vec::new(),
+            too_many: false,
+            diags: Vec::new(),
+        }
+    }
+
+    fn enter_scope(&mut self, id: VarId) {
+        self.scope.push(id);
+        if let Some(seen) = self.in_scope.get_mut(id) {
+            *seen = true;
+        }
+    }
+
+    /// Back to the first `len` variables of the scope.
+    fn cut_scope(&mut self, len: usize) {
+        for id in self.scope.drain(len.min(self.scope.len())..) {
+            if let Some(seen) = self.in_scope.get_mut(id) {
+                *seen = false;
+            }
+        }
+    }
+
+    fn add_sibling(&mut self, id: VarId) {
+        self.sibling.push(id);
+        if let Some(n) = self.siblings.get_mut(id) {
+            *n += 1;
+        }
+    }
+
+    fn cut_siblings(&mut self, len: usize) {
+        for id in self.sibling.drain(len.min(self.sibling.len())..) {
+            if let Some(n) = self.siblings.get_mut(id) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
+
     fn statement(&mut self, s: &ast::Statement) -> Option<Stmt> {
         let mut conds = Vec::new();
         if let Some(ast::Selector::And(tests)) = &s.selector {
@@ -493,14 +559,15 @@ impl StmtChecker {
     }
 
     fn visible(&self, name: &str) -> Option<VarId> {
-        self.scope.iter().copied().find(|id| self.vars.get(*id).is_some_and(|v| v.name == name))
+        self.ids.get(name).copied().filter(|id| self.in_scope.get(*id).copied().unwrap_or(false))
     }
 
     fn define(&mut self, var: &ast::Ident) -> Option<VarId> {
         // Visible here, or defined before where it is no longer visible (a branch of an
         // `||` that is over, under a `!`): a second definition, unless it is in another
         // branch of the same `||`.
-        let earlier = self.vars.iter().position(|v| v.name == var.name).filter(|id| !self.sibling.contains(id));
+        let known = self.ids.get(&var.name).copied();
+        let earlier = known.filter(|id| self.siblings.get(*id).is_none_or(|n| *n == 0));
         if let Some(first) = self.visible(&var.name).or(earlier).and_then(|id| self.vars.get(id)) {
             self.diags.push(CheckError::DuplicateVariable {
                 name: var.name.clone(),
@@ -510,55 +577,62 @@ impl StmtChecker {
             return None;
         }
         // The same name in another branch of an `||` is the same variable.
-        let id = match self.vars.iter().position(|v| v.name == var.name) {
+        let id = match known {
             Some(id) => id,
+            None if self.vars.len() >= MAX_VARIABLES => {
+                // Once a statement: the variables after it are all one too many.
+                if !std::mem::replace(&mut self.too_many, true) {
+                    self.diags.push(CheckError::TooManyVariables { limit: MAX_VARIABLES, span: var.span });
+                }
+                return None;
+            }
             None => {
                 self.vars.push(Var { name: var.name.clone(), span: var.span });
+                self.ids.insert(var.name.clone(), self.vars.len() - 1);
+                self.in_scope.push(false);
+                self.siblings.push(0);
                 self.vars.len() - 1
             }
         };
-        self.scope.push(id);
+        self.enter_scope(id);
         Some(id)
     }
 
     /// `A || B`: each branch is checked from the same scope; afterwards only the variables
     /// every branch defines are visible (whichever branch held, they are bound).
     fn or(&mut self, branches: &[Vec<ast::Test>], span: Span) -> Option<Cond> {
-        let before = self.scope.clone();
-        let mut defined: Option<Vec<VarId>> = None;
+        let before = self.scope.len();
+        let siblings_before = self.sibling.len();
+        // Every variable some branch defines, in order, and how many branches define it.
         let mut all: Vec<VarId> = Vec::new();
+        let mut defined_in: HashMap<VarId, usize> = HashMap::new();
         let mut out = Vec::new();
         let mut ok = true;
-        let siblings_before = self.sibling.len();
         for b in branches {
-            self.scope = before.clone();
-            // What the branches before this one defined may be defined again here.
-            self.sibling.truncate(siblings_before);
-            self.sibling.extend(all.iter().copied());
+            self.cut_scope(before);
             let conds: Vec<Option<Cond>> = b.iter().map(|t| self.test(t)).collect();
             ok &= conds.iter().all(Option::is_some);
             out.push(conds.into_iter().flatten().collect());
-            let new: Vec<VarId> = self.scope.iter().copied().filter(|id| !before.contains(id)).collect();
-            all.extend(new.iter().copied());
-            defined = Some(match defined {
-                None => new,
-                Some(d) => d.into_iter().filter(|id| new.contains(id)).collect(),
-            });
-        }
-        self.sibling.truncate(siblings_before);
-        let defined = defined.unwrap_or_default();
-        for id in all.iter().filter(|id| !defined.contains(id)) {
-            if let Some(v) = self.vars.get(*id) {
-                self.partial.push((
-                    v.name.clone(),
-                    "it is bound in some branches of the `||` and not in others; bind it in every branch, or use it only inside its branch",
-                ));
+            let new = self.scope.get(before..).unwrap_or_default().to_vec();
+            for id in new {
+                let n = defined_in.entry(id).or_default();
+                *n += 1;
+                if *n == 1 {
+                    all.push(id);
+                    // What the branches before the next one defined may be defined again there.
+                    self.add_sibling(id);
+                }
             }
         }
-        self.scope = before;
-        for id in defined {
-            if !self.scope.contains(&id) {
-                self.scope.push(id);
+        self.cut_siblings(siblings_before);
+        self.cut_scope(before);
+        for id in all {
+            if defined_in.get(&id) == Some(&branches.len()) {
+                self.enter_scope(id);
+            } else if let Some(v) = self.vars.get(id) {
+                self.partial.entry(v.name.clone()).or_insert(
+                    "it is bound in some branches of the `||` and not in others; bind it in every branch, or use it only inside its branch",
+                );
             }
         }
         ok.then_some(Cond::Or { branches: out, span })
@@ -566,17 +640,16 @@ impl StmtChecker {
 
     /// `!(...)`: its variables are never visible afterwards (it holds when they are not bound).
     fn not(&mut self, tests: &[ast::Test], span: Span) -> Option<Cond> {
-        let before = self.scope.clone();
+        let before = self.scope.len();
         let conds: Vec<Option<Cond>> = tests.iter().map(|t| self.test(t)).collect();
-        for id in self.scope.iter().filter(|id| !before.contains(id)) {
-            if let Some(v) = self.vars.get(*id) {
-                self.partial.push((
-                    v.name.clone(),
+        for id in self.scope.get(before..).unwrap_or_default().to_vec() {
+            if let Some(v) = self.vars.get(id) {
+                self.partial.entry(v.name.clone()).or_insert(
                     "it is bound under `!`, which holds only when the test inside fails; use it only inside the `!(...)`",
-                ));
+                );
             }
         }
-        self.scope = before;
+        self.cut_scope(before);
         let conds: Option<Vec<Cond>> = conds.into_iter().collect();
         Some(Cond::Not { conds: conds?, span })
     }
@@ -788,10 +861,10 @@ impl StmtChecker {
     }
 
     fn undefined(&self, v: &ast::Ident) -> CheckError {
-        if let Some((_, why)) = self.partial.iter().find(|(n, _)| *n == v.name) {
+        if let Some(why) = self.partial.get(&v.name) {
             return CheckError::NotBoundHere { name: v.name.clone(), span: v.span, why: why.to_string() };
         }
-        let help = if self.vars.iter().any(|d| d.name == v.name) {
+        let help = if self.ids.contains_key(&v.name) {
             format!("`{}` is bound in another branch of an `||`; each branch binds its own variables", v.name)
         } else if self.all_names.contains(&v.name) {
             format!("`{0}` is defined later in this selector; define it before its first use", v.name)
@@ -799,6 +872,7 @@ impl StmtChecker {
             let best = self
                 .vars
                 .iter()
+                .take(SUGGEST_FROM)
                 .map(|d| (strsim::damerau_levenshtein(&d.name, &v.name), &d.name))
                 .min_by_key(|(d, _)| *d);
             match best {
@@ -808,8 +882,13 @@ impl StmtChecker {
                     v.name
                 ),
                 _ => {
-                    let names: Vec<String> = self.vars.iter().map(|d| format!("`{}`", d.name)).collect();
-                    format!("the variables defined here are {}", names.join(", "))
+                    let names: Vec<String> =
+                        self.vars.iter().take(NAMED_VARIABLES).map(|d| format!("`{}`", d.name)).collect();
+                    let more = match self.vars.len().saturating_sub(NAMED_VARIABLES) {
+                        0 => String::new(),
+                        n => format!(" and {n} more"),
+                    };
+                    format!("the variables defined here are {}{more}", names.join(", "))
                 }
             }
         };
