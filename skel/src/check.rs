@@ -324,8 +324,13 @@ fn insert(stmt: &ast::Statement, base: Option<&std::path::Path>) -> Result<Inser
                 })
                 .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string()))
                 .map_err(|message| CheckError::InsertFile { path: full.display().to_string(), span: *span, message })?;
+            let text = crate::upgrade::yaml_text(&text).map_err(|message| CheckError::InsertFile {
+                path: full.display().to_string(),
+                span: *span,
+                message,
+            })?;
             let mut docs = Vec::new();
-            for doc in serde_yaml::Deserializer::from_str(&text) {
+            for doc in serde_yaml::Deserializer::from_str(text) {
                 let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| CheckError::InsertFile {
                     path: full.display().to_string(),
                     span: *span,
