@@ -4,6 +4,8 @@
 //! (exit 1), not a stack overflow (exit 134); long but flat scripts compile. No test measures
 //! time: the sizes are ones the old code took many seconds (or minutes) on.
 
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 mod common;
 
 use std::fs;
