@@ -87,7 +87,7 @@ fn the_deepest_script_allowed_works() {
     assert_eq!(x.to_string().matches("{\"a\":").count(), 100);
 }
 
-/// Long but flat: these are not nesting and compile, each in time linear in its length (the
+/// Long but flat: these are not nesting and compile and format, each in time linear in its length (the
 /// old code: seconds to minutes, from scans of everything before at every step).
 #[test]
 fn long_flat_scripts_compile() {
@@ -113,6 +113,9 @@ fn long_flat_scripts_compile() {
     ];
     for script in scripts {
         let r = compile(dir.path(), &script);
+        assert_eq!(r.code, 0, "{}: {}", &script[..40], r.stderr.lines().next().unwrap_or(""));
+        // The formatter too (it measured each line break from the statement's start).
+        let r = run(skel(dir.path()).args(["fmt", "s.skel"]));
         assert_eq!(r.code, 0, "{}: {}", &script[..40], r.stderr.lines().next().unwrap_or(""));
     }
 }

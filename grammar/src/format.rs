@@ -403,8 +403,9 @@ fn statement(items: &[Item<'_>], lines: &mut Vec<String>) {
 /// included): up to the next place the line may break, the next comment, or the `;`.
 fn run_width(items: &[Item<'_>], breaks: &[bool], start: usize, mut prev: Kind) -> usize {
     let mut w = 0;
-    for (k, (item, &may_break)) in items.iter().zip(breaks).enumerate().skip(start) {
-        if k > start && may_break {
+    let rest = items.get(start..).unwrap_or_default().iter().zip(breaks.get(start..).unwrap_or_default());
+    for (k, (item, &may_break)) in rest.enumerate() {
+        if k > 0 && may_break {
             break;
         }
         match item.piece {
