@@ -205,3 +205,33 @@ fn deep_yaml_is_refused_at_once() {
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("nested too deep at line 2"), "{}", r.stderr);
 }
+
+/// A script can nest an object deeper while it runs (a `move` into its own value, once per
+/// statement): past what a trace holds it is `skel::run::too_deep`, not a trace that cannot be
+/// read again (or, repeated 20,000 times, a stack overflow). An inserted object likewise.
+#[test]
+fn objects_never_grow_deeper_than_a_trace_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "t.json", TRACE);
+    for script in [
+        "move(status -> status.b);\n".repeat(20_000),
+        format!(
+            "insert(@t == 0s, {{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {{\"name\": \"x\"}}, \"data\": {}1{}}});",
+            "{\"a\": ".repeat(126),
+            "}".repeat(126)
+        ),
+    ] {
+        write(dir.path(), "s.skel", &script);
+        let r = run(skel(dir.path()).args(["apply", "s.skel", "t.json", "-o", "o.json"]));
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(codes(&r) == ["skel::run::too_deep"] || codes(&r) == ["skel::check::insert_not_manifest"], "{}", r.stderr);
+        assert!(!dir.path().join("o.json").exists());
+    }
+    // As deep as a trace holds: written, and read again.
+    write(dir.path(), "s.skel", &"move(status -> status.b);\n".repeat(124));
+    let r = run(skel(dir.path()).args(["apply", "s.skel", "t.json", "-o", "o.json"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    write(dir.path(), "empty.skel", "");
+    let r = run(skel(dir.path()).args(["apply", "empty.skel", "o.json", "-o", "again.json"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}

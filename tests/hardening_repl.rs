@@ -123,7 +123,8 @@ fn trace_at(dir: &Path, name: &str, times: &[i64]) {
         .iter()
         .enumerate()
         .map(|(i, ts)| {
-            let obj = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("c{i}")}});
+            let obj =
+                serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("c{i}")}});
             serde_json::json!({"ts": ts, "applied_objs": [obj], "deleted_objs": []})
         })
         .collect();
@@ -149,7 +150,8 @@ fn the_widest_trace_has_a_span() {
 fn times_past_the_largest_ts_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     trace_at(dir.path(), "late.json", &[i64::MAX - 3, i64::MAX - 1]);
-    let insert = "insert(@t == 5s, {\"apiVersion\": \"v1\", \"kind\": \"Namespace\", \"metadata\": {\"name\": \"n\"}});\n";
+    let insert =
+        "insert(@t == 5s, {\"apiVersion\": \"v1\", \"kind\": \"Namespace\", \"metadata\": {\"name\": \"n\"}});\n";
     let input = format!("{insert}:match @t == 2s\n:stats\n");
     let run = session(dir.path(), &["late.json"], input.as_bytes());
     assert_eq!(run.code, 1, "{}", run.stdout);

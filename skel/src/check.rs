@@ -355,18 +355,24 @@ fn insert(stmt: &ast::Statement, base: Option<&std::path::Path>) -> Result<Inser
         _ => return Err(CheckError::InsertNotManifest { span: stmt.span, found: "no manifest".into() }),
     };
     // SimKube types these fields strictly: an inserted object must pass as any other does.
+    // And it must nest no deeper than a trace's readers accept.
+    let span = match &stmt.action {
+        ast::Action::InsertFile { span, .. } => *span,
+        ast::Action::Insert(o) => o.span(),
+        _ => stmt.span,
+    };
     for m in &manifests {
         let mut node = crate::node::Node::from_value(m);
         if let Err(e) = crate::kube::typed::validate(&mut node) {
-            let span = match &stmt.action {
-                ast::Action::InsertFile { span, .. } => *span,
-                ast::Action::Insert(o) => o.span(),
-                _ => stmt.span,
-            };
             return Err(CheckError::InsertNotManifest {
                 span,
                 found: format!("`{}` must be {}, found `{}`", e.field, e.expected, e.found),
             });
+        }
+        let limit = skel_trace::OBJECT_MAX_DEPTH;
+        if crate::vm::levels(&node, limit) > limit {
+            let found = format!("an object nested more than {limit} levels deep, which a trace cannot hold");
+            return Err(CheckError::InsertNotManifest { span, found });
         }
     }
     Ok(Insert { at, manifests, span: stmt.span })

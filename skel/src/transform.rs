@@ -85,6 +85,9 @@ impl fmt::Display for RunError {
             VmErrorKind::InvalidTypedField(e) => {
                 format!("`{}` must be {}, found `{}`", e.field, e.expected, e.found)
             }
+            VmErrorKind::TooDeep { path, limit } => {
+                format!("setting `{path}` would nest the object more than {limit} levels deep")
+            }
             VmErrorKind::TimePastEnd { secs, start } => format!(
                 "the trace starts at ts {start}: {secs}s after that is past the largest time a trace can hold, ts {}",
                 i64::MAX
@@ -107,6 +110,7 @@ impl Diagnostic for RunError {
             VmErrorKind::IndexOutOfRange { .. } => "skel::run::index_out_of_range",
             VmErrorKind::NotAnObject { .. } => "skel::run::not_an_object",
             VmErrorKind::InvalidTypedField(_) => "skel::run::invalid_field_type",
+            VmErrorKind::TooDeep { .. } => "skel::run::too_deep",
             VmErrorKind::TimePastEnd { .. } => "skel::run::time_overflow",
         };
         Some(Box::new(code))
@@ -127,6 +131,10 @@ impl Diagnostic for RunError {
             }
             VmErrorKind::InvalidTypedField(_) => {
                 "Kubernetes types these fields strictly (labels and annotations are strings); quote the value"
+            }
+            VmErrorKind::TooDeep { .. } => {
+                "a trace holds objects at most that deep (its readers refuse deeper ones); a `move` into \
+                 its own value nests it one level more each time it runs"
             }
             VmErrorKind::TimePastEnd { .. } => {
                 "durations count from the first event's `ts` (unix seconds, about 1700000000 in 2023); check \

@@ -48,7 +48,8 @@ impl VmErrorKind {
             VmErrorKind::Unresolved { path }
             | VmErrorKind::NotSingleValue { path, .. }
             | VmErrorKind::IndexOutOfRange { path, .. }
-            | VmErrorKind::NotAnObject { path, .. } => *path = name,
+            | VmErrorKind::NotAnObject { path, .. }
+            | VmErrorKind::TooDeep { path, .. } => *path = name,
             VmErrorKind::InvalidTypedField(_) | VmErrorKind::TimePastEnd { .. } => {}
         }
         self
@@ -80,6 +81,12 @@ pub enum VmErrorKind {
     },
     /// A typed field (metadata, apiVersion, kind) has a value Kubernetes cannot hold.
     InvalidTypedField(typed::TypedFieldError),
+    /// A `modify`, `move` or `copy` would nest the object deeper than a trace can hold
+    /// (`skel_trace::OBJECT_MAX_DEPTH` levels).
+    TooDeep {
+        path: String,
+        limit: usize,
+    },
     /// A time `secs` after the trace's start (`start`) is past the largest `ts` (`i64::MAX`).
     TimePastEnd {
         secs: i64,
@@ -826,6 +833,11 @@ fn set_at<'a>(
     value: Node<'a>,
     prog: &Program,
 ) -> Result<(), VmErrorKind> {
+    // The object's levels stay within what a trace can hold, so what is written can be read
+    // again (and no later step recurses without bound).
+    if prefix.len() + segs.len() + levels(&value, skel_trace::OBJECT_MAX_DEPTH) > skel_trace::OBJECT_MAX_DEPTH {
+        return Err(VmErrorKind::TooDeep { path: String::new(), limit: skel_trace::OBJECT_MAX_DEPTH });
+    }
     let Some(mut cur) = resolve_mut(obj, prefix) else { return Ok(()) };
     let Some((last, init)) = segs.split_last() else {
         *cur = value;
@@ -909,6 +921,27 @@ fn set_element<'a>(a: &mut Vec<Node<'a>>, i: usize, value: Node<'a>) -> Result<(
 
 fn index_u32(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+/// How many levels of brackets a value has (0 for a scalar), counted up to just past `limit`
+/// without recursion. A part still encoded (`Raw`) counts as one level: the program decodes
+/// whole the values it moves, copies or builds from.
+pub(crate) fn levels(value: &Node<'_>, limit: usize) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 1)];
+    while let Some((node, depth)) = stack.pop() {
+        match node {
+            Node::Arr(a) => stack.extend(a.iter().map(|c| (c, depth + 1))),
+            Node::Obj(m) => stack.extend(m.iter().map(|(_, c)| (c, depth + 1))),
+            Node::Raw(_) | Node::Run(..) => {}
+            _ => continue,
+        }
+        deepest = deepest.max(depth);
+        if deepest > limit {
+            break;
+        }
+    }
+    deepest
 }
 
 /// A step of a `modify` target that the value there cannot take.

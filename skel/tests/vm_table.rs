@@ -404,6 +404,17 @@ fn extension_rows() {
     }
 }
 
+/// `{"a": {"a": ... 1}}`, an object of `levels` levels (its own braces count one).
+fn deep(levels: usize) -> Value {
+    (0..levels).fold(json!(1), |v, _| json!({ "a": v }))
+}
+
+#[test]
+fn values_as_deep_as_a_trace_holds_can_be_set() {
+    run(&format!("modify(a = {}1{});", "{\"a\": ".repeat(125), "}".repeat(125)), json!({}), 1000).unwrap();
+    run("move(a -> a.b);", deep(125), 1000).unwrap();
+}
+
 #[test]
 fn run_time_errors() {
     let rows: &[(&str, Value, &str)] = &[
@@ -418,6 +429,16 @@ fn run_time_errors() {
         ("modify($x := a[*] | exists($x), b = $x);", json!({"a": [1, 2]}), "NotSingleValue"),
         ("modify(metadata.labels.app = 5);", json!({"metadata": {}}), "InvalidTypedField"),
         ("modify(apiVersion = 1);", json!({}), "InvalidTypedField"),
+        // Deeper than a trace can hold (126 levels of an object), by a value or by a path.
+        (&format!("modify(a = {}1{});", "{\"a\": ".repeat(126), "}".repeat(126)), json!({}), "TooDeep"),
+        (&format!("modify({} = {{}});", vec!["a"; 126].join(".")), json!({}), "TooDeep"),
+        ("modify(a.b = a);", deep(126), "TooDeep"),
+        ("move(a -> a.b);", deep(126), "TooDeep"),
+        ("copy(a -> b.c);", deep(126), "TooDeep"),
+        // A key of digits that is no index, below an array.
+        ("modify(a.x = 1);", json!({"a": [1]}), "NotAnObject"),
+        ("modify(a.01 = 1);", json!({"a": [1]}), "NotAnObject"),
+        ("modify(a.2 = 1);", json!({"a": [1]}), "IndexOutOfRange"),
     ];
     for (script, obj, want) in rows {
         let e = run(script, obj.clone(), 1000).expect_err(script);

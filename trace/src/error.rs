@@ -9,7 +9,11 @@ use crate::model::Format;
 
 /// How deep values nest, at most, in every reader (serde_json's own limit, which SimKube's
 /// reader has too).
-pub(crate) const MAX_DEPTH: usize = 128;
+pub const MAX_DEPTH: usize = 128;
+
+/// How deep an object of an event may nest, at most, so that its event can be read again: the
+/// event's `{` and its `applied_objs` `[` take two of `MAX_DEPTH`'s levels.
+pub const OBJECT_MAX_DEPTH: usize = MAX_DEPTH - 2;
 
 /// Where in the input a problem was found.
 ///

@@ -20,7 +20,7 @@ mod write;
 
 pub use config::{default_pod_spec_template_paths, Config, TrackedObjectConfig};
 pub use decode::{unsure_float, value_from};
-pub use error::{Location, ReadError, TraceError};
+pub use error::{Location, ReadError, TraceError, MAX_DEPTH, OBJECT_MAX_DEPTH};
 pub use index::check_index;
 pub use lifecycles::{PodLifecycle, PodLifecycleEntry, PodLifecycles};
 pub use model::{Event, Format, Manifest, Section, TRACE_VERSION};
