@@ -217,6 +217,38 @@ fn usage_errors_exit_2() {
     insta::assert_snapshot!(out);
 }
 
+/// A node template is YAML as every other file skel reads: a byte-order mark before it is
+/// skipped, and flow nesting far past serde_yaml's limit is refused at once.
+#[test]
+fn node_templates_read_as_every_yaml_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write_trace(dir.path());
+    std::fs::write(dir.path().join("bom.yaml"), "\u{feff}kind: Node\nmetadata:\n  labels: {tier: sim}\n").unwrap();
+    let r = run(skel(dir.path()).args([
+        "run",
+        "trace.json",
+        "--dry-run",
+        "--virtual-nodes",
+        "1",
+        "--node-template",
+        "bom.yaml",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let deep = format!("kind: Node\nspec: {}1{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    std::fs::write(dir.path().join("deep.yaml"), deep).unwrap();
+    let r = run(skel(dir.path()).args([
+        "run",
+        "trace.json",
+        "--dry-run",
+        "--virtual-nodes",
+        "1",
+        "--node-template",
+        "deep.yaml",
+    ]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("deep.yaml"), "{}", r.stderr);
+}
+
 #[test]
 fn a_bad_script_stops_before_the_cluster() {
     let dir = tempfile::tempdir().unwrap();

@@ -328,7 +328,10 @@ fn read_node_template(path: &Path) -> Result<Value, RunUsageError> {
     let name = files::display(path);
     let text = files::read_text(path, fsio::SOURCE_LIMIT)
         .map_err(|reason| RunUsageError::NodeTemplate { path: name.clone(), reason })?;
-    let value: Value = serde_yaml::from_str(&text)
+    // As every YAML file skel reads: a byte-order mark skipped, flow nesting bounded.
+    let yaml =
+        skel::upgrade::yaml_text(&text).map_err(|reason| RunUsageError::NodeTemplate { path: name.clone(), reason })?;
+    let value: Value = serde_yaml::from_str(yaml)
         .map_err(|e| RunUsageError::NodeTemplate { path: name.clone(), reason: e.to_string() })?;
     match value.get("kind").and_then(Value::as_str) {
         _ if !value.is_object() => Err(RunUsageError::NodeTemplate { path: name, reason: "not an object".into() }),
