@@ -173,3 +173,29 @@ fn values_nested_too_deep_are_reported_as_that() {
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("skel::trace::too_deep"), "{}", out.stderr);
 }
+
+/// `skel check` on a trace: a key twice where a rule reads is an error naming it, in JSON and
+/// in msgpack (its fast walk used to keep the last value quietly).
+#[test]
+fn check_reads_no_key_twice_in_a_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let pod = |second: &str| {
+        trace_with(&format!(
+            r#""spec": {{"nodeSelector": {{"node-role.kubernetes.io/master": "", "node-role.kubernetes.io/{second}": "x"}}}}"#
+        ))
+    };
+    fs::write(dir.path().join("t.json"), pod("master")).unwrap();
+    // msgpack: written with two keys of one length, then the second made the first.
+    fs::write(dir.path().join("ok.json"), pod("mastex")).unwrap();
+    assert_eq!(apply(dir.path(), "", &["ok.json", "-o", "ok.sktrace"]).code, 0);
+    let mut bytes = fs::read(dir.path().join("ok.sktrace")).unwrap();
+    let at = bytes.windows(6).position(|w| w == b"mastex").unwrap();
+    bytes[at + 5] = b'r';
+    fs::write(dir.path().join("t.sktrace"), &bytes).unwrap();
+    for trace in ["t.json", "t.sktrace"] {
+        let r = run(skel(dir.path()).args(["check", trace, "--target-version", "1.25"]));
+        assert_eq!(r.code, 2, "{trace}: {}", r.stderr);
+        assert!(r.stderr.contains("skel::trace::duplicate_key"), "{trace}: {}", r.stderr);
+        assert!(r.stderr.contains("node-role.kubernetes.io/master"), "{trace}: {}", r.stderr);
+    }
+}

@@ -379,7 +379,12 @@ impl Reads {
         };
         match walked {
             Some(value) => Ok(value),
-            None => Self::decode(bytes, format, shape),
+            // Something the walk does not expect: the careful decoder names what is wrong (a
+            // key twice, say), or serde's decodes what is odd but right.
+            None => match skel_trace::decode_manifest(bytes, format) {
+                Err(careful) => Err(careful),
+                Ok(_) => Self::decode(bytes, format, shape),
+            },
         }
     }
 
@@ -410,10 +415,13 @@ fn msgpack_value(r: &mut MsgpackReader<'_>, shape: &Shape) -> Option<Value> {
         for _ in 0..r.map_len()? {
             let key = r.str_bytes()?;
             match shape.key_bytes(key) {
+                // A key twice is for the careful decoder to name.
                 Some(child) => {
                     let key = std::str::from_utf8(key).ok()?.to_string();
                     let value = msgpack_value(r, child)?;
-                    out.insert(key, value);
+                    if out.insert(key, value).is_some() {
+                        return None;
+                    }
                 }
                 None => r.skip_structure()?,
             }
@@ -429,7 +437,7 @@ fn msgpack_value(r: &mut MsgpackReader<'_>, shape: &Shape) -> Option<Value> {
         return Some(Value::Array(out));
     }
     r.skip_structure()?;
-    rmp_serde::from_slice(r.since(start)).ok()
+    skel_trace::decode_manifest(r.since(start), Format::Msgpack).ok()
 }
 
 /// A walk through JSON text that is known to be valid, decoding values as far as a shape
@@ -463,7 +471,7 @@ impl JsonWalk<'_> {
             (b'[', Some(elems)) if !shape.full => self.array(elems),
             _ => {
                 self.skip()?;
-                serde_json::from_slice(self.b.get(start..self.i)?).ok()
+                skel_trace::decode_manifest(self.b.get(start..self.i)?, Format::Json).ok()
             }
         }
     }
@@ -488,10 +496,12 @@ impl JsonWalk<'_> {
             }
             self.ws();
             match shape.key(&key) {
-                // A repeated key keeps its first place and its last value, as in a JSON map.
+                // A key twice is for the careful decoder to name.
                 Some(child) => {
                     let value = self.value(child)?;
-                    out.insert(key.into_owned(), value);
+                    if out.insert(key.into_owned(), value).is_some() {
+                        return None;
+                    }
                 }
                 None => self.skip()?,
             }
@@ -611,10 +621,11 @@ impl<'de> Visitor<'de> for Shaped<'_> {
         let mut out = Map::new();
         while let Some(key) = map.next_key_seed(KeySeed)? {
             match self.0.key(&key) {
-                // A repeated key keeps its first place and its last value, as in a JSON map.
                 Some(child) => {
                     let value = map.next_value_seed(Shaped(child))?;
-                    out.insert(key.into_owned(), value);
+                    if out.insert(key.into_owned(), value).is_some() {
+                        return Err(de::Error::custom("a key twice"));
+                    }
                 }
                 None => {
                     map.next_value::<IgnoredAny>()?;
