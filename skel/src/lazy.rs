@@ -352,7 +352,8 @@ fn msgpack_value<'a>(r: &mut MsgpackReader<'a>, shape: &Shape, root: bool) -> Op
         let mut run: Option<(usize, usize, u32)> = None;
         for _ in 0..n {
             let at = r.pos();
-            // Keys are compared as bytes: only a key the program sees needs to be a `str`.
+            // Keys are compared as bytes; every key and value, seen or not, must be what a
+            // trace holds (UTF-8 strings), as the reader of whole manifests checks.
             let key = r.str_bytes()?;
             match shape.key_bytes(key) {
                 Some(child) => {
@@ -362,7 +363,8 @@ fn msgpack_value<'a>(r: &mut MsgpackReader<'a>, shape: &Shape, root: bool) -> Op
                     out.push((Cow::Borrowed(key), v));
                 }
                 None => {
-                    r.skip_structure()?;
+                    skel_trace::utf8(key).then_some(())?;
+                    r.skip()?;
                     let (from, _, count) = run.unwrap_or((at, at, 0));
                     run = Some((from, r.pos(), count + 1));
                 }
@@ -379,7 +381,7 @@ fn msgpack_value<'a>(r: &mut MsgpackReader<'a>, shape: &Shape, root: bool) -> Op
         }
         return Some(Node::Arr(list));
     }
-    r.skip_structure()?;
+    r.skip()?;
     Some(Node::Raw(r.since(start)))
 }
 
@@ -399,16 +401,26 @@ mod tests {
         out
     }
 
-    /// In msgpack, a string the program cannot see is copied as it is, even if it is not
-    /// UTF-8 (as an empty script copies it); one it reads must be UTF-8.
+    /// In msgpack, a string that is not UTF-8 is an error whether the program reads it or not
+    /// (as it is for an empty script, whose reader checks every manifest): what a script reads
+    /// never decides whether a trace is accepted. A string it cannot see is still copied as it
+    /// is.
     #[test]
-    fn msgpack_checks_what_it_reads_and_copies_the_rest() {
+    fn msgpack_checks_every_string() {
         // {"kind": "Pod", "note": <0xff as a str>}
         let bytes =
             [0x82, 0xa4, b'k', b'i', b'n', b'd', 0xa3, b'P', b'o', b'd', 0xa4, b'n', b'o', b't', b'e', 0xa1, 0xff];
+        assert!(decode(&bytes, Format::Msgpack, &shape_of("remove(status);")).is_err());
+        assert!(decode(&bytes, Format::Msgpack, &shape_of("remove(note == \"x\", status);")).is_err());
+        // {"kind": "Pod", <0xff as a str>: 1}: a key too.
+        let bytes = [0x82, 0xa4, b'k', b'i', b'n', b'd', 0xa3, b'P', b'o', b'd', 0xa1, 0xff, 0x01];
+        assert!(decode(&bytes, Format::Msgpack, &shape_of("remove(status);")).is_err());
+        // {"kind": "Pod", "note": "\u{e9}"}: a string the program does not read, copied as it is.
+        let bytes = [
+            0x82, 0xa4, b'k', b'i', b'n', b'd', 0xa3, b'P', b'o', b'd', 0xa4, b'n', b'o', b't', b'e', 0xa2, 0xc3, 0xa9,
+        ];
         let unseen = decode(&bytes, Format::Msgpack, &shape_of("remove(status);")).unwrap();
         assert_eq!(encoded(&unseen, Format::Msgpack), bytes);
-        assert!(decode(&bytes, Format::Msgpack, &shape_of("remove(note == \"x\", status);")).is_err());
     }
 
     /// Decoding lazily and encoding gives the same bytes as decoding and encoding whole.

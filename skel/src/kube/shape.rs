@@ -423,7 +423,10 @@ fn msgpack_value(r: &mut MsgpackReader<'_>, shape: &Shape) -> Option<Value> {
                         return None;
                     }
                 }
-                None => r.skip_structure()?,
+                None => {
+                    skel_trace::utf8(key).then_some(())?;
+                    r.skip()?;
+                }
             }
         }
         return Some(Value::Object(out));
@@ -436,7 +439,7 @@ fn msgpack_value(r: &mut MsgpackReader<'_>, shape: &Shape) -> Option<Value> {
         }
         return Some(Value::Array(out));
     }
-    r.skip_structure()?;
+    r.skip()?;
     skel_trace::decode_manifest(r.since(start), Format::Msgpack).ok()
 }
 
