@@ -1,0 +1,447 @@
+//! The checks the fuzz targets run on one input, shared with `tests/fuzz_regressions.rs` (which
+//! includes this file with `#[path]`), so that every saved input is checked the same way by
+//! `./test.sh`, on the stable toolchain and without libFuzzer.
+//!
+//! Each check returns `Err` with what is wrong (a fuzz target panics with it); a panic, an abort
+//! or a hang inside the code under test is a finding too.
+
+use std::io::{Cursor, Write};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use miette::Diagnostic;
+use serde_json::Value;
+use skel::stream::{StreamError, StreamOptions, VisitOptions};
+use skel::transform::{apply_events, EventProcessor, RunError, Transform};
+use skel::upgrade::{KubeVersion, Scanner};
+use skel::{CompileError, OptLevel, Program};
+use skel_trace::{Event, Format, ReadError, Section, Trace, TraceVisitor, TraceWriter};
+
+pub type Outcome = Result<(), String>;
+
+/// The trace every compiled script runs over: a few objects of the kinds scripts are written
+/// for (Deployment, Pod, CronJob, ConfigMap), over three events.
+pub const SAMPLE_TRACE: &str = r#"{
+  "version": 2,
+  "config": {"trackedObjects": {"apps/v1.Deployment": {"podSpecTemplatePaths": ["/spec/template"]}}},
+  "events": [
+    {"ts": 1000, "applied_objs": [
+      {"apiVersion": "apps/v1", "kind": "Deployment",
+       "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web", "tier": "front"},
+                    "annotations": {"note": "a.b"}},
+       "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                             "spec": {"containers": [
+                               {"name": "nginx", "image": "nginx:1.25", "ports": [{"containerPort": 80}],
+                                "env": [{"name": "A", "value": "1"}], "resources": {"limits": {"cpu": "1"}}},
+                               {"name": "side", "image": "busybox", "args": ["sleep", "10"]}],
+                                      "nodeSelector": {"disk": "ssd"},
+                                      "tolerations": [{"key": "node-role.kubernetes.io/master", "effect": "NoSchedule"}]}}},
+       "status": {"replicas": 3, "ready": true}},
+      {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "tmp-cfg", "namespace": "default"},
+       "data": {"key": "value", "0": "zero", "a.b": "dotted"}}
+    ], "deleted_objs": []},
+    {"ts": 1060, "applied_objs": [
+      {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-1", "namespace": "default",
+        "labels": {"app": "web"}, "ownerReferences": [{"kind": "ReplicaSet", "name": "web-x"}]},
+       "spec": {"containers": [{"name": "nginx", "image": "nginx:1.25", "ports": [{"containerPort": 80}, {"containerPort": 443}]}],
+                "priority": 0, "nodeName": null},
+       "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
+    ], "deleted_objs": [
+      {"apiVersion": "batch/v1beta1", "kind": "CronJob", "metadata": {"name": "nightly", "namespace": "jobs"},
+       "spec": {"schedule": "0 0 * * *", "suspend": false,
+                "jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "job", "image": "alpine"}]}}}}}}
+    ]},
+    {"ts": 4000, "applied_objs": [
+      {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "lone", "namespace": "kube-system"},
+       "spec": {"containers": [], "hostNetwork": true}, "status": {"phase": "Pending"}},
+      {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "empty"}, "data": {}},
+      {"kind": "Weird", "metadata": {"name": 1.5e3, "labels": [1, "x", null]}, "spec": [[], {}]}
+    ], "deleted_objs": []}
+  ],
+  "index": {"apps/v1.Deployment": {"default/web": 1}},
+  "pod_lifecycles": []
+}"#;
+
+/// The program `trace_read` runs over what it reads: selectors of every kind, a wildcard, a
+/// binding, a digit key, a template, an insert.
+pub const TRACE_PROGRAM: &str = r#"
+modify(kind == "Deployment" && spec.replicas > 1, spec.replicas = 1);
+remove(kind == "Pod" || kind == "Deployment", spec.template.spec.containers[*].resources);
+delete(kind == "ConfigMap" && metadata.name =~ "^tmp");
+modify(kind == "CronJob" && apiVersion == "batch/v1beta1", apiVersion = "batch/v1");
+modify($c := spec.containers[*] | $c.image =~ "nginx", $c.image = "nginx:stable");
+remove(exists(metadata.labels.app) && !exists(metadata.annotations), status);
+copy(kind in ["Pod", "Deployment"] && exists(metadata.labels.app), metadata.labels.app -> metadata.annotations.app);
+remove(spec.containers.0.ports);
+delete(@t > 1h && kind == "Event");
+insert(@t == 30s, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "added"}});
+"#;
+
+// ------------------------------------------------------------------------------ compile
+
+/// `compile_text`: the whole compiler on any text. No panic; every diagnostic points inside the
+/// text, on character boundaries; the bytecode verifies; when the script compiles without
+/// errors, it does the same to the sample trace with and without the optimizer, in memory and
+/// streamed.
+pub fn compile_text(src: &str) -> Outcome {
+    let compiled = skel::compile(src);
+    for d in &compiled.diagnostics {
+        if let CompileError::Internal(e) = d {
+            return Err(format!("the compiler made bytecode that does not verify: {e}"));
+        }
+        labels_in_source(d, src)?;
+    }
+    if compiled.has_errors() {
+        return Ok(());
+    }
+    let unoptimized = skel::compile_with(src, OptLevel::None);
+    if unoptimized.has_errors() {
+        return Err("compiles with the optimizer, but not without".into());
+    }
+    same_effect(&compiled.program, &unoptimized.program)
+}
+
+/// Every label of a diagnostic (and of its related ones) lies within the source, on character
+/// boundaries: what the renderer needs.
+fn labels_in_source(d: &dyn Diagnostic, src: &str) -> Outcome {
+    for label in d.labels().into_iter().flatten() {
+        let (start, end) = (label.offset(), label.offset() + label.len());
+        if end > src.len() || !src.is_char_boundary(start) || !src.is_char_boundary(end) {
+            return Err(format!("diagnostic `{d}` points at {start}..{end}, outside the text or inside a character"));
+        }
+    }
+    for related in d.related().into_iter().flatten() {
+        labels_in_source(related, src)?;
+    }
+    Ok(())
+}
+
+/// What a run did, comparable between programs: the events out, or the error (without the
+/// statement's number, which the optimizer may change).
+type RunOutcome = Result<Vec<Value>, String>;
+
+fn run_error(e: &RunError) -> String {
+    format!("{e} [at {}]", e.span)
+}
+
+/// Runs the program over the sample trace's events in memory (what the REPL and `skel run` do).
+fn run_in_memory(program: &Program) -> RunOutcome {
+    let trace = Trace::read(SAMPLE_TRACE.as_bytes(), Format::Json).map_err(|e| format!("sample trace: {e}"))?;
+    let mut processor = EventProcessor::new(program);
+    match apply_events(&mut processor, trace.events, &|| false) {
+        Ok(Some(events)) => Ok(events.iter().map(Event::to_json_value).collect()),
+        Ok(None) => Err("stopped".into()),
+        Err(e) => Err(run_error(&e)),
+    }
+}
+
+/// Streams a trace through the program as `skel apply` does (one job, small batches); the
+/// output's bytes, or the error.
+fn run_streamed(
+    program: &Program,
+    input: &[u8],
+    input_format: Format,
+    output_format: Format,
+) -> Result<Vec<u8>, String> {
+    let mut writer = TraceWriter::new(Cursor::new(Vec::new()), output_format);
+    let mut opts = StreamOptions::new(input_format, output_format);
+    opts.jobs = 1;
+    opts.batch_bytes = 256;
+    match skel::stream::transform(program, input, &mut writer, opts) {
+        Ok(_) => writer.finish().map(Cursor::into_inner).map_err(|e| format!("finishing the output: {e}")),
+        Err(StreamError::Trace(e)) => Err(format!("trace: {e}")),
+        Err(StreamError::Run(e)) => Err(run_error(&e)),
+    }
+}
+
+/// The events of a written trace.
+fn events_of(bytes: &[u8], format: Format) -> RunOutcome {
+    let trace = Trace::read(bytes, format).map_err(|e| format!("cannot read the written trace back: {e}"))?;
+    Ok(trace.events.iter().map(Event::to_json_value).collect())
+}
+
+/// Two programs (optimized and not) do the same to the sample trace, in memory and streamed
+/// (JSON and msgpack out), and the two ways agree. (The bytes written may differ: a manifest no
+/// statement can match is copied as it was read, and which those are depends on the optimizer.)
+fn same_effect(optimized: &Program, unoptimized: &Program) -> Outcome {
+    let in_memory = run_in_memory(optimized);
+    let plain = run_in_memory(unoptimized);
+    if in_memory != plain {
+        return Err(format!("in memory, optimized:\n{in_memory:?}\nunoptimized:\n{plain:?}"));
+    }
+    let input = SAMPLE_TRACE.as_bytes();
+    for out_format in [Format::Json, Format::Msgpack] {
+        let streamed = written(run_streamed(optimized, input, Format::Json, out_format), out_format)?;
+        let plain = written(run_streamed(unoptimized, input, Format::Json, out_format), out_format)?;
+        if streamed != plain {
+            return Err(format!("streamed to {out_format:?}, optimized:\n{streamed:?}\nunoptimized:\n{plain:?}"));
+        }
+        if streamed != in_memory {
+            return Err(format!("streamed to {out_format:?}:\n{streamed:?}\nin memory:\n{in_memory:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// The events of what a run wrote, or its error. `Err` (the outer one) when what it wrote
+/// cannot be read back.
+fn written(run: Result<Vec<u8>, String>, format: Format) -> Result<RunOutcome, String> {
+    match run {
+        Ok(bytes) => events_of(&bytes, format).map(Ok).map_err(|e| format!("{e}\n{}", String::from_utf8_lossy(&bytes))),
+        Err(e) => Ok(Err(e)),
+    }
+}
+
+// ------------------------------------------------------------------------------ format
+
+/// `format`: when the formatter formats the text, formatting its output again changes nothing,
+/// and both compile to the same program and the same diagnostics (spans aside). It never
+/// reports a bug of its own (`FormatError::Internal`).
+pub fn format(src: &str) -> Outcome {
+    let formatted = match skel_grammar::format(src) {
+        Ok(f) => f,
+        Err(skel_grammar::FormatError::Parse(_)) => return Ok(()),
+        Err(e @ skel_grammar::FormatError::Internal(_)) => return Err(format!("{e}")),
+    };
+    match skel_grammar::format(&formatted) {
+        Ok(again) if again == formatted => {}
+        Ok(again) => return Err(format!("not idempotent:\n{formatted:?}\nthen\n{again:?}")),
+        Err(e) => return Err(format!("the formatted text does not format: {e:?}\n{formatted:?}")),
+    }
+    let (before, after) = (meaning(src), meaning(&formatted));
+    if before != after {
+        return Err(format!("formatting changed the program:\n{before}\n---- formatted:\n{after}\n{formatted:?}"));
+    }
+    Ok(())
+}
+
+/// What a script compiles to, without its spans: the disassembly and the diagnostics' codes
+/// and messages.
+fn meaning(src: &str) -> String {
+    let compiled = skel::compile(src);
+    let mut out = without_spans(&compiled.program.disassemble());
+    for d in &compiled.diagnostics {
+        let code = d.code().map(|c| c.to_string()).unwrap_or_default();
+        out.push_str(&format!("diagnostic {code}: {d}\n"));
+    }
+    out
+}
+
+/// The text with every ` @N..M` (a span in the disassembly) taken out.
+fn without_spans(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(" @") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let digits = |s: &str| s.bytes().take_while(u8::is_ascii_digit).count();
+        let n = digits(after);
+        let span = n > 0 && after[n..].starts_with("..") && digits(&after[n + 2..]) > 0;
+        if span {
+            rest = &after[n + 2 + digits(&after[n + 2..])..];
+        } else {
+            out.push_str(" @");
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+// ------------------------------------------------------------------------------ traces
+
+/// The program `trace_read` runs, optimized and not (compiled once).
+fn trace_programs() -> Result<&'static (Program, Program), String> {
+    static PROGRAMS: OnceLock<Result<(Program, Program), String>> = OnceLock::new();
+    let programs = PROGRAMS.get_or_init(|| {
+        let full = skel::compile(TRACE_PROGRAM);
+        let none = skel::compile_with(TRACE_PROGRAM, OptLevel::None);
+        if full.has_errors() || none.has_errors() {
+            return Err(format!("TRACE_PROGRAM does not compile: {:?}", full.diagnostics));
+        }
+        Ok((full.program, none.program))
+    });
+    programs.as_ref().map_err(Clone::clone)
+}
+
+/// `trace_read`: the bytes as a JSON trace and as a msgpack trace. The sequential reader and the
+/// streaming pipeline run a program over it, optimized and not: all four write the same events,
+/// or all four refuse the trace (what one of them refuses, none may take); what they write
+/// reads back. `skel check`'s fast path and its sequential reader report the same findings
+/// where both read it. No panic anywhere.
+pub fn trace_read(data: &[u8]) -> Outcome {
+    let (optimized, unoptimized) = trace_programs()?;
+    for format in [Format::Json, Format::Msgpack] {
+        let runs = [
+            ("read, optimized", read_sequentially(optimized, data, format)),
+            ("read, unoptimized", read_sequentially(unoptimized, data, format)),
+            ("streamed, optimized", run_streamed(optimized, data, format, format)),
+            ("streamed, unoptimized", run_streamed(unoptimized, data, format, format)),
+        ];
+        let mut outcomes = Vec::new();
+        for (how, run) in runs {
+            let outcome = written(run, format).map_err(|e| format!("{format:?}, {how}: {e}"))?;
+            outcomes.push((how, outcome));
+        }
+        let (first, first_outcome) = &outcomes[0];
+        for (how, outcome) in &outcomes[1..] {
+            if !same_outcome(first_outcome, outcome) {
+                return Err(format!("{format:?}, {first}:\n{first_outcome:?}\n{how}:\n{outcome:?}"));
+            }
+        }
+        check_both_ways(data, format)?;
+    }
+    Ok(())
+}
+
+/// Both runs wrote the same events, or both failed. (Not necessarily with the same error: the
+/// stream decodes a manifest only as far as the program reads it, so which of several faults
+/// it meets first depends on the program.)
+fn same_outcome(a: &RunOutcome, b: &RunOutcome) -> bool {
+    match (a, b) {
+        (Ok(a), Ok(b)) => a == b,
+        (Err(_), Err(_)) => true,
+        _ => false,
+    }
+}
+
+/// The sequential reader (`read_trace`) through the `Transform` visitor.
+fn read_sequentially(program: &Program, data: &[u8], format: Format) -> Result<Vec<u8>, String> {
+    let mut transform = Transform::new(program, TraceWriter::new(Cursor::new(Vec::new()), format));
+    match skel_trace::read_trace(data, format, &mut transform) {
+        Ok(()) => transform.finish().map(Cursor::into_inner).map_err(|e| format!("finishing the output: {e}")),
+        Err(ReadError::Trace(e)) => Err(format!("trace: {e}")),
+        Err(ReadError::Visitor(skel::transform::TransformError::Run(e))) => Err(run_error(&e)),
+        Err(ReadError::Visitor(skel::transform::TransformError::Write(e))) => Err(format!("write: {e}")),
+    }
+}
+
+/// `skel check`'s sequential scan (every object decoded whole).
+struct Sequential {
+    scanner: Scanner,
+}
+
+impl TraceVisitor for Sequential {
+    type Error = std::convert::Infallible;
+
+    fn section(&mut self, section: Section) -> Result<(), Self::Error> {
+        skel::stream::check_section(&mut self.scanner, &section);
+        Ok(())
+    }
+
+    fn event(&mut self, index: usize, event: Event) -> Result<(), Self::Error> {
+        self.scanner.event();
+        for obj in event.applied_objs.iter().chain(&event.deleted_objs) {
+            self.scanner.object(index, event.ts, obj);
+        }
+        Ok(())
+    }
+}
+
+/// The fast path of `skel check` (`stream::check`) and the sequential scan find the same when
+/// both read the trace.
+fn check_both_ways(data: &[u8], format: Format) -> Outcome {
+    let target = KubeVersion::v1(25);
+    let mut opts = VisitOptions::new(format);
+    opts.jobs = 1;
+    opts.batch_bytes = 256;
+    let fast = skel::stream::check(data, opts, target);
+    let mut sequential = Sequential { scanner: Scanner::new(target) };
+    let read = skel_trace::read_trace(data, format, &mut sequential);
+    if let (Ok(fast), Ok(())) = (fast, read) {
+        let (a, b) = (fast.report().json(), sequential.scanner.report().json());
+        if a != b {
+            return Err(format!("{format:?}: skel check's fast path found\n{a:#}\nthe sequential reader\n{b:#}"));
+        }
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------ manifests
+
+/// `manifests`: `skel check`'s manifest reader on any text, and the scanner over what it reads,
+/// at a few target versions, with every report format. The fix script it writes compiles.
+pub fn manifests(text: &str) -> Outcome {
+    let Ok(manifests) = skel::upgrade::parse_manifests(text) else { return Ok(()) };
+    for target in [KubeVersion::v1(16), KubeVersion::v1(25), KubeVersion::v1(33)] {
+        let mut scanner = Scanner::new(target);
+        scanner.event();
+        for m in &manifests.objects {
+            scanner.object(0, 0, m);
+        }
+        let report = scanner.report();
+        let _ = (report.text(), report.json(), report.sarif("manifests.yaml"), report.markdown());
+        let fix = report.fix_script();
+        let compiled = skel::compile(&fix);
+        if compiled.has_errors() {
+            return Err(format!("the fix script at {target} does not compile: {:?}\n{fix}", compiled.diagnostics));
+        }
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------ lsp
+
+/// The language server's input made of a fuzz input: with an even first byte, the rest as is
+/// (framing and all); with an odd one, the rest cut at each NUL byte, each piece framed as one
+/// message (`Content-Length: N`), so that most inputs reach the handlers.
+pub fn lsp_input(data: &[u8]) -> Vec<u8> {
+    match data.split_first() {
+        Some((mode, rest)) if mode % 2 == 1 => {
+            let mut out = Vec::new();
+            // A NUL at the end ends the last message (it does not start an empty one).
+            let rest = rest.strip_suffix(&[0]).unwrap_or(rest);
+            for body in rest.split(|&b| b == 0) {
+                out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+                out.extend_from_slice(body);
+            }
+            out
+        }
+        Some((_, rest)) => rest.to_vec(),
+        None => Vec::new(),
+    }
+}
+
+/// The server's output, shared with the test.
+#[derive(Clone, Default)]
+struct Output(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `lsp_messages`: the server over the input stream (see `lsp_input`) until it ends. It stops;
+/// everything it writes is a framed JSON-RPC message, and none says that the server failed
+/// (-32603, a handler that panicked).
+pub fn lsp_messages(data: &[u8]) -> Outcome {
+    let output = Output::default();
+    let _ = skel_lsp::serve_io(Cursor::new(lsp_input(data)), output.clone());
+    let written = std::mem::take(&mut *output.0.lock().unwrap_or_else(PoisonError::into_inner));
+    let mut rest = &written[..];
+    while !rest.is_empty() {
+        let end = rest.windows(4).position(|w| w == b"\r\n\r\n").ok_or("a message without a header end")?;
+        let header = std::str::from_utf8(&rest[..end]).map_err(|_| "a header that is not UTF-8")?;
+        let len: usize = header
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .and_then(|n| n.trim().parse().ok())
+            .ok_or_else(|| format!("a header without Content-Length: {header:?}"))?;
+        let body = rest.get(end + 4..end + 4 + len).ok_or("a message shorter than its Content-Length")?;
+        let msg: Value = serde_json::from_slice(body).map_err(|e| format!("a message that is not JSON: {e}"))?;
+        if msg.get("jsonrpc") != Some(&Value::from("2.0")) {
+            return Err(format!("not a JSON-RPC message: {msg}"));
+        }
+        if msg.pointer("/error/code") == Some(&Value::from(-32603)) {
+            return Err(format!("the server failed: {msg}"));
+        }
+        rest = &rest[end + 4 + len..];
+    }
+    Ok(())
+}
