@@ -223,28 +223,16 @@ fn usage_errors_exit_2() {
 fn node_templates_read_as_every_yaml_file() {
     let dir = tempfile::tempdir().unwrap();
     write_trace(dir.path());
+    let dry_run = |template: &str| {
+        let args = ["run", "trace.json", "--dry-run", "--virtual-nodes", "1", "--node-template", template];
+        run(skel(dir.path()).args(args))
+    };
     std::fs::write(dir.path().join("bom.yaml"), "\u{feff}kind: Node\nmetadata:\n  labels: {tier: sim}\n").unwrap();
-    let r = run(skel(dir.path()).args([
-        "run",
-        "trace.json",
-        "--dry-run",
-        "--virtual-nodes",
-        "1",
-        "--node-template",
-        "bom.yaml",
-    ]));
+    let r = dry_run("bom.yaml");
     assert_eq!(r.code, 0, "{}", r.stderr);
     let deep = format!("kind: Node\nspec: {}1{}\n", "[".repeat(100_000), "]".repeat(100_000));
     std::fs::write(dir.path().join("deep.yaml"), deep).unwrap();
-    let r = run(skel(dir.path()).args([
-        "run",
-        "trace.json",
-        "--dry-run",
-        "--virtual-nodes",
-        "1",
-        "--node-template",
-        "deep.yaml",
-    ]));
+    let r = dry_run("deep.yaml");
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("deep.yaml"), "{}", r.stderr);
 }
