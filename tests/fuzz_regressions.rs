@@ -29,7 +29,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Cases skel gets wrong today: (`target/name`, why).
-const KNOWN_BUGS: &[(&str, &str)] = &[];
+const KNOWN_BUGS: &[(&str, &str)] = &[
+    ("format/vertical-tab", "F2: the parser takes any Unicode whitespace as blank, the formatter only the grammar's"),
+    ("format/line-separator-after-statement", "F2"),
+];
 
 /// The variable that tells `one_case` which case to run.
 const CASE_VAR: &str = "SKEL_FUZZ_CASE";
@@ -75,6 +78,7 @@ fn run_case(path: &Path) -> Result<(), String> {
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["one_case", "--exact", "--nocapture", "--test-threads=1"])
         .env(CASE_VAR, path)
+        .env("RUST_BACKTRACE", "0")
         .output()
         .unwrap();
     if out.status.success() {
