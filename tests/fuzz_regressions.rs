@@ -29,10 +29,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Cases skel gets wrong today: (`target/name`, why).
-const KNOWN_BUGS: &[(&str, &str)] = &[
-    ("format/vertical-tab", "F2: the parser takes any Unicode whitespace as blank, the formatter only the grammar's"),
-    ("format/line-separator-after-statement", "F2"),
-];
+const KNOWN_BUGS: &[(&str, &str)] = &[];
 
 /// The variable that tells `one_case` which case to run.
 const CASE_VAR: &str = "SKEL_FUZZ_CASE";

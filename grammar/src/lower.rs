@@ -118,9 +118,12 @@ fn split_statements(src: &str) -> Result<Vec<Chunk>, ParseError> {
 }
 
 /// True when the text holds only whitespace and comments.
+/// Whether a chunk between statements holds only the grammar's whitespace (` `, tab, CR, LF)
+/// and comments. Other whitespace (a vertical tab, U+2028, ...) is not blank: it is a syntax
+/// error that points at it, as it is inside a statement, and the formatter agrees.
 fn is_blank(text: &str) -> bool {
     text.lines().all(|line| {
-        let t = line.trim();
+        let t = line.trim_matches([' ', '\t', '\r']);
         t.is_empty() || t.starts_with('#')
     })
 }
