@@ -5,7 +5,7 @@
 //! Each check returns `Err` with what is wrong (a fuzz target panics with it); a panic, an abort
 //! or a hang inside the code under test is a finding too.
 
-use std::io::{Cursor, Write};
+use std::io::{Cursor, Read, Write};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use miette::Diagnostic;
@@ -382,23 +382,25 @@ pub fn manifests(text: &str) -> Outcome {
 
 // ------------------------------------------------------------------------------ lsp
 
-/// The language server's input made of a fuzz input: with an even first byte, the rest as is
-/// (framing and all); with an odd one, the rest cut at each NUL byte, each piece framed as one
-/// message (`Content-Length: N`), so that most inputs reach the handlers.
-pub fn lsp_input(data: &[u8]) -> Vec<u8> {
+/// The language server's input made of a fuzz input, and its messages when they are known:
+/// with an even first byte, the rest as is (framing and all); with an odd one, the rest cut at
+/// NUL bytes, each piece framed as one message (`Content-Length: N`), so that most inputs reach
+/// the handlers.
+pub fn lsp_input(data: &[u8]) -> (Vec<u8>, Option<Vec<&[u8]>>) {
     match data.split_first() {
         Some((mode, rest)) if mode % 2 == 1 => {
-            let mut out = Vec::new();
             // A NUL at the end ends the last message (it does not start an empty one).
             let rest = rest.strip_suffix(&[0]).unwrap_or(rest);
-            for body in rest.split(|&b| b == 0) {
+            let bodies: Vec<&[u8]> = rest.split(|&b| b == 0).collect();
+            let mut out = Vec::new();
+            for body in &bodies {
                 out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
                 out.extend_from_slice(body);
             }
-            out
+            (out, Some(bodies))
         }
-        Some((_, rest)) => rest.to_vec(),
-        None => Vec::new(),
+        Some((_, rest)) => (rest.to_vec(), None),
+        None => (Vec::new(), None),
     }
 }
 
@@ -417,13 +419,34 @@ impl Write for Output {
     }
 }
 
-/// `lsp_messages`: the server over the input stream (see `lsp_input`) until it ends. It stops;
-/// everything it writes is a framed JSON-RPC message, and none says that the server failed
-/// (-32603, a handler that panicked).
+/// The server's input; the channel closes when the server's reader thread lets it go.
+struct Input {
+    data: Cursor<Vec<u8>>,
+    _held: std::sync::mpsc::Sender<()>,
+}
+
+impl Read for Input {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.data.read(buf)
+    }
+}
+
+/// `lsp_messages`: the server over the input stream (see `lsp_input`) until it stops (at
+/// `exit` or at the end of the input), and its reader thread until the input ends. Everything
+/// they write is a whole, framed JSON-RPC message, and none says that the server failed
+/// (-32603: a handler panicked). When the messages are known: nothing after an `exit` is
+/// answered (the process ends at `exit`: a later answer is lost or cut short), so there are no
+/// more parse errors (-32700) than bodies that are not JSON before the first `exit`.
 pub fn lsp_messages(data: &[u8]) -> Outcome {
+    let (input, bodies) = lsp_input(data);
     let output = Output::default();
-    let _ = skel_lsp::serve_io(Cursor::new(lsp_input(data)), output.clone());
+    let (held, released) = std::sync::mpsc::channel();
+    let _ = skel_lsp::serve_io(Input { data: Cursor::new(input), _held: held }, output.clone());
+    // Only the disconnection comes, when the reader thread drops the input: what it writes
+    // late is seen every time.
+    let _ = released.recv();
     let written = std::mem::take(&mut *output.0.lock().unwrap_or_else(PoisonError::into_inner));
+    let mut parse_errors = 0;
     let mut rest = &written[..];
     while !rest.is_empty() {
         let end = rest.windows(4).position(|w| w == b"\r\n\r\n").ok_or("a message without a header end")?;
@@ -438,10 +461,28 @@ pub fn lsp_messages(data: &[u8]) -> Outcome {
         if msg.get("jsonrpc") != Some(&Value::from("2.0")) {
             return Err(format!("not a JSON-RPC message: {msg}"));
         }
-        if msg.pointer("/error/code") == Some(&Value::from(-32603)) {
-            return Err(format!("the server failed: {msg}"));
+        match msg.pointer("/error/code").and_then(Value::as_i64) {
+            Some(-32603) => return Err(format!("the server failed: {msg}")),
+            Some(-32700) => parse_errors += 1,
+            _ => {}
         }
         rest = &rest[end + 4 + len..];
     }
+    let Some(bodies) = bodies else { return Ok(()) };
+    let Some(exit) = bodies.iter().position(|b| is_exit(b)) else { return Ok(()) };
+    let not_json = bodies[..exit].iter().filter(|b| serde_json::from_slice::<Value>(b).is_err()).count();
+    if parse_errors > not_json {
+        return Err(format!(
+            "{parse_errors} parse errors answered, but only {not_json} bodies before `exit` (message {}) are not JSON: \
+             what follows `exit` was answered",
+            exit + 1
+        ));
+    }
     Ok(())
+}
+
+/// An `exit` notification.
+fn is_exit(body: &[u8]) -> bool {
+    let Ok(Value::Object(msg)) = serde_json::from_slice::<Value>(body) else { return false };
+    msg.get("method") == Some(&Value::from("exit")) && !msg.contains_key("id")
 }
