@@ -29,8 +29,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Cases skel gets wrong today: (`target/name`, why).
-const KNOWN_BUGS: &[(&str, &str)] =
-    &[("lsp_messages/exit-then-not-json", "F3: the reader answers what follows `exit`, after the server stopped")];
+const KNOWN_BUGS: &[(&str, &str)] = &[];
 
 /// The variable that tells `one_case` which case to run.
 const CASE_VAR: &str = "SKEL_FUZZ_CASE";

@@ -92,7 +92,11 @@ fn read_messages<W: Write>(mut input: impl BufRead, to_server: &Sender<Message>,
             _ => return,
         }
         let sent = match decode(&body) {
-            Ok(msg) => to_server.send(msg).is_ok(),
+            // Nothing is read (nor answered) after `exit`: the server stops there.
+            Ok(msg) => {
+                let exit = matches!(&msg, Message::Notification(n) if n.method == "exit");
+                to_server.send(msg).is_ok() && !exit
+            }
             Err((code, why, id)) => answer(out, code, &why, id).is_ok(),
         };
         if !sent {
