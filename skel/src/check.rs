@@ -248,19 +248,19 @@ impl Checked {
     }
 }
 
-/// Checks a parsed script. Statements with errors are left out of the IR; the others are kept
-/// so that every diagnostic of the script is reported in one pass.
+/// Checks a parsed script, reading `insert(..., file("x"))` files from the working directory.
+/// Statements with errors are left out of the IR; the others are kept so that every
+/// diagnostic of the script is reported in one pass.
 pub fn check(script: &ast::Script) -> Checked {
-    check_in(script, None)
+    check_with(script, &crate::Folder::current())
 }
 
-/// `check`, with `insert(..., file("x"))` paths read relative to `base` (the script's folder;
-/// the working directory when `None`).
-pub fn check_in(script: &ast::Script, base: Option<&std::path::Path>) -> Checked {
+/// `check`, with `insert(..., file("x"))` files read through `files`.
+pub fn check_with(script: &ast::Script, files: &dyn crate::Files) -> Checked {
     let mut out = Checked::default();
     for stmt in &script.statements {
         if stmt.command == ast::CommandName::Insert {
-            match insert(stmt, base) {
+            match insert(stmt, files) {
                 Ok(ins) => out.script.inserts.push(ins),
                 Err(e) => out.diagnostics.push(e),
             }
@@ -280,7 +280,7 @@ pub fn check_in(script: &ast::Script, base: Option<&std::path::Path>) -> Checked
 }
 
 /// An `insert`: its time (`@t == T` only) and its manifests, from the literal or the file.
-fn insert(stmt: &ast::Statement, base: Option<&std::path::Path>) -> Result<Insert, CheckError> {
+fn insert(stmt: &ast::Statement, files: &dyn crate::Files) -> Result<Insert, CheckError> {
     let time = match &stmt.selector {
         Some(ast::Selector::And(tests)) => match tests.as_slice() {
             [ast::Test::Time { op, op_span, value, .. }] => Some((*op, *op_span, value)),
@@ -314,28 +314,13 @@ fn insert(stmt: &ast::Statement, base: Option<&std::path::Path>) -> Result<Inser
             }
         },
         ast::Action::InsertFile { path, span } => {
-            let full = base.map_or_else(|| std::path::PathBuf::from(path), |b| b.join(path));
-            use skel_trace::fsio;
-            // Bounded, and a FIFO or a device is refused rather than waited on.
-            let text = fsio::read_limited(&full, fsio::SOURCE_LIMIT, fsio::Special::Refuse)
-                .map_err(|e| match e {
-                    fsio::FileReadError::Io(e) => io_reason(&e),
-                    e => e.to_string(),
-                })
-                .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string()))
-                .map_err(|message| CheckError::InsertFile { path: full.display().to_string(), span: *span, message })?;
-            let text = crate::upgrade::yaml_text(&text).map_err(|message| CheckError::InsertFile {
-                path: full.display().to_string(),
-                span: *span,
-                message,
-            })?;
+            let shown = files.name(path);
+            let failed = |message: String| CheckError::InsertFile { path: shown.clone(), span: *span, message };
+            let text = files.read(path).map_err(failed)?;
+            let text = crate::upgrade::yaml_text(&text).map_err(failed)?;
             let mut docs = Vec::new();
             for doc in serde_yaml::Deserializer::from_str(text) {
-                let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| CheckError::InsertFile {
-                    path: full.display().to_string(),
-                    span: *span,
-                    message: e.to_string(),
-                })?;
+                let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| failed(e.to_string()))?;
                 match v {
                     Value::Null => {}
                     Value::Object(_) => docs.push(v),
@@ -929,17 +914,5 @@ fn suffix_after_var(p: &ast::Path) -> String {
     match &p.var {
         Some(v) => text.get(v.name.len()..).unwrap_or("").to_string(),
         None => format!(".{text}"),
-    }
-}
-
-/// An I/O error as a reason in a sentence: without Rust's `(os error N)`.
-fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => {
-            let text = e.to_string();
-            text.find(" (os error").map_or(text.clone(), |i| text[..i].to_string())
-        }
     }
 }

@@ -21,7 +21,7 @@ pub use skel_grammar::{ast, ast_to_string, parse, parse_path, ParseError};
 use thiserror::Error;
 
 pub use crate::bytecode::Program;
-pub use crate::check::{check, CheckError, Checked};
+pub use crate::check::{check, check_with, CheckError, Checked};
 pub use crate::emit::emit;
 pub use crate::kube::typed::TypedFieldError;
 pub use crate::node::Node;
@@ -49,6 +49,94 @@ impl CompileError {
             _ => true,
         }
     }
+}
+
+/// Where a script's `insert(..., file("x"))` manifests come from. The compiler does no I/O
+/// of its own: the CLI reads a script's folder ([`Folder`]), the language server its cached
+/// copies of the files.
+pub trait Files {
+    /// How a diagnostic names the file a script calls `path`.
+    fn name(&self, path: &str) -> String;
+    /// The file's text, or why it cannot be had (a reason that fits after "cannot be read: ").
+    fn read(&self, path: &str) -> Result<String, String>;
+}
+
+/// Files read from a folder (the script's), or from the working directory: bounded
+/// ([`skel_trace::fsio::SOURCE_LIMIT`]), and a FIFO or a device is refused rather than waited
+/// on.
+#[derive(Debug, Clone, Default)]
+pub struct Folder(Option<std::path::PathBuf>);
+
+impl Folder {
+    /// Paths relative to `base`.
+    pub fn new(base: Option<&std::path::Path>) -> Folder {
+        Folder(base.map(std::path::Path::to_path_buf))
+    }
+
+    /// Paths relative to the working directory.
+    pub fn current() -> Folder {
+        Folder(None)
+    }
+
+    fn full(&self, path: &str) -> std::path::PathBuf {
+        self.0.as_ref().map_or_else(|| std::path::PathBuf::from(path), |b| b.join(path))
+    }
+}
+
+impl Files for Folder {
+    fn name(&self, path: &str) -> String {
+        self.full(path).display().to_string()
+    }
+
+    fn read(&self, path: &str) -> Result<String, String> {
+        use skel_trace::fsio;
+        let bytes =
+            fsio::read_limited(&self.full(path), fsio::SOURCE_LIMIT, fsio::Special::Refuse).map_err(|e| match e {
+                fsio::FileReadError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => "no such file".to_string(),
+                fsio::FileReadError::Io(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    "permission denied".to_string()
+                }
+                e => e.to_string(),
+            })?;
+        String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string())
+    }
+}
+
+/// What the front of the compiler says about a script, without making a program: its syntax
+/// tree, its typed IR and every diagnostic. The language server answers from this on every
+/// keystroke.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub ast: ast::Script,
+    /// The statements without errors, typed (not optimized).
+    pub ir: ir::Script,
+    /// Errors and warnings, in source order.
+    pub diagnostics: Vec<CompileError>,
+}
+
+impl Analysis {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(CompileError::is_error)
+    }
+}
+
+/// Parses and checks a script (no optimizer, no bytecode).
+pub fn analyze(src: &str, files: &dyn Files) -> Analysis {
+    let parsed = parse(src);
+    let checked = check::check_with(&parsed.script, files);
+    let mut diagnostics: Vec<CompileError> = parsed.errors.into_iter().map(CompileError::Parse).collect();
+    diagnostics.extend(checked.diagnostics.into_iter().map(CompileError::Check));
+    for s in &checked.script.statements {
+        if !opt::fold(&mut s.clone()) {
+            diagnostics.push(CompileError::Check(CheckError::NeverMatches { span: s.span }));
+        }
+    }
+    diagnostics.sort_by_key(|d| match d {
+        CompileError::Parse(p) => p.span().start,
+        CompileError::Check(c) => miette::Diagnostic::labels(c).and_then(|mut l| l.next()).map_or(0, |l| l.offset()),
+        CompileError::Internal(_) => usize::MAX,
+    });
+    Analysis { ast: parsed.script, ir: checked.script, diagnostics }
 }
 
 /// Every stage's output for one script.
@@ -80,21 +168,8 @@ pub fn compile_with(src: &str, level: OptLevel) -> Compiled {
 
 /// `compile_with` for a script in folder `base` (where `insert(..., file("x"))` looks).
 pub fn compile_in(src: &str, level: OptLevel, base: Option<&std::path::Path>) -> Compiled {
-    let parsed = parse(src);
-    let checked = check::check_in(&parsed.script, base);
-    let mut diagnostics: Vec<CompileError> = parsed.errors.into_iter().map(CompileError::Parse).collect();
-    diagnostics.extend(checked.diagnostics.into_iter().map(CompileError::Check));
-    for s in &checked.script.statements {
-        if !opt::fold(&mut s.clone()) {
-            diagnostics.push(CompileError::Check(CheckError::NeverMatches { span: s.span }));
-        }
-    }
-    diagnostics.sort_by_key(|d| match d {
-        CompileError::Parse(p) => p.span().start,
-        CompileError::Check(c) => miette::Diagnostic::labels(c).and_then(|mut l| l.next()).map_or(0, |l| l.offset()),
-        CompileError::Internal(_) => usize::MAX,
-    });
-    let ir = optimize(checked.script, level);
+    let Analysis { ast, ir, mut diagnostics } = analyze(src, &Folder::new(base));
+    let ir = optimize(ir, level);
     let mut program = emit(&ir);
     if level == OptLevel::Full {
         opt::share_prefixes(&mut program);
@@ -102,5 +177,5 @@ pub fn compile_in(src: &str, level: OptLevel, base: Option<&std::path::Path>) ->
     if let Err(e) = program.verify() {
         diagnostics.push(CompileError::Internal(e.to_string()));
     }
-    Compiled { ast: parsed.script, ir, program, diagnostics }
+    Compiled { ast, ir, program, diagnostics }
 }
