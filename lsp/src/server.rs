@@ -42,7 +42,7 @@ use miette::Diagnostic as _;
 use serde_json::Value;
 use skel::ast::{Script, Statement};
 use skel::explore::{self, KeyIndex};
-use skel::{CompileError, OptLevel};
+use skel::CompileError;
 use skel_trace::fsio::{self, kind_name, FileReadError, Special};
 use skel_trace::{Event, Format, Section, TraceVisitor};
 
@@ -392,7 +392,7 @@ impl<'c> Server<'c> {
         let folder = file_path(&uri).and_then(|p| p.parent().map(Path::to_path_buf));
         let lines = LineIndex::new(&text, self.shared.encoding);
         let compiled = catch_unwind(AssertUnwindSafe(|| {
-            let compiled = skel::compile_in(&text, OptLevel::Full, folder.as_deref());
+            let compiled = skel::analyze(&text, &skel::Folder::new(folder.as_deref()));
             let diagnostics = compiled.diagnostics.iter().map(|d| to_lsp(d, &text, &lines, &uri)).collect();
             (compiled.ast, diagnostics)
         }));

@@ -139,36 +139,39 @@ pub fn analyze(src: &str, files: &dyn Files) -> Analysis {
     Analysis { ast: parsed.script, ir: checked.script, diagnostics }
 }
 
-/// Every stage's output for one script.
+/// A script compiled: every stage's output, and its warnings.
 #[derive(Debug, Clone)]
 pub struct Compiled {
     pub ast: ast::Script,
     pub ir: ir::Script,
+    /// The verified program.
     pub program: Program,
-    /// Errors and warnings, in source order.
+    /// Warnings, in source order (a compiled script has no errors).
+    pub warnings: Vec<CompileError>,
+}
+
+/// A script that does not compile: its syntax tree (as far as it parsed) and every
+/// diagnostic, errors and warnings, in source order; at least one is an error.
+#[derive(Debug, Clone)]
+pub struct Rejected {
+    pub ast: ast::Script,
     pub diagnostics: Vec<CompileError>,
 }
 
-impl Compiled {
-    pub fn has_errors(&self) -> bool {
-        self.diagnostics.iter().any(CompileError::is_error)
+/// Compiles a script with every optimization, reading `insert(..., file("x"))` files from the
+/// working directory.
+pub fn compile(src: &str) -> Result<Compiled, Rejected> {
+    compile_with(src, OptLevel::Full, &Folder::current())
+}
+
+/// Compiles a script at an optimization level, reading its insert files through `files`:
+/// the program, or every diagnostic when one is an error (or the bytecode does not verify,
+/// which is a bug in skel).
+pub fn compile_with(src: &str, level: OptLevel, files: &dyn Files) -> Result<Compiled, Rejected> {
+    let Analysis { ast, ir, mut diagnostics } = analyze(src, files);
+    if diagnostics.iter().any(CompileError::is_error) {
+        return Err(Rejected { ast, diagnostics });
     }
-}
-
-/// Runs the whole pipeline with every optimization. The program is only meaningful when
-/// `has_errors()` is false.
-pub fn compile(src: &str) -> Compiled {
-    compile_with(src, OptLevel::Full)
-}
-
-/// Runs the whole pipeline at the given optimization level.
-pub fn compile_with(src: &str, level: OptLevel) -> Compiled {
-    compile_in(src, level, None)
-}
-
-/// `compile_with` for a script in folder `base` (where `insert(..., file("x"))` looks).
-pub fn compile_in(src: &str, level: OptLevel, base: Option<&std::path::Path>) -> Compiled {
-    let Analysis { ast, ir, mut diagnostics } = analyze(src, &Folder::new(base));
     let ir = optimize(ir, level);
     let mut program = emit(&ir);
     if level == OptLevel::Full {
@@ -176,6 +179,7 @@ pub fn compile_in(src: &str, level: OptLevel, base: Option<&std::path::Path>) ->
     }
     if let Err(e) = program.verify() {
         diagnostics.push(CompileError::Internal(e.to_string()));
+        return Err(Rejected { ast, diagnostics });
     }
-    Compiled { ast, ir, program, diagnostics }
+    Ok(Compiled { ast, ir, program, warnings: diagnostics })
 }
