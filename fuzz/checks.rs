@@ -85,19 +85,20 @@ insert(@t == 30s, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name":
 /// streamed.
 pub fn compile_text(src: &str) -> Outcome {
     let compiled = skel::compile(src);
-    for d in &compiled.diagnostics {
+    let diagnostics = match &compiled {
+        Ok(c) => &c.warnings,
+        Err(r) => &r.diagnostics,
+    };
+    for d in diagnostics {
         if let CompileError::Internal(e) = d {
             return Err(format!("the compiler made bytecode that does not verify: {e}"));
         }
         labels_in_source(d, src)?;
     }
-    if compiled.has_errors() {
-        return Ok(());
-    }
-    let unoptimized = skel::compile_with(src, OptLevel::None);
-    if unoptimized.has_errors() {
+    let Ok(compiled) = compiled else { return Ok(()) };
+    let Ok(unoptimized) = skel::compile_with(src, OptLevel::None, &skel::Folder::current()) else {
         return Err("compiles with the optimizer, but not without".into());
-    }
+    };
     same_effect(&compiled.program, &unoptimized.program)
 }
 
@@ -218,9 +219,11 @@ pub fn format(src: &str) -> Outcome {
 /// What a script compiles to, without its spans: the disassembly and the diagnostics' codes
 /// and messages.
 fn meaning(src: &str) -> String {
-    let compiled = skel::compile(src);
-    let mut out = without_spans(&compiled.program.disassemble());
-    for d in &compiled.diagnostics {
+    let (mut out, diagnostics) = match skel::compile(src) {
+        Ok(c) => (without_spans(&c.program.disassemble()), c.warnings),
+        Err(r) => (String::new(), r.diagnostics),
+    };
+    for d in &diagnostics {
         let code = d.code().map(|c| c.to_string()).unwrap_or_default();
         out.push_str(&format!("diagnostic {code}: {d}\n"));
     }
@@ -254,12 +257,12 @@ fn without_spans(text: &str) -> String {
 fn trace_programs() -> Result<&'static (Program, Program), String> {
     static PROGRAMS: OnceLock<Result<(Program, Program), String>> = OnceLock::new();
     let programs = PROGRAMS.get_or_init(|| {
-        let full = skel::compile(TRACE_PROGRAM);
-        let none = skel::compile_with(TRACE_PROGRAM, OptLevel::None);
-        if full.has_errors() || none.has_errors() {
-            return Err(format!("TRACE_PROGRAM does not compile: {:?}", full.diagnostics));
-        }
-        Ok((full.program, none.program))
+        let compile = |level| {
+            skel::compile_with(TRACE_PROGRAM, level, &skel::Folder::current())
+                .map(|c| c.program)
+                .map_err(|r| format!("TRACE_PROGRAM does not compile: {:?}", r.diagnostics))
+        };
+        Ok((compile(OptLevel::Full)?, compile(OptLevel::None)?))
     });
     programs.as_ref().map_err(Clone::clone)
 }
@@ -372,9 +375,8 @@ pub fn manifests(text: &str) -> Outcome {
         let report = scanner.report();
         let _ = (report.text(), report.json(), report.sarif("manifests.yaml"), report.markdown());
         let fix = report.fix_script();
-        let compiled = skel::compile(&fix);
-        if compiled.has_errors() {
-            return Err(format!("the fix script at {target} does not compile: {:?}\n{fix}", compiled.diagnostics));
+        if let Err(r) = skel::compile(&fix) {
+            return Err(format!("the fix script at {target} does not compile: {:?}\n{fix}", r.diagnostics));
         }
     }
     Ok(())

@@ -162,10 +162,8 @@ fn load_case(
     level: skel::OptLevel,
 ) -> Result<(skel::Compiled, std::fs::File, skel_trace::Format), String> {
     let src = std::fs::read_to_string(case.join("script.skel")).map_err(|e| e.to_string())?;
-    let compiled = skel::compile_with(&src, level);
-    if compiled.has_errors() {
-        return Err(format!("compile: {:?}", compiled.diagnostics));
-    }
+    let compiled = skel::compile_with(&src, level, &skel::Folder::current())
+        .map_err(|r| format!("compile: {:?}", r.diagnostics))?;
     let input_ref = std::fs::read_to_string(case.join("input.ref")).map_err(|e| e.to_string())?;
     let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(input_ref.trim());
     let format = skel_trace::Format::from_extension(&input).unwrap_or(skel_trace::Format::Json);

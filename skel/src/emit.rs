@@ -512,8 +512,8 @@ mod tests {
         let c = compile(
             "remove(($a := x[*] | exists($a.k) && $b := $a.y[*] | exists($b.k)) || \
              ($b := z[*] | exists($b.k) && $a := $b.w[*] | exists($a.k)), $a.q);",
-        );
-        assert!(!c.has_errors(), "{:?}", c.diagnostics);
+        )
+        .expect("compiles");
         assert!(c.program.shape.full);
     }
 
@@ -524,8 +524,7 @@ mod tests {
         let n = 2000;
         let binds: Vec<String> = (1..n).map(|i| format!("$v{i} := $v{}.b[*] | exists($v{i}.x)", i - 1)).collect();
         let src = format!("remove($v0 := a[*] | exists($v0.x) && {}, $v{}.c);", binds.join(" && "), n - 1);
-        let c = crate::compile_with(&src, OptLevel::Full);
-        assert!(!c.has_errors(), "{:?}", c.diagnostics.first());
+        let c = crate::compile_with(&src, OptLevel::Full, &crate::Folder::current()).expect("compiles");
         let described = c.program.shape.describe();
         let deepest = described.iter().map(|d| d.matches("[]").count()).max();
         assert_eq!(deepest, Some(skel_grammar::MAX_DEPTH / 2), "{described:?}");
@@ -536,9 +535,9 @@ mod tests {
     #[test]
     fn a_dispatch_table_stays_small() {
         let kinds: String = (0..1100).map(|i| format!("delete(kind == \"K{i}\");\nremove(f{i});\n")).collect();
-        assert!(compile(&kinds).program.dispatch.is_none());
+        assert!(compile(&kinds).expect("compiles").program.dispatch.is_none());
         let few: String = (0..3).map(|i| format!("delete(kind == \"K{i}\");\nremove(f{i});\n")).collect();
-        let table = compile(&few).program.dispatch.expect("a table");
+        let table = compile(&few).expect("compiles").program.dispatch.expect("a table");
         assert_eq!(table.by_kind.get("K1").map(|l| l.to_vec()), Some(vec![1, 2, 3, 5]));
         assert_eq!(table.other.to_vec(), vec![1, 3, 5]);
     }

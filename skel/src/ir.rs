@@ -413,8 +413,7 @@ mod tests {
     use crate::OptLevel;
 
     fn moves(src: &str, level: OptLevel) -> Vec<(String, String)> {
-        let compiled = crate::compile_with(src, level);
-        assert!(!compiled.has_errors(), "{:?}", compiled.diagnostics);
+        let compiled = crate::compile_with(src, level, &crate::Folder::current()).expect("compiles");
         compiled.ir.api_moves().iter().map(ApiMove::gvks).collect()
     }
 

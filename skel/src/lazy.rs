@@ -392,7 +392,7 @@ mod tests {
     use super::*;
 
     fn shape_of(src: &str) -> Shape {
-        crate::compile(src).program.shape
+        crate::compile(src).expect("compiles").program.shape
     }
 
     fn encoded(node: &Node<'_>, format: Format) -> Vec<u8> {

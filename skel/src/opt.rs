@@ -332,7 +332,9 @@ mod tests {
             "remove(spec.template.spec.a); remove(spec.template.spec.b[*].c); \
              remove(spec.template.spec.b[*].d); remove(spec.x); remove($v := spec.template.spec.b[*] | exists($v.c), $v.d);",
             OptLevel::None,
+            &crate::Folder::current(),
         )
+        .expect("compiles")
         .program;
         share_prefixes(&mut prog);
         let text: Vec<String> = prog.prefixes.iter().map(|q| format!("{q:?}")).collect();

@@ -468,8 +468,7 @@ mod tests {
     use serde_json::json;
 
     fn program(src: &str) -> Program {
-        let c = crate::compile(src);
-        assert!(!c.has_errors(), "{:?}", c.diagnostics);
+        let c = crate::compile(src).expect("compiles");
         c.program
     }
 

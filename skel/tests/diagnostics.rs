@@ -4,10 +4,10 @@
 use miette::{GraphicalReportHandler, GraphicalTheme, NamedSource, Report};
 
 fn render(name: &str, src: &str) -> String {
-    let compiled = skel::compile(src);
+    let analysis = skel::analyze(src, &skel::Folder::current());
     let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor()).with_width(100);
     let mut out = String::new();
-    for d in compiled.diagnostics {
+    for d in analysis.diagnostics {
         let report = Report::new(d).with_source_code(NamedSource::new(name, src.to_string()));
         let _ = handler.render_report(&mut out, report.as_ref());
     }

@@ -13,8 +13,7 @@ fn run(
     batch_bytes: usize,
     format: Format,
 ) -> Vec<(i64, Vec<String>)> {
-    let compiled = skel::compile(src);
-    assert!(!compiled.has_errors(), "{:?}", compiled.diagnostics);
+    let compiled = skel::compile(src).expect("compiles");
     let events: Vec<Value> = events
         .iter()
         .map(|(ts, names)| {
@@ -143,8 +142,7 @@ fn inserts_go_in_once_where_times_go_back() {
 /// The error a script gives over a one-event trace starting at `start`, streamed and read
 /// sequentially (the same); `None` if it runs.
 fn run_error(src: &str, start: i64) -> Option<String> {
-    let compiled = skel::compile(src);
-    assert!(!compiled.has_errors(), "{:?}", compiled.diagnostics);
+    let compiled = skel::compile(src).expect("compiles");
     let trace = json!({"version": 2, "config": {"trackedObjects": {}},
         "events": [{"ts": start, "applied_objs": [{"kind": "Pod", "metadata": {"name": "a"}}], "deleted_objs": []}],
         "index": {}, "pod_lifecycles": {}});

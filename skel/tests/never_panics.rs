@@ -67,8 +67,7 @@ proptest! {
     #[test]
     fn token_soup_compiles_or_reports(idx in proptest::collection::vec(0..PIECES.len(), 0..40)) {
         let src: String = idx.iter().map(|i| PIECES[*i]).collect();
-        let compiled = skel::compile(&src);
-        if !compiled.has_errors() {
+        if let Ok(compiled) = skel::compile(&src) {
             prop_assert!(compiled.program.verify().is_ok());
             let mut obj = json!({"a": [1, {"b": 2}], "spec": {"a": "x", "k~": {"a": [3]}}, "metadata": {"labels": {"app": "w"}}});
             let mut vm = skel::Vm::new(&compiled.program, 0);
@@ -84,7 +83,8 @@ fn stream_bytes(input: &[u8], format: skel_trace::Format, jobs: usize) {
     let compiled = skel::compile(
         "remove(status); modify(kind == \"Deployment\", spec.replicas = 1);\n\
          remove($x := spec.template.spec.containers[*].env[*] | exists($x.valueFrom), $x);",
-    );
+    )
+    .expect("compiles");
     let mut writer = skel_trace::TraceWriter::new(std::io::Cursor::new(Vec::new()), format);
     let mut opts = skel::stream::StreamOptions::new(format, format);
     opts.jobs = jobs;

@@ -76,8 +76,7 @@ fn objects() -> Vec<Value> {
 }
 
 fn run_all(src: &str, level: skel::OptLevel) -> Vec<String> {
-    let compiled = skel::compile_with(src, level);
-    assert!(!compiled.has_errors(), "{src}: {:?}", compiled.diagnostics);
+    let compiled = skel::compile_with(src, level, &skel::Folder::current()).expect("compiles");
     let mut results = Vec::new();
     for ts in [1000, 1300, 1700] {
         let mut vm = skel::Vm::new(&compiled.program, 1000);
@@ -107,7 +106,7 @@ proptest! {
 /// manifests are decoded lazily and what the program cannot see is copied as bytes; across
 /// formats every manifest is decoded whole.
 fn stream(src: &str, in_format: skel_trace::Format, out_format: skel_trace::Format) -> Result<Value, String> {
-    let compiled = skel::compile(src);
+    let compiled = skel::compile(src).expect("compiles");
     let events: Vec<Value> =
         [1000, 1300, 1700].iter().map(|ts| json!({"ts": ts, "applied_objs": objects(), "deleted_objs": []})).collect();
     let trace =

@@ -6,9 +6,8 @@
 fn stages() {
     insta::glob!("stages/*.skel", |path| {
         let src = std::fs::read_to_string(path).unwrap();
-        let compiled = skel::compile(&src);
-        assert!(!compiled.has_errors(), "{:?}", compiled.diagnostics);
-        let unoptimized = skel::compile_with(&src, skel::OptLevel::None);
+        let compiled = skel::compile(&src).expect("compiles");
+        let unoptimized = skel::compile_with(&src, skel::OptLevel::None, &skel::Folder::current()).expect("compiles");
         insta::assert_snapshot!(format!(
             "{src}\n---- ast\n{}---- ir (--no-opt)\n{}---- ir\n{}---- bytecode (--no-opt)\n{}---- bytecode\n{}",
             skel::ast_to_string(&compiled.ast),

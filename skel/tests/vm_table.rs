@@ -7,8 +7,7 @@ use skel::VmErrorKind;
 
 /// Runs `script` on `obj` at time `ts` with the trace starting at 1000.
 fn run(script: &str, mut obj: Value, ts: i64) -> Result<(Value, skel::ObjectOutcome), VmErrorKind> {
-    let compiled = skel::compile(script);
-    assert!(!compiled.has_errors(), "{script}: {:?}", compiled.diagnostics);
+    let compiled = skel::compile(script).expect("compiles");
     let mut vm = skel::Vm::new(&compiled.program, 1000);
     let out = vm.run_value(&mut obj, ts).map_err(|e| e.kind)?;
     Ok((obj, out))

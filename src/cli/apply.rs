@@ -55,18 +55,16 @@ pub fn compile_script(
     quiet: bool,
 ) -> Result<(String, String, skel::Program), Failed> {
     let (name, src) = files::read_script(path)?;
-    let compiled = skel::compile_in(&src, level, files::script_folder(path));
-    let failed = compiled.has_errors();
+    let (program, diagnostics) = match skel::compile_with(&src, level, &skel::Folder::new(files::script_folder(path))) {
+        Ok(c) => (Some(c.program), c.warnings),
+        Err(r) => (None, r.diagnostics),
+    };
     let source = report::Source::new(&name, &src);
-    for d in compiled.diagnostics {
-        if failed || !quiet {
-            source.emit(&d);
-        }
+    for d in diagnostics.iter().filter(|_| program.is_none() || !quiet) {
+        source.emit(d);
     }
-    if failed {
-        return Err(Failed::Error);
-    }
-    Ok((name, src, compiled.program))
+    let program = program.ok_or(Failed::Error)?;
+    Ok((name, src, program))
 }
 
 /// A compiled script and where it came from (for its diagnostics).

@@ -4,15 +4,16 @@ use super::{files, report, CompileArgs, Emit, Failed};
 
 pub fn run(args: CompileArgs) -> Result<(), Failed> {
     let (name, src) = files::read_script(&args.script)?;
-    let compiled = skel::compile_in(&src, args.opt_level(), files::script_folder(&args.script));
-    let failed = compiled.has_errors();
+    let compiled = skel::compile_with(&src, args.opt_level(), &skel::Folder::new(files::script_folder(&args.script)));
+    let diagnostics = match &compiled {
+        Ok(c) => &c.warnings,
+        Err(r) => &r.diagnostics,
+    };
     let source = report::Source::new(&name, &src);
-    for d in compiled.diagnostics {
-        source.emit(&d);
+    for d in diagnostics {
+        source.emit(d);
     }
-    if failed {
-        return Err(Failed::Error);
-    }
+    let compiled = compiled.map_err(|_| Failed::Error)?;
     match args.emit {
         None => {}
         Some(Emit::Ast) => print!("{}", skel::ast_to_string(&compiled.ast)),

@@ -10,7 +10,7 @@ use miette::Diagnostic;
 use serde_json::Value;
 use skel::node::Node;
 use skel::transform::{apply_events, describe_object, EventProcessor, MatchedObject, RunError, Summary};
-use skel::{OptLevel, Program, Vm};
+use skel::{Program, Vm};
 use skel_trace::{Event, Format, Trace};
 
 use super::diff;
@@ -201,13 +201,12 @@ impl Session {
     // ------------------------------------------------------------------ statements
 
     fn statement(&mut self, src: &str) {
-        let compiled = skel::compile_in(src, OptLevel::Full, None);
-        let failed = compiled.has_errors();
-        for d in compiled.diagnostics {
+        let compiled = match skel::compile(src) {
+            Ok(c) => c,
+            Err(r) => return r.diagnostics.into_iter().for_each(|d| self.error(d, src)),
+        };
+        for d in compiled.warnings.iter().cloned() {
             self.error(d, src);
-        }
-        if failed {
-            return;
         }
         let Some(loaded) = &self.loaded else {
             self.fail(ReplError::NoTrace);
@@ -268,14 +267,14 @@ impl Session {
     /// Runs a whole script over the loaded trace, recording what it matched; `None` after
     /// reporting why not.
     fn replay(&mut self, script: &str, original: &[Event], start: i64) -> Option<Replay> {
-        let compiled = skel::compile_in(script, OptLevel::Full, None);
-        if compiled.has_errors() {
-            // Each statement compiled alone; together they cannot fail. Say so if they do.
-            for d in compiled.diagnostics {
-                self.error(d, script);
+        let compiled = match skel::compile(script) {
+            Ok(c) => c,
+            Err(r) => {
+                // Each statement compiled alone; together they cannot fail. Say so if they do.
+                r.diagnostics.into_iter().for_each(|d| self.error(d, script));
+                return None;
             }
-            return None;
-        }
+        };
         let mut p = match EventProcessor::record(&compiled.program).starting_at(start) {
             Ok(p) => p,
             Err(e) => {
@@ -505,10 +504,12 @@ impl Session {
         // Every caller's selector follows at least `:match ` (7 bytes, as `delete(`).
         let pad = arg.at.checked_sub("delete(".len())?;
         let src = format!("{}delete({});", " ".repeat(pad), arg.text);
-        let compiled = skel::compile_in(&src, OptLevel::Full, None);
-        let failed = compiled.has_errors();
+        let (program, diagnostics) = match skel::compile(&src) {
+            Ok(c) => (Some(c.program), c.warnings),
+            Err(r) => (None, r.diagnostics),
+        };
         let end = arg.at + arg.text.len();
-        for mut d in compiled.diagnostics {
+        for mut d in diagnostics {
             // What the selector lacks is found in the wrapper (`);`): say the selector ended.
             if let skel::CompileError::Parse(skel::ParseError::Syntax { found, span, .. }) = &mut d {
                 if span.start >= end {
@@ -517,7 +518,7 @@ impl Session {
             }
             self.error(d, arg.line);
         }
-        (!failed).then_some(compiled.program)
+        program
     }
 
     /// The objects a selector (compiled by `selector`) matches.
