@@ -69,6 +69,16 @@ fn table_after_comment<'t>(text: &'t str, needle: &str) -> Vec<&'t str> {
     Vec::new()
 }
 
+/// The command table of docs/language.md is skel-grammar's registry, row for row.
+#[test]
+fn the_command_table_in_the_guide_is_the_registry() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/language.md");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let table = table_after_comment(&text, "registry.rs");
+    let expected = skel_grammar::registry::markdown_table();
+    assert_eq!(table, expected.lines().collect::<Vec<_>>(), "{}: the command table", path.display());
+}
+
 /// The removal table of docs/upgrade-check.md is the data `skel check` uses (the rows of
 /// `skel/data/apis.yaml` with a `removed_in`), row for row: the first Markdown table after the
 /// comment that names the data file.

@@ -3,8 +3,10 @@
 
 pub mod ast;
 mod error;
+pub mod lex;
 mod lower;
 mod print;
+pub mod registry;
 
 pub use error::ParseError;
 pub use lower::{code_chars, parse, parse_path, Parsed, MAX_DEPTH};

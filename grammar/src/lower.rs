@@ -510,9 +510,7 @@ fn command_help(name: &str) -> String {
         CommandName::ALL.iter().map(|c| (strsim::damerau_levenshtein(&lower, c.as_str()), c)).min_by_key(|(d, _)| *d);
     match best {
         Some((d, c)) if d <= 2 => format!("did you mean `{c}`?"),
-        _ => "SKEL's commands are `delete(SELECTOR)`, `remove([SELECTOR,] PATH)`, `modify([SELECTOR,] PATH = VALUE)`, \
-             `move([SELECTOR,] FROM -> TO)`, `copy([SELECTOR,] FROM -> TO)` and `insert(@t == TIME, {...})`"
-            .to_string(),
+        _ => format!("SKEL's commands are {}", crate::registry::signatures()),
     }
 }
 
