@@ -16,7 +16,7 @@ pub use cluster::{
 };
 pub use dry::DryRun;
 pub use replay::{
-    replay, Ending, ObjectFailure, Observer, Outcome, Phase, Progress, Quiet, RunError, RunOptions, Speed, Step,
-    Summary, Survey, Verb,
+    replay, Ending, ObjectFailure, Observer, Outcome, Phase, Progress, Quiet, ReplayError, ReplaySummary, RunOptions,
+    Speed, Step, Survey, Verb,
 };
 pub use tokio::sync::mpsc;

@@ -200,7 +200,7 @@ pub enum Ending {
 }
 
 #[derive(Debug, Clone)]
-pub struct Summary {
+pub struct ReplaySummary {
     pub ending: Ending,
     pub progress: Progress,
     /// Events before `--from`, applied as one state.
@@ -223,7 +223,7 @@ const FAILURES_KEPT: usize = 1000;
 
 /// Why a replay could not start.
 #[derive(Debug, Error, Diagnostic)]
-pub enum RunError {
+pub enum ReplayError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Cluster(#[from] ClusterError),
@@ -275,7 +275,7 @@ pub async fn replay<C: Cluster>(
     opts: &RunOptions,
     stop: &AtomicBool,
     observer: &mut dyn Observer,
-) -> Result<Summary, RunError> {
+) -> Result<ReplaySummary, ReplayError> {
     let started = Instant::now();
     let version = cluster.version().await?;
     let mut wanted: Vec<Gvk> = survey.kinds.keys().cloned().collect();
@@ -369,7 +369,7 @@ pub async fn replay<C: Cluster>(
     let nodes = run.nodes.len();
     let namespaces = run.namespaces.clone();
     let cleaned_up = if opts.keep { 0 } else { run.clean_up().await };
-    Ok(Summary {
+    Ok(ReplaySummary {
         ending: ending.unwrap_or(Ending::Done),
         progress: run.progress,
         caught_up,

@@ -12,7 +12,8 @@ use fake_api::{FakeApi, Fault};
 use serde_json::{json, Value};
 use skel_runner::plan::Naming;
 use skel_runner::{
-    block_on, mpsc, Connection, Ending, KubeCluster, Quiet, Retry, RunError, RunOptions, Speed, Summary, Survey,
+    block_on, mpsc, Connection, Ending, KubeCluster, Quiet, ReplayError, ReplaySummary, Retry, RunOptions, Speed,
+    Survey,
 };
 use skel_trace::Event;
 
@@ -65,7 +66,7 @@ fn setup(version: &str) -> Setup {
     Setup { api, _dir: dir, connection }
 }
 
-fn run_with(s: &Setup, events: Vec<Event>, opts: &RunOptions, stop: &AtomicBool) -> Result<Summary, RunError> {
+fn run_with(s: &Setup, events: Vec<Event>, opts: &RunOptions, stop: &AtomicBool) -> Result<ReplaySummary, ReplayError> {
     let mut survey = Survey::default();
     events.iter().for_each(|e| survey.add(e));
     block_on(async {
@@ -83,7 +84,7 @@ fn run_with(s: &Setup, events: Vec<Event>, opts: &RunOptions, stop: &AtomicBool)
     .unwrap()
 }
 
-fn run(s: &Setup, events: Vec<Event>, opts: &RunOptions) -> Result<Summary, RunError> {
+fn run(s: &Setup, events: Vec<Event>, opts: &RunOptions) -> Result<ReplaySummary, ReplayError> {
     run_with(s, events, opts, &AtomicBool::new(false))
 }
 
@@ -170,7 +171,7 @@ fn preflight_refuses_unserved_kinds_before_writing() {
     let psp = json!({"apiVersion": "policy/v1beta1", "kind": "PodSecurityPolicy", "metadata": {"name": "p"}});
     let events = vec![event(0, vec![cron.clone(), deployment("a", "d"), psp], vec![]), event(5, vec![cron], vec![])];
     let err = run(&s, events, &options()).unwrap_err();
-    let RunError::Unserved(unserved) = &err else { panic!("{err:?}") };
+    let ReplayError::Unserved(unserved) = &err else { panic!("{err:?}") };
     assert_eq!(unserved.missing.len(), 2);
     insta::assert_snapshot!(err.to_string().replace(&s.api.url(), "http://FAKE"));
     assert!(writes(&s.api).is_empty(), "{:?}", lines(&s.api));
@@ -191,7 +192,7 @@ fn preflight_refuses_namespace_names_the_server_would_refuse() {
     let mut opts = options();
     opts.naming.namespace_prefix = format!("{}-", "p".repeat(56));
     let err = run(&s, events, &opts).unwrap_err();
-    assert!(matches!(err, RunError::BadNamespaces(_)), "{err:?}");
+    assert!(matches!(err, ReplayError::BadNamespaces(_)), "{err:?}");
     insta::assert_snapshot!(err.to_string());
     assert!(writes(&s.api).is_empty());
 }
@@ -202,7 +203,7 @@ fn preflight_refuses_missing_permissions() {
     s.api.deny("patch", "deployments");
     s.api.deny("delete", "namespaces");
     let err = run(&s, trace(), &options()).unwrap_err();
-    assert!(matches!(err, RunError::Forbidden(_)), "{err:?}");
+    assert!(matches!(err, ReplayError::Forbidden(_)), "{err:?}");
     insta::assert_snapshot!(err.to_string().replace(&s.api.url(), "http://FAKE"));
     assert!(writes(&s.api).is_empty());
 }

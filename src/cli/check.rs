@@ -16,7 +16,7 @@ use super::files::{self, FileError, Output};
 use super::{report, CheckArgs, CheckFormat, Failed};
 
 #[derive(Debug, Error, Diagnostic)]
-pub enum CheckError {
+pub enum UpgradeCheckError {
     #[error("`{text}` is not a Kubernetes version")]
     #[diagnostic(code(skel::usage::target_version), help("write the minor version, e.g. `--target-version 1.25`"))]
     Version { text: String },
@@ -60,7 +60,7 @@ pub fn run(args: CheckArgs) -> Result<(), Failed> {
     }
     let (Some(input), Some(version)) = (&args.input, &args.target_version) else { return Err(Failed::Usage) };
     let Some(target) = KubeVersion::parse(version) else {
-        report::diagnostic(CheckError::Version { text: version.clone() });
+        report::diagnostic(UpgradeCheckError::Version { text: version.clone() });
         return Err(Failed::Usage);
     };
     let scanner = scan(input, target, args.jobs)?;
@@ -149,7 +149,7 @@ fn scan_sequentially(input: &Path, ext: &str, target: KubeVersion) -> Result<Sca
                 match serde_json::from_str::<Value>(&text) {
                     Ok(json) if json.get("events").is_none() => {
                         let manifests = skel::upgrade::parse_manifests(&text).map_err(|reason| {
-                            report::diagnostic(CheckError::BadManifest { path: files::display(input), reason });
+                            report::diagnostic(UpgradeCheckError::BadManifest { path: files::display(input), reason });
                             Failed::Usage
                         })?;
                         warn_skipped(input, &manifests.skipped);
@@ -211,7 +211,7 @@ impl Walk {
         if let Some(id) = id {
             if let Some((_, to)) = self.open.iter().find(|(open, _)| *open == id) {
                 let (path, to) = (files::display(dir), files::display(to));
-                report::diagnostic(CheckError::FolderLoop { path, to });
+                report::diagnostic(UpgradeCheckError::FolderLoop { path, to });
                 return;
             }
             if !self.seen.insert(id) {
@@ -238,7 +238,7 @@ impl Walk {
                         self.files.push(p);
                     }
                 }
-                Ok(m) => report::diagnostic(CheckError::NotAFile {
+                Ok(m) => report::diagnostic(UpgradeCheckError::NotAFile {
                     path: files::display(&p),
                     kind: fsio::kind_name(m.file_type()),
                 }),
@@ -284,7 +284,7 @@ fn read_manifests(path: &Path, found: Found) -> Result<Vec<Value>, Failed> {
     let name = files::display(path);
     let text = read_manifest_text(path, found)?;
     let manifests = skel::upgrade::parse_manifests(&text).map_err(|reason| {
-        report::diagnostic(CheckError::BadManifest { path: name, reason });
+        report::diagnostic(UpgradeCheckError::BadManifest { path: name, reason });
         Failed::Usage
     })?;
     warn_skipped(path, &manifests.skipped);
@@ -294,14 +294,14 @@ fn read_manifests(path: &Path, found: Found) -> Result<Vec<Value>, Failed> {
 /// A warning for each document of a manifest file that is not read as a manifest.
 fn warn_skipped(path: &Path, skipped: &[String]) {
     for what in skipped {
-        report::diagnostic(CheckError::NotAManifest { path: files::display(path), what: what.clone() });
+        report::diagnostic(UpgradeCheckError::NotAManifest { path: files::display(path), what: what.clone() });
     }
 }
 
 /// Manifests are a trace of one event, at time 0.
 fn one_event(input: &Path, manifests: Vec<Value>, mut scanner: Scanner) -> Result<Scanner, Failed> {
     if manifests.is_empty() {
-        report::diagnostic(CheckError::NoManifests { path: files::display(input) });
+        report::diagnostic(UpgradeCheckError::NoManifests { path: files::display(input) });
         return Err(Failed::Usage);
     }
     scanner.event();

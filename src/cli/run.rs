@@ -18,7 +18,7 @@ use skel_runner::api::Gvk;
 use skel_runner::time::{clock, parse_offset, parse_speed};
 use skel_runner::{
     builtin, mpsc, Cluster, Connection, DryRun, Ending, Failure, KubeCluster, ObjectFailure, Observer, Outcome, Phase,
-    Progress, RunOptions, Speed, Step, Summary, Survey, Verb,
+    Progress, ReplaySummary, RunOptions, Speed, Step, Survey, Verb,
 };
 use skel_trace::{fsio, Event, Format, Section, TraceVisitor};
 use thiserror::Error;
@@ -526,7 +526,7 @@ fn count(n: usize, what: &str) -> String {
     }
 }
 
-fn summary_line(s: &Summary, args: &RunArgs, survey: &Survey) -> String {
+fn summary_line(s: &ReplaySummary, args: &RunArgs, survey: &Survey) -> String {
     let p = &s.progress;
     let speed = match args.speed {
         _ if args.dry_run => "planned".to_string(),
