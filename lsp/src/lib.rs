@@ -2,14 +2,24 @@
 //! go to definition, references, rename, formatting, semantic tokens and document symbols, all
 //! from the compiler's own stages; field paths and their values from a trace when one is
 //! configured (`skel.trace`, or a `# trace: FILE` comment at the top of a script).
+//!
+//! Three layers: the transport (`transport`: the protocol's framing), the protocol layer
+//! (`server`: the main loop, documents, cancellation; `handlers`: one per request; `files`
+//! and `traces`: what is read for the engine) and the engine (`engine`: every answer, from a
+//! document's text and analysis and a trace's index, without I/O).
 
 pub mod analysis;
+pub mod engine;
+mod files;
+mod handlers;
 mod server;
 pub mod text;
 mod tokens;
+mod traces;
 mod transport;
 
-pub use server::{file_path, serve, TRACE_LIMIT};
+pub use server::{file_path, serve};
+pub use traces::TRACE_LIMIT;
 pub use transport::{serve_io, MAX_BODY, MAX_HEADER_LINE};
 
 /// Serves on stdin and stdout until the client says `exit` (or its input ends). `Err` says
