@@ -10,16 +10,15 @@ use rustyline::hint::Hinter;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Helper};
 
+use skel_grammar::lex::{lex, Kind};
+use skel_grammar::registry;
+
 use super::session::{is_complete, COMMANDS};
 use super::style::Style;
 use skel::explore::{resolve, split_path, token_start, variables, KeyIndex};
 
-/// Statement commands, as completion inserts them.
-const STATEMENTS: &[&str] = &["delete(", "modify(", "remove(", "move(", "copy(", "insert("];
 /// What may start a test inside a selector, besides a path.
 const SELECTOR_WORDS: &[&str] = &["exists(", "@t", "true", "false", "null"];
-const KEYWORDS: &[&str] =
-    &["delete", "modify", "remove", "move", "copy", "insert", "exists", "file", "true", "false", "null", "in"];
 
 pub struct ReplHelper {
     pub keys: Rc<KeyIndex>,
@@ -58,7 +57,8 @@ impl ReplHelper {
                 out.push(format!("{head}{sep}{}", KeyIndex::source_key(key)));
             }
         } else if statement_start && !meta {
-            out.extend(STATEMENTS.iter().filter(|s| s.starts_with(token)).map(|s| s.to_string()));
+            let commands = registry::COMMANDS.iter().map(|c| format!("{}(", c.name));
+            out.extend(commands.filter(|s| s.starts_with(token)));
         } else {
             out.extend(SELECTOR_WORDS.iter().filter(|s| s.starts_with(token)).map(|s| s.to_string()));
             let keys = self.keys.keys_under("");
@@ -155,68 +155,34 @@ impl Highlighter for ReplHelper {
     }
 }
 
-/// SKEL with ANSI colours: commands and keywords, strings, numbers, variables, comments, and
-/// the meta-command's name. The text itself is unchanged.
+/// SKEL with ANSI colours, from the language's one lexer (`skel_grammar::lex`, the language
+/// server's too): commands and keywords, strings, numbers, variables, comments, and the
+/// meta-command's name. The text itself is unchanged.
 pub fn highlight(line: &str, st: Style) -> String {
     let mut out = String::with_capacity(line.len() * 2);
-    let chars: Vec<(usize, char)> = line.char_indices().collect();
-    let mut i = 0;
-    let end_of = |k: usize| chars.get(k).map_or(line.len(), |c| c.0);
+    let mut from = 0;
     if let Some(rest) = line.trim_start().strip_prefix(':') {
         let lead = line.len() - rest.len() - 1;
-        let name_end = lead + 1 + rest.find(char::is_whitespace).unwrap_or(rest.len());
+        from = lead + 1 + rest.find(char::is_whitespace).unwrap_or(rest.len());
         out.push_str(&line[..lead]);
-        out.push_str(&st.cyan(&line[lead..name_end]));
-        while i < chars.len() && chars[i].0 < name_end {
-            i += 1;
-        }
+        out.push_str(&st.cyan(&line[lead..from]));
     }
-    while i < chars.len() {
-        let (at, c) = chars[i];
-        let mut j = i + 1;
-        let piece = if c == '#' {
-            while j < chars.len() && chars[j].1 != '\n' {
-                j += 1;
-            }
-            st.dim(&line[at..end_of(j)])
-        } else if c == '"' {
-            let mut escape = false;
-            while j < chars.len() {
-                let d = chars[j].1;
-                j += 1;
-                if escape {
-                    escape = false;
-                } else if d == '\\' {
-                    escape = true;
-                } else if d == '"' {
-                    break;
-                }
-            }
-            st.green(&line[at..end_of(j)])
-        } else if c == '$' || c == '@' {
-            while j < chars.len() && (chars[j].1.is_alphanumeric() || chars[j].1 == '_') {
-                j += 1;
-            }
-            st.magenta(&line[at..end_of(j)])
-        } else if c.is_alphanumeric() || c == '_' || c == '-' {
-            while j < chars.len() && (chars[j].1.is_alphanumeric() || "_-".contains(chars[j].1)) {
-                j += 1;
-            }
-            let word = &line[at..end_of(j)];
-            let after_dot = line[..at].ends_with('.');
-            if !after_dot && KEYWORDS.contains(&word) {
-                st.blue(word)
-            } else if !after_dot && word.trim_start_matches('-').parse::<f64>().is_ok() {
-                st.yellow(word)
-            } else {
-                word.to_string()
-            }
-        } else {
-            c.to_string()
-        };
-        out.push_str(&piece);
-        i = j;
+    let mut at = from;
+    for t in lex(&line[from..]) {
+        let (start, end) = (from + t.start, from + t.end);
+        out.push_str(&line[at..start]);
+        let text = &line[start..end];
+        out.push_str(&match t.kind {
+            Kind::Command | Kind::Keyword => st.blue(text),
+            Kind::String => st.green(text),
+            Kind::Variable => st.magenta(text),
+            Kind::Number => st.yellow(text),
+            Kind::Comment => st.dim(text),
+            Kind::Path | Kind::Operator => text.to_string(),
+        });
+        at = end;
     }
+    out.push_str(&line[at..]);
     out
 }
 
