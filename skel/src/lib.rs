@@ -1,9 +1,9 @@
-//! skel: the SKEL compiler and VM. `parse` (from skel-grammar) -> `check` -> IR -> `emit` ->
-//! verified bytecode -> `Vm::run` per manifest; `transform` streams a trace through a program.
-//! No I/O here but through the trace crate's reader and writer traits.
+//! skel: the SKEL compiler and VM. `parse` (from skel-grammar) -> `typecheck` -> IR -> `optimize`
+//! -> `emit` -> verified bytecode -> `Vm::run` per manifest; `stream` runs a program over a
+//! trace. `upgrade` is `skel check`'s upgrade checker (Kubernetes knowledge in `kube`). No I/O
+//! here but through the trace crate's readers and writers and the [`Files`] a caller gives.
 
 pub mod bytecode;
-mod check;
 mod emit;
 pub mod explore;
 pub mod ir;
@@ -13,6 +13,7 @@ pub mod node;
 pub mod opt;
 pub mod stream;
 pub mod transform;
+mod typecheck;
 pub mod upgrade;
 mod vm;
 
@@ -21,11 +22,11 @@ pub use skel_grammar::{ast, ast_to_string, parse, parse_path, ParseError};
 use thiserror::Error;
 
 pub use crate::bytecode::Program;
-pub use crate::check::{check, check_with, CheckError, Checked};
 pub use crate::emit::emit;
 pub use crate::kube::typed::TypedFieldError;
 pub use crate::node::Node;
 pub use crate::opt::{optimize, OptLevel};
+pub use crate::typecheck::{typecheck, typecheck_with, TypeChecked, TypeError};
 pub use crate::vm::{ObjectOutcome, Vm, VmError, VmErrorKind};
 
 /// Any diagnostic found before the script runs.
@@ -36,7 +37,7 @@ pub enum CompileError {
     Parse(#[from] ParseError),
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Check(#[from] CheckError),
+    Type(#[from] TypeError),
     #[error("the compiler produced invalid bytecode: {0}")]
     #[diagnostic(code(skel::internal::bytecode), help("this is a bug in skel; please report it with the script"))]
     Internal(String),
@@ -45,7 +46,7 @@ pub enum CompileError {
 impl CompileError {
     pub fn is_error(&self) -> bool {
         match self {
-            CompileError::Check(c) => c.is_error(),
+            CompileError::Type(c) => c.is_error(),
             _ => true,
         }
     }
@@ -123,17 +124,17 @@ impl Analysis {
 /// Parses and checks a script (no optimizer, no bytecode).
 pub fn analyze(src: &str, files: &dyn Files) -> Analysis {
     let parsed = parse(src);
-    let checked = check::check_with(&parsed.script, files);
+    let checked = typecheck::typecheck_with(&parsed.script, files);
     let mut diagnostics: Vec<CompileError> = parsed.errors.into_iter().map(CompileError::Parse).collect();
-    diagnostics.extend(checked.diagnostics.into_iter().map(CompileError::Check));
+    diagnostics.extend(checked.diagnostics.into_iter().map(CompileError::Type));
     for s in &checked.script.statements {
         if !opt::fold(&mut s.clone()) {
-            diagnostics.push(CompileError::Check(CheckError::NeverMatches { span: s.span }));
+            diagnostics.push(CompileError::Type(TypeError::NeverMatches { span: s.span }));
         }
     }
     diagnostics.sort_by_key(|d| match d {
         CompileError::Parse(p) => p.span().start,
-        CompileError::Check(c) => miette::Diagnostic::labels(c).and_then(|mut l| l.next()).map_or(0, |l| l.offset()),
+        CompileError::Type(c) => miette::Diagnostic::labels(c).and_then(|mut l| l.next()).map_or(0, |l| l.offset()),
         CompileError::Internal(_) => usize::MAX,
     });
     Analysis { ast: parsed.script, ir: checked.script, diagnostics }

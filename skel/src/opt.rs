@@ -272,7 +272,7 @@ mod tests {
     fn ir(src: &str) -> Script {
         let parsed = skel_grammar::parse(src);
         assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
-        let checked = crate::check(&parsed.script);
+        let checked = crate::typecheck(&parsed.script);
         assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
         checked.script
     }

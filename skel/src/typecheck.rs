@@ -12,7 +12,7 @@ use thiserror::Error;
 use crate::ir::*;
 
 #[derive(Debug, Clone, PartialEq, Error, Diagnostic)]
-pub enum CheckError {
+pub enum TypeError {
     #[error("variable `{name}` is not defined")]
     #[diagnostic(code(skel::check::undefined_variable))]
     UndefinedVariable {
@@ -228,36 +228,36 @@ pub enum CheckError {
     },
 }
 
-impl CheckError {
+impl TypeError {
     pub fn is_error(&self) -> bool {
-        !matches!(self, CheckError::LabelNotString { .. } | CheckError::NeverMatches { .. })
+        !matches!(self, TypeError::LabelNotString { .. } | TypeError::NeverMatches { .. })
     }
 }
 
 /// The checker's result: the IR (when there were no errors) and every diagnostic, warnings
 /// included.
 #[derive(Debug, Clone, Default)]
-pub struct Checked {
+pub struct TypeChecked {
     pub script: Script,
-    pub diagnostics: Vec<CheckError>,
+    pub diagnostics: Vec<TypeError>,
 }
 
-impl Checked {
+impl TypeChecked {
     pub fn has_errors(&self) -> bool {
-        self.diagnostics.iter().any(CheckError::is_error)
+        self.diagnostics.iter().any(TypeError::is_error)
     }
 }
 
 /// Checks a parsed script, reading `insert(..., file("x"))` files from the working directory.
 /// Statements with errors are left out of the IR; the others are kept so that every
 /// diagnostic of the script is reported in one pass.
-pub fn check(script: &ast::Script) -> Checked {
-    check_with(script, &crate::Folder::current())
+pub fn typecheck(script: &ast::Script) -> TypeChecked {
+    typecheck_with(script, &crate::Folder::current())
 }
 
 /// `check`, with `insert(..., file("x"))` files read through `files`.
-pub fn check_with(script: &ast::Script, files: &dyn crate::Files) -> Checked {
-    let mut out = Checked::default();
+pub fn typecheck_with(script: &ast::Script, files: &dyn crate::Files) -> TypeChecked {
+    let mut out = TypeChecked::default();
     for stmt in &script.statements {
         if stmt.command == ast::CommandName::Insert {
             match insert(stmt, files) {
@@ -268,7 +268,7 @@ pub fn check_with(script: &ast::Script, files: &dyn crate::Files) -> Checked {
         }
         let mut cx = StmtChecker::new(all_var_names(stmt));
         let ir = cx.statement(stmt);
-        let ok = !cx.diags.iter().any(CheckError::is_error);
+        let ok = !cx.diags.iter().any(TypeError::is_error);
         out.diagnostics.append(&mut cx.diags);
         if ok {
             if let Some(ir) = ir {
@@ -280,7 +280,7 @@ pub fn check_with(script: &ast::Script, files: &dyn crate::Files) -> Checked {
 }
 
 /// An `insert`: its time (`@t == T` only) and its manifests, from the literal or the file.
-fn insert(stmt: &ast::Statement, files: &dyn crate::Files) -> Result<Insert, CheckError> {
+fn insert(stmt: &ast::Statement, files: &dyn crate::Files) -> Result<Insert, TypeError> {
     let time = match &stmt.selector {
         Some(ast::Selector::And(tests)) => match tests.as_slice() {
             [ast::Test::Time { op, op_span, value, .. }] => Some((*op, *op_span, value)),
@@ -289,17 +289,17 @@ fn insert(stmt: &ast::Statement, files: &dyn crate::Files) -> Result<Insert, Che
         _ => None,
     };
     let Some((op, op_span, value)) = time else {
-        return Err(CheckError::InsertTime { span: stmt.span, found: "no time test".into() });
+        return Err(TypeError::InsertTime { span: stmt.span, found: "no time test".into() });
     };
     if op != CmpOp::Eq {
-        return Err(CheckError::InsertTime { span: op_span, found: format!("`@t {op}`") });
+        return Err(TypeError::InsertTime { span: op_span, found: format!("`@t {op}`") });
     }
     let mut cx = StmtChecker::new(HashSet::new());
     let at = cx.time_value(value);
     if let Some(e) = cx.diags.pop() {
         return Err(e);
     }
-    let at = at.ok_or(CheckError::InsertTime { span: value.span(), found: "no time".into() })?;
+    let at = at.ok_or(TypeError::InsertTime { span: value.span(), found: "no time".into() })?;
     let manifests = match &stmt.action {
         ast::Action::Insert(o) => match cx.operand(o) {
             Some(Operand::Const(v @ Value::Object(_))) => vec![v],
@@ -307,7 +307,7 @@ fn insert(stmt: &ast::Statement, files: &dyn crate::Files) -> Result<Insert, Che
                 if let Some(e) = cx.diags.pop() {
                     return Err(e);
                 }
-                return Err(CheckError::InsertNotManifest {
+                return Err(TypeError::InsertNotManifest {
                     span: o.span(),
                     found: "values computed from paths (an inserted object belongs to no object)".into(),
                 });
@@ -315,7 +315,7 @@ fn insert(stmt: &ast::Statement, files: &dyn crate::Files) -> Result<Insert, Che
         },
         ast::Action::InsertFile { path, span } => {
             let shown = files.name(path);
-            let failed = |message: String| CheckError::InsertFile { path: shown.clone(), span: *span, message };
+            let failed = |message: String| TypeError::InsertFile { path: shown.clone(), span: *span, message };
             let text = files.read(path).map_err(failed)?;
             let text = crate::upgrade::yaml_text(&text).map_err(failed)?;
             let mut docs = Vec::new();
@@ -325,7 +325,7 @@ fn insert(stmt: &ast::Statement, files: &dyn crate::Files) -> Result<Insert, Che
                     Value::Null => {}
                     Value::Object(_) => docs.push(v),
                     other => {
-                        return Err(CheckError::InsertNotManifest {
+                        return Err(TypeError::InsertNotManifest {
                             span: *span,
                             found: format!("a document of the file is not an object: `{other}`"),
                         })
@@ -333,11 +333,11 @@ fn insert(stmt: &ast::Statement, files: &dyn crate::Files) -> Result<Insert, Che
                 }
             }
             if docs.is_empty() {
-                return Err(CheckError::InsertNotManifest { span: *span, found: "the file holds no manifest".into() });
+                return Err(TypeError::InsertNotManifest { span: *span, found: "the file holds no manifest".into() });
             }
             docs
         }
-        _ => return Err(CheckError::InsertNotManifest { span: stmt.span, found: "no manifest".into() }),
+        _ => return Err(TypeError::InsertNotManifest { span: stmt.span, found: "no manifest".into() }),
     };
     // SimKube types these fields strictly: an inserted object must pass as any other does.
     // And it must nest no deeper than a trace's readers accept.
@@ -349,7 +349,7 @@ fn insert(stmt: &ast::Statement, files: &dyn crate::Files) -> Result<Insert, Che
     for m in &manifests {
         let mut node = crate::node::Node::from_value(m);
         if let Err(e) = crate::kube::typed::validate(&mut node) {
-            return Err(CheckError::InsertNotManifest {
+            return Err(TypeError::InsertNotManifest {
                 span,
                 found: format!("`{}` must be {}, found `{}`", e.field, e.expected, e.found),
             });
@@ -357,7 +357,7 @@ fn insert(stmt: &ast::Statement, files: &dyn crate::Files) -> Result<Insert, Che
         let limit = skel_trace::OBJECT_MAX_DEPTH;
         if crate::vm::levels(&node, limit) > limit {
             let found = format!("an object nested more than {limit} levels deep, which a trace cannot hold");
-            return Err(CheckError::InsertNotManifest { span, found });
+            return Err(TypeError::InsertNotManifest { span, found });
         }
     }
     Ok(Insert { at, manifests, span: stmt.span })
@@ -416,7 +416,7 @@ struct StmtChecker {
     siblings: Vec<u32>,
     /// `TooManyVariables` was reported.
     too_many: bool,
-    diags: Vec<CheckError>,
+    diags: Vec<TypeError>,
 }
 
 impl StmtChecker {
@@ -477,7 +477,7 @@ impl StmtChecker {
         }
         let action = match &s.action {
             ast::Action::Delete => Some(Action::Delete),
-            // Checked apart (`insert`): they are not per-object statements.
+            // TypeChecked apart (`insert`): they are not per-object statements.
             ast::Action::Insert(_) | ast::Action::InsertFile { .. } => None,
             ast::Action::Remove(p) => self.path(p).map(Action::Remove),
             ast::Action::Transfer { from, to, keep } => {
@@ -505,7 +505,7 @@ impl StmtChecker {
                     None
                 };
                 if let Some((span, label, help)) = problem {
-                    self.diags.push(CheckError::InvalidTransfer { command: what.to_string(), span, label, help });
+                    self.diags.push(TypeError::InvalidTransfer { command: what.to_string(), span, label, help });
                     return None;
                 }
                 Some(Action::Transfer { from: f, to: t, keep: *keep })
@@ -565,11 +565,7 @@ impl StmtChecker {
         let known = self.ids.get(&var.name).copied();
         let earlier = known.filter(|id| self.siblings.get(*id).is_none_or(|n| *n == 0));
         if let Some(first) = self.visible(&var.name).or(earlier).and_then(|id| self.vars.get(id)) {
-            self.diags.push(CheckError::DuplicateVariable {
-                name: var.name.clone(),
-                span: var.span,
-                first: first.span,
-            });
+            self.diags.push(TypeError::DuplicateVariable { name: var.name.clone(), span: var.span, first: first.span });
             return None;
         }
         // The same name in another branch of an `||` is the same variable.
@@ -578,7 +574,7 @@ impl StmtChecker {
             None if self.vars.len() >= MAX_VARIABLES => {
                 // Once a statement: the variables after it are all one too many.
                 if !std::mem::replace(&mut self.too_many, true) {
-                    self.diags.push(CheckError::TooManyVariables { limit: MAX_VARIABLES, span: var.span });
+                    self.diags.push(TypeError::TooManyVariables { limit: MAX_VARIABLES, span: var.span });
                 }
                 return None;
             }
@@ -656,7 +652,7 @@ impl StmtChecker {
                 match i64::try_from(*n) {
                     Ok(t) => Some(TimeRef::Absolute(t)),
                     Err(_) => {
-                        self.diags.push(CheckError::TimeTooLarge { text: n.to_string(), span: *span });
+                        self.diags.push(TypeError::TimeTooLarge { text: n.to_string(), span: *span });
                         None
                     }
                 }
@@ -675,7 +671,7 @@ impl StmtChecker {
                     ast::Operand::Array { .. } => "an array".to_string(),
                     ast::Operand::Object { .. } => "an object".to_string(),
                 };
-                self.diags.push(CheckError::TimeType { found, span: other.span() });
+                self.diags.push(TypeError::TimeType { found, span: other.span() });
                 None
             }
         }
@@ -696,7 +692,7 @@ impl StmtChecker {
                     var.name,
                     suffix_after_var(lhs_ast)
                 );
-                self.diags.push(CheckError::InvalidLhs { var: var.name.clone(), span, found, help });
+                self.diags.push(TypeError::InvalidLhs { var: var.name.clone(), span, found, help });
                 return None;
             }
         }
@@ -718,7 +714,7 @@ impl StmtChecker {
     fn compared_value(&mut self, op: CmpOp, v: &ast::Operand) -> Option<Operand> {
         if let ast::Operand::Literal(l) = v {
             if op.is_ordering() && matches!(l.value, ast::LiteralValue::Bool(_)) {
-                self.diags.push(CheckError::UnorderedValue {
+                self.diags.push(TypeError::UnorderedValue {
                     op: op.to_string(),
                     what: format!("the boolean `{l}`"),
                     span: l.span,
@@ -732,7 +728,7 @@ impl StmtChecker {
     /// The pattern of `=~` / `!~`: a string literal that is a valid regular expression.
     fn pattern(&mut self, op: CmpOp, op_span: Span, v: &ast::Operand) -> Option<String> {
         let ast::Operand::Literal(ast::Literal { value: ast::LiteralValue::String(p), span }) = v else {
-            self.diags.push(CheckError::PatternNotString { op: op.to_string(), op_span, span: v.span() });
+            self.diags.push(TypeError::PatternNotString { op: op.to_string(), op_span, span: v.span() });
             return None;
         };
         // Offsets in the pattern are offsets in the source when the literal has no escapes.
@@ -753,7 +749,7 @@ impl StmtChecker {
         };
         match invalid {
             Some((message, span)) => {
-                self.diags.push(CheckError::InvalidRegex { message, span });
+                self.diags.push(TypeError::InvalidRegex { message, span });
                 None
             }
             None => Some(p.clone()),
@@ -779,7 +775,7 @@ impl StmtChecker {
         let mut spans = Vec::new();
         multi_valued(v, &mut spans);
         if !spans.is_empty() {
-            self.diags.extend(spans.into_iter().map(|span| CheckError::MultiValuedAssignment { span }));
+            self.diags.extend(spans.into_iter().map(|span| TypeError::MultiValuedAssignment { span }));
             return None;
         }
         self.operand(v)
@@ -798,7 +794,7 @@ impl StmtChecker {
                 ast::LiteralValue::String(s) => Value::String(s.clone()),
                 ast::LiteralValue::Bool(b) => Value::Bool(*b),
                 ast::LiteralValue::Duration(_) => {
-                    self.diags.push(CheckError::DurationOutsideTime { span: l.span });
+                    self.diags.push(TypeError::DurationOutsideTime { span: l.span });
                     return None;
                 }
             })),
@@ -814,7 +810,7 @@ impl StmtChecker {
                 for m in members {
                     if let Some(first) = members.iter().find(|o| o.key == m.key && o.key_span != m.key_span) {
                         if first.key_span.start < m.key_span.start {
-                            self.diags.push(CheckError::DuplicateKey {
+                            self.diags.push(TypeError::DuplicateKey {
                                 key: m.key.clone(),
                                 span: m.key_span,
                                 first: first.key_span,
@@ -856,9 +852,9 @@ impl StmtChecker {
         Some(Path { root, segs, span: p.span })
     }
 
-    fn undefined(&self, v: &ast::Ident) -> CheckError {
+    fn undefined(&self, v: &ast::Ident) -> TypeError {
         if let Some(why) = self.partial.get(&v.name) {
-            return CheckError::NotBoundHere { name: v.name.clone(), span: v.span, why: why.to_string() };
+            return TypeError::NotBoundHere { name: v.name.clone(), span: v.span, why: why.to_string() };
         }
         let help = if self.ids.contains_key(&v.name) {
             format!("`{}` is bound in another branch of an `||`; each branch binds its own variables", v.name)
@@ -888,7 +884,7 @@ impl StmtChecker {
                 }
             }
         };
-        CheckError::UndefinedVariable { name: v.name.clone(), span: v.span, help }
+        TypeError::UndefinedVariable { name: v.name.clone(), span: v.span, help }
     }
 
     fn modify_warnings(&mut self, target: &Path, value: &Operand, value_ast: &ast::Operand) {
@@ -897,7 +893,7 @@ impl StmtChecker {
                 let is_map = m == "metadata" && (field == "labels" || field == "annotations");
                 if let (true, Operand::Const(v)) = (is_map, value) {
                     if !v.is_string() {
-                        self.diags.push(CheckError::LabelNotString {
+                        self.diags.push(TypeError::LabelNotString {
                             field: field.clone(),
                             text: v.to_string(),
                             span: value_ast.span(),
