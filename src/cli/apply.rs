@@ -28,7 +28,7 @@ pub fn run(args: ApplyArgs) -> Result<(), Failed> {
     }
     let (script_name, src, program) = compile_script(&args.script, args.opt_level(), args.quiet)?;
 
-    let input = files::open_trace(&args.trace, args.input_format.map(Format::from))?;
+    let input = files::open_trace(&args.trace, args.input_format.map(Format::from)).map_err(report::failed)?;
     let target = if args.in_place { Some(args.trace.as_path()) } else { args.output.as_deref() };
     let out_format = args
         .format
@@ -89,7 +89,7 @@ pub struct How {
 /// terminal unless `quiet`; every failure is reported.
 pub fn rewrite(
     script: &Script,
-    input: files::Input,
+    input: skel_trace::fsio::TraceInput,
     trace: &std::path::Path,
     out: std::fs::File,
     out_format: Format,

@@ -118,7 +118,10 @@ fn scan(input: &Path, target: KubeVersion, jobs: Option<usize>) -> Result<Scanne
     }
     // A trace streams through the parallel reader, each manifest decoded only as far as the
     // rules read.
-    let trace = files::open_trace(input, None).map_err(|_| Failed::Usage)?;
+    let trace = files::open_trace(input, None).map_err(|e| {
+        report::diagnostic(e);
+        Failed::Usage
+    })?;
     let mut opts = VisitOptions::new(trace.format);
     if let Some(jobs) = jobs {
         opts.jobs = jobs;
@@ -138,7 +141,10 @@ fn scan(input: &Path, target: KubeVersion, jobs: Option<usize>) -> Result<Scanne
 /// Reads a trace file with the sequential reader, every object decoded whole (a JSON file that
 /// is not a trace is read as manifests).
 fn scan_sequentially(input: &Path, ext: &str, target: KubeVersion) -> Result<Scanner, Failed> {
-    let trace = files::open_trace(input, None).map_err(|_| Failed::Usage)?;
+    let trace = files::open_trace(input, None).map_err(|e| {
+        report::diagnostic(e);
+        Failed::Usage
+    })?;
     let mut visitor = Visitor { scanner: Scanner::new(target), events: 0 };
     match skel_trace::read_trace(trace.reader, trace.format, &mut visitor) {
         Ok(()) => Ok(visitor.scanner),

@@ -1,17 +1,17 @@
 //! Files at the edge: reading scripts and traces (`-` is stdin), and writing output atomically
 //! (a temp file beside the target, renamed into place only when everything succeeded).
 //!
-//! Whole files (scripts) are read through `skel_trace::fsio`, bounded. A path named on the
-//! command line may be a FIFO or a process substitution (`<(...)`): it is read, and a wait for
-//! its writer is announced. Output through a symbolic link lands in the file the link points
+//! Whole files (scripts) are read through `skel_trace::fsio`, bounded; traces are opened by its
+//! front door, `fsio::open_trace`. A path named on the command line may be a FIFO or a process
+//! substitution (`<(...)`): it is read, and a wait for its writer is announced. Output through a symbolic link lands in the file the link points
 //! to, and the link stays.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Seek, Write};
+use std::io::{self, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use miette::Diagnostic;
-use skel_trace::fsio::{self, Special};
+use skel_trace::fsio::{self, Special, TraceInput, TraceSource};
 use skel_trace::Format;
 use thiserror::Error;
 
@@ -111,13 +111,8 @@ pub fn read_script(path: &Path) -> Result<(String, String), Failed> {
     }
 }
 
-/// Opens a file the user named to read it: a FIFO is opened too, and a wait for its writer
-/// announced.
-pub fn open_named(path: &Path) -> Result<File, fsio::FileReadError> {
-    fsio::open(path, Special::Read { waiting: &waiting_note(path) })
-}
-
-/// Reads a whole file the user named (as `open_named` opens it), at most `limit` bytes.
+/// Reads a whole file the user named, at most `limit` bytes: a FIFO is read too, and a wait for
+/// its writer announced.
 pub fn read_named(path: &Path, limit: u64) -> Result<Vec<u8>, fsio::FileReadError> {
     fsio::read_limited(path, limit, Special::Read { waiting: &waiting_note(path) })
 }
@@ -237,35 +232,21 @@ fn default_permissions() -> Option<std::fs::Permissions> {
     None
 }
 
-/// An opened trace input, its format decided.
-pub struct Input {
-    pub reader: Box<dyn BufRead + Send>,
-    pub format: Format,
-    /// Size in bytes when known (for progress).
-    pub len: Option<u64>,
+/// Opens a trace the user named through the front door, `fsio::open_trace`: `-` is stdin; a
+/// FIFO is read, and a wait for its writer announced.
+pub fn open_trace(path: &Path, forced: Option<Format>) -> Result<TraceInput, FileError> {
+    if path == Path::new("-") {
+        return fsio::open_trace(TraceSource::Stdin, forced).map_err(|e| read_failed("<stdin>", e, "a trace"));
+    }
+    open_trace_file(path, forced)
 }
 
-pub fn open_trace(path: &Path, forced: Option<Format>) -> Result<Input, Failed> {
-    let name = display(path);
-    let fail = |source: io::Error| {
-        report::diagnostic(FileError::Read { help: read_help(&source), path: name.clone(), reason: reason(&source) });
-        Failed::Error
-    };
-    let (mut reader, len): (Box<dyn BufRead + Send>, Option<u64>) = if path == Path::new("-") {
-        (Box::new(BufReader::with_capacity(1 << 16, io::stdin())), None)
-    } else {
-        let f = open_named(path).map_err(|e| {
-            report::diagnostic(read_failed(&name, e, "a trace"));
-            Failed::Error
-        })?;
-        let len = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
-        (Box::new(BufReader::with_capacity(1 << 16, f)), len)
-    };
-    let format = match forced.or_else(|| Format::from_extension(path)) {
-        Some(f) => f,
-        None => Format::sniff(reader.fill_buf().map_err(fail)?),
-    };
-    Ok(Input { reader, format, len })
+/// Opens a trace file, as `open_trace` does, where `-` is a file's name (the REPL reads its
+/// input from stdin).
+pub fn open_trace_file(path: &Path, forced: Option<Format>) -> Result<TraceInput, FileError> {
+    let waiting = waiting_note(path);
+    let source = TraceSource::File { path, special: Special::Read { waiting: &waiting } };
+    fsio::open_trace(source, forced).map_err(|e| read_failed(&display(path), e, "a trace"))
 }
 
 /// Where the output goes. Everything is written to a temp file first; `commit` moves it into

@@ -82,6 +82,12 @@ pub fn diagnostic<D: Diagnostic + Send + Sync + 'static>(d: D) {
     emit(&d);
 }
 
+/// Prints a diagnostic that has no source snippet and gives `Failed::Error`.
+pub fn failed<D: Diagnostic + Send + Sync + 'static>(d: D) -> super::Failed {
+    emit(&d);
+    super::Failed::Error
+}
+
 /// A script's text and where its lines start, for the snippets of its diagnostics.
 pub struct Source<'a> {
     name: &'a str,

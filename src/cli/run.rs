@@ -238,7 +238,7 @@ pub fn run(args: RunArgs) -> Result<(), Failed> {
     let (tx, rx) = mpsc::channel::<Event>(64);
     let path = trace_path.to_path_buf();
     let reader = std::thread::spawn(move || {
-        let input = files::open_trace(&path, None)?;
+        let input = files::open_trace(&path, None).map_err(report::failed)?;
         let mut visitor = Sender { tx };
         match skel_trace::read_trace(input.reader, input.format, &mut visitor) {
             // The replay stopped early and dropped the receiver.
@@ -344,7 +344,7 @@ fn read_node_template(path: &Path) -> Result<Value, RunUsageError> {
 /// list a signal removes.
 fn rewrite(script_path: &Path, args: &RunArgs) -> Result<(tempfile::NamedTempFile, signals::Registered), Failed> {
     let (script_name, src, program) = apply::compile_script(script_path, skel::OptLevel::Full, args.quiet)?;
-    let input = files::open_trace(&args.trace, None)?;
+    let input = files::open_trace(&args.trace, None).map_err(report::failed)?;
     let temp = tempfile::Builder::new().prefix("skel-run-").suffix(".sktrace").tempfile().map_err(|e| {
         report::diagnostic(FileError::Write { path: "a temp file".into(), reason: files::reason(&e) });
         Failed::Error
@@ -382,7 +382,7 @@ fn survey(path: &Path, name: &str) -> Result<Survey, Failed> {
             Ok(())
         }
     }
-    let input = files::open_trace(path, None)?;
+    let input = files::open_trace(path, None).map_err(report::failed)?;
     let mut visitor = Visitor(Survey::default());
     match skel_trace::read_trace(input.reader, input.format, &mut visitor) {
         Ok(()) => Ok(visitor.0),

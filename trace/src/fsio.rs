@@ -4,13 +4,17 @@
 //! to it).
 //!
 //! Every whole-file read of the tools goes through here: scripts, `insert(file(...))` files,
-//! `--node-template`, the manifest files of `skel check`. Traces are streamed, not read whole.
+//! `--node-template`, the manifest files of `skel check`. Traces are streamed, not read whole:
+//! [`open_trace`] is the one way to open one (`skel apply`, `check`, `run`, the REPL's `:load`;
+//! the language server should use it too, with `Special::Refuse`).
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 use std::time::Duration;
+
+use crate::Format;
 
 /// The most a script, an `insert(..., file(...))` file or a `--node-template` may hold: files a
 /// person writes.
@@ -130,6 +134,44 @@ fn open_patiently(path: &Path, waiting: &dyn Fn()) -> Result<File, FileReadError
     opened.map_err(FileReadError::Io)
 }
 
+/// Where a trace is read from.
+#[derive(Clone, Copy)]
+pub enum TraceSource<'a> {
+    /// Standard input (`-` on the command line).
+    Stdin,
+    /// A file; `special` says what to do when it is not a regular file.
+    File { path: &'a Path, special: Special<'a> },
+}
+
+/// An opened trace, its format decided, ready to stream (`read_trace`, `Trace::read`).
+pub struct TraceInput {
+    pub reader: Box<dyn BufRead + Send>,
+    pub format: Format,
+    /// The size in bytes of a regular file (for progress, or to tell a trace cut by a limit).
+    pub len: Option<u64>,
+}
+
+/// Opens a trace, the one way every tool does (the command line, the REPL, and the language
+/// server, which passes `Special::Refuse` and bounds the reader itself): a file as `open`
+/// opens it, or stdin. Its format is `forced`, else the file's extension's, else sniffed from
+/// its first bytes (`Format::of_file`). An error is `open`'s, or `Io` when the first bytes
+/// cannot be read.
+pub fn open_trace(source: TraceSource<'_>, forced: Option<Format>) -> Result<TraceInput, FileReadError> {
+    let (mut reader, len, path): (Box<dyn BufRead + Send>, _, _) = match source {
+        TraceSource::Stdin => (Box::new(BufReader::with_capacity(1 << 16, io::stdin())), None, None),
+        TraceSource::File { path, special } => {
+            let file = open(path, special)?;
+            let len = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+            (Box::new(BufReader::with_capacity(1 << 16, file)), len, Some(path))
+        }
+    };
+    let format = match forced.or_else(|| path.and_then(Format::from_extension)) {
+        Some(format) => format,
+        None => Format::sniff(reader.fill_buf().map_err(FileReadError::Io)?),
+    };
+    Ok(TraceInput { reader, format, len })
+}
+
 /// Reads a whole file, at most `limit` bytes (a regular file larger than that is refused before
 /// any of it is read).
 pub fn read_limited(path: &Path, limit: u64, special: Special<'_>) -> Result<Vec<u8>, FileReadError> {
@@ -218,6 +260,36 @@ mod tests {
     fn a_stream_is_read_to_the_limit() {
         assert_eq!(read_to_limit(&b"abc"[..], 3, None).unwrap(), b"abc");
         assert!(matches!(read_to_limit(&b"abcd"[..], 3, None), Err(FileReadError::TooLarge { size: None, limit: 3 })));
+    }
+
+    #[test]
+    fn a_trace_format_is_forced_else_from_the_extension_else_sniffed() {
+        let dir = tempdir();
+        let (json, bare) = (dir.join("t.json"), dir.join("t"));
+        std::fs::write(&json, [0x80]).unwrap();
+        std::fs::write(&bare, [b' ', 0x80]).unwrap();
+        let open = |path: &Path, forced| {
+            let input = open_trace(TraceSource::File { path, special: Special::Refuse }, forced).unwrap();
+            (input.format, input.len)
+        };
+        assert_eq!(open(&json, None), (Format::Json, Some(1)));
+        assert_eq!(open(&bare, None), (Format::Msgpack, Some(2)));
+        assert_eq!(open(&bare, Some(Format::Json)), (Format::Json, Some(2)));
+        // What was sniffed is still there to read.
+        let mut input = open_trace(TraceSource::File { path: &bare, special: Special::Refuse }, None).unwrap();
+        let mut bytes = Vec::new();
+        input.reader.read_to_end(&mut bytes).unwrap();
+        assert_eq!(bytes, [b' ', 0x80]);
+    }
+
+    #[test]
+    fn a_trace_that_is_not_a_file_is_refused_as_read_limited_refuses_it() {
+        let dir = tempdir();
+        let err = open_trace(TraceSource::File { path: &dir, special: Special::Refuse }, None).err().unwrap();
+        assert_eq!(err.to_string(), "it is a folder, not a regular file");
+        let missing = dir.join("missing.json");
+        let err = open_trace(TraceSource::File { path: &missing, special: Special::Refuse }, None).err().unwrap();
+        assert!(matches!(err, FileReadError::Io(e) if e.kind() == io::ErrorKind::NotFound));
     }
 
     #[test]

@@ -894,19 +894,9 @@ impl Session {
         let name = files::display(path);
         // Streamed, not read whole first: `/dev/zero` fails at its first byte, and a FIFO's wait
         // for a writer is announced.
-        let mut input = match files::open_named(path) {
-            Ok(f) => std::io::BufReader::new(f),
-            Err(e) => {
-                self.fail(files::read_failed(&name, e, "a trace"));
-                return;
-            }
-        };
-        let format = match std::io::BufRead::fill_buf(&mut input) {
-            Ok(head) => Format::of_file(path, head),
-            Err(e) => {
-                self.fail(files::read_failed(&name, skel_trace::fsio::FileReadError::Io(e), "a trace"));
-                return;
-            }
+        let (input, format) = match files::open_trace_file(path, None) {
+            Ok(input) => (input.reader, input.format),
+            Err(e) => return self.fail(e),
         };
         let trace = match Trace::read(input, format) {
             Ok(t) => t,
