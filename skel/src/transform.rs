@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use miette::{Diagnostic, LabeledSpan};
+use miette::Diagnostic;
 use serde_json::Value;
 use skel_trace::{Event, Format, Section, TraceError, TraceVisitor, TraceWriter};
 
@@ -46,7 +46,9 @@ impl Summary {
 
 /// A statement failed on an object: which statement, which event and object, and why. (An
 /// `insert` whose time is past the largest `ts` fails on no object: `slot` is empty.)
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Diagnostic)]
+#[error("{kind}{}", self.location())]
+#[diagnostic(forward(kind))]
 pub struct RunError {
     pub event: usize,
     pub ts: i64,
@@ -54,8 +56,27 @@ pub struct RunError {
     pub slot: String,
     /// `Deployment default/web`, as far as the object says.
     pub object: String,
+    #[label("{}", self.label())]
     pub span: Span,
     pub kind: VmErrorKind,
+}
+
+impl RunError {
+    /// Where it happened, after the message: ` (in `events[2].applied_objs[0]`, Pod a/b at ts
+    /// 5)`; nothing for an insert (which fails on no object).
+    fn location(&self) -> String {
+        if self.slot.is_empty() {
+            return String::new();
+        }
+        format!(" (in `events[{}].{}`, {} at ts {})", self.event, self.slot, self.object, self.ts)
+    }
+
+    fn label(&self) -> &'static str {
+        match self.kind {
+            VmErrorKind::TimePastEnd { .. } => "the time is in this statement",
+            _ => "while running this statement",
+        }
+    }
 }
 
 /// `Program::inserts_by_time`: the inserts by time, on a trace starting at `start` (`None`:
@@ -67,90 +88,6 @@ pub(crate) fn timed_inserts(program: &Program, start: Option<i64>) -> Result<Ins
         let kind = VmErrorKind::TimePastEnd { secs, start };
         Box::new(RunError { event: 0, ts: start, slot: String::new(), object: String::new(), span, kind })
     })
-}
-
-impl fmt::Display for RunError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = match &self.kind {
-            VmErrorKind::Unresolved { path } => format!("`{path}` does not resolve"),
-            VmErrorKind::NotSingleValue { path, count } => {
-                format!("`{path}` reaches {count} values; `modify` needs exactly one")
-            }
-            VmErrorKind::IndexOutOfRange { path, index, len } => {
-                format!("index {index} is past the end of an array of {len} in `{path}`")
-            }
-            VmErrorKind::NotAnObject { path, wanted, found } => {
-                format!("cannot set `{path}`: a step of it needs {wanted} but finds {found}")
-            }
-            VmErrorKind::InvalidTypedField(e) => {
-                format!("`{}` must be {}, found `{}`", e.field, e.expected, e.found)
-            }
-            VmErrorKind::TooDeep { path, limit } => {
-                format!("setting `{path}` would nest the object more than {limit} levels deep")
-            }
-            VmErrorKind::TimePastEnd { secs, start } => format!(
-                "the trace starts at ts {start}: {secs}s after that is past the largest time a trace can hold, ts {}",
-                i64::MAX
-            ),
-        };
-        if self.slot.is_empty() {
-            return write!(f, "{what}");
-        }
-        write!(f, "{what} (in `events[{}].{}`, {} at ts {})", self.event, self.slot, self.object, self.ts)
-    }
-}
-
-impl std::error::Error for RunError {}
-
-impl Diagnostic for RunError {
-    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        let code = match self.kind {
-            VmErrorKind::Unresolved { .. } => "skel::run::unresolved_path",
-            VmErrorKind::NotSingleValue { .. } => "skel::run::not_single_value",
-            VmErrorKind::IndexOutOfRange { .. } => "skel::run::index_out_of_range",
-            VmErrorKind::NotAnObject { .. } => "skel::run::not_an_object",
-            VmErrorKind::InvalidTypedField(_) => "skel::run::invalid_field_type",
-            VmErrorKind::TooDeep { .. } => "skel::run::too_deep",
-            VmErrorKind::TimePastEnd { .. } => "skel::run::time_overflow",
-        };
-        Some(Box::new(code))
-    }
-
-    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        let help = match &self.kind {
-            VmErrorKind::Unresolved { .. } => {
-                "a path on the right of `==` or `=` must exist on every matching object; \
-                 add `exists(PATH)` to the selector, or bind it with `$x := PATH | exists($x)`"
-            }
-            VmErrorKind::NotSingleValue { .. } => {
-                "narrow the selector so the value path reaches one value, or use an index (`[0]`)"
-            }
-            VmErrorKind::IndexOutOfRange { .. } => "`modify` can replace an element or append one at index = length",
-            VmErrorKind::NotAnObject { .. } => {
-                "fields live in objects and indices in arrays; remove or replace the value in the way first"
-            }
-            VmErrorKind::InvalidTypedField(_) => {
-                "Kubernetes types these fields strictly (labels and annotations are strings); quote the value"
-            }
-            VmErrorKind::TooDeep { .. } => {
-                "a trace holds objects at most that deep (its readers refuse deeper ones); a `move` into \
-                 its own value nests it one level more each time it runs"
-            }
-            VmErrorKind::TimePastEnd { .. } => {
-                "durations count from the first event's `ts` (unix seconds, about 1700000000 in 2023); check \
-                 it, or give the time in unix seconds"
-            }
-        };
-        Some(Box::new(help))
-    }
-
-    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let label = match self.kind {
-            VmErrorKind::TimePastEnd { .. } => "the time is in this statement",
-            _ => "while running this statement",
-        };
-        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(Some(label.into()), self.span))))
-    }
 }
 
 /// Runs a program over events, one at a time; keeps the VM's buffers between events. The

@@ -56,42 +56,71 @@ impl VmErrorKind {
     }
 }
 
-/// What went wrong while running a statement on an object.
-#[derive(Debug, Clone, PartialEq)]
+/// What went wrong while running a statement on an object: its message, code and help, side
+/// by side ([`crate::transform::RunError`] says where).
+#[derive(Debug, Clone, PartialEq, thiserror::Error, miette::Diagnostic)]
 pub enum VmErrorKind {
     /// A plain path on the right of `==`/`=` reached nothing (SimKube: "resolve failed").
-    Unresolved {
-        path: String,
-    },
+    #[error("`{path}` does not resolve")]
+    #[diagnostic(
+        code(skel::run::unresolved_path),
+        help(
+            "a path on the right of `==` or `=` must exist on every matching object; add `exists(PATH)` to the \
+             selector, or bind it with `$x := PATH | exists($x)`"
+        )
+    )]
+    Unresolved { path: String },
     /// The value of `modify` is not exactly one value.
-    NotSingleValue {
-        path: String,
-        count: usize,
-    },
-    IndexOutOfRange {
-        path: String,
-        index: u32,
-        len: usize,
-    },
+    #[error("`{path}` reaches {count} values; `modify` needs exactly one")]
+    #[diagnostic(
+        code(skel::run::not_single_value),
+        help("narrow the selector so the value path reaches one value, or use an index (`[0]`)")
+    )]
+    NotSingleValue { path: String, count: usize },
+    #[error("index {index} is past the end of an array of {len} in `{path}`")]
+    #[diagnostic(
+        code(skel::run::index_out_of_range),
+        help("`modify` can replace an element or append one at index = length")
+    )]
+    IndexOutOfRange { path: String, index: u32, len: usize },
     /// A step of the target meets a value of the wrong type (`wanted` is what the step needs).
-    NotAnObject {
-        wanted: &'static str,
-        path: String,
-        found: &'static str,
-    },
+    #[error("cannot set `{path}`: a step of it needs {wanted} but finds {found}")]
+    #[diagnostic(
+        code(skel::run::not_an_object),
+        help("fields live in objects and indices in arrays; remove or replace the value in the way first")
+    )]
+    NotAnObject { wanted: &'static str, path: String, found: &'static str },
     /// A typed field (metadata, apiVersion, kind) has a value Kubernetes cannot hold.
+    #[error("`{}` must be {}, found `{}`", .0.field, .0.expected, .0.found)]
+    #[diagnostic(
+        code(skel::run::invalid_field_type),
+        help("Kubernetes types these fields strictly (labels and annotations are strings); quote the value")
+    )]
     InvalidTypedField(typed::TypedFieldError),
     /// A `modify`, `move` or `copy` would nest the object deeper than a trace can hold
     /// (`skel_trace::OBJECT_MAX_DEPTH` levels).
-    TooDeep {
-        path: String,
-        limit: usize,
-    },
+    #[error("setting `{path}` would nest the object more than {limit} levels deep")]
+    #[diagnostic(
+        code(skel::run::too_deep),
+        help(
+            "a trace holds objects at most that deep (its readers refuse deeper ones); a `move` into its own \
+             value nests it one level more each time it runs"
+        )
+    )]
+    TooDeep { path: String, limit: usize },
     /// A time `secs` after the trace's start (`start`) is past the largest `ts` (`i64::MAX`).
-    TimePastEnd {
-        secs: i64,
-        start: i64,
-    },
+    #[error(
+        "the trace starts at ts {start}: {secs}s after that is past the largest time a trace can hold, ts {}",
+        i64::MAX
+    )]
+    #[diagnostic(
+        code(skel::run::time_overflow),
+        help(
+            "durations count from the first event's `ts` (unix seconds, about 1700000000 in 2023); check it, or \
+             give the time in unix seconds"
+        )
+    )]
+    TimePastEnd { secs: i64, start: i64 },
 }
 
 #[derive(Debug, Clone, PartialEq)]
