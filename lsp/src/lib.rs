@@ -10,7 +10,7 @@
 
 pub mod analysis;
 pub mod engine;
-mod files;
+pub mod files;
 mod handlers;
 mod server;
 pub mod text;
