@@ -12,10 +12,15 @@ fn main() -> ExitCode {
     cli::report::install_hook();
     cli::signals::install();
     let args = cli::Cli::parse();
-    match cli::run(args) {
+    let reporter = cli::report::Reporter::stderr();
+    match cli::run(args, &reporter) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(cli::Failed::Error) => ExitCode::from(1),
-        Err(cli::Failed::Usage) => ExitCode::from(2),
-        Err(cli::Failed::Interrupted) => ExitCode::from(130),
+        // The edge: a failure's report is rendered here, once.
+        Err(failed) => {
+            if let Some(report) = &failed.report {
+                reporter.report(report);
+            }
+            ExitCode::from(failed.exit.code())
+        }
     }
 }

@@ -10,25 +10,24 @@ use skel::transform::Summary;
 use skel_trace::{Format, TraceWriter};
 
 use super::files::{self, FileError, Output};
-use super::{report, ApplyArgs, Failed};
+use super::report::{Report, Reporter};
+use super::{ApplyArgs, Failed};
 
-pub fn run(args: ApplyArgs) -> Result<(), Failed> {
+pub fn run(args: ApplyArgs, reporter: &Reporter) -> Result<(), Failed> {
     let started = Instant::now();
     let stdin = std::path::Path::new("-");
     if args.in_place && args.trace == stdin {
-        report::diagnostic(FileError::InPlaceStdin);
-        return Err(Failed::Usage);
+        return Err(FileError::InPlaceStdin.into());
     }
     if args.in_place {
         files::check_in_place(&args.trace)?;
     }
     if args.script == stdin && args.trace == stdin {
-        report::diagnostic(FileError::TwoStdins);
-        return Err(Failed::Usage);
+        return Err(FileError::TwoStdins.into());
     }
-    let (script_name, src, program) = compile_script(&args.script, args.opt_level(), args.quiet)?;
+    let (script_name, src, program) = compile_script(&args.script, args.opt_level(), args.quiet, reporter)?;
 
-    let input = files::open_trace(&args.trace, args.input_format.map(Format::from)).map_err(report::failed)?;
+    let input = files::open_trace(&args.trace, args.input_format.map(Format::from))?;
     let target = if args.in_place { Some(args.trace.as_path()) } else { args.output.as_deref() };
     let out_format = args
         .format
@@ -47,24 +46,24 @@ pub fn run(args: ApplyArgs) -> Result<(), Failed> {
     Ok(())
 }
 
-/// Reads and compiles a script, reporting its diagnostics (warnings only unless `quiet`);
-/// returns its display name, its text and the program, or `Err` when it has errors.
+/// Reads and compiles a script; returns its display name, its text and the program (its
+/// warnings said through `reporter` unless `quiet`), or every diagnostic when it has errors.
 pub fn compile_script(
     path: &std::path::Path,
     level: skel::OptLevel,
     quiet: bool,
+    reporter: &Reporter,
 ) -> Result<(String, String, skel::Program), Failed> {
     let (name, src) = files::read_script(path)?;
-    let (program, diagnostics) = match skel::compile_with(&src, level, &skel::Folder::new(files::script_folder(path))) {
-        Ok(c) => (Some(c.program), c.warnings),
-        Err(r) => (None, r.diagnostics),
-    };
-    let source = report::Source::new(&name, &src);
-    for d in diagnostics.iter().filter(|_| program.is_none() || !quiet) {
-        source.emit(d);
+    match skel::compile_with(&src, level, &skel::Folder::new(files::script_folder(path))) {
+        Ok(c) => {
+            if !quiet && !c.warnings.is_empty() {
+                reporter.report(&Report::script(name.as_str(), src.as_str(), c.warnings));
+            }
+            Ok((name, src, c.program))
+        }
+        Err(r) => Err(Failed::script(name, src, r.diagnostics)),
     }
-    let program = program.ok_or(Failed::Error)?;
-    Ok((name, src, program))
 }
 
 /// A compiled script and where it came from (for its diagnostics).
@@ -86,7 +85,7 @@ pub struct How {
 }
 
 /// Streams the trace through the script into `out` (flushed), with a progress bar on a
-/// terminal unless `quiet`; every failure is reported.
+/// terminal unless `quiet`.
 pub fn rewrite(
     script: &Script,
     input: skel_trace::fsio::TraceInput,
@@ -110,38 +109,28 @@ pub fn rewrite(
     let trace_name = files::display(trace);
     let summary = match result {
         Ok(summary) => summary,
-        Err(StreamError::Run(e)) => {
-            report::script_diagnostic(*e, script.name, script.src);
-            return Err(Failed::Error);
-        }
-        Err(StreamError::Trace(e)) => {
-            report_trace_error(e, &trace_name);
-            return Err(Failed::Error);
-        }
+        Err(StreamError::Run(e)) => return Err(Failed::script(script.name, script.src, [*e])),
+        Err(StreamError::Trace(e)) => return Err(trace_failed(e, &trace_name)),
     };
     match writer.finish() {
         Ok(mut w) => {
             use std::io::Write;
             if let Err(source) = w.flush() {
-                report::diagnostic(FileError::Write { path: "output".into(), reason: files::reason(&source) });
-                return Err(Failed::Error);
+                return Err(FileError::Write { path: "output".into(), reason: files::reason(&source) }.into());
             }
         }
-        Err(e) => {
-            report_trace_error(e, &trace_name);
-            return Err(Failed::Error);
-        }
+        Err(e) => return Err(trace_failed(e, &trace_name)),
     }
     Ok(summary)
 }
 
-/// Reports a trace error: a problem with the input names the file it is in.
-pub fn report_trace_error(e: skel_trace::TraceError, trace_name: &str) {
+/// A trace error's failure: a problem with the input names the file it is in.
+pub fn trace_failed(e: skel_trace::TraceError, trace_name: &str) -> Failed {
     match e {
         e @ (skel_trace::TraceError::Io { action: "write", .. }
         | skel_trace::TraceError::Encode { .. }
-        | skel_trace::TraceError::WriterMisuse { .. }) => report::diagnostic(e),
-        e => report::diagnostic(TraceInputError { file: trace_name.to_string(), inner: e }),
+        | skel_trace::TraceError::WriterMisuse { .. }) => Failed::error(e),
+        e => Failed::error(TraceInputError { file: trace_name.to_string(), inner: e }),
     }
 }
 

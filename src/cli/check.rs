@@ -13,7 +13,8 @@ use skel_trace::{fsio, Event, Section, TraceVisitor};
 use thiserror::Error;
 
 use super::files::{self, FileError, Output};
-use super::{report, CheckArgs, CheckFormat, Failed};
+use super::report::Reporter;
+use super::{CheckArgs, CheckFormat, Exit, Failed};
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum UpgradeCheckError {
@@ -52,18 +53,19 @@ pub enum UpgradeCheckError {
     FolderLoop { path: String, to: String },
 }
 
-pub fn run(args: CheckArgs) -> Result<(), Failed> {
+pub fn run(args: CheckArgs, reporter: &Reporter) -> Result<(), Failed> {
     if args.list_rules {
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(skel::upgrade::rule_catalogue().as_bytes()).and_then(|()| stdout.flush());
         return Ok(());
     }
-    let (Some(input), Some(version)) = (&args.input, &args.target_version) else { return Err(Failed::Usage) };
-    let Some(target) = KubeVersion::parse(version) else {
-        report::diagnostic(UpgradeCheckError::Version { text: version.clone() });
-        return Err(Failed::Usage);
+    let (Some(input), Some(version)) = (&args.input, &args.target_version) else {
+        return Err(Failed::silent(Exit::Usage));
     };
-    let scanner = scan(input, target, args.jobs)?;
+    let Some(target) = KubeVersion::parse(version) else {
+        return Err(Failed::usage(UpgradeCheckError::Version { text: version.clone() }));
+    };
+    let scanner = scan(input, target, args.jobs, reporter)?;
     let report = scanner.report().at_least(args.min_severity.into());
     let text = match args.format {
         CheckFormat::Text => report.text(),
@@ -74,14 +76,14 @@ pub fn run(args: CheckArgs) -> Result<(), Failed> {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
     if let Some(fix) = &args.fix {
-        write_fix(fix, &report.fix_script())?;
+        write_fix(fix, &report.fix_script()).map_err(|f| f.exit_as(Exit::Usage))?;
         if args.format == CheckFormat::Text {
             let _ = writeln!(stdout, "wrote {}", fix.display());
         }
     }
     let fail_on: Severity = args.fail_on.into();
     if report.findings.iter().any(|f| f.severity >= fail_on) {
-        Err(Failed::Error)
+        Err(Failed::silent(Exit::Error))
     } else {
         Ok(())
     }
@@ -89,39 +91,36 @@ pub fn run(args: CheckArgs) -> Result<(), Failed> {
 
 /// Writes the script atomically (temp file, then rename), as `skel apply` writes traces.
 fn write_fix(path: &Path, script: &str) -> Result<(), Failed> {
-    let out = Output::create(Some(path)).map_err(|_| Failed::Usage)?;
-    let mut f = out.file().map_err(|_| Failed::Usage)?;
+    let out = Output::create(Some(path))?;
+    let mut f = out.file()?;
     if let Err(e) = f.write_all(script.as_bytes()) {
-        report::diagnostic(FileError::Write { path: files::display(path), reason: files::reason(&e) });
-        return Err(Failed::Usage);
+        return Err(FileError::Write { path: files::display(path), reason: files::reason(&e) }.into());
     }
-    out.commit().map_err(|_| Failed::Usage)
+    out.commit()
 }
 
 /// Scans every object of the input: a folder's manifest files, a YAML file of manifests, or a
 /// trace (a JSON file that is not a trace is read as manifests).
-fn scan(input: &Path, target: KubeVersion, jobs: Option<usize>) -> Result<Scanner, Failed> {
+/// Every error is a usage or input error (exit 2).
+fn scan(input: &Path, target: KubeVersion, jobs: Option<usize>, reporter: &Reporter) -> Result<Scanner, Failed> {
     if input.is_dir() {
         let mut walk = Walk::default();
-        walk.folder(input);
+        walk.folder(input, reporter);
         walk.files.sort();
         let mut manifests = Vec::new();
         for f in &walk.files {
-            manifests.extend(read_manifests(f, Found::InFolder)?);
+            manifests.extend(read_manifests(f, Found::InFolder, reporter)?);
         }
         return one_event(input, manifests, Scanner::new(target));
     }
     let ext = input.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     if matches!(ext.as_str(), "yaml" | "yml") {
-        let manifests = read_manifests(input, Found::Named)?;
+        let manifests = read_manifests(input, Found::Named, reporter)?;
         return one_event(input, manifests, Scanner::new(target));
     }
     // A trace streams through the parallel reader, each manifest decoded only as far as the
     // rules read.
-    let trace = files::open_trace(input, None).map_err(|e| {
-        report::diagnostic(e);
-        Failed::Usage
-    })?;
+    let trace = files::open_trace(input, None).map_err(Failed::usage)?;
     let mut opts = VisitOptions::new(trace.format);
     if let Some(jobs) = jobs {
         opts.jobs = jobs;
@@ -130,21 +129,15 @@ fn scan(input: &Path, target: KubeVersion, jobs: Option<usize>) -> Result<Scanne
         Ok(scanner) => Ok(scanner),
         // Not a trace, or a bad one. A file is read again by the sequential reader: it reads a
         // JSON file of manifests, and says where a bad trace goes wrong as precisely as it can.
-        Err(_) if input != Path::new("-") && input.is_file() => scan_sequentially(input, &ext, target),
-        Err(e) => {
-            report::diagnostic(e);
-            Err(Failed::Usage)
-        }
+        Err(_) if input != Path::new("-") && input.is_file() => scan_sequentially(input, &ext, target, reporter),
+        Err(e) => Err(Failed::usage(e)),
     }
 }
 
 /// Reads a trace file with the sequential reader, every object decoded whole (a JSON file that
 /// is not a trace is read as manifests).
-fn scan_sequentially(input: &Path, ext: &str, target: KubeVersion) -> Result<Scanner, Failed> {
-    let trace = files::open_trace(input, None).map_err(|e| {
-        report::diagnostic(e);
-        Failed::Usage
-    })?;
+fn scan_sequentially(input: &Path, ext: &str, target: KubeVersion, reporter: &Reporter) -> Result<Scanner, Failed> {
+    let trace = files::open_trace(input, None).map_err(Failed::usage)?;
     let mut visitor = Visitor { scanner: Scanner::new(target), events: 0 };
     match skel_trace::read_trace(trace.reader, trace.format, &mut visitor) {
         Ok(()) => Ok(visitor.scanner),
@@ -155,10 +148,9 @@ fn scan_sequentially(input: &Path, ext: &str, target: KubeVersion) -> Result<Sca
                 match serde_json::from_str::<Value>(&text) {
                     Ok(json) if json.get("events").is_none() => {
                         let manifests = skel::upgrade::parse_manifests(&text).map_err(|reason| {
-                            report::diagnostic(UpgradeCheckError::BadManifest { path: files::display(input), reason });
-                            Failed::Usage
+                            Failed::usage(UpgradeCheckError::BadManifest { path: files::display(input), reason })
                         })?;
-                        warn_skipped(input, &manifests.skipped);
+                        warn_skipped(input, &manifests.skipped, reporter);
                         return one_event(input, manifests.objects, visitor.scanner);
                     }
                     // JSON nested too deep to read as manifests: that is what is wrong with the
@@ -171,16 +163,14 @@ fn scan_sequentially(input: &Path, ext: &str, target: KubeVersion) -> Result<Sca
                         };
                         let json = skel_trace::TraceError::from_json(json).locate(at);
                         if matches!(json, skel_trace::TraceError::TooDeep { .. }) {
-                            report::diagnostic(json);
-                            return Err(Failed::Usage);
+                            return Err(Failed::usage(json));
                         }
                     }
                     Ok(_) => {}
                 }
             }
             let skel_trace::ReadError::Trace(e) = e;
-            report::diagnostic(e);
-            Err(Failed::Usage)
+            Err(Failed::usage(e))
         }
     }
 }
@@ -212,12 +202,13 @@ fn file_id(_: &std::fs::Metadata) -> Option<FileId> {
 }
 
 impl Walk {
-    fn folder(&mut self, dir: &Path) {
+    /// Takes the folder's files; what it skips is said through `reporter`.
+    fn folder(&mut self, dir: &Path, reporter: &Reporter) {
         let id = std::fs::metadata(dir).ok().as_ref().and_then(file_id);
         if let Some(id) = id {
             if let Some((_, to)) = self.open.iter().find(|(open, _)| *open == id) {
                 let (path, to) = (files::display(dir), files::display(to));
-                report::diagnostic(UpgradeCheckError::FolderLoop { path, to });
+                reporter.diagnostic(UpgradeCheckError::FolderLoop { path, to });
                 return;
             }
             if !self.seen.insert(id) {
@@ -232,7 +223,7 @@ impl Walk {
         for p in paths {
             let meta = std::fs::metadata(&p);
             if meta.as_ref().is_ok_and(|m| m.is_dir()) {
-                self.folder(&p);
+                self.folder(&p, reporter);
                 continue;
             }
             if !p.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "yaml" | "yml" | "json")) {
@@ -244,7 +235,7 @@ impl Walk {
                         self.files.push(p);
                     }
                 }
-                Ok(m) => report::diagnostic(UpgradeCheckError::NotAFile {
+                Ok(m) => reporter.diagnostic(UpgradeCheckError::NotAFile {
                     path: files::display(&p),
                     kind: fsio::kind_name(m.file_type()),
                 }),
@@ -273,42 +264,35 @@ fn read_manifest_text(path: &Path, found: Found) -> Result<String, Failed> {
         Found::Named => files::read_named(path, fsio::MANIFEST_LIMIT),
         Found::InFolder => fsio::read_limited(path, fsio::MANIFEST_LIMIT, fsio::Special::Refuse),
     };
-    let bytes = read.map_err(|e| {
-        report::diagnostic(files::read_failed(&name, e, "a manifest file"));
-        Failed::Usage
-    })?;
+    let bytes = read.map_err(|e| Failed::usage(files::read_failed(&name, e, "a manifest file")))?;
     String::from_utf8(bytes).map_err(|_| {
         let help = "a manifest file holds YAML or JSON, which is UTF-8 text".to_string();
-        report::diagnostic(FileError::Read { path: name, reason: "it is not UTF-8 text".into(), help });
-        Failed::Usage
+        Failed::usage(FileError::Read { path: name, reason: "it is not UTF-8 text".into(), help })
     })
 }
 
 /// The manifests of a YAML (several documents) or JSON file; a `List` or an array gives its
 /// items.
-fn read_manifests(path: &Path, found: Found) -> Result<Vec<Value>, Failed> {
+fn read_manifests(path: &Path, found: Found, reporter: &Reporter) -> Result<Vec<Value>, Failed> {
     let name = files::display(path);
     let text = read_manifest_text(path, found)?;
-    let manifests = skel::upgrade::parse_manifests(&text).map_err(|reason| {
-        report::diagnostic(UpgradeCheckError::BadManifest { path: name, reason });
-        Failed::Usage
-    })?;
-    warn_skipped(path, &manifests.skipped);
+    let manifests = skel::upgrade::parse_manifests(&text)
+        .map_err(|reason| Failed::usage(UpgradeCheckError::BadManifest { path: name, reason }))?;
+    warn_skipped(path, &manifests.skipped, reporter);
     Ok(manifests.objects)
 }
 
 /// A warning for each document of a manifest file that is not read as a manifest.
-fn warn_skipped(path: &Path, skipped: &[String]) {
+fn warn_skipped(path: &Path, skipped: &[String], reporter: &Reporter) {
     for what in skipped {
-        report::diagnostic(UpgradeCheckError::NotAManifest { path: files::display(path), what: what.clone() });
+        reporter.diagnostic(UpgradeCheckError::NotAManifest { path: files::display(path), what: what.clone() });
     }
 }
 
 /// Manifests are a trace of one event, at time 0.
 fn one_event(input: &Path, manifests: Vec<Value>, mut scanner: Scanner) -> Result<Scanner, Failed> {
     if manifests.is_empty() {
-        report::diagnostic(UpgradeCheckError::NoManifests { path: files::display(input) });
-        return Err(Failed::Usage);
+        return Err(Failed::usage(UpgradeCheckError::NoManifests { path: files::display(input) }));
     }
     scanner.event();
     for m in &manifests {

@@ -1,19 +1,18 @@
 //! `skel compile`: check a script, or print one stage of the compiler's output.
 
-use super::{files, report, CompileArgs, Emit, Failed};
+use super::report::{Report, Reporter};
+use super::{files, CompileArgs, Emit, Failed};
 
-pub fn run(args: CompileArgs) -> Result<(), Failed> {
+pub fn run(args: CompileArgs, reporter: &Reporter) -> Result<(), Failed> {
     let (name, src) = files::read_script(&args.script)?;
-    let compiled = skel::compile_with(&src, args.opt_level(), &skel::Folder::new(files::script_folder(&args.script)));
-    let diagnostics = match &compiled {
-        Ok(c) => &c.warnings,
-        Err(r) => &r.diagnostics,
+    let folder = skel::Folder::new(files::script_folder(&args.script));
+    let mut compiled = match skel::compile_with(&src, args.opt_level(), &folder) {
+        Ok(compiled) => compiled,
+        Err(r) => return Err(Failed::script(name, src, r.diagnostics)),
     };
-    let source = report::Source::new(&name, &src);
-    for d in diagnostics {
-        source.emit(d);
+    if !compiled.warnings.is_empty() {
+        reporter.report(&Report::script(name, src, std::mem::take(&mut compiled.warnings)));
     }
-    let compiled = compiled.map_err(|_| Failed::Error)?;
     match args.emit {
         None => {}
         Some(Emit::Ast) => print!("{}", skel::ast_to_string(&compiled.ast)),

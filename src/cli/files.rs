@@ -15,7 +15,7 @@ use skel_trace::fsio::{self, Special, TraceInput, TraceSource};
 use skel_trace::Format;
 use thiserror::Error;
 
-use super::{report, signals, Failed};
+use super::{signals, Failed};
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum FileError {
@@ -49,6 +49,17 @@ pub enum FileError {
     #[error("the script and the trace cannot both be read from stdin")]
     #[diagnostic(code(skel::usage::two_stdins), help("pass one of them as a file"))]
     TwoStdins,
+}
+
+/// A file error fails its command: a usage error (exit 2) where the arguments ask the
+/// impossible, else exit 1.
+impl From<FileError> for Failed {
+    fn from(e: FileError) -> Failed {
+        match e {
+            FileError::InPlaceNotFile { .. } | FileError::InPlaceStdin | FileError::TwoStdins => Failed::usage(e),
+            e => Failed::error(e),
+        }
+    }
 }
 
 /// The OS error's text without Rust's `(os error N)` suffix.
@@ -95,19 +106,10 @@ pub fn read_script(path: &Path) -> Result<(String, String), Failed> {
     } else {
         read_named(path, fsio::SOURCE_LIMIT)
     };
-    let bytes = match res {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            report::diagnostic(read_failed(&name, e, "a script"));
-            return Err(Failed::Error);
-        }
-    };
+    let bytes = res.map_err(|e| read_failed(&name, e, "a script"))?;
     match String::from_utf8(bytes) {
         Ok(s) => Ok((name, s)),
-        Err(_) => {
-            report::diagnostic(FileError::NotUtf8 { path: name });
-            Err(Failed::Error)
-        }
+        Err(_) => Err(FileError::NotUtf8 { path: name }.into()),
     }
 }
 
@@ -155,8 +157,7 @@ fn waiting_note(path: &Path) -> impl Fn() + '_ {
 pub fn check_in_place(path: &Path) -> Result<(), Failed> {
     match std::fs::metadata(path) {
         Ok(m) if !m.is_file() => {
-            report::diagnostic(FileError::InPlaceNotFile { path: display(path), kind: fsio::kind_name(m.file_type()) });
-            Err(Failed::Usage)
+            Err(FileError::InPlaceNotFile { path: display(path), kind: fsio::kind_name(m.file_type()) }.into())
         }
         // A missing file is said by the reader.
         _ => Ok(()),
@@ -277,10 +278,7 @@ impl Output {
         };
         let Some(path) = target.filter(|p| *p != Path::new("-")) else { return stdout() };
         let name = display(path);
-        let not_a_file = |reason: String| {
-            report::diagnostic(FileError::NotAFile { path: display(path), reason });
-            Failed::Error
-        };
+        let not_a_file = |reason: String| Failed::from(FileError::NotAFile { path: display(path), reason });
         match std::fs::metadata(path) {
             Ok(m) if m.is_dir() => return Err(not_a_file("it is a folder".into())),
             Ok(m) if is_own_stdout(&m) => return stdout(),
@@ -368,12 +366,11 @@ impl Output {
     }
 }
 
-/// Reports a failed write (nothing was written) and gives the failure.
+/// A failed write (nothing was written).
 fn write_failed(path: String, e: &io::Error) -> Failed {
     write_failed_because(path, reason(e))
 }
 
 fn write_failed_because(path: String, reason: String) -> Failed {
-    report::diagnostic(FileError::Write { path, reason });
-    Failed::Error
+    FileError::Write { path, reason }.into()
 }

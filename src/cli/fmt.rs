@@ -9,7 +9,8 @@ use skel_grammar::FormatError;
 use thiserror::Error;
 
 use super::files::{self, FileError, Output};
-use super::{report, Failed};
+use super::report::Reporter;
+use super::{Exit, Failed};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
@@ -36,17 +37,20 @@ enum FmtUsageError {
     StdinTwice,
 }
 
-pub fn run(args: FmtArgs) -> Result<(), Failed> {
+pub fn run(args: FmtArgs, reporter: &Reporter) -> Result<(), Failed> {
     let stdin = Path::new("-");
     if args.files.iter().filter(|f| f.as_path() == stdin).count() > 1 {
-        report::diagnostic(FmtUsageError::StdinTwice);
-        return Err(Failed::Usage);
+        return Err(Failed::usage(FmtUsageError::StdinTwice));
     }
-    // Every file is done (or checked) even after one failed; the exit code says if any did.
+    // Every file is done (or checked) even after one failed, its failure said before the next
+    // one's; the exit code says if any did.
     let mut result = Ok(());
     for path in &args.files {
-        if let Err(e) = one(path, args.check) {
-            result = Err(e);
+        if let Err(failed) = one(path, args.check) {
+            if let Some(report) = &failed.report {
+                reporter.report(report);
+            }
+            result = Err(Failed::silent(failed.exit));
         }
     }
     result
@@ -57,22 +61,13 @@ fn one(path: &Path, check: bool) -> Result<(), Failed> {
     let (name, src) = files::read_script(path)?;
     let formatted = match skel_grammar::format(&src) {
         Ok(f) => f,
-        Err(FormatError::Parse(errors)) => {
-            let source = report::Source::new(&name, &src);
-            for e in errors {
-                source.emit(&e);
-            }
-            return Err(Failed::Error);
-        }
-        Err(e) => {
-            report::script_diagnostic(e, &name, &src);
-            return Err(Failed::Error);
-        }
+        Err(FormatError::Parse(errors)) => return Err(Failed::script(name, src, errors)),
+        Err(e) => return Err(Failed::script(name, src, [e])),
     };
     if check {
         if formatted != src {
             eprintln!("would reformat {name}");
-            return Err(Failed::Error);
+            return Err(Failed::silent(Exit::Error));
         }
         return Ok(());
     }
@@ -92,10 +87,7 @@ fn to_stdout(text: &str) -> Result<(), Failed> {
         Ok(()) => Ok(()),
         // A reader that stops early (`| head`) is not an error of ours.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => {
-            report::diagnostic(FileError::Write { path: "<stdout>".into(), reason: files::reason(&e) });
-            Err(Failed::Error)
-        }
+        Err(e) => Err(FileError::Write { path: "<stdout>".into(), reason: files::reason(&e) }.into()),
     }
 }
 
@@ -105,8 +97,7 @@ fn write_in_place(path: &Path, text: &str) -> Result<(), Failed> {
     let output = Output::create(Some(path))?;
     let mut file = output.file()?;
     if let Err(e) = file.write_all(text.as_bytes()).and_then(|()| file.flush()) {
-        report::diagnostic(FileError::Write { path: files::display(path), reason: files::reason(&e) });
-        return Err(Failed::Error);
+        return Err(FileError::Write { path: files::display(path), reason: files::reason(&e) }.into());
     }
     drop(file);
     output.commit()

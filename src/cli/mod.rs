@@ -13,6 +13,9 @@ pub mod signals;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use miette::Diagnostic;
+
+use self::report::{Report, Reporter};
 
 /// The most `--jobs` (worker threads of `skel apply` and `skel check`, requests in flight of
 /// `skel run`): more would only cost memory, and past what the system allows threads fail to
@@ -24,15 +27,66 @@ pub fn jobs_parser() -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::new().range(1..=MAX_JOBS)
 }
 
-/// A failure that has already been reported to the user.
+/// How a command failed: its exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failed {
+pub enum Exit {
     /// A script, trace or file error: exit 1.
     Error,
     /// The arguments make no sense together: exit 2, as clap's own usage errors.
     Usage,
     /// Stopped by Ctrl-C: exit 130, as shells report SIGINT.
     Interrupted,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Error => 1,
+            Exit::Usage => 2,
+            Exit::Interrupted => 130,
+        }
+    }
+}
+
+/// A command's failure on its way to the edge (`main`, or the REPL's answer loop), which renders
+/// its report once: what to tell the user, and the exit code.
+#[derive(Debug)]
+pub struct Failed {
+    pub exit: Exit,
+    /// `None` when there is nothing more to say (the command's output said it: `would
+    /// reformat`, `skel check`'s findings, the REPL's answers).
+    pub report: Option<Report>,
+}
+
+impl Failed {
+    /// Exit 1, with a diagnostic that has no source snippet.
+    pub fn error<D: Diagnostic + Send + Sync + 'static>(d: D) -> Failed {
+        Failed { exit: Exit::Error, report: Some(Report::plain(d)) }
+    }
+
+    /// Exit 2, with a diagnostic that has no source snippet.
+    pub fn usage<D: Diagnostic + Send + Sync + 'static>(d: D) -> Failed {
+        Failed { exit: Exit::Usage, report: Some(Report::plain(d)) }
+    }
+
+    /// Exit 1, with diagnostics about a script.
+    pub fn script<D: Diagnostic + Send + Sync + 'static>(
+        name: impl Into<String>,
+        src: impl Into<String>,
+        diagnostics: impl IntoIterator<Item = D>,
+    ) -> Failed {
+        Failed { exit: Exit::Error, report: Some(Report::script(name, src, diagnostics)) }
+    }
+
+    /// Nothing more to say.
+    pub fn silent(exit: Exit) -> Failed {
+        Failed { exit, report: None }
+    }
+
+    /// The same report, another exit code (`skel check` exits 2 on an input error).
+    pub fn exit_as(self, exit: Exit) -> Failed {
+        Failed { exit, ..self }
+    }
 }
 
 #[derive(Parser, Debug)]
@@ -261,17 +315,19 @@ pub enum Emit {
     Bytecode,
 }
 
-pub fn run(cli: Cli) -> Result<(), Failed> {
+/// Runs a subcommand. What it says while it goes on (warnings) goes through `reporter`; its
+/// failure comes back as a value, for `main` to render.
+pub fn run(cli: Cli, reporter: &Reporter) -> Result<(), Failed> {
     match cli.command {
-        Command::Apply(a) => apply::run(a),
-        Command::Compile(c) => compile::run(c),
-        Command::Check(c) => check::run(c),
+        Command::Apply(a) => apply::run(a, reporter),
+        Command::Compile(c) => compile::run(c, reporter),
+        Command::Check(c) => check::run(c, reporter),
         Command::Repl(r) => repl::run(r),
-        Command::Fmt(f) => fmt::run(f),
-        Command::Run(r) => run::run(r),
+        Command::Fmt(f) => fmt::run(f, reporter),
+        Command::Run(r) => run::run(r, reporter),
         Command::Lsp(_) => skel_lsp::run_stdio().map_err(|e| {
             eprintln!("skel lsp: {e}");
-            Failed::Error
+            Failed::silent(Exit::Error)
         }),
     }
 }

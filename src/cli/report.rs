@@ -1,6 +1,10 @@
-//! How diagnostics reach the user: miette's graphical report on stderr, without colour when
-//! stderr is not a terminal (stable output for tests and logs). The REPL sends them to stdout
-//! instead, in order with the rest of its answers (`to_stdout`).
+//! How diagnostics reach the user. Errors are values: a command returns its failure's
+//! [`Report`] (one diagnostic, or a script's with its source) up to the edge -- `main`, which
+//! renders it once on stderr through a [`Reporter`], or the REPL's session, which renders it
+//! into its answer on stdout. What a command says while it goes on (a script's warnings before
+//! `skel apply` streams) goes through the `Reporter` it is handed; there is no global sink.
+//! On stderr: miette's graphical report, without colour when stderr is not a terminal (stable
+//! output for tests and logs).
 //!
 //! A diagnostic about a script shows the lines around each label, from a [`Source`] that
 //! indexes the script's lines once (a script with many diagnostics is not rescanned for each).
@@ -9,15 +13,11 @@
 //! 65,535, and a megabyte of one line helps nobody.
 
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicU8, Ordering};
 
 use miette::{
     Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents, Severity,
     SourceCode, SourceSpan, SpanContents,
 };
-
-/// 0: stderr; 1: stdout, plain; 2: stdout, in colour.
-static SINK: AtomicU8 = AtomicU8::new(0);
 
 /// Lines longer than this (in bytes) are shown as a window around the label.
 const LONG_LINE: usize = 200;
@@ -45,11 +45,6 @@ fn handler(color: bool) -> GraphicalReportHandler {
     GraphicalReportHandler::new_themed(theme).with_width(100)
 }
 
-/// From now on, diagnostics go to stdout (in colour or not).
-pub fn to_stdout(color: bool) {
-    SINK.store(if color { 2 } else { 1 }, Ordering::Relaxed);
-}
-
 /// A diagnostic as text, the way it is printed.
 pub fn render(d: &dyn Diagnostic, color: bool) -> String {
     let mut out = String::new();
@@ -64,28 +59,62 @@ pub fn render_with_source<D: Diagnostic + Send + Sync + 'static>(d: D, name: &st
     Source::new(name, src).render(&d, color)
 }
 
-fn emit(d: &dyn Diagnostic) {
-    match SINK.load(Ordering::Relaxed) {
-        0 => eprintln!("{}", render(d, stderr_color())),
-        sink => println!("{}", render(d, sink == 2).trim_end()),
+/// A diagnostic on its way to the edge, with the script it is about when it is about one.
+#[derive(Debug)]
+pub enum Report {
+    /// One with no source snippet (files, traces, usage, the cluster).
+    Plain(Box<dyn Diagnostic + Send + Sync>),
+    /// Diagnostics about a script, in order, each shown with the lines around its labels.
+    Script { name: String, src: String, diagnostics: Vec<Box<dyn Diagnostic + Send + Sync>> },
+}
+
+impl Report {
+    pub fn plain(d: impl Diagnostic + Send + Sync + 'static) -> Report {
+        Report::Plain(Box::new(d))
+    }
+
+    pub fn script<D: Diagnostic + Send + Sync + 'static>(
+        name: impl Into<String>,
+        src: impl Into<String>,
+        diagnostics: impl IntoIterator<Item = D>,
+    ) -> Report {
+        let diagnostics = diagnostics.into_iter().map(|d| Box::new(d) as Box<dyn Diagnostic + Send + Sync>).collect();
+        Report::Script { name: name.into(), src: src.into(), diagnostics }
+    }
+
+    /// Each diagnostic as text, the way it is printed (the script's lines indexed once).
+    pub fn render(&self, color: bool) -> Vec<String> {
+        match self {
+            Report::Plain(d) => vec![render(d.as_ref(), color)],
+            Report::Script { name, src, diagnostics } => {
+                let source = Source::new(name, src);
+                diagnostics.iter().map(|d| source.render(d.as_ref(), color)).collect()
+            }
+        }
     }
 }
 
-/// Prints a diagnostic about the script, with its source. For several diagnostics about one
-/// script, make one [`Source`] and call [`Source::emit`].
-pub fn script_diagnostic<D: Diagnostic + Send + Sync + 'static>(d: D, name: &str, src: &str) {
-    Source::new(name, src).emit(&d);
+/// Prints reports on stderr: `main`'s rendering of a failure, and what a command says while it
+/// goes on (warnings), handed down to it as a value.
+pub struct Reporter {
+    color: bool,
 }
 
-/// Prints a diagnostic that has no source snippet (trace and file errors).
-pub fn diagnostic<D: Diagnostic + Send + Sync + 'static>(d: D) {
-    emit(&d);
-}
+impl Reporter {
+    pub fn stderr() -> Reporter {
+        Reporter { color: stderr_color() }
+    }
 
-/// Prints a diagnostic that has no source snippet and gives `Failed::Error`.
-pub fn failed<D: Diagnostic + Send + Sync + 'static>(d: D) -> super::Failed {
-    emit(&d);
-    super::Failed::Error
+    pub fn report(&self, r: &Report) {
+        for text in r.render(self.color) {
+            eprintln!("{text}");
+        }
+    }
+
+    /// Prints a diagnostic that has no source snippet.
+    pub fn diagnostic(&self, d: impl Diagnostic + Send + Sync + 'static) {
+        self.report(&Report::plain(d));
+    }
 }
 
 /// A script's text and where its lines start, for the snippets of its diagnostics.
@@ -100,11 +129,6 @@ impl<'a> Source<'a> {
     pub fn new(name: &'a str, text: &'a str) -> Source<'a> {
         let starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
         Source { name, text, starts }
-    }
-
-    /// Prints a diagnostic about this script.
-    pub fn emit(&self, d: &dyn Diagnostic) {
-        emit(&Excerpted::new(d, self));
     }
 
     /// A diagnostic about this script as text, the way it is printed.

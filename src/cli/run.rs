@@ -25,7 +25,8 @@ use thiserror::Error;
 
 use super::apply::{self, Script, TraceInputError};
 use super::files::{self, FileError};
-use super::{report, signals, Failed};
+use super::report::Reporter;
+use super::{signals, Exit, Failed};
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -168,11 +169,8 @@ fn failed_help(failures: &[ObjectFailure]) -> String {
     }
 }
 
-pub fn run(args: RunArgs) -> Result<(), Failed> {
-    let usage = |e: RunUsageError| {
-        report::diagnostic(e);
-        Failed::Usage
-    };
+pub fn run(args: RunArgs, reporter: &Reporter) -> Result<(), Failed> {
+    let usage = Failed::usage::<RunUsageError>;
     if args.trace == Path::new("-") {
         return Err(usage(RunUsageError::Stdin));
     }
@@ -211,7 +209,7 @@ pub fn run(args: RunArgs) -> Result<(), Failed> {
 
     // With a script, the replay reads the rewritten trace from a temp file.
     let rewritten = match &args.script {
-        Some(script) => Some(rewrite(script, &args)?),
+        Some(script) => Some(rewrite(script, &args, reporter)?),
         None => None,
     };
     let trace_path = rewritten.as_ref().map_or(args.trace.as_path(), |(t, _)| t.path());
@@ -238,15 +236,14 @@ pub fn run(args: RunArgs) -> Result<(), Failed> {
     let (tx, rx) = mpsc::channel::<Event>(64);
     let path = trace_path.to_path_buf();
     let reader = std::thread::spawn(move || {
-        let input = files::open_trace(&path, None).map_err(report::failed)?;
+        let input = files::open_trace(&path, None)?;
         let mut visitor = Sender { tx };
         match skel_trace::read_trace(input.reader, input.format, &mut visitor) {
             // The replay stopped early and dropped the receiver.
             Ok(()) | Err(skel_trace::ReadError::Visitor(Closed)) => Ok(()),
-            Err(skel_trace::ReadError::Trace(e)) => Err(e).map_err(|e| {
-                report::diagnostic(TraceInputError { file: files::display(&path), inner: e });
-                Failed::Error
-            }),
+            Err(skel_trace::ReadError::Trace(e)) => {
+                Err(Failed::error(TraceInputError { file: files::display(&path), inner: e }))
+            }
         }
     });
 
@@ -276,17 +273,21 @@ pub fn run(args: RunArgs) -> Result<(), Failed> {
             }
         }
     });
-    let read = reader.join().unwrap_or(Err(Failed::Error));
+    let read = reader.join().unwrap_or(Err(Failed::silent(Exit::Error)));
     drop(rewritten);
+    // When the replay failed and the trace went wrong as well (while the replay went on), the
+    // trace's error is said first.
+    let and_read = |failed: Failed| {
+        if let Some(report) = read.as_ref().err().and_then(|f| f.report.as_ref()) {
+            reporter.report(report);
+        }
+        failed
+    };
     let summary = match outcome {
         Ok(Ok(summary)) => summary,
-        Ok(Err(e)) => {
-            report::diagnostic(e);
-            return Err(Failed::Error);
-        }
+        Ok(Err(e)) => return Err(and_read(Failed::error(e))),
         Err(e) => {
-            report::diagnostic(FileError::Write { path: "the runtime".into(), reason: files::reason(&e) });
-            return Err(Failed::Error);
+            return Err(and_read(FileError::Write { path: "the runtime".into(), reason: files::reason(&e) }.into()))
         }
     };
     read?;
@@ -296,11 +297,10 @@ pub fn run(args: RunArgs) -> Result<(), Failed> {
     if summary.progress.failed > 0 {
         let failed = summary.progress.failed;
         let help = failed_help(&summary.failures);
-        report::diagnostic(ObjectsFailed { failed, failures: summary.failures, help });
-        return Err(Failed::Error);
+        return Err(Failed::error(ObjectsFailed { failed, failures: summary.failures, help }));
     }
     match summary.ending {
-        Ending::Interrupted => Err(Failed::Interrupted),
+        Ending::Interrupted => Err(Failed::silent(Exit::Interrupted)),
         _ => Ok(()),
     }
 }
@@ -342,18 +342,21 @@ fn read_node_template(path: &Path) -> Result<Value, RunUsageError> {
 
 /// Applies the script to the trace into a temp file (msgpack: the fastest to read back), on the
 /// list a signal removes.
-fn rewrite(script_path: &Path, args: &RunArgs) -> Result<(tempfile::NamedTempFile, signals::Registered), Failed> {
-    let (script_name, src, program) = apply::compile_script(script_path, skel::OptLevel::Full, args.quiet)?;
-    let input = files::open_trace(&args.trace, None).map_err(report::failed)?;
-    let temp = tempfile::Builder::new().prefix("skel-run-").suffix(".sktrace").tempfile().map_err(|e| {
-        report::diagnostic(FileError::Write { path: "a temp file".into(), reason: files::reason(&e) });
-        Failed::Error
-    })?;
+fn rewrite(
+    script_path: &Path,
+    args: &RunArgs,
+    reporter: &Reporter,
+) -> Result<(tempfile::NamedTempFile, signals::Registered), Failed> {
+    let (script_name, src, program) = apply::compile_script(script_path, skel::OptLevel::Full, args.quiet, reporter)?;
+    let input = files::open_trace(&args.trace, None)?;
+    let temp = tempfile::Builder::new()
+        .prefix("skel-run-")
+        .suffix(".sktrace")
+        .tempfile()
+        .map_err(|e| FileError::Write { path: "a temp file".into(), reason: files::reason(&e) })?;
     let registered = signals::register(temp.path());
-    let out = temp.reopen().map_err(|e| {
-        report::diagnostic(FileError::Write { path: files::display(temp.path()), reason: files::reason(&e) });
-        Failed::Error
-    })?;
+    let out =
+        temp.reopen().map_err(|e| FileError::Write { path: files::display(temp.path()), reason: files::reason(&e) })?;
     let script = Script { name: &script_name, src: &src, program: &program };
     let summary = apply::rewrite(
         &script,
@@ -382,14 +385,11 @@ fn survey(path: &Path, name: &str) -> Result<Survey, Failed> {
             Ok(())
         }
     }
-    let input = files::open_trace(path, None).map_err(report::failed)?;
+    let input = files::open_trace(path, None)?;
     let mut visitor = Visitor(Survey::default());
     match skel_trace::read_trace(input.reader, input.format, &mut visitor) {
         Ok(()) => Ok(visitor.0),
-        Err(skel_trace::ReadError::Trace(e)) => {
-            apply::report_trace_error(e, name);
-            Err(Failed::Error)
-        }
+        Err(skel_trace::ReadError::Trace(e)) => Err(apply::trace_failed(e, name)),
         Err(skel_trace::ReadError::Visitor(never)) => match never {},
     }
 }

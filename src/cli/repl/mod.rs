@@ -22,7 +22,7 @@ use self::error::ReplError;
 use self::session::{is_blank, is_complete, Flow, Session};
 use self::style::Style;
 use super::files::{self, FileError};
-use super::{report, Failed, ReplArgs};
+use super::{report, Exit, Failed, ReplArgs};
 
 /// Ctrl-C while a statement runs (on a terminal): the statement stops, the trace is unchanged.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -38,8 +38,8 @@ fn clear_interrupt() {
 pub fn run(args: ReplArgs) -> Result<(), Failed> {
     // The line editor writes its prompt and control codes to stdout: only on a terminal.
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    // Diagnostics are part of the answers, on stdout: the session renders them itself.
     let color = interactive && report::color_allowed();
-    report::to_stdout(color);
     let mut session = Session::new(if color { Style::color() } else { Style::plain() });
     if let Some(trace) = &args.trace {
         session.load(trace);
@@ -115,7 +115,7 @@ fn piped(mut session: Session) -> Result<(), Failed> {
     }
     print!("{}", session.take_output());
     if session.failed {
-        Err(Failed::Error)
+        Err(Failed::silent(Exit::Error))
     } else {
         Ok(())
     }
@@ -146,19 +146,17 @@ fn history_file() -> Option<PathBuf> {
 }
 
 fn interactive_loop(mut session: Session) -> Result<(), Failed> {
+    let cannot_start = |e: ReadlineError| {
+        eprintln!("skel repl: cannot start the line editor: {e}");
+        Failed::silent(Exit::Error)
+    };
     let config = Config::builder()
         .completion_type(CompletionType::List)
         .auto_add_history(false)
         .max_history_size(5000)
-        .map_err(|_| Failed::Error)?
+        .map_err(cannot_start)?
         .build();
-    let mut rl: Editor<ReplHelper, DefaultHistory> = match Editor::with_config(config) {
-        Ok(rl) => rl,
-        Err(e) => {
-            eprintln!("skel repl: cannot start the line editor: {e}");
-            return Err(Failed::Error);
-        }
-    };
+    let mut rl: Editor<ReplHelper, DefaultHistory> = Editor::with_config(config).map_err(cannot_start)?;
     rl.set_helper(Some(ReplHelper::new(Rc::clone(&session.keys), session.style)));
     // While the line editor reads, Ctrl-C is a key (it drops the input); while a statement
     // runs, it is a signal, and stops the statement.
@@ -206,7 +204,7 @@ fn interactive_loop(mut session: Session) -> Result<(), Failed> {
         let _ = rl.save_history(h);
     }
     if failed {
-        Err(Failed::Error)
+        Err(Failed::silent(Exit::Error))
     } else {
         Ok(())
     }

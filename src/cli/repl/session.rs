@@ -17,7 +17,7 @@ use super::diff;
 use super::error::ReplError;
 use super::style::Style;
 use crate::cli::files::{self, Output};
-use crate::cli::report;
+use crate::cli::{report, Failed};
 use skel::explore::{self as query, Address, KeyIndex, Object};
 
 /// Meta-commands: name, arguments, what it does.
@@ -172,6 +172,15 @@ impl Session {
         self.failed = true;
         let text = report::render(&d, self.style.color);
         self.say(text);
+    }
+
+    /// Reports a failure of the files' code (`Output`): this is its edge.
+    fn fail_with(&mut self, failed: Failed) {
+        self.failed = true;
+        let color = self.style.color;
+        for text in failed.report.iter().flat_map(|r| r.render(color)) {
+            self.say(text.trim_end());
+        }
     }
 
     fn events(&self) -> Option<&[Event]> {
@@ -938,14 +947,13 @@ impl Session {
         }
         let path = Path::new(arg.text);
         let format = Format::from_extension(path).unwrap_or(loaded.format);
-        let written = write_atomically(path, |f| loaded.trace.write(f, format).map(|_| ()).map_err(Box::new));
+        let written = write_atomically(path, |f| loaded.trace.write(f, format).map(|_| ()));
         match written {
             Ok(()) => {
                 let msg = format!("wrote {} ({})", path.display(), format_name(format));
                 self.say(msg);
             }
-            Err(WriteFailed::Reported) => self.failed = true,
-            Err(WriteFailed::Trace(e)) => self.fail(*e),
+            Err(failed) => self.fail_with(failed),
         }
     }
 
@@ -968,8 +976,7 @@ impl Session {
         let path = Path::new(arg.text);
         let written = write_atomically(path, |mut f| {
             use std::io::Write;
-            f.write_all(script.as_bytes())
-                .map_err(|e| Box::new(skel_trace::TraceError::Io { action: "write", source: e }))
+            f.write_all(script.as_bytes()).map_err(|e| skel_trace::TraceError::Io { action: "write", source: e })
         });
         match written {
             Ok(()) => {
@@ -986,27 +993,20 @@ impl Session {
                     ));
                 }
             }
-            Err(WriteFailed::Reported) => self.failed = true,
-            Err(WriteFailed::Trace(e)) => self.fail(*e),
+            Err(failed) => self.fail_with(failed),
         }
     }
-}
-
-enum WriteFailed {
-    /// `files` printed the diagnostic.
-    Reported,
-    Trace(Box<skel_trace::TraceError>),
 }
 
 /// Writes a file through a temp file renamed into place (as `skel apply` writes).
 fn write_atomically(
     path: &Path,
-    write: impl FnOnce(std::fs::File) -> Result<(), Box<skel_trace::TraceError>>,
-) -> Result<(), WriteFailed> {
-    let output = Output::create(Some(path)).map_err(|_| WriteFailed::Reported)?;
-    let file = output.file().map_err(|_| WriteFailed::Reported)?;
-    write(file).map_err(WriteFailed::Trace)?;
-    output.commit().map_err(|_| WriteFailed::Reported)
+    write: impl FnOnce(std::fs::File) -> Result<(), skel_trace::TraceError>,
+) -> Result<(), Failed> {
+    let output = Output::create(Some(path))?;
+    let file = output.file()?;
+    write(file).map_err(Failed::error)?;
+    output.commit()
 }
 
 /// A meta-command's argument: its text (trimmed) and where it starts in the line.
