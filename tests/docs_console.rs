@@ -33,6 +33,8 @@
 //!
 //! A block that cannot run here (it needs a Kubernetes cluster, a terminal, an editor, the
 //! network) has, on the line right before it, `<!-- not run: WHY -->`; the reason is required.
+//! A block that runs `jq` or `python3` (with PyYAML) is skipped, and said to be, on a machine
+//! without them.
 //! The test prints (with `--nocapture`) how many blocks ran and which were skipped and why, and
 //! fails if none ran.
 
@@ -317,6 +319,10 @@ fn run_page(file: &Path, bin_dir: &Path) -> PageRun {
             page.skipped.push((name.clone(), block.line, reason.clone()));
             continue;
         }
+        if let Some(tool) = missing_tool(block) {
+            page.skipped.push((name.clone(), block.line, format!("needs {tool}, which this machine lacks")));
+            continue;
+        }
         page.ran += 1;
         if let (Some(script), Some(first)) = (&block.script, block.steps.first()) {
             match first_script_name(&first.command) {
@@ -347,6 +353,22 @@ fn run_page(file: &Path, bin_dir: &Path) -> PageRun {
     page
 }
 
+/// A tool besides skel that a block runs and this machine lacks (`jq`, or `python3` with
+/// PyYAML): the block is skipped and said to be, rather than failed.
+fn missing_tool(block: &Block) -> Option<&'static str> {
+    let uses = |word: &str| block.steps.iter().any(|s| s.command.split_whitespace().any(|w| w == word));
+    let works = |program: &str, args: &[&str]| {
+        Command::new(program).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    };
+    if uses("jq") && !works("jq", &["--version"]) {
+        return Some("jq");
+    }
+    if uses("python3") && !works("python3", &["-c", "import yaml"]) {
+        return Some("python3 with PyYAML");
+    }
+    None
+}
+
 #[test]
 fn console_blocks_print_what_the_docs_show() {
     let bin_dir = tempfile::tempdir().unwrap();
@@ -369,7 +391,7 @@ fn console_blocks_print_what_the_docs_show() {
     let mut skipped: Vec<&(String, usize, String)> = pages.iter().flat_map(|p| &p.skipped).collect();
     skipped.sort();
     let failures: Vec<&String> = pages.iter().flat_map(|p| &p.failures).collect();
-    println!("docs console blocks: {ran} ran, {} skipped (marked `not run`):", skipped.len());
+    println!("docs console blocks: {ran} ran, {} skipped:", skipped.len());
     for (page, line, reason) in skipped {
         println!("  {page}:{line}: {reason}");
     }
