@@ -12,7 +12,7 @@ use skel::upgrade::{KubeVersion, Scanner, Severity};
 use skel_trace::{fsio, Event, Section, TraceVisitor};
 use thiserror::Error;
 
-use super::files::{self, FileError, Output};
+use super::files::{self, FileError};
 use super::report::Reporter;
 use super::{CheckArgs, CheckFormat, Exit, Failed};
 
@@ -76,7 +76,7 @@ pub fn run(args: CheckArgs, reporter: &Reporter) -> Result<(), Failed> {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
     if let Some(fix) = &args.fix {
-        write_fix(fix, &report.fix_script()).map_err(|f| f.exit_as(Exit::Usage))?;
+        files::write_text(Some(fix), &report.fix_script()).map_err(|f| f.exit_as(Exit::Usage))?;
         if args.format == CheckFormat::Text {
             let _ = writeln!(stdout, "wrote {}", fix.display());
         }
@@ -87,16 +87,6 @@ pub fn run(args: CheckArgs, reporter: &Reporter) -> Result<(), Failed> {
     } else {
         Ok(())
     }
-}
-
-/// Writes the script atomically (temp file, then rename), as `skel apply` writes traces.
-fn write_fix(path: &Path, script: &str) -> Result<(), Failed> {
-    let out = Output::create(Some(path))?;
-    let mut f = out.file()?;
-    if let Err(e) = f.write_all(script.as_bytes()) {
-        return Err(FileError::Write { path: files::display(path), reason: files::reason(&e) }.into());
-    }
-    out.commit()
 }
 
 /// Scans every object of the input: a folder's manifest files, a YAML file of manifests, or a

@@ -326,6 +326,16 @@ impl Output {
         Ok(Output { target: Some(real), name, temp: Temp::Named(temp, registered) })
     }
 
+    /// Writes a whole output with `write`, then moves it into place (`target` as `create` takes
+    /// it): nothing lands unless all of it was written.
+    pub fn write(target: Option<&Path>, write: impl FnOnce(&mut File) -> Result<(), Failed>) -> Result<(), Failed> {
+        let output = Output::create(target)?;
+        let mut file = output.file()?;
+        write(&mut file)?;
+        drop(file);
+        output.commit()
+    }
+
     /// The file to write the trace into.
     pub fn file(&self) -> Result<File, Failed> {
         let f = match &self.temp {
@@ -364,6 +374,13 @@ impl Output {
         }
         Ok(())
     }
+}
+
+/// Writes a text file atomically, through `Output` (`None` or `-`: stdout), as every command
+/// writes one: `skel fmt`, `skel check --fix`, the REPL's `:save`.
+pub fn write_text(target: Option<&Path>, text: &str) -> Result<(), Failed> {
+    let name = target.filter(|p| *p != Path::new("-")).map_or_else(|| "<stdout>".to_string(), display);
+    Output::write(target, |f| f.write_all(text.as_bytes()).and_then(|()| f.flush()).map_err(|e| write_failed(name, &e)))
 }
 
 /// A failed write (nothing was written).

@@ -1,14 +1,13 @@
 //! `skel fmt`: rewrite SKEL scripts in the canonical style (`skel_grammar::format`), or with
 //! `--check` only say which ones are not in it (for CI).
 
-use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use miette::Diagnostic;
 use skel_grammar::FormatError;
 use thiserror::Error;
 
-use super::files::{self, FileError, Output};
+use super::files;
 use super::report::Reporter;
 use super::{Exit, Failed};
 
@@ -71,34 +70,10 @@ fn one(path: &Path, check: bool) -> Result<(), Failed> {
         }
         return Ok(());
     }
-    if path == Path::new("-") {
-        return to_stdout(&formatted);
-    }
-    if formatted == src {
+    if path != Path::new("-") && formatted == src {
         return Ok(());
     }
-    write_in_place(path, &formatted)
-}
-
-fn to_stdout(text: &str) -> Result<(), Failed> {
-    let stdout = io::stdout();
-    let mut lock = stdout.lock();
-    match lock.write_all(text.as_bytes()).and_then(|()| lock.flush()) {
-        Ok(()) => Ok(()),
-        // A reader that stops early (`| head`) is not an error of ours.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(FileError::Write { path: "<stdout>".into(), reason: files::reason(&e) }.into()),
-    }
-}
-
-/// Replaces the file atomically (a temp file beside it, renamed over it). A symbolic link is
-/// followed: the file it points to is rewritten and the link stays.
-fn write_in_place(path: &Path, text: &str) -> Result<(), Failed> {
-    let output = Output::create(Some(path))?;
-    let mut file = output.file()?;
-    if let Err(e) = file.write_all(text.as_bytes()).and_then(|()| file.flush()) {
-        return Err(FileError::Write { path: files::display(path), reason: files::reason(&e) }.into());
-    }
-    drop(file);
-    output.commit()
+    // Replaced atomically (a symbolic link is followed: the file it points to is rewritten and
+    // the link stays); `-` goes to stdout.
+    files::write_text(Some(path), &formatted)
 }

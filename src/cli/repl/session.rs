@@ -947,7 +947,7 @@ impl Session {
         }
         let path = Path::new(arg.text);
         let format = Format::from_extension(path).unwrap_or(loaded.format);
-        let written = write_atomically(path, |f| loaded.trace.write(f, format).map(|_| ()));
+        let written = Output::write(Some(path), |f| loaded.trace.write(f, format).map(|_| ()).map_err(Failed::error));
         match written {
             Ok(()) => {
                 let msg = format!("wrote {} ({})", path.display(), format_name(format));
@@ -974,10 +974,7 @@ impl Session {
             script.push('\n');
         }
         let path = Path::new(arg.text);
-        let written = write_atomically(path, |mut f| {
-            use std::io::Write;
-            f.write_all(script.as_bytes()).map_err(|e| skel_trace::TraceError::Io { action: "write", source: e })
-        });
+        let written = files::write_text(Some(path), &script);
         match written {
             Ok(()) => {
                 let msg = format!("wrote {} ({})", path.display(), plural(self.undo.len() as u64, "statement"));
@@ -996,17 +993,6 @@ impl Session {
             Err(failed) => self.fail_with(failed),
         }
     }
-}
-
-/// Writes a file through a temp file renamed into place (as `skel apply` writes).
-fn write_atomically(
-    path: &Path,
-    write: impl FnOnce(std::fs::File) -> Result<(), skel_trace::TraceError>,
-) -> Result<(), Failed> {
-    let output = Output::create(Some(path))?;
-    let file = output.file()?;
-    write(file).map_err(Failed::error)?;
-    output.commit()
 }
 
 /// A meta-command's argument: its text (trimmed) and where it starts in the line.
