@@ -8,7 +8,6 @@
 //! and `traces`: what is read for the engine) and the engine (`engine`: every answer, from a
 //! document's text and analysis and a trace's index, without I/O).
 
-pub mod analysis;
 pub mod engine;
 pub mod files;
 mod handlers;

@@ -7,7 +7,7 @@ use skel::kube::fields as k8s;
 
 use super::commands::command_doc;
 use super::{Document, TraceIndex};
-use crate::analysis::{self, Item};
+use super::analysis::{self, Item};
 
 pub fn hover(doc: &Document, at: Position, trace: Option<&TraceIndex>) -> Option<Hover> {
     let (offset, stmt) = doc.at(at);

@@ -3,6 +3,7 @@
 //! pure: no files, no threads, no channels; the protocol layer (`crate::server`,
 //! `crate::handlers`) reads what it needs and hands it in.
 
+mod analysis;
 mod commands;
 mod completion;
 mod diagnostics;
@@ -16,7 +17,6 @@ use lsp_types::{Diagnostic, DiagnosticSeverity, Range, Uri};
 use skel::ast::{Script, Span, Statement};
 use skel::explore::KeyIndex;
 
-use crate::analysis;
 use crate::text::{Encoding, LineIndex};
 
 pub use completion::completion;

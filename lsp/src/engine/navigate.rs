@@ -5,7 +5,7 @@ use lsp_types::{Location, Position, Range, TextEdit};
 use skel::ast::{Span, Statement};
 
 use super::{Document, Refused};
-use crate::analysis::{self, Item};
+use super::analysis::{self, Item};
 
 /// The variable under the cursor: its statement, name and span.
 fn variable_at(doc: &Document, at: Position) -> Option<(&Statement, &str, Span)> {

@@ -6,7 +6,7 @@ use skel::explore;
 
 use super::commands::command_signature;
 use super::Document;
-use crate::analysis;
+use super::analysis;
 
 pub fn symbols(doc: &Document) -> Vec<DocumentSymbol> {
     let statements = &doc.script.statements;
