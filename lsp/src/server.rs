@@ -348,7 +348,7 @@ impl<'c> Server<'c> {
     /// A document's new text: analyze it (parse and check), publish its diagnostics, and have
     /// its trace indexed when it opens or its trace changes.
     fn update(&mut self, uri: Uri, text: String, version: Option<i32>) -> Result<(), Error> {
-        let folder = file_path(&uri).and_then(|p| p.parent().map(Path::to_path_buf));
+        let folder = folder(&uri);
         let trace = trace_path(&text, folder.as_deref(), self.trace_setting.as_deref(), self.root.as_deref());
         let analysis = catch_unwind(AssertUnwindSafe(|| skel::analyze(&text, &self.files.of(folder.as_deref()))));
         // A panic in the compiler is a bug: said on the document.
@@ -357,9 +357,10 @@ impl<'c> Server<'c> {
             Err(panic) => Document::failed(uri.clone(), text, self.encoding, &panic_message(&*panic)),
         };
         let diagnostics = doc.diagnostics().to_vec();
-        let before = self.docs.get(uri.as_str()).map(|s| &s.trace);
-        if let Some(t) = trace.as_ref().filter(|t| before != Some(&Some(t.to_path_buf()))) {
-            self.traces.want(t);
+        if self.docs.get(uri.as_str()).is_none_or(|s| s.trace != trace) {
+            if let Some(t) = &trace {
+                self.traces.want(t);
+            }
         }
         self.docs.insert(uri.as_str().to_string(), Snapshot { doc: Arc::new(doc), trace });
         let params = PublishDiagnosticsParams { uri, diagnostics, version };
@@ -368,10 +369,9 @@ impl<'c> Server<'c> {
 
     /// The setting changed: each document whose trace it changed has that trace indexed.
     fn retrace(&mut self) {
+        let (setting, root) = (self.trace_setting.as_deref(), self.root.as_deref());
         for snapshot in self.docs.values_mut() {
-            let doc = &snapshot.doc;
-            let folder = file_path(&doc.uri).and_then(|p| p.parent().map(Path::to_path_buf));
-            let trace = trace_path(&doc.text, folder.as_deref(), self.trace_setting.as_deref(), self.root.as_deref());
+            let trace = trace_path(&snapshot.doc.text, folder(&snapshot.doc.uri).as_deref(), setting, root);
             if trace != snapshot.trace {
                 if let Some(t) = &trace {
                     self.traces.want(t);
@@ -380,6 +380,11 @@ impl<'c> Server<'c> {
             }
         }
     }
+}
+
+/// The folder of a `file:` URI's file: where its `# trace:` and `file(..)` paths start.
+fn folder(uri: &Uri) -> Option<PathBuf> {
+    file_path(uri).and_then(|p| p.parent().map(Path::to_path_buf))
 }
 
 /// The answer to a request; a panic in its handler is answered with -32603.
