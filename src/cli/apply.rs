@@ -55,7 +55,7 @@ pub fn compile_script(
     reporter: &Reporter,
 ) -> Result<(String, String, skel::Program), Failed> {
     let (name, src) = files::read_script(path)?;
-    match skel::compile_with(&src, level, &skel::Folder::new(files::script_folder(path))) {
+    match skel::compile_with(&src, level, &files::insert_files(path)) {
         Ok(c) => {
             if !quiet && !c.warnings.is_empty() {
                 reporter.report(&Report::script(name.as_str(), src.as_str(), c.warnings));

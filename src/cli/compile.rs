@@ -5,8 +5,7 @@ use super::{files, CompileArgs, Emit, Failed};
 
 pub fn run(args: CompileArgs, reporter: &Reporter) -> Result<(), Failed> {
     let (name, src) = files::read_script(&args.script)?;
-    let folder = skel::Folder::new(files::script_folder(&args.script));
-    let mut compiled = match skel::compile_with(&src, args.opt_level(), &folder) {
+    let mut compiled = match skel::compile_with(&src, args.opt_level(), &files::insert_files(&args.script)) {
         Ok(compiled) => compiled,
         Err(r) => return Err(Failed::script(name, src, r.diagnostics)),
     };

@@ -92,13 +92,18 @@ pub fn display(path: &Path) -> String {
     }
 }
 
-/// Reads a script; returns its display name and text.
 /// The folder `insert(..., file("x"))` paths are relative to: the script's (`None`, the working
 /// directory, for a script on stdin or in it).
 pub fn script_folder(path: &Path) -> Option<&Path> {
     path.parent().filter(|p| !p.as_os_str().is_empty() && path != Path::new("-"))
 }
 
+/// Where the compiler reads the insert files of the script at `path` (read by `read_script`).
+pub fn insert_files(path: &Path) -> skel::Folder {
+    skel::Folder::new(script_folder(path))
+}
+
+/// Reads a script (`-`: stdin), bounded; returns its display name and text.
 pub fn read_script(path: &Path) -> Result<(String, String), Failed> {
     let name = display(path);
     let res = if path == Path::new("-") {
