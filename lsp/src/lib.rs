@@ -13,7 +13,6 @@ pub mod files;
 mod handlers;
 mod server;
 pub mod text;
-mod tokens;
 mod traces;
 mod transport;
 

@@ -36,8 +36,8 @@ use crate::engine::Document;
 use crate::files::InsertFiles;
 use crate::handlers::{self, Context, Snapshot};
 use crate::text::Encoding;
-use crate::tokens;
 use crate::traces::{trace_path, Traces};
+use skel_grammar::lex;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -84,7 +84,7 @@ fn capabilities(encoding: Encoding) -> ServerCapabilities {
         semantic_tokens_provider: Some(SemanticTokensServerCapabilities::SemanticTokensOptions(
             SemanticTokensOptions {
                 legend: SemanticTokensLegend {
-                    token_types: tokens::TYPES.iter().map(|t| (*t).into()).collect(),
+                    token_types: lex::TYPES.iter().map(|t| (*t).into()).collect(),
                     token_modifiers: Vec::new(),
                 },
                 full: Some(SemanticTokensFullOptions::Bool(true)),

@@ -165,7 +165,7 @@ fn hover_on_commands_variables_and_paths() {
         c.at("textDocument/hover", l, ch, json!({}))["contents"]["value"].as_str().unwrap_or("").to_string()
     };
     let h = hover(&mut c, "remove", 1);
-    assert!(h.contains("remove(SELECTOR, PATH)") && h.contains("Removes the field"), "{h}");
+    assert!(h.contains("remove([SELECTOR,] PATH)") && h.contains("Removes the field"), "{h}");
     let h = hover(&mut c, "$c.env)", 1);
     assert!(h.contains("$c := spec.template.spec.containers[*]") && h.contains("line 1"), "{h}");
     let h = hover(&mut c, "containers", 2);

@@ -249,7 +249,7 @@ async def test_hover_on_a_command_a_variable_and_a_path_with_trace_counts(client
     assert await open_doc(client, text) == []
 
     h = await hover(client, text, "remove")
-    assert "remove(SELECTOR, PATH)" in h and "Removes the field" in h, h
+    assert "remove([SELECTOR,] PATH)" in h and "Removes the field" in h, h
 
     h = await hover(client, text, "$c.env)")
     assert "$c := spec.jobTemplate.spec.template.spec.containers[*]" in h and "line 2" in h, h

@@ -6,8 +6,8 @@ use lsp_types::{CompletionItem, CompletionItemKind, CompletionTextEdit, Position
 use skel::explore::{self, KeyIndex};
 use skel::kube::fields as k8s;
 
-use super::commands::command_signature;
 use super::{Document, TraceIndex};
+use skel_grammar::registry;
 
 /// The items for the word typed before `at`. The statement is read as text up to the cursor
 /// (it is being typed: it rarely parses).
@@ -58,16 +58,14 @@ pub fn completion(doc: &Document, at: Position, trace: Option<&TraceIndex>) -> V
             }
         }
     } else if at_start {
-        for c in skel::ast::CommandName::ALL {
-            if c.as_str().starts_with(token) {
-                items.push(CompletionItem {
-                    label: c.as_str().to_string(),
-                    kind: Some(CompletionItemKind::FUNCTION),
-                    detail: Some(command_signature(c).to_string()),
-                    insert_text: Some(format!("{c}(")),
-                    ..CompletionItem::default()
-                });
-            }
+        for c in registry::COMMANDS.iter().filter(|c| c.name.as_str().starts_with(token)) {
+            items.push(CompletionItem {
+                label: c.name.as_str().to_string(),
+                kind: Some(CompletionItemKind::FUNCTION),
+                detail: Some(c.signature.to_string()),
+                insert_text: Some(format!("{}(", c.name)),
+                ..CompletionItem::default()
+            });
         }
     } else {
         for (word, detail) in [("exists(", "exists(PATH): the path reaches a value"), ("@t", "the event's time")] {

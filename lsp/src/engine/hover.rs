@@ -5,15 +5,15 @@ use lsp_types::{Hover, HoverContents, MarkupContent, MarkupKind, Position};
 use skel::ast::Span;
 use skel::kube::fields as k8s;
 
-use super::commands::command_doc;
-use super::{Document, TraceIndex};
 use super::analysis::{self, Item};
+use super::{Document, TraceIndex};
+use skel_grammar::registry;
 
 pub fn hover(doc: &Document, at: Position, trace: Option<&TraceIndex>) -> Option<Hover> {
     let (offset, stmt) = doc.at(at);
     let stmt = stmt?;
     let (text, span) = match analysis::item_at(stmt, offset)? {
-        Item::Command(s) => (command_doc(s.command), s.command_span),
+        Item::Command(s) => (registry::command(s.command).hover(), s.command_span),
         Item::Time(span) => (
             "```skel\n@t\n```\nThe event's time, in seconds since the trace's first event; compare it with a \
              duration (`@t > 5m`, `@t <= 1h`)."

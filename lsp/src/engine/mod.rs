@@ -4,7 +4,6 @@
 //! `crate::handlers`) reads what it needs and hands it in.
 
 mod analysis;
-mod commands;
 mod completion;
 mod diagnostics;
 mod format;

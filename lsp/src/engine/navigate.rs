@@ -4,8 +4,8 @@
 use lsp_types::{Location, Position, Range, TextEdit};
 use skel::ast::{Span, Statement};
 
-use super::{Document, Refused};
 use super::analysis::{self, Item};
+use super::{Document, Refused};
 
 /// The variable under the cursor: its statement, name and span.
 fn variable_at(doc: &Document, at: Position) -> Option<(&Statement, &str, Span)> {

@@ -3,12 +3,12 @@
 use lsp_types::{Position, SemanticToken};
 
 use super::Document;
-use crate::tokens;
+use skel_grammar::lex;
 
 pub fn semantic_tokens(doc: &Document) -> Vec<SemanticToken> {
     let mut data = Vec::new();
     let mut prev = Position::new(0, 0);
-    for t in tokens::lex(&doc.text) {
+    for t in lex::lex(&doc.text) {
         let start = doc.lines.position(&doc.text, t.start);
         let end = doc.lines.position(&doc.text, t.end);
         let delta_line = start.line - prev.line;
@@ -45,7 +45,7 @@ mod tests {
             column += t.delta_start;
             let units: Vec<u16> = text.lines().nth(line as usize).unwrap_or("").encode_utf16().collect();
             let word = units.get(column as usize..(column + t.length) as usize).unwrap_or(&[]);
-            let kind = crate::tokens::TYPES.get(t.token_type as usize).unwrap_or(&"?");
+            let kind = lex::TYPES.get(t.token_type as usize).unwrap_or(&"?");
             shown.push(format!("{line}:{column} {:?} {kind}", String::from_utf16_lossy(word)));
         }
         insta::assert_snapshot!(format!("{text}----\n{}", shown.join("\n")));

@@ -4,9 +4,9 @@ use lsp_types::{DocumentSymbol, SymbolKind};
 use skel::ast::Span;
 use skel::explore;
 
-use super::commands::command_signature;
-use super::Document;
 use super::analysis;
+use super::Document;
+use skel_grammar::registry;
 
 pub fn symbols(doc: &Document) -> Vec<DocumentSymbol> {
     let statements = &doc.script.statements;
@@ -19,7 +19,7 @@ pub fn symbols(doc: &Document) -> Vec<DocumentSymbol> {
             #[allow(deprecated)]
             DocumentSymbol {
                 name: analysis::statement_name(&doc.text, s),
-                detail: Some(command_signature(s.command).to_string()),
+                detail: Some(registry::command(s.command).signature.to_string()),
                 kind: SymbolKind::FUNCTION,
                 tags: None,
                 deprecated: None,
