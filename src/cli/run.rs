@@ -20,7 +20,7 @@ use skel_runner::{
     builtin, mpsc, Cluster, Connection, DryRun, Ending, Failure, KubeCluster, ObjectFailure, Observer, Outcome, Phase,
     Progress, ReplaySummary, RunOptions, Speed, Step, Survey, Verb,
 };
-use skel_trace::{fsio, Event, Format, Section, TraceVisitor};
+use skel_trace::{fsio, Event, Format};
 use thiserror::Error;
 
 use super::apply::{self, Script, TraceInputError};
@@ -237,10 +237,9 @@ pub fn run(args: RunArgs, reporter: &Reporter) -> Result<(), Failed> {
     let path = trace_path.to_path_buf();
     let reader = std::thread::spawn(move || {
         let input = files::open_trace(&path, None)?;
-        let mut visitor = Sender { tx };
-        match skel_trace::read_trace(input.reader, input.format, &mut visitor) {
-            // The replay stopped early and dropped the receiver.
-            Ok(()) | Err(skel_trace::ReadError::Visitor(Closed)) => Ok(()),
+        // An event that cannot be sent: the replay stopped early and dropped the receiver.
+        match skel_trace::read_events(input.reader, input.format, |_, event| tx.blocking_send(event)) {
+            Ok(()) | Err(skel_trace::ReadError::Visitor(_)) => Ok(()),
             Err(skel_trace::ReadError::Trace(e)) => {
                 Err(Failed::error(TraceInputError { file: files::display(&path), inner: e }))
             }
@@ -374,40 +373,16 @@ fn rewrite(
 
 /// The first pass: what the preflight checks.
 fn survey(path: &Path, name: &str) -> Result<Survey, Failed> {
-    struct Visitor(Survey);
-    impl TraceVisitor for Visitor {
-        type Error = std::convert::Infallible;
-        fn section(&mut self, _: Section) -> Result<(), Self::Error> {
-            Ok(())
-        }
-        fn event(&mut self, _: usize, event: Event) -> Result<(), Self::Error> {
-            self.0.add(&event);
-            Ok(())
-        }
-    }
     let input = files::open_trace(path, None)?;
-    let mut visitor = Visitor(Survey::default());
-    match skel_trace::read_trace(input.reader, input.format, &mut visitor) {
-        Ok(()) => Ok(visitor.0),
+    let mut survey = Survey::default();
+    let read = skel_trace::read_events(input.reader, input.format, |_, event| {
+        survey.add(&event);
+        Ok::<_, std::convert::Infallible>(())
+    });
+    match read {
+        Ok(()) => Ok(survey),
         Err(skel_trace::ReadError::Trace(e)) => Err(apply::trace_failed(e, name)),
         Err(skel_trace::ReadError::Visitor(never)) => match never {},
-    }
-}
-
-/// The replay went away.
-struct Closed;
-
-struct Sender {
-    tx: mpsc::Sender<Event>,
-}
-
-impl TraceVisitor for Sender {
-    type Error = Closed;
-    fn section(&mut self, _: Section) -> Result<(), Closed> {
-        Ok(())
-    }
-    fn event(&mut self, _: usize, event: Event) -> Result<(), Closed> {
-        self.tx.blocking_send(event).map_err(|_| Closed)
     }
 }
 

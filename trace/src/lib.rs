@@ -7,6 +7,7 @@
 mod config;
 mod decode;
 mod error;
+mod events;
 pub mod fsio;
 mod index;
 mod lifecycles;
@@ -21,6 +22,7 @@ mod write;
 pub use config::{default_pod_spec_template_paths, Config, TrackedObjectConfig};
 pub use decode::{unsure_float, value_from};
 pub use error::{Location, ReadError, TraceError, MAX_DEPTH, OBJECT_MAX_DEPTH};
+pub use events::read_events;
 pub use index::check_index;
 pub use lifecycles::{PodLifecycle, PodLifecycleEntry, PodLifecycles};
 pub use model::{Event, Format, Manifest, Section, TRACE_VERSION};
