@@ -7,7 +7,6 @@
 //! (`window/showMessage`), once per problem.
 
 use std::collections::HashMap;
-use std::io::BufRead as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
@@ -18,8 +17,7 @@ use lsp_server::{Message, Notification};
 use lsp_types::notification::{Notification as _, ShowMessage};
 use lsp_types::{MessageType, ShowMessageParams};
 use skel::explore::KeyIndex;
-use skel_trace::fsio::{self, kind_name, FileReadError, Special};
-use skel_trace::{Event, Format, Section, TraceVisitor};
+use skel_trace::fsio::{self, kind_name, FileReadError, Special, TraceSource};
 
 use crate::engine::TraceIndex;
 
@@ -213,32 +211,25 @@ fn index(traces: &Weak<Traces>, jobs: &Receiver<PathBuf>) {
 /// Reads a trace as it streams by, into an index; the objects are not kept. At most `limit`
 /// bytes are read: a longer trace is indexed as far as they go (`cut`).
 fn load_trace(path: &Path, limit: u64) -> Result<TraceIndex, String> {
-    struct Indexer(KeyIndex);
-    impl TraceVisitor for Indexer {
-        type Error = std::convert::Infallible;
-        fn section(&mut self, _: Section) -> Result<(), Self::Error> {
-            Ok(())
-        }
-        fn event(&mut self, _: usize, event: Event) -> Result<(), Self::Error> {
-            event.applied_objs.iter().chain(&event.deleted_objs).for_each(|o| self.0.add(o));
-            Ok(())
-        }
-    }
-    // A FIFO, a device or a folder is refused without being opened (opening a FIFO waits for
-    // a writer).
-    let file = fsio::open(path, Special::Refuse).map_err(|e| e.to_string())?;
-    let cut = file.metadata().map_err(|e| FileReadError::Io(e).to_string())?.len() > limit;
-    let mut file = std::io::BufReader::new(std::io::Read::take(file, limit));
-    let format = Format::of_file(path, file.fill_buf().map_err(|e| e.to_string())?);
-    let mut indexer = Indexer(KeyIndex::with_stats());
-    match skel_trace::read_trace(&mut file, format, &mut indexer) {
+    // Through the trace front door: a FIFO, a device or a folder is refused without being
+    // opened (opening a FIFO waits for a writer); the format as the CLI finds it.
+    let input =
+        fsio::open_trace(TraceSource::File { path, special: Special::Refuse }, None).map_err(|e| e.to_string())?;
+    let cut = input.len.is_some_and(|len| len > limit);
+    let mut reader = std::io::Read::take(input.reader, limit);
+    let mut keys = KeyIndex::with_stats();
+    let read = skel_trace::read_events(&mut reader, input.format, |_, event| {
+        event.applied_objs.iter().chain(&event.deleted_objs).for_each(|o| keys.add(o));
+        Ok::<(), std::convert::Infallible>(())
+    });
+    match read {
         // Where the limit cuts the trace, it does not parse: what came before is indexed.
-        Err(_) if cut && file.get_ref().limit() == 0 => {}
+        Err(_) if cut && reader.limit() == 0 => {}
         Err(e) => return Err(e.to_string()),
         Ok(()) => {}
     }
     let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-    Ok(TraceIndex { name, keys: indexer.0, cut })
+    Ok(TraceIndex { name, keys, cut })
 }
 
 #[cfg(test)]
