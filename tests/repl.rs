@@ -209,7 +209,7 @@ fn quit_stops_reading() {
 #[test]
 fn help_lists_every_command() {
     let dir = folder();
-    let run = session(dir.path(), &[], ":help\n:help :match\n:help stats\n");
+    let run = session(dir.path(), &[], ":help\n:help :match\n:help stats\n:help modify\n");
     assert_eq!(run.code, 0);
     insta::assert_snapshot!("help", run.stdout);
 }

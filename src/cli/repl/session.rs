@@ -477,6 +477,11 @@ impl Session {
 
     fn help(&mut self, arg: Arg<'_>) {
         let st = self.style;
+        if let Some(c) = skel_grammar::registry::by_name(arg.text) {
+            // `:help modify`: the statement's signature and what it does.
+            self.say(format!("{}  {}", st.cyan(c.signature), c.doc));
+            return;
+        }
         if !arg.text.is_empty() {
             // `:help :match` or `:help match`: that command's line.
             let name = match arg.text.trim_start_matches(':') {
@@ -495,14 +500,29 @@ impl Session {
             }
             return;
         }
-        self.say("Type a SKEL statement, ending with `;` (it may span lines), to apply it to the trace:");
-        self.say(format!("  {}", st.cyan("modify(kind == \"CronJob\", apiVersion = \"batch/v1\");")));
-        self.say("or a command:");
-        let width = COMMANDS.iter().map(|c| c.0.len() + c.1.len() + 1).max().unwrap_or(0);
-        for (name, args, what) in COMMANDS {
-            let usage = if args.is_empty() { name.to_string() } else { format!("{name} {args}") };
+        let statements = skel_grammar::registry::COMMANDS;
+        let usages: Vec<String> = COMMANDS
+            .iter()
+            .map(|(name, args, _)| if args.is_empty() { name.to_string() } else { format!("{name} {args}") })
+            .collect();
+        let width = usages
+            .iter()
+            .map(|u| u.chars().count())
+            .chain(statements.iter().map(|c| c.signature.chars().count() + 1))
+            .max()
+            .unwrap_or(0);
+        let line = |usage: &str, what: &str| {
             let pad = " ".repeat(width.saturating_sub(usage.chars().count()));
-            self.say(format!("  {}{pad}  {what}", st.cyan(&usage)));
+            format!("  {}{pad}  {what}", st.cyan(usage))
+        };
+        self.say("Type a SKEL statement, ending with `;` (it may span lines), to apply it to the trace:");
+        for c in &statements {
+            self.say(line(&format!("{};", c.signature), c.summary));
+        }
+        self.say(format!("  e.g. {}", st.cyan("modify(kind == \"CronJob\", apiVersion = \"batch/v1\");")));
+        self.say("or a command:");
+        for (usage, (_, _, what)) in usages.iter().zip(COMMANDS) {
+            self.say(line(usage, what));
         }
         self.say("Tab completes commands and field paths from the trace; Ctrl-C cancels the input.");
     }
