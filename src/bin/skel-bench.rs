@@ -7,8 +7,12 @@
 //! reused when present), runs `skel apply` on it with an empty script (the floor: read, decode,
 //! encode, write), a CronJob migration and `examples/sanitize.skel`, and `skel check` of it for
 //! Kubernetes 1.25, and prints a markdown table of the best wall time, throughput and peak RSS of
-//! each. This is a benchmark, not a test: it
-//! checks that the commands succeed, never how fast they are.
+//! each. Then, on traces up to `--repl-max-mb`, it pipes sessions into `skel repl` (open,
+//! `:stats`, a statement, the sanitize script one statement at a time, `:match`, `:get`, and five
+//! statements with undos, redos and `:write`) and prints a second table against issue 16's
+//! targets, as ratios to the floor; the last session's `:write` must be the bytes `skel apply`
+//! of its `:save`d script writes. This is a benchmark, not a test: it checks that the commands
+//! succeed, never how fast they are.
 //!
 //! Peak RSS is the child's `VmHWM` (the kernel's high-water mark of its resident set), sampled
 //! from `/proc/<pid>/status` every millisecond while it runs. `VmHWM` only grows, so a sample sees
@@ -92,6 +96,12 @@ struct Args {
     /// Do not run jq even if it is installed.
     #[arg(long)]
     no_jq: bool,
+    /// The largest trace `skel repl` is run on, in MB; 0: no REPL rows. Today's REPL holds the
+    /// trace in memory, a copy per statement for undo: the sanitize session peaks at about 220
+    /// times the trace's size (2.2 GB on 10 MB), so the default stays at 10 until issue 16 makes
+    /// it stream.
+    #[arg(long, default_value_t = 10)]
+    repl_max_mb: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -248,18 +258,41 @@ fn run(args: &Args) -> Result<bool, String> {
         }
     }
 
+    let mut repl = Vec::new();
+    for &size_mb in args.sizes.iter().filter(|&&s| s <= args.repl_max_mb) {
+        for &format in &args.formats {
+            let trace = ensure_trace(&args.data_dir, size_mb, format)?;
+            let floor = rows
+                .iter()
+                .find(|r| r.size_mb == size_mb && r.format == format && r.script == "floor")
+                .and_then(|r| r.result.as_ref().ok())
+                .map(|m| m.time);
+            repl.extend(repl_rows(args, &skel, &trace, size_mb, format, floor));
+        }
+    }
+
     print!("{}", header(args, &skel, jq.as_deref()));
     print!("{}", table(&rows));
+    if !repl.is_empty() {
+        println!();
+        print!("{}", repl_table(&repl));
+    }
     let failures: Vec<&Row> = rows.iter().filter(|r| r.result.is_err()).collect();
-    if !failures.is_empty() {
+    let repl_failures: Vec<&ReplRow> = repl.iter().filter(|r| r.result.is_err()).collect();
+    if !failures.is_empty() || !repl_failures.is_empty() {
         println!();
         for row in &failures {
             if let Err(e) = &row.result {
                 println!("- {} MB {:?} {}: {e}", row.size_mb, row.format, row.script);
             }
         }
+        for row in &repl_failures {
+            if let Err(e) = &row.result {
+                println!("- {} MB {:?} repl {}: {e}", row.size_mb, row.format, row.session);
+            }
+        }
     }
-    Ok(failures.is_empty())
+    Ok(failures.is_empty() && repl_failures.is_empty())
 }
 
 /// `--skel`, or the `skel` next to this executable; it must exist.
@@ -395,11 +428,26 @@ fn run_child(
     stdout_to: Option<&Path>,
     ok: &[i32],
 ) -> Result<(Duration, Option<u64>), String> {
+    run_child_with_input(cmd, name, stdout_to, None, ok)
+}
+
+/// `run_child`, with stdin read from `stdin_from` (else empty).
+fn run_child_with_input(
+    cmd: &mut Command,
+    name: &str,
+    stdout_to: Option<&Path>,
+    stdin_from: Option<&Path>,
+    ok: &[i32],
+) -> Result<(Duration, Option<u64>), String> {
     if let Some(path) = stdout_to {
         let file = File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
         cmd.stdout(file);
     }
-    cmd.stdin(Stdio::null()).stderr(Stdio::piped());
+    match stdin_from {
+        Some(path) => cmd.stdin(File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?),
+        None => cmd.stdin(Stdio::null()),
+    };
+    cmd.stderr(Stdio::piped());
     let started = Instant::now();
     let mut child = cmd.spawn().map_err(|e| format!("cannot run {name}: {e}"))?;
     let pid = child.id();
@@ -445,6 +493,201 @@ fn vm_hwm_kb(pid: u32, name: &str) -> Option<u64> {
     }
     let line = lines.find(|l| l.starts_with("VmHWM:"))?;
     line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse().ok()
+}
+
+// ------------------------------------------------------------------------------ the REPL
+
+/// What a REPL session is held to (issue 16's targets), against the floor's time measured in
+/// the same run.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// The session's whole time at most this many floors (opening the trace included).
+    Total(f64),
+    /// The time past opening the trace (per statement when the session has several) at most
+    /// this many floors.
+    Step(f64),
+    /// Peak RSS at most this fraction of the trace's size, and `:write` the bytes `skel apply`
+    /// of the `:save`d script writes.
+    Memory(f64),
+    /// None: the time of opening alone, which the steps are measured from.
+    Baseline,
+}
+
+/// One REPL session: what is typed into `skel repl TRACE`, piped.
+struct Session {
+    name: &'static str,
+    input: String,
+    /// The statements it applies (a step's time is divided among them).
+    statements: u32,
+    target: Target,
+}
+
+/// One row of the REPL table.
+struct ReplRow {
+    size_mb: u64,
+    format: FormatArg,
+    session: &'static str,
+    input: u64,
+    result: Result<Measurement, String>,
+    /// The step's time: the session's past the `open` session's, per statement.
+    step: Option<Duration>,
+    floor: Option<Duration>,
+    target: Target,
+    /// Whether `:write` wrote what `skel apply` of the `:save`d script writes (memory rows).
+    same_bytes: Option<bool>,
+}
+
+/// The sessions, the `open` baseline first.
+fn sessions(out: &Path, saved: &Path) -> Vec<Session> {
+    let sanitize_statements = SANITIZE.matches(';').count();
+    let five: String = std::iter::once(MIGRATE).chain(SANITIZE.split_inclusive(';').take(4)).collect();
+    vec![
+        Session { name: "open", input: ":quit\n".into(), statements: 0, target: Target::Baseline },
+        Session { name: "open + :stats", input: ":stats\n".into(), statements: 0, target: Target::Total(2.0) },
+        Session { name: "migrate", input: format!("{MIGRATE}\n"), statements: 1, target: Target::Step(2.0) },
+        Session {
+            name: "sanitize, one statement at a time",
+            input: format!("{SANITIZE}\n"),
+            statements: u32::try_from(sanitize_statements).unwrap_or(1),
+            target: Target::Step(2.0),
+        },
+        Session {
+            name: ":match",
+            input: ":match kind == \"CronJob\" && apiVersion == \"batch/v1beta1\"\n".into(),
+            statements: 1,
+            target: Target::Step(1.5),
+        },
+        Session {
+            name: ":get",
+            input: ":get spec.schedule where kind == \"CronJob\"\n".into(),
+            statements: 1,
+            target: Target::Step(1.5),
+        },
+        Session {
+            name: "5 statements, 3 undos, 2 redos, :write",
+            input: format!(
+                "{five}\n:undo\n:undo\n:undo\n:redo\n:redo\n:write {}\n:save {}\n",
+                out.display(),
+                saved.display()
+            ),
+            statements: 5,
+            target: Target::Memory(0.5),
+        },
+    ]
+}
+
+/// Runs the REPL sessions on a trace.
+fn repl_rows(
+    args: &Args,
+    skel: &Path,
+    trace: &TraceFile,
+    size_mb: u64,
+    format: FormatArg,
+    floor: Option<Duration>,
+) -> Vec<ReplRow> {
+    let id = std::process::id();
+    let out = args.data_dir.join(format!("repl-out-{id}.{}", format.extension()));
+    let applied = args.data_dir.join(format!("repl-apply-{id}.{}", format.extension()));
+    let saved = args.data_dir.join(format!("repl-saved-{id}.skel"));
+    let input = args.data_dir.join(format!("repl-input-{id}.txt"));
+    let mut rows: Vec<ReplRow> = Vec::new();
+    let mut open: Option<Duration> = None;
+    for session in sessions(&out, &saved) {
+        eprintln!("skel-bench: {size_mb} MB {format:?}: skel repl, {} ...", session.name);
+        let mut same_bytes = None;
+        let result = fs::write(&input, &session.input)
+            .map_err(|e| format!("cannot write {}: {e}", input.display()))
+            .and_then(|()| {
+                measure(args.runs, &out, || {
+                    let mut cmd = Command::new(skel);
+                    cmd.arg("repl").arg(&trace.path).stdout(Stdio::null());
+                    let measured = run_child_with_input(&mut cmd, "skel", None, Some(&input), &[0])?;
+                    if let Target::Memory(_) = session.target {
+                        same_bytes = Some(same_as_apply(skel, &saved, &trace.path, &out, &applied)?);
+                    }
+                    Ok(measured)
+                })
+            });
+        for file in [&applied, &saved] {
+            let _ = fs::remove_file(file);
+        }
+        let time = result.as_ref().ok().map(|m| m.time);
+        if let Target::Baseline = session.target {
+            open = time;
+        }
+        let step = match (time, open, session.target) {
+            (Some(t), Some(o), Target::Step(_)) => Some(t.saturating_sub(o) / session.statements.max(1)),
+            _ => None,
+        };
+        rows.push(ReplRow {
+            size_mb,
+            format,
+            session: session.name,
+            input: trace.bytes,
+            result,
+            step,
+            floor,
+            target: session.target,
+            same_bytes,
+        });
+    }
+    let _ = fs::remove_file(&input);
+    rows
+}
+
+/// Whether `out` (a REPL's `:write`) holds the bytes `skel apply SAVED TRACE` writes.
+fn same_as_apply(skel: &Path, saved: &Path, trace: &Path, out: &Path, applied: &Path) -> Result<bool, String> {
+    let mut cmd = Command::new(skel);
+    cmd.arg("apply").arg(saved).arg(trace).arg("-o").arg(applied).arg("-q").stdout(Stdio::null());
+    run_child(&mut cmd, "skel", None, &[0])?;
+    let read = |p: &Path| fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    Ok(read(out)? == read(applied)?)
+}
+
+/// The REPL's markdown table.
+fn repl_table(rows: &[ReplRow]) -> String {
+    let mut t = String::new();
+    t.push_str(
+        "| size | format | skel repl session | time s | step s | step vs floor | peak RSS MB | target | met |\n",
+    );
+    t.push_str("|---:|---|---|---:|---:|---:|---:|---|---|\n");
+    for row in rows {
+        let format = match row.format {
+            FormatArg::Json => "json",
+            FormatArg::Msgpack => "msgpack",
+        };
+        let ratio = |d: Duration| row.floor.map(|f| d.as_secs_f64() / f.as_secs_f64().max(1e-9));
+        let cells = match &row.result {
+            Ok(m) => {
+                let rss_mb = m.peak_rss_kb.map(|kb| kb as f64 * 1024.0 / MB);
+                let step_ratio = row.step.and_then(ratio);
+                let (target, met) = match row.target {
+                    Target::Baseline => (String::new(), None),
+                    Target::Total(x) => (format!("time ≤ {x}× floor"), ratio(m.time).map(|r| r <= x)),
+                    Target::Step(x) => (format!("step ≤ {x}× floor"), step_ratio.map(|r| r <= x)),
+                    Target::Memory(x) => (
+                        format!("RSS ≤ {x}× trace, :write = apply"),
+                        rss_mb.map(|mb| mb <= x * row.input as f64 / MB && row.same_bytes == Some(true)),
+                    ),
+                };
+                let same = match row.same_bytes {
+                    Some(false) => " (:write differs from apply)",
+                    _ => "",
+                };
+                [
+                    format!("{:.3}", m.time.as_secs_f64()),
+                    row.step.map_or_else(String::new, |s| format!("{:.3}", s.as_secs_f64())),
+                    step_ratio.map_or_else(String::new, |r| format!("{r:.2}")),
+                    rss_mb.map_or_else(|| "n/a".into(), |mb| format!("{mb:.1}")),
+                    target,
+                    met.map_or_else(String::new, |ok| format!("{}{same}", if ok { "yes" } else { "no" })),
+                ]
+            }
+            Err(_) => ["failed".into(), String::new(), String::new(), String::new(), String::new(), String::new()],
+        };
+        let _ = writeln!(t, "| {} MB | {format} | {} | {} |", row.size_mb, row.session, cells.join(" | "));
+    }
+    t
 }
 
 /// The header: date, machine, commands and how to read the table.
@@ -499,6 +742,16 @@ fn header(args: &Args, skel: &Path, jq: Option<&str>) -> String {
         skel.display()
     );
     let _ = writeln!(h, "- {jq_line}");
+    if args.repl_max_mb > 0 {
+        let _ = writeln!(
+            h,
+            "- skel repl (traces up to {} MB, `--repl-max-mb`): each session piped into `{} repl TRACE`, its \
+             answers to /dev/null; step = the session's time past the `open` session's (per statement when it \
+             applies several), compared with the floor; targets are issue 16's",
+            args.repl_max_mb,
+            skel.display()
+        );
+    }
     let _ = writeln!(
         h,
         "- traces: synthetic (skel_trace::synth, seed {SEED}) in {}; best of {} run(s); MB = 10^6 bytes",
