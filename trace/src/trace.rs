@@ -122,6 +122,8 @@ impl Trace {
         let mut writer = TraceWriter::new(w, f);
         writer.section(&Section::Version(self.version))?;
         writer.section(&Section::Config(self.config.clone()))?;
+        // The events array keeps its place (after the config) even when it is empty.
+        writer.begin_events()?;
         for event in &self.events {
             writer.event(event)?;
         }
@@ -155,6 +157,16 @@ mod tests {
             let out = trace.write(Cursor::new(Vec::new()), format)?.into_inner();
             assert_eq!(Trace::read(out.as_slice(), format)?, trace);
         }
+        Ok(())
+    }
+
+    /// SimKube's key order, events or not: `events` right after `config`.
+    #[test]
+    fn an_empty_events_array_keeps_its_place() -> Result<(), TraceError> {
+        let out = Trace::default().write(Cursor::new(Vec::new()), Format::Json)?.into_inner();
+        let text = String::from_utf8_lossy(&out);
+        let at = |key: &str| text.find(&format!("\"{key}\"")).unwrap_or(usize::MAX);
+        assert!(at("config") < at("events") && at("events") < at("index"), "{text}");
         Ok(())
     }
 }
