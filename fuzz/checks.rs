@@ -125,7 +125,8 @@ fn run_error(e: &RunError) -> String {
     format!("{e} [at {}]", e.span)
 }
 
-/// Runs the program over the sample trace's events in memory (what the REPL and `skel run` do).
+/// Runs the program over the sample trace's events in memory, by the reference runner
+/// (`skel::transform::EventProcessor`, every object decoded whole).
 fn run_in_memory(program: &Program) -> RunOutcome {
     let trace = Trace::read(SAMPLE_TRACE.as_bytes(), Format::Json).map_err(|e| format!("sample trace: {e}"))?;
     let mut processor = EventProcessor::new(program);

@@ -25,7 +25,7 @@ use crate::kube::shape::Reads;
 use crate::kube::KubeVersion;
 use crate::lazy;
 use crate::node::Node;
-use crate::transform::{run_object, timed_inserts, RunError, Summary};
+use crate::transform::{run_object, timed_inserts, MatchedObject, RunError, Summary};
 use crate::upgrade::Scanner;
 use crate::vm::Vm;
 
@@ -41,12 +41,22 @@ pub struct StreamOptions {
     /// Whether the trace's `config.trackedObjects` keys and `pod_lifecycles` owners follow the
     /// kinds the program moves to another apiVersion (`Program::api_moves`).
     pub follow_api_versions: bool,
+    /// Where relative times (`@t`, `insert`) count from; `None`: the first event's `ts`. (The
+    /// REPL counts from the trace as loaded, whose first events a statement may have dropped.)
+    pub start_ts: Option<i64>,
 }
 
 impl StreamOptions {
     pub fn new(input_format: Format, output_format: Format) -> Self {
         let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
-        StreamOptions { jobs, input_format, output_format, batch_bytes: 1 << 20, follow_api_versions: false }
+        StreamOptions {
+            jobs,
+            input_format,
+            output_format,
+            batch_bytes: 1 << 20,
+            follow_api_versions: false,
+            start_ts: None,
+        }
     }
 }
 
@@ -71,6 +81,18 @@ impl From<Box<RunError>> for StreamError {
     }
 }
 
+/// Why the pipeline of `transform` stopped early: an error, or `stop` said so.
+enum Halt {
+    Failed(StreamError),
+    Stopped,
+}
+
+impl<E: Into<StreamError>> From<E> for Halt {
+    fn from(e: E) -> Self {
+        Halt::Failed(e.into())
+    }
+}
+
 /// Streams `input` through `program` into `writer`; returns the counts. On error nothing more
 /// is written (the caller discards the output).
 pub fn transform<R, W>(
@@ -79,6 +101,41 @@ pub fn transform<R, W>(
     writer: &mut TraceWriter<W>,
     opts: StreamOptions,
 ) -> Result<Summary, StreamError>
+where
+    R: Read + Send,
+    W: Write + Seek,
+{
+    // Nothing says to stop: the run ends with the input, or an error.
+    Ok(run(program, input, writer, opts, None, &|| false)?.unwrap_or_default())
+}
+
+/// `transform`, recording every object a statement matches, in input order (the REPL's
+/// answer: what matched, and each changed object before and after), and asking `stop` before
+/// each event: `Ok(None)` when it said to (the output is then incomplete).
+pub fn transform_recording<R, W>(
+    program: &Program,
+    input: R,
+    writer: &mut TraceWriter<W>,
+    opts: StreamOptions,
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Result<Option<(Summary, Vec<MatchedObject>)>, StreamError>
+where
+    R: Read + Send,
+    W: Write + Seek,
+{
+    let mut matched = Vec::new();
+    let summary = run(program, input, writer, opts, Some(&mut matched), stop)?;
+    Ok(summary.map(|s| (s, matched)))
+}
+
+fn run<R, W>(
+    program: &Program,
+    input: R,
+    writer: &mut TraceWriter<W>,
+    opts: StreamOptions,
+    mut record: Option<&mut Vec<MatchedObject>>,
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Result<Option<Summary>, StreamError>
 where
     R: Read + Send,
     W: Write + Seek,
@@ -93,22 +150,33 @@ where
     let mut written = Written {
         program,
         format: opts.output_format,
-        start_ts: None,
+        start_ts: opts.start_ts,
         latest_ts: None,
         events: false,
         late_done: false,
         follow: opts.follow_api_versions,
     };
-    in_order(
+    let recording = record.is_some();
+    let ran = in_order(
         splitter,
         opts.jobs,
         |unit| unit,
-        || Worker::new(program, opts, &pool),
+        || Worker::new(program, opts, &pool, recording, stop),
         |worker: &mut Worker<'_>, unit: Unit| worker.work(unit),
-        |done| write(writer, done, &mut summary, &pool, &mut written),
-    )?;
+        |mut done| {
+            if let (Some(all), Done::Events(e)) = (record.as_deref_mut(), &mut done) {
+                all.append(&mut e.matched);
+            }
+            Ok(write(writer, done, &mut summary, &pool, &mut written)?)
+        },
+    );
+    match ran {
+        Ok(()) => {}
+        Err(Halt::Stopped) => return Ok(None),
+        Err(Halt::Failed(e)) => return Err(e),
+    }
     write_late_inserts(writer, &mut summary, &mut written)?;
-    Ok(summary)
+    Ok(Some(summary))
 }
 
 /// How `visit` reads.
@@ -303,6 +371,8 @@ struct Encoded {
     bytes: Vec<u8>,
     count: u64,
     summary: Summary,
+    /// The objects a statement matched, when recording.
+    matched: Vec<MatchedObject>,
     /// The trace's first `ts`, and the largest `ts` up to the batch's end, when known.
     start_ts: Option<i64>,
     latest_ts: Option<i64>,
@@ -392,7 +462,14 @@ fn write_late_inserts<W: Write + Seek>(
     if late.is_empty() {
         return Ok(());
     }
-    let mut out = Encoded { bytes: Vec::new(), count: 0, summary: Summary::default(), start_ts: None, latest_ts: None };
+    let mut out = Encoded {
+        bytes: Vec::new(),
+        count: 0,
+        summary: Summary::default(),
+        matched: Vec::new(),
+        start_ts: None,
+        latest_ts: None,
+    };
     for (t, manifests) in late {
         new_event(&mut out, format, t, &manifests)?;
     }
@@ -582,16 +659,25 @@ struct Worker<'p> {
     raw_ok: bool,
     /// Where an event's changed manifests are encoded before the event is.
     scratch: Vec<u8>,
+    /// Whether the objects statements match are recorded (`transform_recording`).
+    record: bool,
+    stop: &'p (dyn Fn() -> bool + Sync),
 }
 
 impl<'p> Worker<'p> {
-    fn new(program: &'p Program, opts: StreamOptions, pool: &Arc<BufferPool>) -> Self {
+    fn new(
+        program: &'p Program,
+        opts: StreamOptions,
+        pool: &Arc<BufferPool>,
+        record: bool,
+        stop: &'p (dyn Fn() -> bool + Sync),
+    ) -> Self {
         let pool = Arc::clone(pool);
         let raw_ok = opts.input_format == opts.output_format;
-        Worker { program, pool, vm: None, opts, raw_ok, scratch: Vec::new() }
+        Worker { program, pool, vm: None, opts, raw_ok, scratch: Vec::new(), record, stop }
     }
 
-    fn work(&mut self, unit: Unit) -> Result<Done, StreamError> {
+    fn work(&mut self, unit: Unit) -> Result<Done, Halt> {
         match unit {
             Unit::Section(s) => Ok(Done::Section(s)),
             Unit::Events(batch) => {
@@ -602,28 +688,34 @@ impl<'p> Worker<'p> {
         }
     }
 
-    fn batch(&mut self, batch: &EventBatch) -> Result<Encoded, StreamError> {
+    fn batch(&mut self, batch: &EventBatch) -> Result<Encoded, Halt> {
+        let start_ts = self.opts.start_ts.or(batch.start_ts);
         let mut out = Encoded {
             bytes: self.pool.get(),
             count: 0,
             summary: Summary::default(),
-            start_ts: batch.start_ts,
+            matched: Vec::new(),
+            start_ts,
             latest_ts: None,
         };
-        let inserts = timed_inserts(self.program, batch.start_ts)?;
+        let inserts = timed_inserts(self.program, start_ts)?;
         // The largest `ts` before each event: inserts between it and the event go in a new
         // event (an event no later gets none).
         let mut latest = batch.latest_ts;
         // Every statement runs on every object: every manifest will be decoded, so decode the
-        // event and its manifests in one pass.
-        let one_pass = self.raw_ok && self.program.dispatch.is_none() && !self.program.stmts.is_empty();
+        // event and its manifests in one pass (not when recording: a matched object's bytes are
+        // decoded again for its value before).
+        let one_pass = self.raw_ok && self.program.dispatch.is_none() && !self.program.stmts.is_empty() && !self.record;
         for (index, bytes, at) in batch.events() {
+            if (self.stop)() {
+                return Err(Halt::Stopped);
+            }
             if one_pass {
                 if let Some(event) = lazy::decode_event(bytes, self.opts.input_format, &self.program.shape) {
                     let applied = event.applied_objs.into_iter().map(Input::Node).collect();
                     let deleted = event.deleted_objs.into_iter().map(Input::Node).collect();
                     let here = Inserts::at(&inserts, index, latest, event.ts);
-                    self.event(index, event.ts, [applied, deleted], batch.start_ts, &mut out, here)?;
+                    self.event(index, event.ts, [applied, deleted], start_ts, &mut out, here)?;
                     latest = latest.max(Some(event.ts));
                     continue;
                 }
@@ -641,7 +733,7 @@ impl<'p> Worker<'p> {
                 }
             };
             let here = Inserts::at(&inserts, index, latest, ts);
-            self.event(index, ts, lists, batch.start_ts, &mut out, here)?;
+            self.event(index, ts, lists, start_ts, &mut out, here)?;
             latest = latest.max(Some(ts));
         }
         out.latest_ts = latest;
@@ -690,6 +782,14 @@ impl<'p> Worker<'p> {
                         ..Location::default()
                     })
                 };
+                // When recording, what the object was (its bytes, or its value): decoded again
+                // for the record if a statement matches it.
+                let was = match &input {
+                    _ if !self.record || !may_match => Was::Unknown,
+                    Input::Raw(m) => Was::Bytes(m.bytes),
+                    Input::Value(v) => Was::Value(v.clone()),
+                    Input::Node(n) => Was::Value(n.to_value(format)),
+                };
                 let mut node = match input {
                     Input::Raw(m) if !may_match && raw_ok => {
                         kept.push(Kept::Bytes(m.bytes));
@@ -701,8 +801,31 @@ impl<'p> Worker<'p> {
                     Input::Value(v) => Node::from_value(&v),
                     Input::Node(n) => n,
                 };
-                let deleted = may_match
-                    && run_object(vm, &mut node, ts, (index, name, i), program, &mut out.summary, format)?.deleted;
+                let outcome = match may_match {
+                    true => Some(run_object(vm, &mut node, ts, (index, name, i), program, &mut out.summary, format)?),
+                    false => None,
+                };
+                let deleted = outcome.is_some_and(|o| o.deleted);
+                if let Some(o) = outcome.filter(|o| o.matched && self.record) {
+                    let before = match was {
+                        Was::Bytes(bytes) => decode_manifest(bytes, format).map_err(locate)?,
+                        Was::Value(v) => v,
+                        Was::Unknown => node.to_value(format),
+                    };
+                    let modified = o.modified && !o.deleted;
+                    let (kind, _) = crate::explore::describe(&before);
+                    out.matched.push(MatchedObject {
+                        event: index,
+                        ts,
+                        list: name,
+                        index: i,
+                        kind,
+                        after: modified.then(|| node.to_value(format)),
+                        before: (o.modified || o.deleted).then_some(before),
+                        modified,
+                        deleted: o.deleted,
+                    });
+                }
                 if !deleted {
                     let start = scratch.len();
                     node.encode(scratch, out_format)?;
@@ -746,6 +869,13 @@ impl<'a> Inserts<'a> {
     }
 }
 
+/// What an object was before the statements ran, for the record.
+enum Was<'a> {
+    Unknown,
+    Bytes(&'a [u8]),
+    Value(Value),
+}
+
 /// One manifest of an event as it comes in: still bytes, decoded by the careful decoder, or
 /// decoded lazily.
 enum Input<'a> {
@@ -770,5 +900,88 @@ impl<'a> Kept<'a> {
             Kept::Bytes(b) => b,
             Kept::Encoded(from, to) => scratch.get(from..to).unwrap_or(&[]),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::transform::{apply_events, EventProcessor};
+    use serde_json::json;
+    use skel_trace::{Event, Trace};
+    use std::io::Cursor;
+
+    fn trace(format: Format) -> Vec<u8> {
+        let cj = |name: &str| json!({"apiVersion": "batch/v1beta1", "kind": "CronJob", "metadata": {"name": name}});
+        let pod = |name: &str| json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}});
+        let events = (0..40)
+            .map(|i| Event {
+                ts: 100 + 30 * i,
+                applied_objs: vec![cj(&format!("c{i}")), pod(&format!("p{i}"))],
+                deleted_objs: if i % 3 == 0 { vec![pod(&format!("gone{i}"))] } else { vec![] },
+            })
+            .collect();
+        let t = Trace { events, ..Trace::default() };
+        t.write(Cursor::new(Vec::new()), format).unwrap().into_inner()
+    }
+
+    /// What `transform_recording` gives, jobs and batches as given.
+    fn recorded(
+        src: &str,
+        format: Format,
+        jobs: usize,
+        start_ts: Option<i64>,
+    ) -> (Vec<Event>, Summary, Vec<MatchedObject>) {
+        let program = crate::compile(src).expect("compiles").program;
+        let mut writer = TraceWriter::new(Cursor::new(Vec::new()), format);
+        let opts = StreamOptions { jobs, batch_bytes: 200, start_ts, ..StreamOptions::new(format, format) };
+        let input = trace(format);
+        let (summary, matched) =
+            transform_recording(&program, input.as_slice(), &mut writer, opts, &|| false).unwrap().unwrap();
+        let out = writer.finish().unwrap().into_inner();
+        (Trace::read(out.as_slice(), format).unwrap().events, summary, matched)
+    }
+
+    /// The stream records what the reference runner records, in the same order, for any jobs,
+    /// with times counted from the start it is given.
+    #[test]
+    fn recording_matches_the_reference_runner() {
+        let scripts = [
+            r#"modify(kind == "CronJob", apiVersion = "batch/v1"); delete(kind == "Pod" && @t > 10m);"#,
+            r#"remove(metadata.name); insert(@t == 95s, {"kind": "Namespace", "metadata": {"name": "n"}});"#,
+            r#"delete(kind == "Pod" && metadata.name =~ "^gone");"#,
+        ];
+        for src in scripts {
+            for start in [None, Some(40)] {
+                let program = crate::compile(src).expect("compiles").program;
+                let input = Trace::read(trace(Format::Json).as_slice(), Format::Json).unwrap();
+                let mut reference = EventProcessor::record(&program);
+                if let Some(start) = start {
+                    reference = reference.starting_at(start).unwrap();
+                }
+                let events = apply_events(&mut reference, input.events, &|| false).unwrap().unwrap();
+                for format in [Format::Json, Format::Msgpack] {
+                    for jobs in [1, 3] {
+                        let (out, summary, matched) = recorded(src, format, jobs, start);
+                        let here = format!("{src} from {start:?}, {format:?}, {jobs} jobs");
+                        assert_eq!(out, events, "{here}");
+                        assert_eq!(Some(&matched), reference.matched.as_ref(), "{here}");
+                        assert_eq!(summary.objects_matched, reference.summary.objects_matched, "{here}");
+                        assert_eq!(summary.events_pruned, reference.summary.events_pruned, "{here}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn stop_stops_the_stream() {
+        let program = crate::compile("remove(status);").expect("compiles").program;
+        let mut writer = TraceWriter::new(Cursor::new(Vec::new()), Format::Json);
+        let opts = StreamOptions { jobs: 2, batch_bytes: 200, ..StreamOptions::new(Format::Json, Format::Json) };
+        let input = trace(Format::Json);
+        let ran = transform_recording(&program, input.as_slice(), &mut writer, opts, &|| true).unwrap();
+        assert!(ran.is_none());
     }
 }

@@ -1,5 +1,8 @@
-//! Streams a trace through a program: each event's objects run through the VM, deleted objects
-//! are dropped, emptied events are pruned, and everything else is handed to the writer.
+//! What a run of a program over a trace reports (`Summary`, `RunError`, `MatchedObject`), and
+//! the reference runner: `EventProcessor` and `Transform` run a program over whole decoded
+//! events, one at a time, the simplest way. No command runs on them (`skel apply` and the REPL
+//! run `skel::stream`); the conformance, insert and fuzz tests compare `skel::stream`'s lazy,
+//! parallel pipeline with them.
 
 use std::fmt;
 
@@ -109,7 +112,8 @@ pub struct EventProcessor<'p> {
     pub matched: Option<Vec<MatchedObject>>,
 }
 
-/// An object some statement matched, as `EventProcessor::record` keeps it.
+/// An object some statement matched, as `stream::transform_recording` and
+/// `EventProcessor::record` keep it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MatchedObject {
     /// The event's index in the input.

@@ -9,13 +9,15 @@ use std::rc::Rc;
 use miette::Diagnostic;
 use serde_json::Value;
 use skel::node::Node;
-use skel::transform::{apply_events, describe_object, EventProcessor, MatchedObject, RunError, Summary};
+use skel::stream::{self, StreamError, StreamOptions};
+use skel::transform::{describe_object, MatchedObject, RunError, Summary};
 use skel::{Program, Vm};
-use skel_trace::{Event, Format, Trace};
+use skel_trace::{Event, Format, Section, Trace, TraceError, TraceWriter};
 
 use super::diff;
 use super::error::ReplError;
 use super::style::Style;
+use crate::cli::apply::TraceInputError;
 use crate::cli::files::{self, Output};
 use crate::cli::{report, Failed};
 use skel::explore::{self as query, Address, KeyIndex, Object};
@@ -224,35 +226,29 @@ impl Session {
         // The trace as loaded, and where its time starts: every statement counts `@t` from it.
         let original = self.undo.first().map_or(&loaded.trace.events, |s| &s.events);
         let start = original.first().map_or(0, |e| e.ts);
-        let original = (!self.undo.is_empty()).then(|| original.clone());
-        let current = loaded.trace.events.clone();
-        super::clear_interrupt();
-        let mut processor = match EventProcessor::record(&compiled.program).starting_at(start) {
-            Ok(p) => p,
-            Err(e) => return self.error(*e, src),
-        };
-        let events = match apply_events(&mut processor, current, &super::interrupted) {
-            Ok(Some(events)) => events,
+        // Kept only when an earlier statement inserted objects (see below).
+        let original = self.undo.iter().any(|s| s.inserts).then(|| original.clone());
+        let ran = Session::replay(&loaded.trace, &compiled.program, &loaded.trace.events, start);
+        let Replay { events, mut matched, mut summary } = match ran {
+            Ok(Some(ran)) => ran,
             Ok(None) => return self.say("interrupted; the trace is unchanged"),
-            Err(e) => return self.error(*e, src),
+            Err(e) => return self.stream_failed(e, src),
         };
-        let mut matched = processor.matched.take().unwrap_or_default();
-        let mut summary = processor.summary;
         let mut on_loaded = false;
         // What `:save` writes is one script, run in one pass by `skel apply`; the trace must be
         // what that gives. It differs from this statement's own pass (with times counted from
         // the loaded start) only when an earlier `insert` added objects: a script's statements
         // never see them. Then the whole script is replayed over the loaded trace.
-        let events = match original.filter(|_| self.undo.iter().any(|s| s.inserts)) {
+        let events = match original {
             None => events,
             Some(original) => {
                 let history = self.undo.iter().map(|s| s.source.as_str()).collect::<Vec<_>>().join("\n");
                 let whole = format!("{history}\n{}", src.trim());
-                let Some(truth) = self.replay(&whole, &original, start) else { return };
+                let Some(truth) = self.replay_script(&whole, &original, start) else { return };
                 if truth.events == events {
                     events
                 } else {
-                    let Some(before) = self.replay(&history, &original, start) else { return };
+                    let Some(before) = self.replay_script(&history, &original, start) else { return };
                     self.say(self.style.yellow(
                         "note: as one script (what `:save` writes), this statement does not see the objects an \
                          earlier `insert` added; the trace holds what the whole script gives, and the answer \
@@ -275,7 +271,7 @@ impl Session {
 
     /// Runs a whole script over the loaded trace, recording what it matched; `None` after
     /// reporting why not.
-    fn replay(&mut self, script: &str, original: &[Event], start: i64) -> Option<Replay> {
+    fn replay_script(&mut self, script: &str, original: &[Event], start: i64) -> Option<Replay> {
         let compiled = match skel::compile(script) {
             Ok(c) => c,
             Err(r) => {
@@ -284,22 +280,43 @@ impl Session {
                 return None;
             }
         };
-        let mut p = match EventProcessor::record(&compiled.program).starting_at(start) {
-            Ok(p) => p,
-            Err(e) => {
-                self.error(*e, script);
-                return None;
-            }
-        };
-        match apply_events(&mut p, original.to_vec(), &super::interrupted) {
-            Ok(Some(events)) => Some(Replay { events, matched: p.matched.unwrap_or_default(), summary: p.summary }),
+        match Session::replay(&self.loaded.as_ref()?.trace, &compiled.program, original, start) {
+            Ok(Some(ran)) => Some(ran),
             Ok(None) => {
                 self.say("interrupted; the trace is unchanged");
                 None
             }
             Err(e) => {
-                self.error(*e, script);
+                self.stream_failed(e, script);
                 None
+            }
+        }
+    }
+
+    /// Runs a program over events (with the sections of `trace` around them), with times
+    /// counted from `start`, through the pipeline `skel apply` runs (`skel::stream`, on the
+    /// events encoded as msgpack), recording what it matched; `None` when Ctrl-C stopped it.
+    fn replay(trace: &Trace, program: &Program, events: &[Event], start: i64) -> Result<Option<Replay>, StreamError> {
+        let format = Format::Msgpack;
+        let encoded = encode(trace, events, format)?;
+        let mut writer = TraceWriter::new(std::io::Cursor::new(Vec::new()), format);
+        let opts = StreamOptions { start_ts: Some(start), ..StreamOptions::new(format, format) };
+        super::clear_interrupt();
+        let ran = stream::transform_recording(program, encoded.as_slice(), &mut writer, opts, &super::interrupted)?;
+        let Some((summary, matched)) = ran else { return Ok(None) };
+        let bytes = writer.finish()?.into_inner();
+        let events = Trace::read(bytes.as_slice(), format)?.events;
+        Ok(Some(Replay { events, matched, summary }))
+    }
+
+    /// Says why a statement's run failed: a run error (pointing into `src`), or a trace the
+    /// pipeline could not read back (a bug).
+    fn stream_failed(&mut self, e: StreamError, src: &str) {
+        match e {
+            StreamError::Run(e) => self.error(*e, src),
+            StreamError::Trace(inner) => {
+                let file = self.loaded.as_ref().map_or_else(String::new, |l| files::display(&l.path));
+                self.fail(TraceInputError { file, inner });
             }
         }
     }
@@ -1089,6 +1106,20 @@ pub fn is_complete(buf: &str) -> bool {
         }
     });
     !open && matches!(last, None | Some(';'))
+}
+
+/// A trace's sections around `events`, encoded (what the statements' pipeline reads).
+fn encode(sections: &Trace, events: &[Event], format: Format) -> Result<Vec<u8>, TraceError> {
+    let mut writer = TraceWriter::new(std::io::Cursor::new(Vec::new()), format);
+    writer.section(&Section::Version(sections.version))?;
+    writer.section(&Section::Config(sections.config.clone()))?;
+    writer.begin_events()?;
+    for event in events {
+        writer.event(event)?;
+    }
+    writer.section(&Section::Index(sections.index.clone()))?;
+    writer.section(&Section::PodLifecycles(sections.pod_lifecycles.clone()))?;
+    Ok(writer.finish()?.into_inner())
 }
 
 fn first_line(s: &str) -> String {
