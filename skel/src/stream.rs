@@ -782,13 +782,18 @@ impl<'p> Worker<'p> {
                         ..Location::default()
                     })
                 };
-                // When recording, what the object was (its bytes, or its value): decoded again
-                // for the record if a statement matches it.
-                let was = match &input {
-                    _ if !self.record || !may_match => Was::Unknown,
-                    Input::Raw(m) => Was::Bytes(m.bytes),
-                    Input::Value(v) => Was::Value(v.clone()),
-                    Input::Node(n) => Was::Value(n.to_value(format)),
+                // When recording, the object's kind as it was (`object` when it has none), for
+                // the record if a statement matches it.
+                let kind = match &input {
+                    _ if !self.record || !may_match => None,
+                    Input::Raw(RawManifest { kind: KindProbe::Known(kind), .. }) => {
+                        Some(kind.as_deref().unwrap_or("object").to_string())
+                    }
+                    Input::Raw(m) => {
+                        Some(crate::explore::describe(&decode_manifest(m.bytes, format).map_err(locate)?).0)
+                    }
+                    Input::Value(v) => Some(crate::explore::describe(v).0),
+                    Input::Node(n) => Some(n.get("kind").and_then(Node::as_str).unwrap_or("object").to_string()),
                 };
                 let mut node = match input {
                     Input::Raw(m) if !may_match && raw_ok => {
@@ -806,22 +811,23 @@ impl<'p> Worker<'p> {
                     false => None,
                 };
                 let deleted = outcome.is_some_and(|o| o.deleted);
-                if let Some(o) = outcome.filter(|o| o.matched && self.record) {
-                    let before = match was {
-                        Was::Bytes(bytes) => decode_manifest(bytes, format).map_err(locate)?,
-                        Was::Value(v) => v,
-                        Was::Unknown => node.to_value(format),
-                    };
+                if let (Some(o), Some(kind)) = (outcome.filter(|o| o.matched), kind) {
                     let modified = o.modified && !o.deleted;
-                    let (kind, _) = crate::explore::describe(&before);
+                    let after = match modified {
+                        true => {
+                            let mut bytes = Vec::new();
+                            node.encode(&mut bytes, Format::Msgpack)?;
+                            Some(bytes)
+                        }
+                        false => None,
+                    };
                     out.matched.push(MatchedObject {
                         event: index,
                         ts,
                         list: name,
                         index: i,
                         kind,
-                        after: modified.then(|| node.to_value(format)),
-                        before: (o.modified || o.deleted).then_some(before),
+                        after,
                         modified,
                         deleted: o.deleted,
                     });
@@ -867,13 +873,6 @@ impl<'a> Inserts<'a> {
         let (before, into) = crate::bytecode::inserts_around(all, index == 0, latest, ts);
         Inserts { before, into }
     }
-}
-
-/// What an object was before the statements ran, for the record.
-enum Was<'a> {
-    Unknown,
-    Bytes(&'a [u8]),
-    Value(Value),
 }
 
 /// One manifest of an event as it comes in: still bytes, decoded by the careful decoder, or

@@ -125,10 +125,10 @@ pub struct MatchedObject {
     pub index: usize,
     /// The object's `kind` (`object` when it has none).
     pub kind: String,
-    /// The object as it was, when the statements changed or deleted it.
-    pub before: Option<Value>,
-    /// The object as it is now, when changed; `None` when deleted or unchanged.
-    pub after: Option<Value>,
+    /// The object as it is now, when changed, encoded as msgpack (compact: a statement may
+    /// change every object of a trace); `None` when deleted or unchanged. What it was is in
+    /// the input, at `event`, `list` and `index`.
+    pub after: Option<Vec<u8>>,
     pub modified: bool,
     pub deleted: bool,
 }
@@ -275,16 +275,17 @@ impl Lists<'_, '_> {
             let out = run_object(self.vm, &mut node, self.ts, at, self.program, self.summary, Format::Json)?;
             let after = node.to_value(Format::Json);
             if let Some(matched) = self.matched.as_deref_mut().filter(|_| out.matched) {
-                let changed = out.modified || out.deleted;
                 let (kind, _) = crate::explore::describe(obj);
+                let modified = out.modified && !out.deleted;
                 matched.push(MatchedObject {
                     kind,
                     event: self.index,
                     ts: self.ts,
                     list,
                     index: i,
-                    before: changed.then(|| obj.clone()),
-                    after: (out.modified && !out.deleted).then(|| after.clone()),
+                    // An object the VM made encodes (the stream writes every one it keeps); the
+                    // differential tests would show one that did not.
+                    after: modified.then(|| msgpack(&after)).flatten(),
                     modified: out.modified && !out.deleted,
                     deleted: out.deleted,
                 });
@@ -324,6 +325,12 @@ pub(crate) fn run_object(
     summary.fields_removed += out.fields_removed;
     summary.fields_set += out.fields_set;
     Ok(out)
+}
+
+/// An object encoded as msgpack, as `MatchedObject::after` holds it.
+fn msgpack(v: &Value) -> Option<Vec<u8>> {
+    let mut bytes = Vec::new();
+    Node::from_value(v).encode(&mut bytes, Format::Msgpack).ok().map(|()| bytes)
 }
 
 /// `Kind namespace/name` for messages, from whatever the object has.
@@ -442,8 +449,8 @@ mod tests {
                 (2, "deleted_objs", 0, "CronJob", true, false),
             ]
         );
-        assert_eq!(matched[0].before.as_ref().unwrap()["apiVersion"], "batch/v1beta1");
-        assert_eq!(matched[0].after.as_ref().unwrap()["apiVersion"], "batch/v1");
+        let after = skel_trace::decode_manifest(matched[0].after.as_ref().unwrap(), Format::Msgpack).unwrap();
+        assert_eq!(after["apiVersion"], "batch/v1");
         assert!(matched[1].after.is_none());
         assert_eq!(processor.summary.events_pruned, 1);
     }

@@ -64,6 +64,9 @@ struct Step {
     events: Vec<Event>,
     /// The objects the statement matched (what `:diff` shows while it is the last one).
     matched: Vec<MatchedObject>,
+    /// When `on_loaded`: each object of `matched` as it was before the statement (under the
+    /// script without it, not as loaded), in order. Otherwise empty: `events` holds them.
+    befores: Vec<Value>,
     /// `matched` numbers objects as in the loaded trace, not the one the statement ran on.
     on_loaded: bool,
     /// The statement inserts objects (later statements are checked against a replay).
@@ -80,7 +83,7 @@ struct Replay {
 /// What the last statement of a script changed: the loaded trace's objects under the script
 /// without it (`before`) against under the whole script (`after`). Only changed objects are
 /// known to be matched.
-fn changes_between(before: &Replay, after: &Replay, loaded: &[Event]) -> (Vec<MatchedObject>, Summary) {
+fn changes_between(before: &Replay, after: &Replay, loaded: &[Event]) -> (Vec<MatchedObject>, Vec<Value>, Summary) {
     type Key<'a> = (usize, &'a str, usize);
     let earlier: HashMap<Key<'_>, &MatchedObject> =
         before.matched.iter().map(|m| ((m.event, m.list, m.index), m)).collect();
@@ -92,21 +95,16 @@ fn changes_between(before: &Replay, after: &Replay, loaded: &[Event]) -> (Vec<Ma
     // An object's value after a run: `None` when deleted.
     let result = |m: Option<&MatchedObject>, fallback: &MatchedObject| match m {
         Some(m) if m.deleted => None,
-        Some(m) if m.modified => m.after.clone(),
+        Some(m) if m.modified => m.after.as_deref().and_then(decoded),
         _ => original(fallback),
     };
-    let mut changed = Vec::new();
+    let (mut changed, mut befores) = (Vec::new(), Vec::new());
     for m in &after.matched {
         let was = result(earlier.get(&(m.event, m.list, m.index)).copied(), m);
         let now = result(Some(m), m);
-        if was != now && was.is_some() {
-            changed.push(MatchedObject {
-                before: was,
-                after: now.clone(),
-                modified: now.is_some(),
-                deleted: now.is_none(),
-                ..m.clone()
-            });
+        if let Some(was) = was.filter(|was| Some(was) != now.as_ref()) {
+            changed.push(MatchedObject { modified: now.is_some(), deleted: now.is_none(), ..m.clone() });
+            befores.push(was);
         }
     }
     let (a, b) = (&after.summary, &before.summary);
@@ -120,7 +118,12 @@ fn changes_between(before: &Replay, after: &Replay, loaded: &[Event]) -> (Vec<Ma
         events_pruned: a.events_pruned.saturating_sub(b.events_pruned),
         ..Summary::default()
     };
-    (changed, summary)
+    (changed, befores, summary)
+}
+
+/// An object as `MatchedObject::after` holds it (msgpack), decoded.
+fn decoded(bytes: &[u8]) -> Option<Value> {
+    skel_trace::decode_manifest(bytes, Format::Msgpack).ok()
 }
 
 pub struct Session {
@@ -234,7 +237,7 @@ impl Session {
             Ok(None) => return self.say("interrupted; the trace is unchanged"),
             Err(e) => return self.stream_failed(e, src),
         };
-        let mut on_loaded = false;
+        let (mut on_loaded, mut befores) = (false, Vec::new());
         // What `:save` writes is one script, run in one pass by `skel apply`; the trace must be
         // what that gives. It differs from this statement's own pass (with times counted from
         // the loaded start) only when an earlier `insert` added objects: a script's statements
@@ -254,7 +257,7 @@ impl Session {
                          earlier `insert` added; the trace holds what the whole script gives, and the answer \
                          says what the statement changed there (objects numbered as loaded)",
                     ));
-                    (matched, summary) = changes_between(&before, &truth, &original);
+                    (matched, befores, summary) = changes_between(&before, &truth, &original);
                     on_loaded = true;
                     truth.events
                 }
@@ -263,7 +266,8 @@ impl Session {
         let Some(loaded) = &mut self.loaded else { return };
         let before = std::mem::replace(&mut loaded.trace.events, events);
         let inserts = !compiled.program.inserts.is_empty();
-        self.undo.push(Step { source: src.trim().to_string(), events: before, matched, on_loaded, inserts });
+        let source = src.trim().to_string();
+        self.undo.push(Step { source, events: before, matched, befores, on_loaded, inserts });
         self.redo.clear();
         self.reindex();
         self.report_changes(&summary, src);
@@ -417,16 +421,20 @@ impl Session {
         // the loaded trace, when the answer comes from the whole script's replay).
         let step = if self.undo.last().is_some_and(|s| s.on_loaded) { self.undo.first() } else { self.undo.last() };
         let ran_on = step.map_or(&[][..], |s| s.events.as_slice());
-        for m in self.last().iter().filter(|m| m.modified || m.deleted).take(n) {
-            let Some(before) = &m.before else { continue };
+        let befores = self.undo.last().map_or(&[][..], |s| s.befores.as_slice());
+        let changed = self.last().iter().enumerate().filter(|(_, m)| m.modified || m.deleted);
+        for (i, m) in changed.take(n) {
+            let e = ran_on.get(m.event);
+            let list = e.map(|e| if m.list == "deleted_objs" { &e.deleted_objs } else { &e.applied_objs });
+            let Some(before) = befores.get(i).or_else(|| list?.get(m.index)) else { continue };
             let (kind, name) = query::describe(before);
-            let applied = ran_on.get(m.event).map_or(0, |e| e.applied_objs.len());
+            let applied = e.map_or(0, |e| e.applied_objs.len());
             let object = if m.list == "deleted_objs" { applied + m.index } else { m.index };
             let head = format!("{}.{object} {kind} {name} (ts {})", m.event, m.ts);
-            match &m.after {
+            match m.after.as_deref().and_then(decoded) {
                 Some(after) if !m.deleted => {
                     let _ = writeln!(out, "{}", st.bold(&format!("--- {head}")));
-                    out.push_str(&diff::unified(before, after, st));
+                    out.push_str(&diff::unified(before, &after, st));
                 }
                 _ => {
                     let _ = writeln!(out, "{} {}", st.bold(&format!("--- {head}")), st.red("deleted"));
