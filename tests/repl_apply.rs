@@ -284,8 +284,9 @@ fn spaced_json_traces_to_msgpack() {
 }
 
 #[test]
-#[ignore = "known difference: `:write` re-encodes untouched objects compactly, `skel apply` copies their \
-            bytes (issue 16: the REPL is to keep the trace encoded)"]
+#[ignore = "known difference on spaced JSON only: each pass writes again compactly the parts of an object \
+            its statements decode and copies the rest as it was, so statements run one at a time (the REPL) \
+            and together (`skel apply`) compact different parts of an object some of them change"]
 fn spaced_json_traces_to_json() {
     let dir = folder_with("tests/data/cli/small.json", "small.json");
     check(dir.path(), "small.json", sessions(), &["json"]);

@@ -813,10 +813,12 @@ impl<'p> Worker<'p> {
                 let deleted = outcome.is_some_and(|o| o.deleted);
                 if let (Some(o), Some(kind)) = (outcome.filter(|o| o.matched), kind) {
                     let modified = o.modified && !o.deleted;
+                    // As msgpack whatever the run's formats: decoded whole first, as the parts
+                    // left undecoded are bytes of the input's format.
                     let after = match modified {
                         true => {
                             let mut bytes = Vec::new();
-                            node.encode(&mut bytes, Format::Msgpack)?;
+                            Node::from_value(&node.to_value(format)).encode(&mut bytes, Format::Msgpack)?;
                             Some(bytes)
                         }
                         false => None,

@@ -6,6 +6,7 @@ mod diff;
 mod editor;
 mod error;
 mod session;
+mod store;
 mod style;
 
 use std::io::{BufRead, IsTerminal};
@@ -41,6 +42,8 @@ pub fn run(args: ReplArgs) -> Result<(), Failed> {
     // Diagnostics are part of the answers, on stdout: the session renders them itself.
     let color = interactive && report::color_allowed();
     let mut session = Session::new(if color { Style::color() } else { Style::plain() });
+    // Completion's index of field paths serves the line editor only.
+    session.index_keys = interactive;
     if let Some(trace) = &args.trace {
         session.load(trace);
         print!("{}", session.take_output());

@@ -12,10 +12,11 @@ use skel::node::Node;
 use skel::stream::{self, StreamError, StreamOptions};
 use skel::transform::{describe_object, MatchedObject, RunError, Summary};
 use skel::{Program, Vm};
-use skel_trace::{Event, Format, Section, Trace, TraceError, TraceWriter};
+use skel_trace::{Event, Format, TraceError, TraceWriter};
 
 use super::diff;
 use super::error::ReplError;
+use super::store::Store;
 use super::style::Style;
 use crate::cli::apply::TraceInputError;
 use crate::cli::files::{self, Output};
@@ -55,17 +56,17 @@ pub enum Flow {
 struct Loaded {
     path: PathBuf,
     format: Format,
-    trace: Trace,
+    store: Store,
 }
 
-/// A statement applied: its source and the events on the other side of it.
+/// A statement applied: its source and the trace on the other side of it.
 struct Step {
     source: String,
-    events: Vec<Event>,
+    store: Store,
     /// The objects the statement matched (what `:diff` shows while it is the last one).
     matched: Vec<MatchedObject>,
     /// When `on_loaded`: each object of `matched` as it was before the statement (under the
-    /// script without it, not as loaded), in order. Otherwise empty: `events` holds them.
+    /// script without it, not as loaded), in order. Otherwise empty: `store` holds them.
     befores: Vec<Value>,
     /// `matched` numbers objects as in the loaded trace, not the one the statement ran on.
     on_loaded: bool,
@@ -75,7 +76,7 @@ struct Step {
 
 /// A whole script's run over the loaded trace.
 struct Replay {
-    events: Vec<Event>,
+    store: Store,
     matched: Vec<MatchedObject>,
     summary: Summary,
 }
@@ -83,14 +84,14 @@ struct Replay {
 /// What the last statement of a script changed: the loaded trace's objects under the script
 /// without it (`before`) against under the whole script (`after`). Only changed objects are
 /// known to be matched.
-fn changes_between(before: &Replay, after: &Replay, loaded: &[Event]) -> (Vec<MatchedObject>, Vec<Value>, Summary) {
+fn changes_between(before: &Replay, after: &Replay, loaded: &Store) -> (Vec<MatchedObject>, Vec<Value>, Summary) {
     type Key<'a> = (usize, &'a str, usize);
     let earlier: HashMap<Key<'_>, &MatchedObject> =
         before.matched.iter().map(|m| ((m.event, m.list, m.index), m)).collect();
     let original = |m: &MatchedObject| {
-        let e = loaded.get(m.event)?;
-        let list = if m.list == "deleted_objs" { &e.deleted_objs } else { &e.applied_objs };
-        list.get(m.index).cloned()
+        let mut e = loaded.event(m.event)?.ok()?;
+        let list = if m.list == "deleted_objs" { &mut e.deleted_objs } else { &mut e.applied_objs };
+        (m.index < list.len()).then(|| list.swap_remove(m.index))
     };
     // An object's value after a run: `None` when deleted.
     let result = |m: Option<&MatchedObject>, fallback: &MatchedObject| match m {
@@ -132,6 +133,8 @@ pub struct Session {
     redo: Vec<Step>,
     /// Keys by path in the current trace (for completion).
     pub keys: Rc<KeyIndex>,
+    /// Whether `keys` is kept up to date (for a line editor's completion).
+    pub index_keys: bool,
     pub style: Style,
     /// Something failed (the exit code of a piped session).
     pub failed: bool,
@@ -145,6 +148,7 @@ impl Session {
             undo: Vec::new(),
             redo: Vec::new(),
             keys: Rc::default(),
+            index_keys: true,
             style,
             failed: false,
             out: String::new(),
@@ -188,15 +192,28 @@ impl Session {
         }
     }
 
-    fn events(&self) -> Option<&[Event]> {
-        self.loaded.as_ref().map(|l| l.trace.events.as_slice())
+    /// The current trace's events, decoded; `None` (said) without a trace, or when one does not
+    /// decode (which a trace read and checked at `:load` cannot do).
+    fn events(&mut self) -> Option<Vec<Event>> {
+        let Some(loaded) = &self.loaded else {
+            self.fail(ReplError::NoTrace);
+            return None;
+        };
+        match loaded.store.decoded().map(|(_, e)| e).collect::<Result<Vec<Event>, TraceError>>() {
+            Ok(events) => Some(events),
+            Err(inner) => {
+                let file = files::display(&loaded.path);
+                self.fail(TraceInputError { file, inner });
+                None
+            }
+        }
     }
 
     /// Where the trace's time starts: its first event as loaded (what `@t` counts from, in
     /// statements and queries alike, however many events statements dropped since).
     fn origin(&self) -> i64 {
-        let loaded = self.undo.first().map(|s| s.events.as_slice()).or(self.events());
-        loaded.and_then(|e| e.first()).map_or(0, |e| e.ts)
+        let loaded = self.undo.first().map(|s| &s.store).or(self.loaded.as_ref().map(|l| &l.store));
+        loaded.and_then(Store::first_ts).unwrap_or(0)
     }
 
     /// Runs one input: a meta-command line, or one or more complete SKEL statements.
@@ -227,12 +244,10 @@ impl Session {
             return;
         };
         // The trace as loaded, and where its time starts: every statement counts `@t` from it.
-        let original = self.undo.first().map_or(&loaded.trace.events, |s| &s.events);
-        let start = original.first().map_or(0, |e| e.ts);
-        // Kept only when an earlier statement inserted objects (see below).
-        let original = self.undo.iter().any(|s| s.inserts).then(|| original.clone());
-        let ran = Session::replay(&loaded.trace, &compiled.program, &loaded.trace.events, start);
-        let Replay { events, mut matched, mut summary } = match ran {
+        let original = self.undo.first().map_or(&loaded.store, |s| &s.store).clone();
+        let start = original.first_ts().unwrap_or(0);
+        let ran = Session::replay(&loaded.store, &compiled.program, start);
+        let Replay { store, mut matched, mut summary } = match ran {
             Ok(Some(ran)) => ran,
             Ok(None) => return self.say("interrupted; the trace is unchanged"),
             Err(e) => return self.stream_failed(e, src),
@@ -242,14 +257,14 @@ impl Session {
         // what that gives. It differs from this statement's own pass (with times counted from
         // the loaded start) only when an earlier `insert` added objects: a script's statements
         // never see them. Then the whole script is replayed over the loaded trace.
-        let events = match original {
-            None => events,
-            Some(original) => {
+        let store = match self.undo.iter().any(|s| s.inserts) {
+            false => store,
+            true => {
                 let history = self.undo.iter().map(|s| s.source.as_str()).collect::<Vec<_>>().join("\n");
                 let whole = format!("{history}\n{}", src.trim());
                 let Some(truth) = self.replay_script(&whole, &original, start) else { return };
-                if truth.events == events {
-                    events
+                if truth.store.same_events(&store) {
+                    store
                 } else {
                     let Some(before) = self.replay_script(&history, &original, start) else { return };
                     self.say(self.style.yellow(
@@ -259,15 +274,15 @@ impl Session {
                     ));
                     (matched, befores, summary) = changes_between(&before, &truth, &original);
                     on_loaded = true;
-                    truth.events
+                    truth.store
                 }
             }
         };
         let Some(loaded) = &mut self.loaded else { return };
-        let before = std::mem::replace(&mut loaded.trace.events, events);
+        let before = std::mem::replace(&mut loaded.store, store);
         let inserts = !compiled.program.inserts.is_empty();
         let source = src.trim().to_string();
-        self.undo.push(Step { source, events: before, matched, befores, on_loaded, inserts });
+        self.undo.push(Step { source, store: before, matched, befores, on_loaded, inserts });
         self.redo.clear();
         self.reindex();
         self.report_changes(&summary, src);
@@ -275,7 +290,7 @@ impl Session {
 
     /// Runs a whole script over the loaded trace, recording what it matched; `None` after
     /// reporting why not.
-    fn replay_script(&mut self, script: &str, original: &[Event], start: i64) -> Option<Replay> {
+    fn replay_script(&mut self, script: &str, original: &Store, start: i64) -> Option<Replay> {
         let compiled = match skel::compile(script) {
             Ok(c) => c,
             Err(r) => {
@@ -284,7 +299,7 @@ impl Session {
                 return None;
             }
         };
-        match Session::replay(&self.loaded.as_ref()?.trace, &compiled.program, original, start) {
+        match Session::replay(original, &compiled.program, start) {
             Ok(Some(ran)) => Some(ran),
             Ok(None) => {
                 self.say("interrupted; the trace is unchanged");
@@ -297,20 +312,20 @@ impl Session {
         }
     }
 
-    /// Runs a program over events (with the sections of `trace` around them), with times
-    /// counted from `start`, through the pipeline `skel apply` runs (`skel::stream`, on the
-    /// events encoded as msgpack), recording what it matched; `None` when Ctrl-C stopped it.
-    fn replay(trace: &Trace, program: &Program, events: &[Event], start: i64) -> Result<Option<Replay>, StreamError> {
-        let format = Format::Msgpack;
-        let encoded = encode(trace, events, format)?;
+    /// Runs a program over a trace, with times counted from `start`, through the pipeline
+    /// `skel apply` runs (`skel::stream`, in the trace's own format), recording what it
+    /// matched: the next version of the trace, sharing every event the program left as it was;
+    /// `None` when Ctrl-C stopped it.
+    fn replay(store: &Store, program: &Program, start: i64) -> Result<Option<Replay>, StreamError> {
+        let format = store.format;
+        let encoded = store.encoded()?;
         let mut writer = TraceWriter::new(std::io::Cursor::new(Vec::new()), format);
         let opts = StreamOptions { start_ts: Some(start), ..StreamOptions::new(format, format) };
         super::clear_interrupt();
         let ran = stream::transform_recording(program, encoded.as_slice(), &mut writer, opts, &super::interrupted)?;
         let Some((summary, matched)) = ran else { return Ok(None) };
         let bytes = writer.finish()?.into_inner();
-        let events = Trace::read(bytes.as_slice(), format)?.events;
-        Ok(Some(Replay { events, matched, summary }))
+        Ok(Some(Replay { store: store.next(&bytes)?, matched, summary }))
     }
 
     /// Says why a statement's run failed: a run error (pointing into `src`), or a trace the
@@ -390,7 +405,7 @@ impl Session {
     /// kind it likely meant.
     fn kind_hint(&mut self, source: &str) {
         let Some(events) = self.events() else { return };
-        let mut kinds: Vec<&str> = query::objects(events).filter_map(|o| o.value.get("kind")?.as_str()).collect();
+        let mut kinds: Vec<&str> = query::objects(&events).filter_map(|o| o.value.get("kind")?.as_str()).collect();
         kinds.sort_unstable();
         kinds.dedup();
         let mut rest = source;
@@ -420,15 +435,14 @@ impl Session {
         // Addresses (`EVENT.OBJECT`) are the objects' in the trace the statement ran on (or in
         // the loaded trace, when the answer comes from the whole script's replay).
         let step = if self.undo.last().is_some_and(|s| s.on_loaded) { self.undo.first() } else { self.undo.last() };
-        let ran_on = step.map_or(&[][..], |s| s.events.as_slice());
         let befores = self.undo.last().map_or(&[][..], |s| s.befores.as_slice());
         let changed = self.last().iter().enumerate().filter(|(_, m)| m.modified || m.deleted);
         for (i, m) in changed.take(n) {
-            let e = ran_on.get(m.event);
-            let list = e.map(|e| if m.list == "deleted_objs" { &e.deleted_objs } else { &e.applied_objs });
+            let e = step.and_then(|s| s.store.event(m.event)).and_then(Result::ok);
+            let list = e.as_ref().map(|e| if m.list == "deleted_objs" { &e.deleted_objs } else { &e.applied_objs });
             let Some(before) = befores.get(i).or_else(|| list?.get(m.index)) else { continue };
             let (kind, name) = query::describe(before);
-            let applied = e.map_or(0, |e| e.applied_objs.len());
+            let applied = e.as_ref().map_or(0, |e| e.applied_objs.len());
             let object = if m.list == "deleted_objs" { applied + m.index } else { m.index };
             let head = format!("{}.{object} {kind} {name} (ts {})", m.event, m.ts);
             match m.after.as_deref().and_then(decoded) {
@@ -446,7 +460,11 @@ impl Session {
 
     /// Recomputes the completion index after the trace changed.
     fn reindex(&mut self) {
-        self.keys = Rc::new(KeyIndex::build(self.events().unwrap_or(&[])));
+        if !self.index_keys || self.loaded.is_none() {
+            return;
+        }
+        let events = self.events().unwrap_or_default();
+        self.keys = Rc::new(KeyIndex::build(&events));
     }
 
     // ------------------------------------------------------------------ meta-commands
@@ -610,9 +628,9 @@ impl Session {
         Ok(Some(out))
     }
 
-    /// The objects a selector argument matches (all of them without one); `None` after
-    /// reporting why not.
-    fn select(&mut self, arg: Option<&Arg<'_>>) -> Option<Vec<Address>> {
+    /// The trace's events, decoded, and the objects a selector argument matches in them (all
+    /// of them without one); `None` after reporting why not.
+    fn select(&mut self, arg: Option<&Arg<'_>>) -> Option<(Vec<Event>, Vec<Address>)> {
         if self.loaded.is_none() {
             self.fail(ReplError::NoTrace);
             return None;
@@ -622,14 +640,14 @@ impl Session {
             None => None,
         };
         let start = self.origin();
-        let events = self.events().unwrap_or(&[]);
+        let events = self.events()?;
         super::clear_interrupt();
         let found = match &program {
-            Some(p) => Session::matching(p, events, start).map(|v| v.map(|v| v.into_iter().map(|o| o.at).collect())),
-            None => Ok(Some(query::objects(events).map(|o| o.at).collect())),
+            Some(p) => Session::matching(p, &events, start).map(|v| v.map(|v| v.into_iter().map(|o| o.at).collect())),
+            None => Ok(Some(query::objects(&events).map(|o| o.at).collect())),
         };
         match found {
-            Ok(Some(v)) => Some(v),
+            Ok(Some(v)) => Some((events, v)),
             Ok(None) => {
                 self.say("interrupted");
                 None
@@ -646,12 +664,11 @@ impl Session {
         if !self.require(":match", "a selector", &arg) {
             return;
         }
-        let Some(found) = self.select(Some(&arg)) else { return };
+        let Some((events, found)) = self.select(Some(&arg)) else { return };
         let start = self.origin();
-        let events = self.events().unwrap_or(&[]);
         let mut rows = Vec::new();
         for at in found.iter().take(LIST_LIMIT) {
-            let Some((slot, v)) = query::object_at(events, *at) else { continue };
+            let Some((slot, v)) = query::object_at(&events, *at) else { continue };
             let ts = events[at.event].ts;
             let (kind, name) = query::describe(v);
             let deleted = if slot.starts_with("deleted") { "deleted" } else { "" };
@@ -704,14 +721,21 @@ impl Session {
             return;
         }
         let Some((event, object)) = self.address(&arg) else { return };
-        let Some(events) = self.events() else {
+        let Some(loaded) = &self.loaded else {
             self.fail(ReplError::NoTrace);
             return;
         };
-        let count = events.len();
-        let Some(e) = events.get(event) else {
-            self.error(ReplError::NoSuchEvent { event, count, span: arg.span() }, arg.line);
-            return;
+        let count = loaded.store.len();
+        let e = match loaded.store.event(event) {
+            Some(Ok(e)) => e,
+            Some(Err(inner)) => {
+                let file = files::display(&loaded.path);
+                return self.fail(TraceInputError { file, inner });
+            }
+            None => {
+                self.error(ReplError::NoSuchEvent { event, count, span: arg.span() }, arg.line);
+                return;
+            }
         };
         let start = self.origin();
         let head = format!("# event {event}: ts {} ({})", e.ts, query::offset(start, e.ts));
@@ -723,7 +747,7 @@ impl Session {
             }
             Some(object) => {
                 let count = e.applied_objs.len() + e.deleted_objs.len();
-                match query::object_at(events, Address { event, object }) {
+                match query::object_at(std::slice::from_ref(&e), Address { event: 0, object }) {
                     Some((slot, v)) => {
                         let head = self.style.dim(&format!("{head}, {slot}"));
                         let text = diff::yaml(v);
@@ -768,8 +792,8 @@ impl Session {
             self.error(ReplError::PathVariable { span: var.span.into() }, arg.line);
             return;
         }
-        let Some(found) = self.select(sel.as_ref()) else { return };
-        self.list_values(&found, |v| {
+        let Some((events, found)) = self.select(sel.as_ref()) else { return };
+        self.list_values(&events, &found, |v| {
             let mut reached = Vec::new();
             query::reach(v, &path.segments, &mut reached);
             reached.into_iter().map(compact).collect()
@@ -778,8 +802,7 @@ impl Session {
 
     /// Lists the values `reach` finds in each of the objects found (compact JSON), with how
     /// many there are; Ctrl-C stops it.
-    fn list_values(&mut self, found: &[Address], reach: impl Fn(&Value) -> Vec<String>) {
-        let events = self.events().unwrap_or(&[]);
+    fn list_values(&mut self, events: &[Event], found: &[Address], reach: impl Fn(&Value) -> Vec<String>) {
         let mut rows = Vec::new();
         let (mut values, mut objects) = (0, 0);
         let mut distinct = std::collections::HashSet::new();
@@ -829,8 +852,8 @@ impl Session {
                 return;
             }
         };
-        let Some(found) = self.select(sel.as_ref()) else { return };
-        self.list_values(&found, |v| {
+        let Some((events, found)) = self.select(sel.as_ref()) else { return };
+        self.list_values(&events, &found, |v| {
             let reached = jsonpath_rust::query::js_path_process(&query, v).unwrap_or_default();
             reached.into_iter().map(|r| compact(r.val())).collect()
         });
@@ -861,14 +884,11 @@ impl Session {
     }
 
     fn stats(&mut self) {
-        let Some(loaded) = &self.loaded else {
-            self.fail(ReplError::NoTrace);
-            return;
-        };
-        let events = &loaded.trace.events;
+        let Some(events) = self.events() else { return };
+        let Some(loaded) = &self.loaded else { return };
         let (mut applied, mut deleted) = (0u64, 0u64);
         let mut by: BTreeMap<(String, String), [u64; 2]> = BTreeMap::new();
-        for o in query::objects(events) {
+        for o in query::objects(&events) {
             if o.deleted {
                 deleted += 1;
             } else {
@@ -929,10 +949,10 @@ impl Session {
             self.say(self.style.dim(&format!("nothing to {word}")));
             return;
         };
-        let other = std::mem::replace(&mut loaded.trace.events, step.events);
+        let other = std::mem::replace(&mut loaded.store, step.store);
         let msg = format!("{done} `{}`", first_line(&step.source));
         let to = if back { &mut self.redo } else { &mut self.undo };
-        to.push(Step { events: other, ..step });
+        to.push(Step { store: other, ..step });
         self.reindex();
         self.say(msg);
     }
@@ -952,10 +972,10 @@ impl Session {
             Ok(input) => (input.reader, input.format),
             Err(e) => return self.fail(e),
         };
-        let trace = match Trace::read(input, format) {
-            Ok(t) => t,
+        let (store, objects) = match Store::read(input, format) {
+            Ok(read) => read,
             Err(e) => {
-                self.fail(crate::cli::apply::TraceInputError { file: name, inner: e });
+                self.fail(TraceInputError { file: name, inner: e });
                 return;
             }
         };
@@ -966,13 +986,9 @@ impl Session {
                     .yellow(&format!("note: forgot {n} of the previous trace (`:save` before `:load` keeps them)")),
             );
         }
-        let objects: usize = trace.events.iter().map(|e| e.applied_objs.len() + e.deleted_objs.len()).sum();
-        let msg = format!(
-            "loaded {name}: {}, {}",
-            plural(trace.events.len() as u64, "event"),
-            plural(objects as u64, "object")
-        );
-        self.loaded = Some(Loaded { path: path.to_path_buf(), format, trace });
+        let msg =
+            format!("loaded {name}: {}, {}", plural(store.len() as u64, "event"), plural(objects as u64, "object"));
+        self.loaded = Some(Loaded { path: path.to_path_buf(), format, store });
         self.undo.clear();
         self.redo.clear();
         self.reindex();
@@ -992,7 +1008,7 @@ impl Session {
         }
         let path = Path::new(arg.text);
         let format = Format::from_extension(path).unwrap_or(loaded.format);
-        let written = Output::write(Some(path), |f| loaded.trace.write(f, format).map(|_| ()).map_err(Failed::error));
+        let written = Output::write(Some(path), |f| loaded.store.write(f, format).map(|_| ()).map_err(Failed::error));
         match written {
             Ok(()) => {
                 let msg = format!("wrote {} ({})", path.display(), format_name(format));
@@ -1114,20 +1130,6 @@ pub fn is_complete(buf: &str) -> bool {
         }
     });
     !open && matches!(last, None | Some(';'))
-}
-
-/// A trace's sections around `events`, encoded (what the statements' pipeline reads).
-fn encode(sections: &Trace, events: &[Event], format: Format) -> Result<Vec<u8>, TraceError> {
-    let mut writer = TraceWriter::new(std::io::Cursor::new(Vec::new()), format);
-    writer.section(&Section::Version(sections.version))?;
-    writer.section(&Section::Config(sections.config.clone()))?;
-    writer.begin_events()?;
-    for event in events {
-        writer.event(event)?;
-    }
-    writer.section(&Section::Index(sections.index.clone()))?;
-    writer.section(&Section::PodLifecycles(sections.pod_lifecycles.clone()))?;
-    Ok(writer.finish()?.into_inner())
 }
 
 fn first_line(s: &str) -> String {
@@ -1275,13 +1277,13 @@ mod tests {
         let config = proptest::test_runner::Config { cases: 200, ..Default::default() };
         proptest!(config, |(inputs in proptest::collection::vec(proptest::collection::vec(0..TOKENS.len(), 0..8), 1..4))| {
             let mut session = Session::new(Style::plain());
-            session.loaded = base.loaded.as_ref().map(|l| Loaded { path: l.path.clone(), format: l.format, trace: l.trace.clone() });
+            session.loaded = base.loaded.as_ref().map(|l| Loaded { path: l.path.clone(), format: l.format, store: l.store.clone() });
             for input in inputs {
                 let text: String = input.iter().map(|&i| TOKENS[i]).collect();
                 session.run(&text);
                 let _ = session.take_output();
             }
-            let events = session.events().unwrap_or(&[]);
+            let events = session.events().unwrap_or_default();
             prop_assert!(events.iter().all(|e| !e.applied_objs.is_empty() || !e.deleted_objs.is_empty()));
         });
     }

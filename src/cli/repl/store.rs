@@ -1,0 +1,195 @@
+//! The trace as the REPL keeps it: each event's bytes as the trace holds them (in its own
+//! format), and its sections. A statement's run makes a new version that shares every event
+//! it left as it was with the version before (`Arc`), so `:undo` and `:redo` cost what the
+//! statements changed, not a copy of the trace each. Events are decoded when a command needs
+//! them, one at a time.
+
+use std::collections::HashMap;
+use std::io::{Cursor, Read, Write};
+use std::sync::Arc;
+
+use skel_trace::{
+    decode_event, decode_raw_event, DecodedEvent, Event, Format, Section, SlicePos, Splitter, TraceError, TraceWriter,
+    Unit,
+};
+
+/// A trace: its sections around its events, in the order the file has them, and its events
+/// as bytes.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub format: Format,
+    sections: Vec<Section>,
+    /// How many of `sections` come before the events; `None`: the trace has no events array.
+    events_after: Option<usize>,
+    events: Vec<Arc<[u8]>>,
+    ts: Vec<i64>,
+}
+
+/// How big the batches are that a trace is cut into to read it.
+const BATCH: usize = 1 << 20;
+
+impl Store {
+    /// Reads a trace, checking every event as `Trace::read` does (each is decoded once, and
+    /// not kept decoded).
+    pub fn read(input: impl Read, format: Format) -> Result<(Store, usize), TraceError> {
+        let mut objects = 0;
+        let store = Store::split(input, format, |bytes, index, at| {
+            let event = decode_event(bytes, format, index, at)?;
+            objects += event.applied_objs.len() + event.deleted_objs.len();
+            Ok(event.ts)
+        })?;
+        Ok((store, objects))
+    }
+
+    /// The trace a statement's run wrote (in this store's format): its events that are as
+    /// they were in `self` share their bytes with it.
+    pub fn next(&self, written: &[u8]) -> Result<Store, TraceError> {
+        let format = self.format;
+        let mut next =
+            Store::split(written, format, |bytes, index, at| match decode_raw_event(bytes, format, index, at)? {
+                DecodedEvent::Raw(raw) => Ok(raw.ts),
+                DecodedEvent::Full(event) => Ok(event.ts),
+            })?;
+        // Every event pruned: the run still wrote the (empty) events array where it was, which
+        // reading it back cannot tell.
+        next.events_after = next.events_after.or(self.events_after);
+        let known: HashMap<&[u8], &Arc<[u8]>> = self.events.iter().map(|e| (&e[..], e)).collect();
+        for event in &mut next.events {
+            if let Some(same) = known.get(&event[..]) {
+                *event = Arc::clone(same);
+            }
+        }
+        Ok(next)
+    }
+
+    /// Cuts a trace into its sections and events; `ts` reads (and checks) each event.
+    fn split(
+        input: impl Read,
+        format: Format,
+        mut ts: impl FnMut(&[u8], usize, SlicePos) -> Result<i64, TraceError>,
+    ) -> Result<Store, TraceError> {
+        let mut store = Store { format, sections: Vec::new(), events_after: None, events: Vec::new(), ts: Vec::new() };
+        for unit in Splitter::new(input, format, BATCH) {
+            match unit? {
+                Unit::Section(s) => store.sections.push(s),
+                Unit::Events(batch) => {
+                    store.events_after.get_or_insert(store.sections.len());
+                    for (index, bytes, at) in batch.events() {
+                        store.ts.push(ts(bytes, index, at)?);
+                        store.events.push(Arc::from(bytes));
+                    }
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Where its time starts: its first event's `ts`.
+    pub fn first_ts(&self) -> Option<i64> {
+        self.ts.first().copied()
+    }
+
+    /// Event `index`, decoded.
+    pub fn event(&self, index: usize) -> Option<Result<Event, TraceError>> {
+        let bytes = self.events.get(index)?;
+        Some(decode_event(bytes, self.format, index, SlicePos::default()))
+    }
+
+    /// Every event, decoded one at a time, with its index.
+    pub fn decoded(&self) -> impl Iterator<Item = (usize, Result<Event, TraceError>)> + '_ {
+        (0..self.len()).filter_map(|i| Some((i, self.event(i)?)))
+    }
+
+    /// Whether both hold the same events (their sections are the same by construction: a
+    /// statement changes none).
+    pub fn same_events(&self, other: &Store) -> bool {
+        self.events == other.events
+    }
+
+    /// The trace, written as `skel apply` writes it: in this store's format, its events as
+    /// their bytes; in another format, each event decoded and written again.
+    pub fn write<W: Write + std::io::Seek>(&self, out: W, format: Format) -> Result<W, TraceError> {
+        let mut writer = TraceWriter::new(out, format);
+        let events_after = self.events_after.unwrap_or(usize::MAX);
+        for (i, section) in self.sections.iter().enumerate() {
+            if i == events_after {
+                self.write_events(&mut writer, format)?;
+            }
+            writer.section(section)?;
+        }
+        if self.events_after.is_some_and(|at| at >= self.sections.len()) {
+            self.write_events(&mut writer, format)?;
+        }
+        writer.finish()
+    }
+
+    fn write_events<W: Write + std::io::Seek>(
+        &self,
+        writer: &mut TraceWriter<W>,
+        format: Format,
+    ) -> Result<(), TraceError> {
+        writer.begin_events()?;
+        for (i, bytes) in self.events.iter().enumerate() {
+            if format == self.format {
+                writer.encoded_events(bytes, 1)?;
+            } else {
+                writer.event(&decode_event(bytes, self.format, i, SlicePos::default())?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The trace in its own format, as the statements' pipeline reads it.
+    pub fn encoded(&self) -> Result<Vec<u8>, TraceError> {
+        Ok(self.write(Cursor::new(Vec::new()), self.format)?.into_inner())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use skel_trace::Trace;
+
+    fn trace(format: Format) -> Vec<u8> {
+        let pod = |n: usize| json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": format!("p{n}")}});
+        let events = (0..5).map(|i| Event { ts: 10 * i as i64, applied_objs: vec![pod(i)], deleted_objs: vec![] });
+        let t = Trace { events: events.collect(), ..Trace::default() };
+        t.write(Cursor::new(Vec::new()), format).unwrap().into_inner()
+    }
+
+    #[test]
+    fn a_store_writes_the_trace_it_read() {
+        for format in [Format::Json, Format::Msgpack] {
+            let bytes = trace(format);
+            let (store, objects) = Store::read(bytes.as_slice(), format).unwrap();
+            assert_eq!((store.len(), objects, store.first_ts()), (5, 5, Some(0)));
+            assert_eq!(store.encoded().unwrap(), bytes, "{format:?}");
+            let other = if format == Format::Json { Format::Msgpack } else { Format::Json };
+            let converted = store.write(Cursor::new(Vec::new()), other).unwrap().into_inner();
+            assert_eq!(converted, trace(other));
+            assert_eq!(store.event(2).unwrap().unwrap().ts, 20);
+        }
+    }
+
+    #[test]
+    fn a_new_version_shares_the_events_it_did_not_change() {
+        let bytes = trace(Format::Msgpack);
+        let (store, _) = Store::read(bytes.as_slice(), Format::Msgpack).unwrap();
+        let mut t = Trace::read(bytes.as_slice(), Format::Msgpack).unwrap();
+        t.events[3].applied_objs[0]["metadata"]["name"] = json!("changed");
+        t.events.remove(1);
+        let written = t.write(Cursor::new(Vec::new()), Format::Msgpack).unwrap().into_inner();
+        let next = store.next(&written).unwrap();
+        assert_eq!(next.len(), 4);
+        let shared: Vec<bool> =
+            next.events.iter().map(|e| store.events.iter().any(|old| Arc::ptr_eq(old, e))).collect();
+        assert_eq!(shared, [true, true, false, true]);
+        assert!(!next.same_events(&store));
+    }
+}
