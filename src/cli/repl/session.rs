@@ -8,10 +8,9 @@ use std::rc::Rc;
 
 use miette::Diagnostic;
 use serde_json::Value;
-use skel::node::Node;
 use skel::stream::{self, StreamError, StreamOptions};
-use skel::transform::{describe_object, MatchedObject, RunError, Summary};
-use skel::{Program, Vm};
+use skel::transform::{MatchedObject, Summary};
+use skel::Program;
 use skel_trace::{Event, Format, TraceError, TraceWriter};
 
 use super::diff;
@@ -21,7 +20,7 @@ use super::style::Style;
 use crate::cli::apply::TraceInputError;
 use crate::cli::files::{self, Output};
 use crate::cli::{report, Failed};
-use skel::explore::{self as query, Address, KeyIndex, Object};
+use skel::explore::{self as query, Address, KeyIndex};
 
 /// Meta-commands: name, arguments, what it does.
 pub const COMMANDS: &[(&str, &str, &str)] = &[
@@ -404,8 +403,10 @@ impl Session {
     /// After nothing matched: a `kind == "X"` test whose kind is not in the trace, and the
     /// kind it likely meant.
     fn kind_hint(&mut self, source: &str) {
-        let Some(events) = self.events() else { return };
-        let mut kinds: Vec<&str> = query::objects(&events).filter_map(|o| o.value.get("kind")?.as_str()).collect();
+        // Every object's kind, each decoded only as far as its kind.
+        let Ok(every) = skel::compile("delete(*);") else { return };
+        let Some(all) = self.selected(&every.program, "") else { return };
+        let mut kinds: Vec<&str> = all.iter().map(|m| m.kind.as_str()).filter(|k| *k != "object").collect();
         kinds.sort_unstable();
         kinds.dedup();
         let mut rest = source;
@@ -593,68 +594,42 @@ impl Session {
         program
     }
 
-    /// The objects a selector (compiled by `selector`) matches.
-    /// `None` when Ctrl-C stopped it.
-    fn matching<'t>(
-        program: &Program,
-        events: &'t [Event],
-        start: i64,
-    ) -> Result<Option<Vec<Object<'t>>>, Box<RunError>> {
-        let mut vm = Vm::new(program, start);
-        let mut out = Vec::new();
-        for o in query::objects(events) {
-            if super::interrupted() {
-                return Ok(None);
-            }
-            let mut node = Node::from_value(o.value);
-            match vm.run(&mut node, o.ts) {
-                Ok(outcome) if outcome.deleted => out.push(o),
-                Ok(_) => {}
-                Err(e) => {
-                    let e_ = &events[o.at.event];
-                    let (slot, _) = query::object_at(events, o.at).unwrap_or_default();
-                    let span = program.stmts.get(e.stmt).map_or(Default::default(), |s| s.span);
-                    return Err(Box::new(RunError {
-                        event: o.at.event,
-                        ts: e_.ts,
-                        slot,
-                        object: describe_object(o.value),
-                        span,
-                        kind: e.kind,
-                    }));
-                }
-            }
-        }
-        Ok(Some(out))
-    }
-
-    /// The trace's events, decoded, and the objects a selector argument matches in them (all
-    /// of them without one); `None` after reporting why not.
-    fn select(&mut self, arg: Option<&Arg<'_>>) -> Option<(Vec<Event>, Vec<Address>)> {
+    /// The objects a selector argument matches (all of them without one); `None` after
+    /// reporting why not.
+    fn select(&mut self, arg: Option<&Arg<'_>>) -> Option<Vec<Address>> {
         if self.loaded.is_none() {
             self.fail(ReplError::NoTrace);
             return None;
         }
-        let program = match arg {
-            Some(a) => Some(self.selector(a)?),
-            None => None,
-        };
+        let Some(arg) = arg else { return Some(self.loaded.as_ref()?.store.addresses().collect()) };
+        let program = self.selector(arg)?;
+        let matched = self.selected(&program, arg.line)?;
+        let store = &self.loaded.as_ref()?.store;
+        Some(matched.iter().map(|m| store.address(m.event, m.list, m.index)).collect())
+    }
+
+    /// The objects a selector's program (`delete(SELECTOR);`) matches, in order: run over the
+    /// trace through `skel::stream`, which decodes an object only as far as the selector
+    /// reads it. `None` after reporting why not (a run error points into `line`); Ctrl-C
+    /// stops it.
+    fn selected(&mut self, program: &Program, line: &str) -> Option<Vec<MatchedObject>> {
         let start = self.origin();
-        let events = self.events()?;
-        super::clear_interrupt();
-        let found = match &program {
-            Some(p) => Session::matching(p, &events, start).map(|v| v.map(|v| v.into_iter().map(|o| o.at).collect())),
-            None => Ok(Some(query::objects(&events).map(|o| o.at).collect())),
+        let store = &self.loaded.as_ref()?.store;
+        let run = || -> Result<_, StreamError> {
+            let encoded = store.encoded()?;
+            let mut nowhere = TraceWriter::new(Nowhere, store.format);
+            let opts = StreamOptions { start_ts: Some(start), ..StreamOptions::new(store.format, store.format) };
+            super::clear_interrupt();
+            stream::transform_recording(program, encoded.as_slice(), &mut nowhere, opts, &super::interrupted)
         };
-        match found {
-            Ok(Some(v)) => Some((events, v)),
+        match run() {
+            Ok(Some((_, matched))) => Some(matched),
             Ok(None) => {
                 self.say("interrupted");
                 None
             }
             Err(e) => {
-                let line = arg.map_or("", |a| a.line);
-                self.error(*e, line);
+                self.stream_failed(e, line);
                 None
             }
         }
@@ -664,12 +639,13 @@ impl Session {
         if !self.require(":match", "a selector", &arg) {
             return;
         }
-        let Some((events, found)) = self.select(Some(&arg)) else { return };
+        let Some(found) = self.select(Some(&arg)) else { return };
         let start = self.origin();
+        let Some(loaded) = &self.loaded else { return };
+        let mut lookup = Objects::new(&loaded.store);
         let mut rows = Vec::new();
         for at in found.iter().take(LIST_LIMIT) {
-            let Some((slot, v)) = query::object_at(&events, *at) else { continue };
-            let ts = events[at.event].ts;
+            let Some((slot, v, ts)) = lookup.get(*at) else { continue };
             let (kind, name) = query::describe(v);
             let deleted = if slot.starts_with("deleted") { "deleted" } else { "" };
             rows.push(vec![at.to_string(), ts.to_string(), query::offset(start, ts), kind, name, deleted.to_string()]);
@@ -792,8 +768,8 @@ impl Session {
             self.error(ReplError::PathVariable { span: var.span.into() }, arg.line);
             return;
         }
-        let Some((events, found)) = self.select(sel.as_ref()) else { return };
-        self.list_values(&events, &found, |v| {
+        let Some(found) = self.select(sel.as_ref()) else { return };
+        self.list_values(&found, |v| {
             let mut reached = Vec::new();
             query::reach(v, &path.segments, &mut reached);
             reached.into_iter().map(compact).collect()
@@ -802,15 +778,19 @@ impl Session {
 
     /// Lists the values `reach` finds in each of the objects found (compact JSON), with how
     /// many there are; Ctrl-C stops it.
-    fn list_values(&mut self, events: &[Event], found: &[Address], reach: impl Fn(&Value) -> Vec<String>) {
+    fn list_values(&mut self, found: &[Address], reach: impl Fn(&Value) -> Vec<String>) {
+        let Some(loaded) = &self.loaded else { return };
+        let mut lookup = Objects::new(&loaded.store);
         let mut rows = Vec::new();
         let (mut values, mut objects) = (0, 0);
         let mut distinct = std::collections::HashSet::new();
+        let mut interrupted = false;
         for at in found {
             if super::interrupted() {
-                return self.say("interrupted");
+                interrupted = true;
+                break;
             }
-            let Some((_, v)) = query::object_at(events, *at) else { continue };
+            let Some((_, v, _)) = lookup.get(*at) else { continue };
             let reached = reach(v);
             objects += !reached.is_empty() as usize;
             for text in reached {
@@ -821,6 +801,9 @@ impl Session {
                 }
                 distinct.insert(text);
             }
+        }
+        if interrupted {
+            return self.say("interrupted");
         }
         self.values_answer(rows, values, objects, distinct.len());
     }
@@ -852,8 +835,8 @@ impl Session {
                 return;
             }
         };
-        let Some((events, found)) = self.select(sel.as_ref()) else { return };
-        self.list_values(&events, &found, |v| {
+        let Some(found) = self.select(sel.as_ref()) else { return };
+        self.list_values(&found, |v| {
             let reached = jsonpath_rust::query::js_path_process(&query, v).unwrap_or_default();
             reached.into_iter().map(|r| compact(r.val())).collect()
         });
@@ -884,29 +867,33 @@ impl Session {
     }
 
     fn stats(&mut self) {
-        let Some(events) = self.events() else { return };
-        let Some(loaded) = &self.loaded else { return };
+        let Some(loaded) = &self.loaded else {
+            self.fail(ReplError::NoTrace);
+            return;
+        };
+        let store = &loaded.store;
         let (mut applied, mut deleted) = (0u64, 0u64);
         let mut by: BTreeMap<(String, String), [u64; 2]> = BTreeMap::new();
-        for o in query::objects(&events) {
-            if o.deleted {
-                deleted += 1;
-            } else {
-                applied += 1;
+        // One event decoded at a time (a trace the store holds decodes: `:load` checked it).
+        for event in store.decoded().filter_map(|(_, e)| e.ok()) {
+            for (is_deleted, objects) in [(false, &event.applied_objs), (true, &event.deleted_objs)] {
+                for v in objects {
+                    *(if is_deleted { &mut deleted } else { &mut applied }) += 1;
+                    let api = v.get("apiVersion").and_then(Value::as_str).unwrap_or("-").to_string();
+                    let (kind, _) = query::describe(v);
+                    by.entry((kind, api)).or_default()[is_deleted as usize] += 1;
+                }
             }
-            let api = o.value.get("apiVersion").and_then(Value::as_str).unwrap_or("-").to_string();
-            let (kind, _) = query::describe(o.value);
-            by.entry((kind, api)).or_default()[o.deleted as usize] += 1;
         }
         let mut lines = vec![format!(
             "{} ({}): {}, {} ({applied} applied, {deleted} deleted)",
             loaded.path.display(),
             format_name(loaded.format),
-            plural(events.len() as u64, "event"),
+            plural(store.len() as u64, "event"),
             plural(applied + deleted, "object"),
         )];
-        if let (Some(first), Some(last)) = (events.first(), events.last()) {
-            lines.push(format!("time: ts {} to {} ({})", first.ts, last.ts, query::offset(first.ts, last.ts)));
+        if let (Some(first), Some(last)) = (store.first_ts(), store.last_ts()) {
+            lines.push(format!("time: ts {first} to {last} ({})", query::offset(first, last)));
         }
         let rows: Vec<Vec<String>> =
             by.iter().map(|((k, a), n)| vec![k.clone(), a.clone(), n[0].to_string(), n[1].to_string()]).collect();
@@ -1053,6 +1040,49 @@ impl Session {
             }
             Err(failed) => self.fail_with(failed),
         }
+    }
+}
+
+/// The objects of a trace by address, each event decoded once while its objects are asked for
+/// in order.
+struct Objects<'s> {
+    store: &'s Store,
+    event: Option<(usize, Event)>,
+}
+
+impl<'s> Objects<'s> {
+    fn new(store: &'s Store) -> Self {
+        Objects { store, event: None }
+    }
+
+    /// The object at an address: its slot (`applied_objs[2]`), its value and its event's `ts`.
+    fn get(&mut self, at: Address) -> Option<(String, &Value, i64)> {
+        if self.event.as_ref().map(|(i, _)| *i) != Some(at.event) {
+            self.event = Some((at.event, self.store.event(at.event)?.ok()?));
+        }
+        let (_, e) = self.event.as_ref()?;
+        let (slot, v) = query::object_at(std::slice::from_ref(e), Address { event: 0, object: at.object })?;
+        Some((slot, v, e.ts))
+    }
+}
+
+/// Where a run whose output nobody reads writes it (a selector's, which keeps the objects it
+/// does not match).
+struct Nowhere;
+
+impl std::io::Write for Nowhere {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl std::io::Seek for Nowhere {
+    fn seek(&mut self, _: std::io::SeekFrom) -> std::io::Result<u64> {
+        Ok(0)
     }
 }
 

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::io::{Cursor, Read, Write};
 use std::sync::Arc;
 
+use skel::explore::Address;
 use skel_trace::{
     decode_event, decode_raw_event, DecodedEvent, Event, Format, Section, SlicePos, Splitter, TraceError, TraceWriter,
     Unit,
@@ -23,6 +24,8 @@ pub struct Store {
     events_after: Option<usize>,
     events: Vec<Arc<[u8]>>,
     ts: Vec<i64>,
+    /// Each event's objects: how many are applied, how many deleted.
+    counts: Vec<(usize, usize)>,
 }
 
 /// How big the batches are that a trace is cut into to read it.
@@ -32,12 +35,11 @@ impl Store {
     /// Reads a trace, checking every event as `Trace::read` does (each is decoded once, and
     /// not kept decoded).
     pub fn read(input: impl Read, format: Format) -> Result<(Store, usize), TraceError> {
-        let mut objects = 0;
         let store = Store::split(input, format, |bytes, index, at| {
             let event = decode_event(bytes, format, index, at)?;
-            objects += event.applied_objs.len() + event.deleted_objs.len();
-            Ok(event.ts)
+            Ok((event.ts, event.applied_objs.len(), event.deleted_objs.len()))
         })?;
+        let objects = store.counts.iter().map(|(a, d)| a + d).sum();
         Ok((store, objects))
     }
 
@@ -47,8 +49,8 @@ impl Store {
         let format = self.format;
         let mut next =
             Store::split(written, format, |bytes, index, at| match decode_raw_event(bytes, format, index, at)? {
-                DecodedEvent::Raw(raw) => Ok(raw.ts),
-                DecodedEvent::Full(event) => Ok(event.ts),
+                DecodedEvent::Raw(raw) => Ok((raw.ts, raw.applied_objs.len(), raw.deleted_objs.len())),
+                DecodedEvent::Full(event) => Ok((event.ts, event.applied_objs.len(), event.deleted_objs.len())),
             })?;
         // Every event pruned: the run still wrote the (empty) events array where it was, which
         // reading it back cannot tell.
@@ -62,20 +64,30 @@ impl Store {
         Ok(next)
     }
 
-    /// Cuts a trace into its sections and events; `ts` reads (and checks) each event.
+    /// Cuts a trace into its sections and events; `read` reads (and checks) each event: its
+    /// `ts` and how many objects it applies and deletes.
     fn split(
         input: impl Read,
         format: Format,
-        mut ts: impl FnMut(&[u8], usize, SlicePos) -> Result<i64, TraceError>,
+        mut read: impl FnMut(&[u8], usize, SlicePos) -> Result<(i64, usize, usize), TraceError>,
     ) -> Result<Store, TraceError> {
-        let mut store = Store { format, sections: Vec::new(), events_after: None, events: Vec::new(), ts: Vec::new() };
+        let mut store = Store {
+            format,
+            sections: Vec::new(),
+            events_after: None,
+            events: Vec::new(),
+            ts: Vec::new(),
+            counts: Vec::new(),
+        };
         for unit in Splitter::new(input, format, BATCH) {
             match unit? {
                 Unit::Section(s) => store.sections.push(s),
                 Unit::Events(batch) => {
                     store.events_after.get_or_insert(store.sections.len());
                     for (index, bytes, at) in batch.events() {
-                        store.ts.push(ts(bytes, index, at)?);
+                        let (ts, applied, deleted) = read(bytes, index, at)?;
+                        store.ts.push(ts);
+                        store.counts.push((applied, deleted));
                         store.events.push(Arc::from(bytes));
                     }
                 }
@@ -91,6 +103,24 @@ impl Store {
     /// Where its time starts: its first event's `ts`.
     pub fn first_ts(&self) -> Option<i64> {
         self.ts.first().copied()
+    }
+
+    /// Every object's address (`EVENT.OBJECT`, the deleted ones after the applied ones).
+    pub fn addresses(&self) -> impl Iterator<Item = Address> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .flat_map(|(event, (a, d))| (0..a + d).map(move |object| Address { event, object }))
+    }
+
+    /// The address of object `index` of an event's `list` (`applied_objs` or `deleted_objs`).
+    pub fn address(&self, event: usize, list: &str, index: usize) -> Address {
+        let applied = self.counts.get(event).map_or(0, |c| c.0);
+        Address { event, object: if list == "deleted_objs" { applied + index } else { index } }
+    }
+
+    pub fn last_ts(&self) -> Option<i64> {
+        self.ts.last().copied()
     }
 
     /// Event `index`, decoded.
