@@ -872,19 +872,9 @@ impl Session {
             return;
         };
         let store = &loaded.store;
-        let (mut applied, mut deleted) = (0u64, 0u64);
-        let mut by: BTreeMap<(String, String), [u64; 2]> = BTreeMap::new();
-        // One event decoded at a time (a trace the store holds decodes: `:load` checked it).
-        for event in store.decoded().filter_map(|(_, e)| e.ok()) {
-            for (is_deleted, objects) in [(false, &event.applied_objs), (true, &event.deleted_objs)] {
-                for v in objects {
-                    *(if is_deleted { &mut deleted } else { &mut applied }) += 1;
-                    let api = v.get("apiVersion").and_then(Value::as_str).unwrap_or("-").to_string();
-                    let (kind, _) = query::describe(v);
-                    by.entry((kind, api)).or_default()[is_deleted as usize] += 1;
-                }
-            }
-        }
+        let by = &store.stats().by;
+        let applied: u64 = by.values().map(|n| n[0]).sum();
+        let deleted: u64 = by.values().map(|n| n[1]).sum();
         let mut lines = vec![format!(
             "{} ({}): {}, {} ({applied} applied, {deleted} deleted)",
             loaded.path.display(),

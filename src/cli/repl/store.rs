@@ -8,10 +8,15 @@ use std::collections::HashMap;
 use std::io::{Cursor, Read, Write};
 use std::sync::Arc;
 
-use skel::explore::Address;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+use skel::explore::{describe, Address};
+use skel::stream::{self, VisitOptions, Visited};
 use skel_trace::{
-    decode_event, decode_raw_event, DecodedEvent, Event, Format, Section, SlicePos, Splitter, TraceError, TraceWriter,
-    Unit,
+    decode_event, decode_raw_event, DecodedEvent, Event, EventBatch, Format, Section, SlicePos, Splitter, TraceError,
+    TraceWriter, Unit,
 };
 
 /// A trace: its sections around its events, in the order the file has them, and its events
@@ -26,21 +31,105 @@ pub struct Store {
     ts: Vec<i64>,
     /// Each event's objects: how many are applied, how many deleted.
     counts: Vec<(usize, usize)>,
+    /// The objects by kind and apiVersion, once counted (at `:load`, or for `:stats`).
+    stats: OnceLock<Stats>,
+}
+
+/// How many objects of each kind and apiVersion a trace applies and deletes.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub by: BTreeMap<(String, String), [u64; 2]>,
+}
+
+impl Stats {
+    fn add(&mut self, event: &Event) {
+        for (deleted, objects) in [(0, &event.applied_objs), (1, &event.deleted_objs)] {
+            for v in objects {
+                let api = v.get("apiVersion").and_then(Value::as_str).unwrap_or("-").to_string();
+                let (kind, _) = describe(v);
+                self.by.entry((kind, api)).or_default()[deleted] += 1;
+            }
+        }
+    }
+
+    fn merge(&mut self, other: Stats) {
+        for (key, [a, d]) in other.by {
+            let n = self.by.entry(key).or_default();
+            n[0] += a;
+            n[1] += d;
+        }
+    }
 }
 
 /// How big the batches are that a trace is cut into to read it.
 const BATCH: usize = 1 << 20;
 
 impl Store {
-    /// Reads a trace, checking every event as `Trace::read` does (each is decoded once, and
-    /// not kept decoded).
-    pub fn read(input: impl Read, format: Format) -> Result<(Store, usize), TraceError> {
-        let store = Store::split(input, format, |bytes, index, at| {
-            let event = decode_event(bytes, format, index, at)?;
-            Ok((event.ts, event.applied_objs.len(), event.deleted_objs.len()))
-        })?;
+    /// Reads a trace, checking every event as `Trace::read` does: each is decoded once (on
+    /// every core, as `skel apply` reads), counted for `:stats`, and kept as its bytes.
+    pub fn read(input: impl Read + Send, format: Format) -> Result<(Store, usize), TraceError> {
+        /// What a worker makes of a batch: each event's bytes, `ts` and counts, and the stats.
+        type Batch = (Vec<(Arc<[u8]>, i64, (usize, usize))>, Stats);
+        let mut store = Store::empty(format);
+        let mut stats = Stats::default();
+        let opts = VisitOptions { batch_bytes: BATCH, ..VisitOptions::new(format) };
+        let events = |(): &(), batch: &EventBatch| -> Result<Batch, TraceError> {
+            let mut out = (Vec::new(), Stats::default());
+            for (index, bytes, at) in batch.events() {
+                let event = decode_event(bytes, format, index, at)?;
+                out.1.add(&event);
+                out.0.push((Arc::from(bytes), event.ts, (event.applied_objs.len(), event.deleted_objs.len())));
+            }
+            Ok(out)
+        };
+        stream::visit(
+            input,
+            opts,
+            (),
+            |_, _| None,
+            events,
+            |visited| {
+                match visited {
+                    Visited::Section(s) => store.sections.push(s),
+                    Visited::Events((events, batch_stats)) => {
+                        store.events_after.get_or_insert(store.sections.len());
+                        for (bytes, ts, counts) in events {
+                            store.events.push(bytes);
+                            store.ts.push(ts);
+                            store.counts.push(counts);
+                        }
+                        stats.merge(batch_stats);
+                    }
+                }
+                Ok(())
+            },
+        )?;
         let objects = store.counts.iter().map(|(a, d)| a + d).sum();
+        let _ = store.stats.set(stats);
         Ok((store, objects))
+    }
+
+    fn empty(format: Format) -> Store {
+        Store {
+            format,
+            sections: Vec::new(),
+            events_after: None,
+            events: Vec::new(),
+            ts: Vec::new(),
+            counts: Vec::new(),
+            stats: OnceLock::new(),
+        }
+    }
+
+    /// The objects by kind and apiVersion (counted once per version).
+    pub fn stats(&self) -> &Stats {
+        self.stats.get_or_init(|| {
+            let mut stats = Stats::default();
+            for event in self.decoded().filter_map(|(_, e)| e.ok()) {
+                stats.add(&event);
+            }
+            stats
+        })
     }
 
     /// The trace a statement's run wrote (in this store's format): its events that are as
@@ -71,14 +160,7 @@ impl Store {
         format: Format,
         mut read: impl FnMut(&[u8], usize, SlicePos) -> Result<(i64, usize, usize), TraceError>,
     ) -> Result<Store, TraceError> {
-        let mut store = Store {
-            format,
-            sections: Vec::new(),
-            events_after: None,
-            events: Vec::new(),
-            ts: Vec::new(),
-            counts: Vec::new(),
-        };
+        let mut store = Store::empty(format);
         for unit in Splitter::new(input, format, BATCH) {
             match unit? {
                 Unit::Section(s) => store.sections.push(s),
