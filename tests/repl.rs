@@ -56,6 +56,22 @@ fn queries_change_nothing() {
     insta::assert_snapshot!("queries", run.stdout);
 }
 
+/// Only the last statement keeps its changes; `:undo` makes the one before last again, and
+/// `:diff` shows its changes as they were shown when it ran.
+#[test]
+fn diff_after_undo_shows_the_statement_now_last() {
+    let dir = folder();
+    let migrate = "modify(kind == \"CronJob\" && apiVersion == \"batch/v1beta1\", apiVersion = \"batch/v1\");";
+    let first = session(dir.path(), &["trace.json"], &format!("{migrate}\n:diff 2\n"));
+    let input = format!("{migrate}\nremove(kind == \"Pod\", status);\n:undo\n:diff 2\n");
+    let after_undo = session(dir.path(), &["trace.json"], &input);
+    assert_eq!(after_undo.code, 0, "{}", after_undo.stdout);
+    let diff = |out: &str| out[out.rfind("--- 0.").map_or(0, |i| i)..].to_string();
+    let shown = diff(&first.stdout);
+    assert!(shown.contains("+apiVersion: batch/v1"), "{}", first.stdout);
+    assert!(after_undo.stdout.ends_with(&shown), "{}\n---- expected it to end with\n{shown}", after_undo.stdout);
+}
+
 #[test]
 fn statements_rewrite_the_trace_and_undo_takes_them_back() {
     let dir = folder();

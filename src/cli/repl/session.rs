@@ -62,8 +62,10 @@ struct Loaded {
 struct Step {
     source: String,
     store: Store,
-    /// The objects the statement matched (what `:diff` shows while it is the last one).
-    matched: Vec<MatchedObject>,
+    /// The objects the statement matched (what `:diff` shows while it is the last one);
+    /// dropped (`None`) when the next statement comes, and made again by running the
+    /// statement once more if `:undo` makes it the last one again.
+    matched: Option<Vec<MatchedObject>>,
     /// When `on_loaded`: each object of `matched` as it was before the statement (under the
     /// script without it, not as loaded), in order. Otherwise empty: `store` holds them.
     befores: Vec<Value>,
@@ -281,7 +283,11 @@ impl Session {
         let before = std::mem::replace(&mut loaded.store, store);
         let inserts = !compiled.program.inserts.is_empty();
         let source = src.trim().to_string();
-        self.undo.push(Step { source, store: before, matched, befores, on_loaded, inserts });
+        // Only the last statement's changes are shown; the one before can run again for them.
+        if let Some(previous) = self.undo.last_mut().filter(|s| !s.on_loaded) {
+            previous.matched = None;
+        }
+        self.undo.push(Step { source, store: before, matched: Some(matched), befores, on_loaded, inserts });
         self.redo.clear();
         self.reindex();
         self.report_changes(&summary, src);
@@ -341,7 +347,22 @@ impl Session {
 
     /// The objects the last statement applied matched.
     fn last(&self) -> &[MatchedObject] {
-        self.undo.last().map_or(&[], |s| s.matched.as_slice())
+        self.undo.last().and_then(|s| s.matched.as_deref()).unwrap_or(&[])
+    }
+
+    /// The last statement's changes, made again if they were dropped (by running it once more
+    /// over the trace it ran on).
+    fn recall(&mut self) {
+        let start = self.origin();
+        let Some(step) = self.undo.last().filter(|s| s.matched.is_none()) else { return };
+        let Ok(compiled) = skel::compile(&step.source) else { return };
+        let ran = Session::replay(&step.store, &compiled.program, start);
+        match (ran, self.undo.last_mut()) {
+            (Ok(Some(ran)), Some(step)) => step.matched = Some(ran.matched),
+            (Ok(None), _) => self.say("interrupted"),
+            (Err(e), _) => self.stream_failed(e, ""),
+            _ => {}
+        }
     }
 
     fn report_changes(&mut self, s: &Summary, source: &str) {
@@ -858,6 +879,7 @@ impl Session {
             self.say(self.style.dim("no statement applied yet"));
             return;
         }
+        self.recall();
         if !self.last().iter().any(|m| m.modified || m.deleted) {
             self.say(self.style.dim("the last statement changed nothing"));
             return;
