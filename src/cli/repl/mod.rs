@@ -2,6 +2,7 @@
 //! On a terminal it is a line editor (rustyline) with completion, hints, highlighting and a
 //! history file; with stdin piped it reads the same input and answers in plain text.
 
+mod busy;
 mod diff;
 mod editor;
 mod error;
@@ -42,8 +43,9 @@ pub fn run(args: ReplArgs) -> Result<(), Failed> {
     // Diagnostics are part of the answers, on stdout: the session renders them itself.
     let color = interactive && report::color_allowed();
     let mut session = Session::new(if color { Style::color() } else { Style::plain() });
-    // Completion's index of field paths serves the line editor only.
+    // Completion's index of field paths serves the line editor only, as do spinners.
     session.index_keys = interactive;
+    session.spinners = interactive;
     if let Some(trace) = &args.trace {
         session.load(trace);
         print!("{}", session.take_output());

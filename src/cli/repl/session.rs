@@ -13,6 +13,7 @@ use skel::transform::{MatchedObject, Summary};
 use skel::Program;
 use skel_trace::{Event, Format, TraceError, TraceWriter};
 
+use super::busy::busy;
 use super::diff;
 use super::error::ReplError;
 use super::store::Store;
@@ -136,6 +137,8 @@ pub struct Session {
     pub keys: Rc<KeyIndex>,
     /// Whether `keys` is kept up to date (for a line editor's completion).
     pub index_keys: bool,
+    /// Whether long commands show a spinner (a terminal session).
+    pub spinners: bool,
     pub style: Style,
     /// Something failed (the exit code of a piped session).
     pub failed: bool,
@@ -150,6 +153,7 @@ impl Session {
             redo: Vec::new(),
             keys: Rc::default(),
             index_keys: true,
+            spinners: false,
             style,
             failed: false,
             out: String::new(),
@@ -247,7 +251,8 @@ impl Session {
         // The trace as loaded, and where its time starts: every statement counts `@t` from it.
         let original = self.undo.first().map_or(&loaded.store, |s| &s.store).clone();
         let start = original.first_ts().unwrap_or(0);
-        let ran = Session::replay(&loaded.store, &compiled.program, start);
+        let ran =
+            busy(self.spinners, "running the statement", || Session::replay(&loaded.store, &compiled.program, start));
         let Replay { store, mut matched, mut summary } = match ran {
             Ok(Some(ran)) => ran,
             Ok(None) => return self.say("interrupted; the trace is unchanged"),
@@ -304,7 +309,8 @@ impl Session {
                 return None;
             }
         };
-        match Session::replay(original, &compiled.program, start) {
+        let ran = busy(self.spinners, "running the script", || Session::replay(original, &compiled.program, start));
+        match ran {
             Ok(Some(ran)) => Some(ran),
             Ok(None) => {
                 self.say("interrupted; the trace is unchanged");
@@ -324,7 +330,8 @@ impl Session {
     fn replay(store: &Store, program: &Program, start: i64) -> Result<Option<Replay>, StreamError> {
         let format = store.format;
         let encoded = store.encoded()?;
-        let mut writer = TraceWriter::new(std::io::Cursor::new(Vec::new()), format);
+        // About as big as what it reads: no copy of a growing buffer.
+        let mut writer = TraceWriter::new(std::io::Cursor::new(Vec::with_capacity(encoded.len())), format);
         let opts = StreamOptions { start_ts: Some(start), ..StreamOptions::new(format, format) };
         super::clear_interrupt();
         let ran = stream::transform_recording(program, encoded.as_slice(), &mut writer, opts, &super::interrupted)?;
@@ -643,7 +650,7 @@ impl Session {
             super::clear_interrupt();
             stream::transform_recording(program, encoded.as_slice(), &mut nowhere, opts, &super::interrupted)
         };
-        match run() {
+        match busy(self.spinners, "selecting", run) {
             Ok(Some((_, matched))) => Some(matched),
             Ok(None) => {
                 self.say("interrupted");
@@ -894,7 +901,7 @@ impl Session {
             return;
         };
         let store = &loaded.store;
-        let by = &store.stats().by;
+        let by = &busy(self.spinners, "counting", || store.stats()).by;
         let applied: u64 = by.values().map(|n| n[0]).sum();
         let deleted: u64 = by.values().map(|n| n[1]).sum();
         let mut lines = vec![format!(
@@ -971,7 +978,7 @@ impl Session {
             Ok(input) => (input.reader, input.format),
             Err(e) => return self.fail(e),
         };
-        let (store, objects) = match Store::read(input, format) {
+        let (store, objects) = match busy(self.spinners, &format!("reading {name}"), || Store::read(input, format)) {
             Ok(read) => read,
             Err(e) => {
                 self.fail(TraceInputError { file: name, inner: e });
