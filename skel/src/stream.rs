@@ -110,13 +110,14 @@ where
 }
 
 /// `transform`, recording every object a statement matches, in input order (the REPL's
-/// answer: what matched, and each changed object before and after), and asking `stop` before
-/// each event: `Ok(None)` when it said to (the output is then incomplete).
+/// answer: what matched, and, with `after`, what each changed object is now), and asking
+/// `stop` before each event: `Ok(None)` when it said to (the output is then incomplete).
 pub fn transform_recording<R, W>(
     program: &Program,
     input: R,
     writer: &mut TraceWriter<W>,
     opts: StreamOptions,
+    after: bool,
     stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<Option<(Summary, Vec<MatchedObject>)>, StreamError>
 where
@@ -124,7 +125,7 @@ where
     W: Write + Seek,
 {
     let mut matched = Vec::new();
-    let summary = run(program, input, writer, opts, Some(&mut matched), stop)?;
+    let summary = run(program, input, writer, opts, Some((&mut matched, after)), stop)?;
     Ok(summary.map(|s| (s, matched)))
 }
 
@@ -133,7 +134,7 @@ fn run<R, W>(
     input: R,
     writer: &mut TraceWriter<W>,
     opts: StreamOptions,
-    mut record: Option<&mut Vec<MatchedObject>>,
+    record: Option<(&mut Vec<MatchedObject>, bool)>,
     stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<Option<Summary>, StreamError>
 where
@@ -156,7 +157,8 @@ where
         late_done: false,
         follow: opts.follow_api_versions,
     };
-    let recording = record.is_some();
+    let recording = record.as_ref().map(|(_, after)| *after);
+    let mut record = record.map(|(all, _)| all);
     let ran = in_order(
         splitter,
         opts.jobs,
@@ -659,8 +661,9 @@ struct Worker<'p> {
     raw_ok: bool,
     /// Where an event's changed manifests are encoded before the event is.
     scratch: Vec<u8>,
-    /// Whether the objects statements match are recorded (`transform_recording`).
-    record: bool,
+    /// Whether the objects statements match are recorded (`transform_recording`), and with
+    /// what changed objects are now (`Some(true)`).
+    record: Option<bool>,
     stop: &'p (dyn Fn() -> bool + Sync),
 }
 
@@ -669,7 +672,7 @@ impl<'p> Worker<'p> {
         program: &'p Program,
         opts: StreamOptions,
         pool: &Arc<BufferPool>,
-        record: bool,
+        record: Option<bool>,
         stop: &'p (dyn Fn() -> bool + Sync),
     ) -> Self {
         let pool = Arc::clone(pool);
@@ -705,7 +708,8 @@ impl<'p> Worker<'p> {
         // Every statement runs on every object: every manifest will be decoded, so decode the
         // event and its manifests in one pass (not when recording: a matched object's bytes are
         // decoded again for its value before).
-        let one_pass = self.raw_ok && self.program.dispatch.is_none() && !self.program.stmts.is_empty() && !self.record;
+        let one_pass =
+            self.raw_ok && self.program.dispatch.is_none() && !self.program.stmts.is_empty() && self.record.is_none();
         for (index, bytes, at) in batch.events() {
             if (self.stop)() {
                 return Err(Halt::Stopped);
@@ -785,7 +789,7 @@ impl<'p> Worker<'p> {
                 // When recording, the object's kind as it was (`object` when it has none), for
                 // the record if a statement matches it.
                 let kind = match &input {
-                    _ if !self.record || !may_match => None,
+                    _ if self.record.is_none() || !may_match => None,
                     Input::Raw(RawManifest { kind: KindProbe::Known(kind), .. }) => {
                         Some(kind.as_deref().unwrap_or("object").to_string())
                     }
@@ -815,7 +819,7 @@ impl<'p> Worker<'p> {
                     let modified = o.modified && !o.deleted;
                     // As msgpack whatever the run's formats: decoded whole first, as the parts
                     // left undecoded are bytes of the input's format.
-                    let after = match modified {
+                    let after = match modified && self.record == Some(true) {
                         true => {
                             let mut bytes = Vec::new();
                             Node::from_value(&node.to_value(format)).encode(&mut bytes, Format::Msgpack)?;
@@ -939,7 +943,7 @@ mod tests {
         let opts = StreamOptions { jobs, batch_bytes: 200, start_ts, ..StreamOptions::new(format, format) };
         let input = trace(format);
         let (summary, matched) =
-            transform_recording(&program, input.as_slice(), &mut writer, opts, &|| false).unwrap().unwrap();
+            transform_recording(&program, input.as_slice(), &mut writer, opts, true, &|| false).unwrap().unwrap();
         let out = writer.finish().unwrap().into_inner();
         (Trace::read(out.as_slice(), format).unwrap().events, summary, matched)
     }
@@ -982,7 +986,7 @@ mod tests {
         let mut writer = TraceWriter::new(Cursor::new(Vec::new()), Format::Json);
         let opts = StreamOptions { jobs: 2, batch_bytes: 200, ..StreamOptions::new(Format::Json, Format::Json) };
         let input = trace(Format::Json);
-        let ran = transform_recording(&program, input.as_slice(), &mut writer, opts, &|| true).unwrap();
+        let ran = transform_recording(&program, input.as_slice(), &mut writer, opts, false, &|| true).unwrap();
         assert!(ran.is_none());
     }
 }

@@ -251,8 +251,9 @@ impl Session {
         // The trace as loaded, and where its time starts: every statement counts `@t` from it.
         let original = self.undo.first().map_or(&loaded.store, |s| &s.store).clone();
         let start = original.first_ts().unwrap_or(0);
-        let ran =
-            busy(self.spinners, "running the statement", || Session::replay(&loaded.store, &compiled.program, start));
+        let ran = busy(self.spinners, "running the statement", || {
+            Session::replay(&loaded.store, &compiled.program, start, false)
+        });
         let Replay { store, mut matched, mut summary } = match ran {
             Ok(Some(ran)) => ran,
             Ok(None) => return self.say("interrupted; the trace is unchanged"),
@@ -309,7 +310,8 @@ impl Session {
                 return None;
             }
         };
-        let ran = busy(self.spinners, "running the script", || Session::replay(original, &compiled.program, start));
+        let ran =
+            busy(self.spinners, "running the script", || Session::replay(original, &compiled.program, start, true));
         match ran {
             Ok(Some(ran)) => Some(ran),
             Ok(None) => {
@@ -327,14 +329,19 @@ impl Session {
     /// `skel apply` runs (`skel::stream`, in the trace's own format), recording what it
     /// matched: the next version of the trace, sharing every event the program left as it was;
     /// `None` when Ctrl-C stopped it.
-    fn replay(store: &Store, program: &Program, start: i64) -> Result<Option<Replay>, StreamError> {
+    ///
+    /// A changed object as it is now is kept (`MatchedObject::after`) when `after`, or when the
+    /// program inserts objects: otherwise `:diff` finds it in the trace made (`Placed`).
+    fn replay(store: &Store, program: &Program, start: i64, after: bool) -> Result<Option<Replay>, StreamError> {
         let format = store.format;
         let encoded = store.encoded()?;
         // About as big as what it reads: no copy of a growing buffer.
         let mut writer = TraceWriter::new(std::io::Cursor::new(Vec::with_capacity(encoded.len())), format);
         let opts = StreamOptions { start_ts: Some(start), ..StreamOptions::new(format, format) };
         super::clear_interrupt();
-        let ran = stream::transform_recording(program, encoded.as_slice(), &mut writer, opts, &super::interrupted)?;
+        let after = after || !program.inserts.is_empty();
+        let ran =
+            stream::transform_recording(program, encoded.as_slice(), &mut writer, opts, after, &super::interrupted)?;
         let Some((summary, matched)) = ran else { return Ok(None) };
         let bytes = writer.finish()?.into_inner();
         Ok(Some(Replay { store: store.next(&bytes)?, matched, summary }))
@@ -363,7 +370,7 @@ impl Session {
         let start = self.origin();
         let Some(step) = self.undo.last().filter(|s| s.matched.is_none()) else { return };
         let Ok(compiled) = skel::compile(&step.source) else { return };
-        let ran = Session::replay(&step.store, &compiled.program, start);
+        let ran = Session::replay(&step.store, &compiled.program, start, false);
         match (ran, self.undo.last_mut()) {
             (Ok(Some(ran)), Some(step)) => step.matched = Some(ran.matched),
             (Ok(None), _) => self.say("interrupted"),
@@ -465,6 +472,12 @@ impl Session {
         // the loaded trace, when the answer comes from the whole script's replay).
         let step = if self.undo.last().is_some_and(|s| s.on_loaded) { self.undo.first() } else { self.undo.last() };
         let befores = self.undo.last().map_or(&[][..], |s| s.befores.as_slice());
+        // The trace the last statement made is the current one (`:undo` and `:redo` keep it so).
+        let placed = match (self.undo.last(), &self.loaded) {
+            (Some(last), Some(loaded)) => Some((Placed::new(self.last(), &last.store), Objects::new(&loaded.store))),
+            _ => None,
+        };
+        let mut placed = placed;
         let changed = self.last().iter().enumerate().filter(|(_, m)| m.modified || m.deleted);
         for (i, m) in changed.take(n) {
             let e = step.and_then(|s| s.store.event(m.event)).and_then(Result::ok);
@@ -474,7 +487,15 @@ impl Session {
             let applied = e.as_ref().map_or(0, |e| e.applied_objs.len());
             let object = if m.list == "deleted_objs" { applied + m.index } else { m.index };
             let head = format!("{}.{object} {kind} {name} (ts {})", m.event, m.ts);
-            match m.after.as_deref().and_then(decoded) {
+            let after = match &m.after {
+                Some(bytes) => decoded(bytes),
+                None if m.modified => placed.as_mut().and_then(|(placed, now)| {
+                    let at = placed.at(m, now.store);
+                    now.get(at).map(|(_, v, _)| v.clone())
+                }),
+                None => None,
+            };
+            match after {
                 Some(after) if !m.deleted => {
                     let _ = writeln!(out, "{}", st.bold(&format!("--- {head}")));
                     out.push_str(&diff::unified(before, &after, st));
@@ -648,7 +669,7 @@ impl Session {
             let mut nowhere = TraceWriter::new(Nowhere, store.format);
             let opts = StreamOptions { start_ts: Some(start), ..StreamOptions::new(store.format, store.format) };
             super::clear_interrupt();
-            stream::transform_recording(program, encoded.as_slice(), &mut nowhere, opts, &super::interrupted)
+            stream::transform_recording(program, encoded.as_slice(), &mut nowhere, opts, false, &super::interrupted)
         };
         match busy(self.spinners, "selecting", run) {
             Ok(Some((_, matched))) => Some(matched),
@@ -1062,10 +1083,40 @@ impl Session {
     }
 }
 
+/// Where the objects a statement kept are in the trace it made, for a statement that inserts
+/// nothing: an event all of whose objects it deleted is gone, and an object it deleted leaves no
+/// place in its list.
+struct Placed {
+    /// The events it emptied, in order.
+    emptied: Vec<usize>,
+    /// The objects it deleted, by event and list: their indices, in order.
+    deleted: HashMap<(usize, &'static str), Vec<usize>>,
+}
+
+impl Placed {
+    fn new(matched: &[MatchedObject], ran_on: &Store) -> Placed {
+        let mut deleted: HashMap<(usize, &'static str), Vec<usize>> = HashMap::new();
+        let mut per_event: BTreeMap<usize, usize> = BTreeMap::new();
+        for m in matched.iter().filter(|m| m.deleted) {
+            deleted.entry((m.event, m.list)).or_default().push(m.index);
+            *per_event.entry(m.event).or_default() += 1;
+        }
+        let emptied = per_event.into_iter().filter(|(e, n)| ran_on.objects_in(*e) == *n).map(|(e, _)| e).collect();
+        Placed { emptied, deleted }
+    }
+
+    /// Where a kept object of the trace the statement ran on is in `made`.
+    fn at(&self, m: &MatchedObject, made: &Store) -> Address {
+        let event = m.event - self.emptied.partition_point(|e| *e < m.event);
+        let gone = self.deleted.get(&(m.event, m.list)).map_or(0, |d| d.partition_point(|i| *i < m.index));
+        made.address(event, m.list, m.index - gone)
+    }
+}
+
 /// The objects of a trace by address, each event decoded once while its objects are asked for
 /// in order.
 struct Objects<'s> {
-    store: &'s Store,
+    pub store: &'s Store,
     event: Option<(usize, Event)>,
 }
 
@@ -1335,6 +1386,30 @@ mod tests {
             let events = session.events().unwrap_or_default();
             prop_assert!(events.iter().all(|e| !e.applied_objs.is_empty() || !e.deleted_objs.is_empty()));
         });
+    }
+
+    /// Where `:diff` finds a changed object in the trace a statement made is where the object
+    /// the run kept was, with events emptied and objects deleted before it in the same events.
+    #[test]
+    fn changed_objects_are_found_in_the_trace_made() {
+        let trace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/trace.json");
+        let mut session = Session::new(Style::plain());
+        session.load(&trace);
+        let src = r#"delete(kind != "Deployment" && kind != "CronJob"); modify(metadata.labels.x = "y");"#;
+        let program = skel::compile(src).expect("compiles").program;
+        let (start, before) = (session.origin(), session.loaded.as_ref().unwrap().store.clone());
+        let kept = Session::replay(&before, &program, start, true).unwrap().unwrap();
+        let found = Session::replay(&before, &program, start, false).unwrap().unwrap();
+        let placed = Placed::new(&found.matched, &before);
+        assert!(!placed.emptied.is_empty() && found.matched.iter().any(|m| m.deleted), "the test deletes nothing");
+        let mut made = Objects::new(&found.store);
+        let mut checked = 0;
+        for (k, f) in kept.matched.iter().zip(&found.matched).filter(|(k, _)| k.modified) {
+            let at = placed.at(f, &found.store);
+            assert_eq!(made.get(at).map(|(_, v, _)| v.clone()), k.after.as_deref().and_then(decoded), "{at}");
+            checked += 1;
+        }
+        assert!(checked > 5, "{checked}");
     }
 
     #[test]

@@ -195,6 +195,11 @@ impl Store {
             .flat_map(|(event, (a, d))| (0..a + d).map(move |object| Address { event, object }))
     }
 
+    /// How many objects event `event` has.
+    pub fn objects_in(&self, event: usize) -> usize {
+        self.counts.get(event).map_or(0, |(a, d)| a + d)
+    }
+
     /// The address of object `index` of an event's `list` (`applied_objs` or `deleted_objs`).
     pub fn address(&self, event: usize, list: &str, index: usize) -> Address {
         let applied = self.counts.get(event).map_or(0, |c| c.0);
