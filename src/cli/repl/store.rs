@@ -136,29 +136,33 @@ impl Store {
     /// they were in `self` share their bytes with it.
     pub fn next(&self, written: &[u8]) -> Result<Store, TraceError> {
         let format = self.format;
-        let mut next =
-            Store::split(written, format, |bytes, index, at| match decode_raw_event(bytes, format, index, at)? {
-                DecodedEvent::Raw(raw) => Ok((raw.ts, raw.applied_objs.len(), raw.deleted_objs.len())),
-                DecodedEvent::Full(event) => Ok((event.ts, event.applied_objs.len(), event.deleted_objs.len())),
-            })?;
+        let known: HashMap<&[u8], usize> = self.events.iter().enumerate().map(|(i, e)| (&e[..], i)).collect();
+        let mut next = Store::split(written, format, |bytes, index, at| {
+            if let Some(&i) = known.get(bytes) {
+                if let (Some(event), Some(&ts), Some(&(a, d))) =
+                    (self.events.get(i), self.ts.get(i), self.counts.get(i))
+                {
+                    return Ok((Arc::clone(event), ts, a, d));
+                }
+            }
+            let (ts, a, d) = match decode_raw_event(bytes, format, index, at)? {
+                DecodedEvent::Raw(raw) => (raw.ts, raw.applied_objs.len(), raw.deleted_objs.len()),
+                DecodedEvent::Full(event) => (event.ts, event.applied_objs.len(), event.deleted_objs.len()),
+            };
+            Ok((Arc::from(bytes), ts, a, d))
+        })?;
         // Every event pruned: the run still wrote the (empty) events array where it was, which
         // reading it back cannot tell.
         next.events_after = next.events_after.or(self.events_after);
-        let known: HashMap<&[u8], &Arc<[u8]>> = self.events.iter().map(|e| (&e[..], e)).collect();
-        for event in &mut next.events {
-            if let Some(same) = known.get(&event[..]) {
-                *event = Arc::clone(same);
-            }
-        }
         Ok(next)
     }
 
-    /// Cuts a trace into its sections and events; `read` reads (and checks) each event: its
-    /// `ts` and how many objects it applies and deletes.
+    /// Cuts a trace into its sections and events; `read` reads each event: its bytes to keep,
+    /// its `ts`, and how many objects it applies and deletes.
     fn split(
         input: impl Read,
         format: Format,
-        mut read: impl FnMut(&[u8], usize, SlicePos) -> Result<(i64, usize, usize), TraceError>,
+        mut read: impl FnMut(&[u8], usize, SlicePos) -> Result<(Arc<[u8]>, i64, usize, usize), TraceError>,
     ) -> Result<Store, TraceError> {
         let mut store = Store::empty(format);
         for unit in Splitter::new(input, format, BATCH) {
@@ -167,10 +171,10 @@ impl Store {
                 Unit::Events(batch) => {
                     store.events_after.get_or_insert(store.sections.len());
                     for (index, bytes, at) in batch.events() {
-                        let (ts, applied, deleted) = read(bytes, index, at)?;
+                        let (kept, ts, applied, deleted) = read(bytes, index, at)?;
                         store.ts.push(ts);
                         store.counts.push((applied, deleted));
-                        store.events.push(Arc::from(bytes));
+                        store.events.push(kept);
                     }
                 }
             }
