@@ -266,7 +266,9 @@ impl Store {
 
     /// The trace in its own format, as the statements' pipeline reads it.
     pub fn encoded(&self) -> Result<Vec<u8>, TraceError> {
-        Ok(self.write(Cursor::new(Vec::new()), self.format)?.into_inner())
+        // Its size, about: no copy of a growing buffer.
+        let size = self.events.iter().map(|e| e.len() + 1).sum::<usize>() + (64 << 10);
+        Ok(self.write(Cursor::new(Vec::with_capacity(size)), self.format)?.into_inner())
     }
 }
 
