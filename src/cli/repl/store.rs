@@ -4,12 +4,9 @@
 //! statements changed, not a copy of the trace each. Events are decoded when a command needs
 //! them, one at a time.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Cursor, Read, Write};
-use std::sync::Arc;
-
-use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 use skel::explore::{describe, Address};
