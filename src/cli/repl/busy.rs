@@ -51,6 +51,10 @@ mod tests {
     fn the_work_runs_and_its_answer_comes_back() {
         assert_eq!(busy(false, "nothing", || 1 + 1), 2);
         // Shown: the spinner draws to stderr only when it is a terminal (not in tests).
-        assert_eq!(busy(true, "a short wait", || std::thread::sleep(Duration::from_millis(600))), ());
+        let waited = busy(true, "a short wait", || {
+            std::thread::sleep(Duration::from_millis(600));
+            7
+        });
+        assert_eq!(waited, 7);
     }
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 use skel::stream::{self, StreamError, StreamOptions};
 use skel::transform::{MatchedObject, Summary};
 use skel::Program;
-use skel_trace::{Event, Format, TraceError, TraceWriter};
+use skel_trace::{Event, Format, TraceWriter};
 
 use super::busy::busy;
 use super::diff;
@@ -43,6 +43,9 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
 
 /// How many changed objects a statement's answer shows as diffs (`:diff` shows more).
 const DIFFS_SHOWN: usize = 3;
+/// How many bytes of events completion's index of field paths is made from (a terminal
+/// session; the trace's first ones).
+const KEYS_FROM: usize = 64 << 20;
 /// How many lines `:match`, `:get` and `:jsonpath` list before saying how many more there are.
 const LIST_LIMIT: usize = 100;
 
@@ -55,7 +58,6 @@ pub enum Flow {
 
 struct Loaded {
     path: PathBuf,
-    format: Format,
     store: Store,
 }
 
@@ -90,10 +92,10 @@ fn changes_between(before: &Replay, after: &Replay, loaded: &Store) -> (Vec<Matc
     type Key<'a> = (usize, &'a str, usize);
     let earlier: HashMap<Key<'_>, &MatchedObject> =
         before.matched.iter().map(|m| ((m.event, m.list, m.index), m)).collect();
+    let objects = std::cell::RefCell::new(Objects::new(loaded));
     let original = |m: &MatchedObject| {
-        let mut e = loaded.event(m.event)?.ok()?;
-        let list = if m.list == "deleted_objs" { &mut e.deleted_objs } else { &mut e.applied_objs };
-        (m.index < list.len()).then(|| list.swap_remove(m.index))
+        let at = loaded.address(m.event, m.list, m.index);
+        objects.borrow_mut().get(at).map(|(_, v, _)| v.clone())
     };
     // An object's value after a run: `None` when deleted.
     let result = |m: Option<&MatchedObject>, fallback: &MatchedObject| match m {
@@ -194,23 +196,6 @@ impl Session {
         let color = self.style.color;
         for text in failed.report.iter().flat_map(|r| r.render(color)) {
             self.say(text.trim_end());
-        }
-    }
-
-    /// The current trace's events, decoded; `None` (said) without a trace, or when one does not
-    /// decode (which a trace read and checked at `:load` cannot do).
-    fn events(&mut self) -> Option<Vec<Event>> {
-        let Some(loaded) = &self.loaded else {
-            self.fail(ReplError::NoTrace);
-            return None;
-        };
-        match loaded.store.decoded().map(|(_, e)| e).collect::<Result<Vec<Event>, TraceError>>() {
-            Ok(events) => Some(events),
-            Err(inner) => {
-                let file = files::display(&loaded.path);
-                self.fail(TraceInputError { file, inner });
-                None
-            }
         }
     }
 
@@ -513,8 +498,20 @@ impl Session {
         if !self.index_keys || self.loaded.is_none() {
             return;
         }
-        let events = self.events().unwrap_or_default();
-        self.keys = Rc::new(KeyIndex::build(&events));
+        // One event decoded at a time, and at most `KEYS_FROM` bytes of them: completion needs
+        // the paths, not every object of a production-size trace.
+        let Some(loaded) = &self.loaded else { return };
+        let mut keys = KeyIndex::default();
+        let mut read = 0;
+        for (i, event) in loaded.store.decoded() {
+            if read > KEYS_FROM {
+                break;
+            }
+            read += loaded.store.event_bytes(i);
+            let Ok(event) = event else { continue };
+            event.applied_objs.iter().chain(&event.deleted_objs).for_each(|o| keys.add(o));
+        }
+        self.keys = Rc::new(keys);
     }
 
     // ------------------------------------------------------------------ meta-commands
@@ -928,7 +925,7 @@ impl Session {
         let mut lines = vec![format!(
             "{} ({}): {}, {} ({applied} applied, {deleted} deleted)",
             loaded.path.display(),
-            format_name(loaded.format),
+            format_name(loaded.store.format),
             plural(store.len() as u64, "event"),
             plural(applied + deleted, "object"),
         )];
@@ -1015,7 +1012,7 @@ impl Session {
         }
         let msg =
             format!("loaded {name}: {}, {}", plural(store.len() as u64, "event"), plural(objects as u64, "object"));
-        self.loaded = Some(Loaded { path: path.to_path_buf(), format, store });
+        self.loaded = Some(Loaded { path: path.to_path_buf(), store });
         self.undo.clear();
         self.redo.clear();
         self.reindex();
@@ -1034,7 +1031,7 @@ impl Session {
             return self.error(ReplError::StdoutTarget { command: ":write", span: arg.span() }, arg.line);
         }
         let path = Path::new(arg.text);
-        let format = Format::from_extension(path).unwrap_or(loaded.format);
+        let format = Format::from_extension(path).unwrap_or(loaded.store.format);
         let written = Output::write(Some(path), |f| loaded.store.write(f, format).map(|_| ()).map_err(Failed::error));
         match written {
             Ok(()) => {
@@ -1377,13 +1374,14 @@ mod tests {
         let config = proptest::test_runner::Config { cases: 200, ..Default::default() };
         proptest!(config, |(inputs in proptest::collection::vec(proptest::collection::vec(0..TOKENS.len(), 0..8), 1..4))| {
             let mut session = Session::new(Style::plain());
-            session.loaded = base.loaded.as_ref().map(|l| Loaded { path: l.path.clone(), format: l.format, store: l.store.clone() });
+            session.loaded = base.loaded.as_ref().map(|l| Loaded { path: l.path.clone(), store: l.store.clone() });
             for input in inputs {
                 let text: String = input.iter().map(|&i| TOKENS[i]).collect();
                 session.run(&text);
                 let _ = session.take_output();
             }
-            let events = session.events().unwrap_or_default();
+            let store = &session.loaded.as_ref().unwrap().store;
+            let events: Vec<Event> = store.decoded().map(|(_, e)| e.unwrap()).collect();
             prop_assert!(events.iter().all(|e| !e.applied_objs.is_empty() || !e.deleted_objs.is_empty()));
         });
     }

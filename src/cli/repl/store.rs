@@ -211,6 +211,11 @@ impl Store {
         self.ts.last().copied()
     }
 
+    /// The size of event `index`'s bytes.
+    pub fn event_bytes(&self, index: usize) -> usize {
+        self.events.get(index).map_or(0, |e| e.len())
+    }
+
     /// Event `index`, decoded.
     pub fn event(&self, index: usize) -> Option<Result<Event, TraceError>> {
         let bytes = self.events.get(index)?;
