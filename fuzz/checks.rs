@@ -14,7 +14,7 @@ use skel::stream::{StreamError, StreamOptions, VisitOptions};
 use skel::transform::{apply_events, EventProcessor, RunError, Transform};
 use skel::upgrade::{KubeVersion, Scanner};
 use skel::{CompileError, OptLevel, Program};
-use skel_trace::{Event, Format, ReadError, Section, Trace, TraceVisitor, TraceWriter};
+use skel_trace::{Event, Format, ReadError, Trace, TraceWriter};
 
 pub type Outcome = Result<(), String>;
 
@@ -320,28 +320,6 @@ fn read_sequentially(program: &Program, data: &[u8], format: Format) -> Result<V
     }
 }
 
-/// `skel check`'s sequential scan (every object decoded whole).
-struct Sequential {
-    scanner: Scanner,
-}
-
-impl TraceVisitor for Sequential {
-    type Error = std::convert::Infallible;
-
-    fn section(&mut self, section: Section) -> Result<(), Self::Error> {
-        skel::stream::check_section(&mut self.scanner, &section);
-        Ok(())
-    }
-
-    fn event(&mut self, index: usize, event: Event) -> Result<(), Self::Error> {
-        self.scanner.event();
-        for obj in event.applied_objs.iter().chain(&event.deleted_objs) {
-            self.scanner.object(index, event.ts, obj);
-        }
-        Ok(())
-    }
-}
-
 /// The fast path of `skel check` (`stream::check`) and the sequential scan find the same when
 /// both read the trace.
 fn check_both_ways(data: &[u8], format: Format) -> Outcome {
@@ -350,10 +328,10 @@ fn check_both_ways(data: &[u8], format: Format) -> Outcome {
     opts.jobs = 1;
     opts.batch_bytes = 256;
     let fast = skel::stream::check(data, opts, target);
-    let mut sequential = Sequential { scanner: Scanner::new(target) };
+    let mut sequential = Scanner::new(target);
     let read = skel_trace::read_trace(data, format, &mut sequential);
     if let (Ok(fast), Ok(())) = (fast, read) {
-        let (a, b) = (fast.report().json(), sequential.scanner.report().json());
+        let (a, b) = (fast.report().json(), sequential.report().json());
         if a != b {
             return Err(format!("{format:?}: skel check's fast path found\n{a:#}\nthe sequential reader\n{b:#}"));
         }

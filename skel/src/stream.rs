@@ -302,6 +302,26 @@ struct Checking {
 
 /// What a trace's section tells `skel check`: the config's tracked kinds and the places of
 /// their pod templates, the owners of the pod lifecycles.
+/// `skel check`'s sequential scan (`skel_trace::read_trace`, every object decoded whole): the
+/// reference `check` is compared with, and the way a trace that is not seekable or splittable is
+/// checked.
+impl skel_trace::TraceVisitor for Scanner {
+    type Error = std::convert::Infallible;
+
+    fn section(&mut self, section: Section) -> Result<(), Self::Error> {
+        check_section(self, &section);
+        Ok(())
+    }
+
+    fn event(&mut self, index: usize, event: skel_trace::Event) -> Result<(), Self::Error> {
+        self.event();
+        for obj in event.applied_objs.iter().chain(&event.deleted_objs) {
+            self.object(index, event.ts, obj);
+        }
+        Ok(())
+    }
+}
+
 pub fn check_section(scanner: &mut Scanner, section: &Section) {
     match section {
         Section::Config(config) => {

@@ -283,6 +283,11 @@ impl Scanner {
         self.events += 1;
     }
 
+    /// How many events it has looked at.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
     /// Looks at one object of event `event` (0-based) at time `ts`.
     pub fn object(&mut self, event: usize, ts: i64, obj: &Value) {
         self.objects += 1;

@@ -9,7 +9,7 @@ use miette::Diagnostic;
 use serde_json::Value;
 use skel::stream::VisitOptions;
 use skel::upgrade::{KubeVersion, Scanner, Severity};
-use skel_trace::{fsio, Event, Section, TraceVisitor};
+use skel_trace::fsio;
 use thiserror::Error;
 
 use super::files::{self, FileError};
@@ -128,12 +128,12 @@ fn scan(input: &Path, target: KubeVersion, jobs: Option<usize>, reporter: &Repor
 /// is not a trace is read as manifests).
 fn scan_sequentially(input: &Path, ext: &str, target: KubeVersion, reporter: &Reporter) -> Result<Scanner, Failed> {
     let trace = files::open_trace(input, None).map_err(Failed::usage)?;
-    let mut visitor = Visitor { scanner: Scanner::new(target), events: 0 };
-    match skel_trace::read_trace(trace.reader, trace.format, &mut visitor) {
-        Ok(()) => Ok(visitor.scanner),
+    let mut scanner = Scanner::new(target);
+    match skel_trace::read_trace(trace.reader, trace.format, &mut scanner) {
+        Ok(()) => Ok(scanner),
         Err(e) => {
             // Not a trace at all (no `events`): a JSON file of manifests.
-            if visitor.events == 0 && ext == "json" {
+            if scanner.events() == 0 && ext == "json" {
                 let text = read_manifest_text(input, Found::Named)?;
                 match serde_json::from_str::<Value>(&text) {
                     Ok(json) if json.get("events").is_none() => {
@@ -141,7 +141,7 @@ fn scan_sequentially(input: &Path, ext: &str, target: KubeVersion, reporter: &Re
                             Failed::usage(UpgradeCheckError::BadManifest { path: files::display(input), reason })
                         })?;
                         warn_skipped(input, &manifests.skipped, reporter);
-                        return one_event(input, manifests.objects, visitor.scanner);
+                        return one_event(input, manifests.objects, scanner);
                     }
                     // JSON nested too deep to read as manifests: that is what is wrong with the
                     // file, not what the trace reader made of it (no `version`).
@@ -289,28 +289,4 @@ fn one_event(input: &Path, manifests: Vec<Value>, mut scanner: Scanner) -> Resul
         scanner.object(0, 0, m);
     }
     Ok(scanner)
-}
-
-struct Visitor {
-    scanner: Scanner,
-    events: usize,
-}
-
-impl TraceVisitor for Visitor {
-    type Error = std::convert::Infallible;
-
-    /// The config names where tracked kinds keep their pod templates.
-    fn section(&mut self, section: Section) -> Result<(), Self::Error> {
-        skel::stream::check_section(&mut self.scanner, &section);
-        Ok(())
-    }
-
-    fn event(&mut self, index: usize, event: Event) -> Result<(), Self::Error> {
-        self.events += 1;
-        self.scanner.event();
-        for obj in event.applied_objs.iter().chain(&event.deleted_objs) {
-            self.scanner.object(index, event.ts, obj);
-        }
-        Ok(())
-    }
 }
