@@ -221,34 +221,13 @@ pub fn format(src: &str) -> Outcome {
 /// and messages.
 fn meaning(src: &str) -> String {
     let (mut out, diagnostics) = match skel::compile(src) {
-        Ok(c) => (without_spans(&c.program.disassemble()), c.warnings),
+        Ok(c) => (c.program.disassemble_without_spans(), c.warnings),
         Err(r) => (String::new(), r.diagnostics),
     };
     for d in &diagnostics {
         let code = d.code().map(|c| c.to_string()).unwrap_or_default();
         out.push_str(&format!("diagnostic {code}: {d}\n"));
     }
-    out
-}
-
-/// The text with every ` @N..M` (a span in the disassembly) taken out.
-fn without_spans(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find(" @") {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 2..];
-        let digits = |s: &str| s.bytes().take_while(u8::is_ascii_digit).count();
-        let n = digits(after);
-        let span = n > 0 && after[n..].starts_with("..") && digits(&after[n + 2..]) > 0;
-        if span {
-            rest = &after[n + 2 + digits(&after[n + 2..])..];
-        } else {
-            out.push_str(" @");
-            rest = after;
-        }
-    }
-    out.push_str(rest);
     out
 }
 

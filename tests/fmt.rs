@@ -48,27 +48,6 @@ fn listing(dir: &Path) -> Vec<String> {
     names
 }
 
-/// Removes the `@START..END` spans of a disassembly (the statements' places in the source).
-fn without_spans(text: &str) -> String {
-    let mut out = String::new();
-    for (i, part) in text.split(" @").enumerate() {
-        if i == 0 {
-            out.push_str(part);
-            continue;
-        }
-        let digits = |s: &str| s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-        let n = digits(part);
-        let m = part.get(n + 2..).map_or(0, digits);
-        if n > 0 && part[n..].starts_with("..") && m > 0 {
-            out.push_str(&part[n + 2 + m..]);
-        } else {
-            out.push_str(" @");
-            out.push_str(part);
-        }
-    }
-    out
-}
-
 fn skel_files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     let mut paths: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
@@ -106,7 +85,7 @@ fn meaning(src: &str, base: Option<&Path>) -> String {
             out.push_str(&format!("{code}: {d}\n"));
         }
         if let Ok(compiled) = &compiled {
-            out.push_str(&without_spans(&compiled.program.disassemble()));
+            out.push_str(&compiled.program.disassemble_without_spans());
         }
     }
     out
@@ -139,10 +118,12 @@ fn formatting_keeps_the_bytecode_and_the_diagnostics_of_every_script() {
 
 #[test]
 fn spans_are_removed_from_the_disassembly_only() {
-    assert_eq!(
-        without_spans("stmt 0 modify @148..231 slots=0:\n  test @t >= 5\n"),
-        "stmt 0 modify slots=0:\n  test @t >= 5\n"
-    );
+    let program = skel::compile("modify(@t >= 5s, x = 1);").expect("compiles").program;
+    let (with, without) = (program.disassemble(), program.disassemble_without_spans());
+    let span = format!(" @{}", program.stmts[0].span);
+    assert!(with.contains(&span), "{with}");
+    assert_eq!(without, with.replace(&span, ""));
+    assert!(without.contains("time >= start+5s"), "{without}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -578,11 +578,19 @@ impl Program {
     /// The disassembler: a stable text form of the whole program.
     pub fn disassemble(&self) -> String {
         let mut out = String::new();
-        let _ = self.write_disassembly(&mut out);
+        let _ = self.write_disassembly(&mut out, true);
         out
     }
 
-    fn write_disassembly(&self, out: &mut String) -> fmt::Result {
+    /// The disassembly without the statements' source spans: what two scripts that differ only
+    /// in layout compile to is the same text.
+    pub fn disassemble_without_spans(&self) -> String {
+        let mut out = String::new();
+        let _ = self.write_disassembly(&mut out, false);
+        out
+    }
+
+    fn write_disassembly(&self, out: &mut String, spans: bool) -> fmt::Result {
         for ins in &self.inserts {
             let at = match ins.at {
                 TimeOperand::Absolute(t) => t.to_string(),
@@ -639,7 +647,8 @@ impl Program {
         }
         for (si, s) in self.stmts.iter().enumerate() {
             let flag = if s.touches_typed_fields { " validates-typed-fields" } else { "" };
-            writeln!(out, "stmt {si} {} @{} slots={}{flag}:", s.command, s.span, s.slots)?;
+            let span = if spans { format!(" @{}", s.span) } else { String::new() };
+            writeln!(out, "stmt {si} {}{span} slots={}{flag}:", s.command, s.slots)?;
             let mut pc = s.entry as usize;
             while let Some(ins) = self.code.get(pc) {
                 writeln!(out, "  {pc:04}  {}", self.instr_text(ins))?;
