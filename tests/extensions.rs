@@ -206,24 +206,6 @@ fn extension_cases() {
     let cases = case_dirs();
     assert!(cases.len() >= 20, "expected the extension cases in {}", cases_dir().display());
     let names: Vec<String> = cases.iter().map(|c| case_name(c)).collect();
-    for (bug, _) in KNOWN_BUGS {
-        assert!(names.iter().any(|n| n == bug), "KNOWN_BUGS names `{bug}`, which is not a case");
-    }
-
-    let mut failures = Vec::new();
-    let mut known = Vec::new();
-    for (case, name) in cases.iter().zip(&names) {
-        let bug = KNOWN_BUGS.iter().find(|(n, _)| n == name).map(|(_, why)| *why);
-        match (run_case(case), bug) {
-            (Ok(()), None) => {}
-            (Ok(()), Some(_)) => failures.push(format!("== {name}: passes now; take it off KNOWN_BUGS")),
-            (Err(e), None) => failures.push(format!("== {name}\n{e}")),
-            (Err(e), Some(why)) => known.push(format!("== {name} (known bug: {why})\n{e}")),
-        }
-    }
-
-    if !known.is_empty() {
-        eprintln!("{} known bug(s), not failing the suite:\n{}\n", known.len(), known.join("\n\n"));
-    }
-    assert!(failures.is_empty(), "{} of {} case(s) failed:\n\n{}", failures.len(), cases.len(), failures.join("\n\n"));
+    let results = cases.iter().zip(names).map(|(case, name)| (name, run_case(case))).collect();
+    common::judge(results, KNOWN_BUGS);
 }

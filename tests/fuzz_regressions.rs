@@ -20,6 +20,9 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+#[allow(dead_code)]
+mod common;
+
 #[path = "../fuzz/checks.rs"]
 #[allow(dead_code)]
 mod checks;
@@ -94,25 +97,8 @@ fn run_case(path: &Path) -> Result<(), String> {
 #[test]
 fn fuzz_regressions() {
     let cases = cases();
-    let names: Vec<&str> = cases.iter().map(|(n, _)| n.as_str()).collect();
-    for (bug, _) in KNOWN_BUGS {
-        assert!(names.contains(bug), "KNOWN_BUGS names `{bug}`, which is not a case");
-    }
-    let mut failures = Vec::new();
-    let mut known = Vec::new();
-    for (name, path) in &cases {
-        let bug = KNOWN_BUGS.iter().find(|(n, _)| n == name).map(|(_, why)| *why);
-        match (run_case(path), bug) {
-            (Ok(()), None) => {}
-            (Ok(()), Some(_)) => failures.push(format!("== {name}: passes now; take it off KNOWN_BUGS")),
-            (Err(e), None) => failures.push(format!("== {name}\n{e}")),
-            (Err(e), Some(why)) => known.push(format!("== {name} (known bug: {why})\n{e}")),
-        }
-    }
-    if !known.is_empty() {
-        eprintln!("{} known bug(s), not failing the suite:\n{}\n", known.len(), known.join("\n\n"));
-    }
-    assert!(failures.is_empty(), "{} of {} case(s) failed:\n\n{}", failures.len(), cases.len(), failures.join("\n\n"));
+    let results = cases.iter().map(|(name, path)| (name.clone(), run_case(path))).collect();
+    common::judge(results, KNOWN_BUGS);
 }
 
 /// One case, when `SKEL_FUZZ_CASE` names it (`fuzz_regressions` runs this in a child process);
