@@ -28,14 +28,13 @@ const KEPT: usize = 1024;
 impl InsertFiles {
     /// The files of a script in `folder` (`None`: the working directory).
     pub fn of<'a>(&'a self, folder: Option<&Path>) -> ScriptFiles<'a> {
-        ScriptFiles { folder: Folder::new(folder), base: folder.map(Path::to_path_buf), cache: self }
+        ScriptFiles { folder: Folder::new(folder), cache: self }
     }
 }
 
 /// The files one script names, through the cache.
 pub struct ScriptFiles<'a> {
     folder: Folder,
-    base: Option<PathBuf>,
     cache: &'a InsertFiles,
 }
 
@@ -45,7 +44,7 @@ impl Files for ScriptFiles<'_> {
     }
 
     fn read(&self, path: &str) -> Result<String, String> {
-        let full = self.base.as_ref().map_or_else(|| PathBuf::from(path), |b| b.join(path));
+        let full = self.folder.path(path);
         // Only a regular file with a modification time is kept; anything else (missing, a
         // FIFO, a device) is asked of the folder each time, which says why it is refused.
         let stamp = std::fs::metadata(&full)

@@ -79,20 +79,21 @@ impl Folder {
         Folder(None)
     }
 
-    fn full(&self, path: &str) -> std::path::PathBuf {
+    /// Where the file a script calls `path` is.
+    pub fn path(&self, path: &str) -> std::path::PathBuf {
         self.0.as_ref().map_or_else(|| std::path::PathBuf::from(path), |b| b.join(path))
     }
 }
 
 impl Files for Folder {
     fn name(&self, path: &str) -> String {
-        self.full(path).display().to_string()
+        self.path(path).display().to_string()
     }
 
     fn read(&self, path: &str) -> Result<String, String> {
         use skel_trace::fsio;
         let bytes =
-            fsio::read_limited(&self.full(path), fsio::SOURCE_LIMIT, fsio::Special::Refuse).map_err(|e| match e {
+            fsio::read_limited(&self.path(path), fsio::SOURCE_LIMIT, fsio::Special::Refuse).map_err(|e| match e {
                 fsio::FileReadError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => "no such file".to_string(),
                 fsio::FileReadError::Io(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
                     "permission denied".to_string()
