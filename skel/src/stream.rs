@@ -105,48 +105,50 @@ where
     R: Read + Send,
     W: Write + Seek,
 {
-    // Nothing says to stop: the run ends with the input, or an error.
-    Ok(run(program, input, writer, opts, None, &|| false)?.unwrap_or_default())
-}
-
-/// `transform`, recording every object a statement matches, in input order (the REPL's
-/// answer: what matched, and, with `after`, what each changed object is now), and asking
-/// `stop` before each event: `Ok(None)` when it said to (the output is then incomplete).
-pub fn transform_recording<R, W>(
-    program: &Program,
-    input: R,
-    writer: &mut TraceWriter<W>,
-    opts: StreamOptions,
-    after: bool,
-    stop: &(dyn Fn() -> bool + Sync),
-) -> Result<Option<(Summary, Vec<MatchedObject>)>, StreamError>
-where
-    R: Read + Send,
-    W: Write + Seek,
-{
-    let mut matched = Vec::new();
-    let summary = run(program, input, writer, opts, Some((&mut matched, after)), stop)?;
-    Ok(summary.map(|s| (s, matched)))
-}
-
-fn run<R, W>(
-    program: &Program,
-    input: R,
-    writer: &mut TraceWriter<W>,
-    opts: StreamOptions,
-    record: Option<(&mut Vec<MatchedObject>, bool)>,
-    stop: &(dyn Fn() -> bool + Sync),
-) -> Result<Option<Summary>, StreamError>
-where
-    R: Read + Send,
-    W: Write + Seek,
-{
     let pool = Arc::new(BufferPool::default());
     let mut splitter = Splitter::new(input, opts.input_format, opts.batch_bytes).with_pool(Arc::clone(&pool));
     if !program.inserts.is_empty() {
         // Inserts between events need each batch to know the `ts` before it.
         splitter = splitter.with_event_ts();
     }
+    // Nothing says to stop: the run ends with the input, or an error.
+    Ok(run(program, splitter, &pool, writer, opts, None, &|| false)?.unwrap_or_default())
+}
+
+/// `transform` of a trace already cut into sections and batches of events (the REPL's, held
+/// in memory: `EventBatch::of_events`, each batch with the `ts` before it), recording every
+/// object a statement matches, in input order (the REPL's answer: what matched, and, with
+/// `after`, what each changed object is now), and asking `stop` before each event: `Ok(None)`
+/// when it said to (the output is then incomplete).
+pub fn transform_recording<W>(
+    program: &Program,
+    units: impl Iterator<Item = Result<Unit, TraceError>> + Send,
+    writer: &mut TraceWriter<W>,
+    opts: StreamOptions,
+    after: bool,
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Result<Option<(Summary, Vec<MatchedObject>)>, StreamError>
+where
+    W: Write + Seek,
+{
+    let mut matched = Vec::new();
+    let pool = Arc::new(BufferPool::default());
+    let summary = run(program, units, &pool, writer, opts, Some((&mut matched, after)), stop)?;
+    Ok(summary.map(|s| (s, matched)))
+}
+
+fn run<W>(
+    program: &Program,
+    units: impl Iterator<Item = Result<Unit, TraceError>> + Send,
+    pool: &Arc<BufferPool>,
+    writer: &mut TraceWriter<W>,
+    opts: StreamOptions,
+    record: Option<(&mut Vec<MatchedObject>, bool)>,
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Result<Option<Summary>, StreamError>
+where
+    W: Write + Seek,
+{
     let mut summary = Summary::default();
     let mut written = Written {
         program,
@@ -160,16 +162,16 @@ where
     let recording = record.as_ref().map(|(_, after)| *after);
     let mut record = record.map(|(all, _)| all);
     let ran = in_order(
-        splitter,
+        units,
         opts.jobs,
         |unit| unit,
-        || Worker::new(program, opts, &pool, recording, stop),
+        || Worker::new(program, opts, pool, recording, stop),
         |worker: &mut Worker<'_>, unit: Unit| worker.work(unit),
         |mut done| {
             if let (Some(all), Done::Events(e)) = (record.as_deref_mut(), &mut done) {
                 all.append(&mut e.matched);
             }
-            Ok(write(writer, done, &mut summary, &pool, &mut written)?)
+            Ok(write(writer, done, &mut summary, pool, &mut written)?)
         },
     );
     match ran {
@@ -540,8 +542,8 @@ type Finished<T, E> = (u64, Option<Result<T, E>>);
 /// threads; each worker runs `work` with state of its own (made by `start` on its thread); the
 /// calling thread gives the results to `consume` in input order, until the end or the first
 /// error. `jobs <= 1` runs the same steps on the calling thread.
-fn in_order<R, J, S, T, E>(
-    splitter: Splitter<R>,
+fn in_order<J, S, T, E>(
+    splitter: impl Iterator<Item = Result<Unit, TraceError>> + Send,
     jobs: usize,
     mut prepare: impl FnMut(Unit) -> J + Send,
     start: impl Fn() -> S + Sync,
@@ -549,7 +551,6 @@ fn in_order<R, J, S, T, E>(
     mut consume: impl FnMut(T) -> Result<(), E>,
 ) -> Result<(), E>
 where
-    R: Read + Send,
     J: Send,
     T: Send,
     E: From<TraceError> + Send,
@@ -589,8 +590,8 @@ where
 }
 
 /// The reader thread: takes a ticket for each unit it hands out.
-fn read_units<R: Read, J>(
-    splitter: Splitter<R>,
+fn read_units<J>(
+    splitter: impl Iterator<Item = Result<Unit, TraceError>>,
     prepare: &mut impl FnMut(Unit) -> J,
     jobs: &SyncSender<Job<J>>,
     tickets: &Receiver<()>,
@@ -962,8 +963,9 @@ mod tests {
         let mut writer = TraceWriter::new(Cursor::new(Vec::new()), format);
         let opts = StreamOptions { jobs, batch_bytes: 200, start_ts, ..StreamOptions::new(format, format) };
         let input = trace(format);
+        let units = Splitter::new(input.as_slice(), format, opts.batch_bytes).with_event_ts();
         let (summary, matched) =
-            transform_recording(&program, input.as_slice(), &mut writer, opts, true, &|| false).unwrap().unwrap();
+            transform_recording(&program, units, &mut writer, opts, true, &|| false).unwrap().unwrap();
         let out = writer.finish().unwrap().into_inner();
         (Trace::read(out.as_slice(), format).unwrap().events, summary, matched)
     }
@@ -1006,7 +1008,8 @@ mod tests {
         let mut writer = TraceWriter::new(Cursor::new(Vec::new()), Format::Json);
         let opts = StreamOptions { jobs: 2, batch_bytes: 200, ..StreamOptions::new(Format::Json, Format::Json) };
         let input = trace(Format::Json);
-        let ran = transform_recording(&program, input.as_slice(), &mut writer, opts, false, &|| true).unwrap();
+        let units = Splitter::new(input.as_slice(), Format::Json, opts.batch_bytes);
+        let ran = transform_recording(&program, units, &mut writer, opts, false, &|| true).unwrap();
         assert!(ran.is_none());
     }
 }

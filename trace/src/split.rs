@@ -75,6 +75,21 @@ impl EventBatch {
         self.data
     }
 
+    /// A batch of events held elsewhere (the REPL's), the first one `first_index` of its
+    /// trace; `start_ts` and `latest_ts` as a splitter sets them.
+    pub fn of_events<'a>(
+        first_index: usize,
+        start_ts: Option<i64>,
+        latest_ts: Option<i64>,
+        events: impl IntoIterator<Item = &'a [u8]>,
+    ) -> EventBatch {
+        let mut batch = EventBatch { first_index, start_ts, latest_ts, ..EventBatch::default() };
+        for bytes in events {
+            batch.push(bytes, SlicePos::default());
+        }
+        batch
+    }
+
     fn push(&mut self, bytes: &[u8], at: SlicePos) {
         let start = self.data.len();
         self.data.extend_from_slice(bytes);

@@ -319,14 +319,12 @@ impl Session {
     /// program inserts objects: otherwise `:diff` finds it in the trace made (`Placed`).
     fn replay(store: &Store, program: &Program, start: i64, after: bool) -> Result<Option<Replay>, StreamError> {
         let format = store.format;
-        let encoded = store.encoded()?;
         // About as big as what it reads: no copy of a growing buffer.
-        let mut writer = TraceWriter::new(std::io::Cursor::new(Vec::with_capacity(encoded.len())), format);
+        let mut writer = TraceWriter::new(std::io::Cursor::new(Vec::with_capacity(store.size())), format);
         let opts = StreamOptions { start_ts: Some(start), ..StreamOptions::new(format, format) };
         super::clear_interrupt();
         let after = after || !program.inserts.is_empty();
-        let ran =
-            stream::transform_recording(program, encoded.as_slice(), &mut writer, opts, after, &super::interrupted)?;
+        let ran = stream::transform_recording(program, store.units(), &mut writer, opts, after, &super::interrupted)?;
         let Some((summary, matched)) = ran else { return Ok(None) };
         let bytes = writer.finish()?.into_inner();
         Ok(Some(Replay { store: store.next(&bytes)?, matched, summary }))
@@ -662,11 +660,10 @@ impl Session {
         let start = self.origin();
         let store = &self.loaded.as_ref()?.store;
         let run = || -> Result<_, StreamError> {
-            let encoded = store.encoded()?;
             let mut nowhere = TraceWriter::new(Nowhere, store.format);
             let opts = StreamOptions { start_ts: Some(start), ..StreamOptions::new(store.format, store.format) };
             super::clear_interrupt();
-            stream::transform_recording(program, encoded.as_slice(), &mut nowhere, opts, false, &super::interrupted)
+            stream::transform_recording(program, store.units(), &mut nowhere, opts, false, &super::interrupted)
         };
         match busy(self.spinners, "selecting", run) {
             Ok(Some((_, matched))) => Some(matched),

@@ -5,7 +5,7 @@
 //! them, one at a time.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Cursor, Read, Write};
+use std::io::{Read, Write};
 use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
@@ -266,11 +266,37 @@ impl Store {
         Ok(())
     }
 
-    /// The trace in its own format, as the statements' pipeline reads it.
-    pub fn encoded(&self) -> Result<Vec<u8>, TraceError> {
-        // Its size, about: no copy of a growing buffer.
-        let size = self.events.iter().map(|e| e.len() + 1).sum::<usize>() + (64 << 10);
-        Ok(self.write(Cursor::new(Vec::with_capacity(size)), self.format)?.into_inner())
+    /// The trace as the statements' pipeline reads it: its sections, and its events in
+    /// batches of about `BATCH` bytes, each copied when the pipeline takes it (a few at a time),
+    /// not the whole trace at once.
+    pub fn units(&self) -> impl Iterator<Item = Result<Unit, TraceError>> + Send + '_ {
+        let before = self.events_after.unwrap_or(self.sections.len());
+        // Each batch: its events, and the largest `ts` before it (where inserts go).
+        let mut batches = Vec::new();
+        let (mut from, mut latest) = (0, None);
+        while from < self.events.len() {
+            let (mut to, mut bytes, first_latest) = (from, 0, latest);
+            while to < self.events.len() && (to == from || bytes < BATCH) {
+                bytes += self.events[to].len();
+                latest = latest.max(self.ts.get(to).copied());
+                to += 1;
+            }
+            batches.push((from, to, first_latest));
+            from = to;
+        }
+        let start = self.first_ts();
+        let events = batches.into_iter().map(move |(from, to, latest)| {
+            let events = self.events[from..to].iter().map(|e| &e[..]);
+            Ok(Unit::Events(EventBatch::of_events(from, start, latest, events)))
+        });
+        let sections =
+            |range: std::ops::Range<usize>| self.sections[range].iter().cloned().map(|s| Ok(Unit::Section(s)));
+        sections(0..before).chain(events).chain(sections(before..self.sections.len()))
+    }
+
+    /// About how many bytes the trace is.
+    pub fn size(&self) -> usize {
+        self.events.iter().map(|e| e.len() + 1).sum::<usize>() + (64 << 10)
     }
 }
 
@@ -280,6 +306,7 @@ mod tests {
     use super::*;
     use serde_json::json;
     use skel_trace::Trace;
+    use std::io::Cursor;
 
     fn trace(format: Format) -> Vec<u8> {
         let pod = |n: usize| json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": format!("p{n}")}});
@@ -294,7 +321,7 @@ mod tests {
             let bytes = trace(format);
             let (store, objects) = Store::read(bytes.as_slice(), format).unwrap();
             assert_eq!((store.len(), objects, store.first_ts()), (5, 5, Some(0)));
-            assert_eq!(store.encoded().unwrap(), bytes, "{format:?}");
+            assert_eq!(store.write(Cursor::new(Vec::new()), format).unwrap().into_inner(), bytes, "{format:?}");
             let other = if format == Format::Json { Format::Msgpack } else { Format::Json };
             let converted = store.write(Cursor::new(Vec::new()), other).unwrap().into_inner();
             assert_eq!(converted, trace(other));
