@@ -115,17 +115,22 @@ where
     Ok(run(program, splitter, &pool, writer, opts, None, &|| false)?.unwrap_or_default())
 }
 
-/// `transform` of a trace already cut into sections and batches of events (the REPL's, held
-/// in memory: `EventBatch::of_events`, each batch with the `ts` before it), recording every
-/// object a statement matches, in input order (the REPL's answer: what matched, and, with
-/// `after`, what each changed object is now), and asking `stop` before each event: `Ok(None)`
-/// when it said to (the output is then incomplete).
+/// `transform` of a trace already cut into sections and batches of events (the REPL's, read
+/// back from where it keeps them: `EventBatch::from_parts`, each batch with the `ts` before it),
+/// recording every object a statement matches, in input order (the REPL's answer: what matched,
+/// and, with `after`, what each changed object is now), and asking `stop` before each event:
+/// `Ok(None)` when it said to (the output is then incomplete).
+///
+/// `written` gets each batch of events as it is written, in order, with where each event is in
+/// the batch's bytes and whether it is the input's event unchanged, byte for byte (the REPL
+/// keeps only the events a statement changed).
 pub fn transform_recording<W>(
     program: &Program,
     units: impl Iterator<Item = Result<Unit, TraceError>> + Send,
     writer: &mut TraceWriter<W>,
     opts: StreamOptions,
     after: bool,
+    written: &mut Recorder<'_>,
     stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<Option<(Summary, Vec<MatchedObject>)>, StreamError>
 where
@@ -133,9 +138,29 @@ where
 {
     let mut matched = Vec::new();
     let pool = Arc::new(BufferPool::default());
-    let summary = run(program, units, &pool, writer, opts, Some((&mut matched, after)), stop)?;
+    let summary = run(program, units, &pool, writer, opts, Some((&mut matched, after, written)), stop)?;
     Ok(summary.map(|s| (s, matched)))
 }
+
+/// An event a recording run wrote (`transform_recording`): where its bytes are in its batch's,
+/// its `ts` and object counts, and the index of the input event it is unchanged from, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrittenEvent {
+    pub start: usize,
+    pub end: usize,
+    pub ts: i64,
+    pub applied: usize,
+    pub deleted: usize,
+    /// The input event's index when the written bytes are that event's bytes as read.
+    pub same_as: Option<usize>,
+}
+
+/// Who gets a recording run's written events: each batch's bytes, and each event in them.
+pub type Recorder<'r> = dyn FnMut(&[u8], &[WrittenEvent]) -> Result<(), TraceError> + 'r;
+
+/// What a recording run records into: the matched objects, whether with their values after,
+/// and who gets the written events.
+type Record<'r> = (&'r mut Vec<MatchedObject>, bool, &'r mut Recorder<'r>);
 
 fn run<W>(
     program: &Program,
@@ -143,13 +168,18 @@ fn run<W>(
     pool: &Arc<BufferPool>,
     writer: &mut TraceWriter<W>,
     opts: StreamOptions,
-    record: Option<(&mut Vec<MatchedObject>, bool)>,
+    record: Option<Record<'_>>,
     stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<Option<Summary>, StreamError>
 where
     W: Write + Seek,
 {
     let mut summary = Summary::default();
+    let recording = record.as_ref().map(|(_, after, _)| *after);
+    let (mut record, recorder) = match record {
+        Some((all, _, recorder)) => (Some(all), Some(recorder)),
+        None => (None, None),
+    };
     let mut written = Written {
         program,
         format: opts.output_format,
@@ -158,9 +188,8 @@ where
         events: false,
         late_done: false,
         follow: opts.follow_api_versions,
+        recorder,
     };
-    let recording = record.as_ref().map(|(_, after)| *after);
-    let mut record = record.map(|(all, _)| all);
     let ran = in_order(
         units,
         opts.jobs,
@@ -397,6 +426,8 @@ struct Encoded {
     summary: Summary,
     /// The objects a statement matched, when recording.
     matched: Vec<MatchedObject>,
+    /// Each event written, when recording.
+    events: Vec<WrittenEvent>,
     /// The trace's first `ts`, and the largest `ts` up to the batch's end, when known.
     start_ts: Option<i64>,
     latest_ts: Option<i64>,
@@ -404,7 +435,7 @@ struct Encoded {
 
 /// What the writer knows of the events written so far: for `insert`s after the last event,
 /// which go at the end of the events (before any section that follows them).
-struct Written<'p> {
+struct Written<'p, 'r> {
     program: &'p Program,
     format: Format,
     start_ts: Option<i64>,
@@ -416,6 +447,8 @@ struct Written<'p> {
     late_done: bool,
     /// `StreamOptions::follow_api_versions`.
     follow: bool,
+    /// Who gets the written events, when recording.
+    recorder: Option<&'r mut Recorder<'r>>,
 }
 
 fn write<W: Write + Seek>(
@@ -423,7 +456,7 @@ fn write<W: Write + Seek>(
     done: Done,
     summary: &mut Summary,
     pool: &BufferPool,
-    written: &mut Written<'_>,
+    written: &mut Written<'_, '_>,
 ) -> Result<(), StreamError> {
     match done {
         Done::Section(s) => {
@@ -437,6 +470,9 @@ fn write<W: Write + Seek>(
             // The events array keeps its place even if every event is pruned.
             writer.begin_events()?;
             writer.encoded_events(&e.bytes, e.count)?;
+            if let Some(recorder) = written.recorder.as_mut() {
+                recorder(&e.bytes, &e.events)?;
+            }
             summary.add(&e.summary);
             written.start_ts = written.start_ts.or(e.start_ts);
             written.latest_ts = written.latest_ts.max(e.latest_ts);
@@ -474,7 +510,7 @@ fn follow_api_moves(section: Section, moves: &[crate::ir::ApiMove]) -> Section {
 fn write_late_inserts<W: Write + Seek>(
     writer: &mut TraceWriter<W>,
     summary: &mut Summary,
-    written: &mut Written<'_>,
+    written: &mut Written<'_, '_>,
 ) -> Result<(), StreamError> {
     if written.late_done {
         return Ok(());
@@ -491,6 +527,7 @@ fn write_late_inserts<W: Write + Seek>(
         count: 0,
         summary: Summary::default(),
         matched: Vec::new(),
+        events: Vec::new(),
         start_ts: None,
         latest_ts: None,
     };
@@ -501,6 +538,9 @@ fn write_late_inserts<W: Write + Seek>(
         writer.begin_events()?;
     }
     writer.encoded_events(&out.bytes, out.count)?;
+    if let Some(recorder) = written.recorder.as_mut() {
+        recorder(&out.bytes, &out.events)?;
+    }
     summary.add(&out.summary);
     Ok(())
 }
@@ -518,7 +558,10 @@ fn new_event(out: &mut Encoded, format: Format, ts: i64, manifests: &[&Value]) -
     if format == Format::Json && out.count > 0 {
         out.bytes.push(b',');
     }
+    let start = out.bytes.len();
     encode_event(&mut out.bytes, format, ts, &objs, &[])?;
+    let (applied, end) = (objs.len(), out.bytes.len());
+    out.events.push(WrittenEvent { start, end, ts, applied, deleted: 0, same_as: None });
     out.count += 1;
     out.summary.events_written += 1;
     out.summary.objects_inserted += manifests.len() as u64;
@@ -719,6 +762,7 @@ impl<'p> Worker<'p> {
             count: 0,
             summary: Summary::default(),
             matched: Vec::new(),
+            events: Vec::new(),
             start_ts,
             latest_ts: None,
         };
@@ -740,7 +784,7 @@ impl<'p> Worker<'p> {
                     let applied = event.applied_objs.into_iter().map(Input::Node).collect();
                     let deleted = event.deleted_objs.into_iter().map(Input::Node).collect();
                     let here = Inserts::at(&inserts, index, latest, event.ts);
-                    self.event(index, event.ts, [applied, deleted], start_ts, &mut out, here)?;
+                    self.event((index, bytes), event.ts, [applied, deleted], start_ts, &mut out, here)?;
                     latest = latest.max(Some(event.ts));
                     continue;
                 }
@@ -758,23 +802,25 @@ impl<'p> Worker<'p> {
                 }
             };
             let here = Inserts::at(&inserts, index, latest, ts);
-            self.event(index, ts, lists, start_ts, &mut out, here)?;
+            self.event((index, bytes), ts, lists, start_ts, &mut out, here)?;
             latest = latest.max(Some(ts));
         }
         out.latest_ts = latest;
         Ok(out)
     }
 
-    /// Runs one event's manifests (`[applied_objs, deleted_objs]`) and encodes what is left.
+    /// Runs one event's manifests (`[applied_objs, deleted_objs]`) and encodes what is left;
+    /// `read` is the event's index and its bytes as read.
     fn event(
         &mut self,
-        index: usize,
+        read: (usize, &[u8]),
         ts: i64,
         lists: [Vec<Input<'_>>; 2],
         start_ts: Option<i64>,
         out: &mut Encoded,
         inserts: Inserts<'_>,
     ) -> Result<(), StreamError> {
+        let (index, input) = read;
         for (t, manifests) in inserts.before {
             new_event(out, self.opts.output_format, *t, manifests)?;
         }
@@ -883,7 +929,13 @@ impl<'p> Worker<'p> {
         if out_format == Format::Json && out.count > 0 {
             out.bytes.push(b',');
         }
+        let start = out.bytes.len();
         encode_event(&mut out.bytes, out_format, ts, &applied, &deleted)?;
+        if self.record.is_some() {
+            let end = out.bytes.len();
+            let same_as = (out.bytes.get(start..end) == Some(input)).then_some(index);
+            out.events.push(WrittenEvent { start, end, ts, applied: applied.len(), deleted: deleted.len(), same_as });
+        }
         out.count += 1;
         Ok(())
     }
@@ -933,7 +985,6 @@ impl<'a> Kept<'a> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::transform::{apply_events, EventProcessor};
     use serde_json::json;
     use skel_trace::{Event, Trace};
     use std::io::Cursor;
@@ -952,50 +1003,83 @@ mod tests {
         t.write(Cursor::new(Vec::new()), format).unwrap().into_inner()
     }
 
-    /// What `transform_recording` gives, jobs and batches as given.
-    fn recorded(
-        src: &str,
-        format: Format,
-        jobs: usize,
-        start_ts: Option<i64>,
-    ) -> (Vec<Event>, Summary, Vec<MatchedObject>) {
+    /// What `transform_recording` gives, jobs and batches as given: the trace written, the
+    /// summary, what it matched, and each written event as the recorder got it (its bytes,
+    /// and the input event it is unchanged from).
+    fn recorded(src: &str, format: Format, jobs: usize, start_ts: Option<i64>) -> Recorded {
         let program = crate::compile(src).expect("compiles").program;
         let mut writer = TraceWriter::new(Cursor::new(Vec::new()), format);
         let opts = StreamOptions { jobs, batch_bytes: 200, start_ts, ..StreamOptions::new(format, format) };
         let input = trace(format);
         let units = Splitter::new(input.as_slice(), format, opts.batch_bytes).with_event_ts();
+        let mut events = Vec::new();
+        let mut add = |bytes: &[u8], written: &[WrittenEvent]| {
+            events.extend(written.iter().map(|w| (bytes[w.start..w.end].to_vec(), *w)));
+            Ok(())
+        };
         let (summary, matched) =
-            transform_recording(&program, units, &mut writer, opts, true, &|| false).unwrap().unwrap();
+            transform_recording(&program, units, &mut writer, opts, true, &mut add, &|| false).unwrap().unwrap();
         let out = writer.finish().unwrap().into_inner();
-        (Trace::read(out.as_slice(), format).unwrap().events, summary, matched)
+        Recorded { out, summary, matched, events }
     }
 
-    /// The stream records what the reference runner records, in the same order, for any jobs,
-    /// with times counted from the start it is given.
+    struct Recorded {
+        out: Vec<u8>,
+        summary: Summary,
+        matched: Vec<MatchedObject>,
+        events: Vec<(Vec<u8>, WrittenEvent)>,
+    }
+
+    /// A recording run writes what `transform` (`skel apply`) writes, records the same
+    /// objects for any jobs and format, and hands the recorder every event written, each
+    /// marked with the input event it left as it was.
     #[test]
-    fn recording_matches_the_reference_runner() {
+    fn recording_writes_what_apply_writes() {
         let scripts = [
             r#"modify(kind == "CronJob", apiVersion = "batch/v1"); delete(kind == "Pod" && @t > 10m);"#,
             r#"remove(metadata.name); insert(@t == 95s, {"kind": "Namespace", "metadata": {"name": "n"}});"#,
             r#"delete(kind == "Pod" && metadata.name =~ "^gone");"#,
+            r#"insert(@t == 1h, {"kind": "Namespace", "metadata": {"name": "late"}});"#,
         ];
         for src in scripts {
             for start in [None, Some(40)] {
                 let program = crate::compile(src).expect("compiles").program;
-                let input = Trace::read(trace(Format::Json).as_slice(), Format::Json).unwrap();
-                let mut reference = EventProcessor::record(&program);
-                if let Some(start) = start {
-                    reference = reference.starting_at(start).unwrap();
-                }
-                let events = apply_events(&mut reference, input.events, &|| false).unwrap().unwrap();
+                let first = recorded(src, Format::Json, 1, start);
                 for format in [Format::Json, Format::Msgpack] {
+                    let input = trace(format);
+                    let mut applied = TraceWriter::new(Cursor::new(Vec::new()), format);
+                    let opts = StreamOptions { start_ts: start, ..StreamOptions::new(format, format) };
+                    transform(&program, input.as_slice(), &mut applied, opts).unwrap();
+                    let applied = applied.finish().unwrap().into_inner();
+                    let read = Trace::read(input.as_slice(), format).unwrap();
                     for jobs in [1, 3] {
-                        let (out, summary, matched) = recorded(src, format, jobs, start);
+                        let r = recorded(src, format, jobs, start);
                         let here = format!("{src} from {start:?}, {format:?}, {jobs} jobs");
-                        assert_eq!(out, events, "{here}");
-                        assert_eq!(Some(&matched), reference.matched.as_ref(), "{here}");
-                        assert_eq!(summary.objects_matched, reference.summary.objects_matched, "{here}");
-                        assert_eq!(summary.events_pruned, reference.summary.events_pruned, "{here}");
+                        assert_eq!(r.out, applied, "{here}");
+                        assert_eq!(r.matched, first.matched, "{here}");
+                        assert_eq!(r.summary, first.summary, "{here}");
+                        assert_eq!(r.matched.len() as u64, r.summary.objects_matched, "{here}");
+                        // The recorder's events are the written trace's events, in order.
+                        let out = Trace::read(r.out.as_slice(), format).unwrap().events;
+                        assert_eq!(r.events.len(), out.len(), "{here}");
+                        for ((bytes, w), event) in r.events.iter().zip(&out) {
+                            let decoded = skel_trace::decode_event(bytes, format, 0, SlicePos::default()).unwrap();
+                            assert_eq!(&decoded, event, "{here}");
+                            assert_eq!(
+                                (w.ts, w.applied, w.deleted),
+                                (event.ts, event.applied_objs.len(), event.deleted_objs.len())
+                            );
+                            // Unchanged: the input event's bytes; an event it names is that one.
+                            if let Some(i) = w.same_as {
+                                assert_eq!(&read.events[i], event, "{here}");
+                            }
+                        }
+                        // Exactly the events no statement matched are marked as unchanged (no
+                        // insert here goes into an event: none is at an event's time).
+                        let touched: std::collections::HashSet<usize> = r.matched.iter().map(|m| m.event).collect();
+                        let unchanged: Vec<usize> = r.events.iter().filter_map(|(_, w)| w.same_as).collect();
+                        let untouched: Vec<usize> = (0..read.events.len()).filter(|i| !touched.contains(i)).collect();
+                        assert_eq!(unchanged, untouched, "{here}");
                     }
                 }
             }
@@ -1009,7 +1093,7 @@ mod tests {
         let opts = StreamOptions { jobs: 2, batch_bytes: 200, ..StreamOptions::new(Format::Json, Format::Json) };
         let input = trace(Format::Json);
         let units = Splitter::new(input.as_slice(), Format::Json, opts.batch_bytes);
-        let ran = transform_recording(&program, units, &mut writer, opts, false, &|| true).unwrap();
+        let ran = transform_recording(&program, units, &mut writer, opts, false, &mut |_, _| Ok(()), &|| true).unwrap();
         assert!(ran.is_none());
     }
 }

@@ -149,6 +149,9 @@ pub struct TraceInput {
     pub format: Format,
     /// The size in bytes of a regular file (for progress, or to tell a trace cut by a limit).
     pub len: Option<u64>,
+    /// The regular file itself (another handle to it), to read its bytes again where they are
+    /// (`read_at`; the REPL keeps a trace's events there, not in memory).
+    pub file: Option<File>,
 }
 
 /// Opens a trace, the one way every tool does (the command line, the REPL, and the language
@@ -157,19 +160,20 @@ pub struct TraceInput {
 /// its first bytes (`Format::of_file`). An error is `open`'s, or `Io` when the first bytes
 /// cannot be read.
 pub fn open_trace(source: TraceSource<'_>, forced: Option<Format>) -> Result<TraceInput, FileReadError> {
-    let (mut reader, len, path): (Box<dyn BufRead + Send>, _, _) = match source {
-        TraceSource::Stdin => (Box::new(BufReader::with_capacity(1 << 16, io::stdin())), None, None),
+    let (mut reader, len, file, path): (Box<dyn BufRead + Send>, _, _, _) = match source {
+        TraceSource::Stdin => (Box::new(BufReader::with_capacity(1 << 16, io::stdin())), None, None, None),
         TraceSource::File { path, special } => {
             let file = open(path, special)?;
             let len = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
-            (Box::new(BufReader::with_capacity(1 << 16, file)), len, Some(path))
+            let again = len.and_then(|_| file.try_clone().ok());
+            (Box::new(BufReader::with_capacity(1 << 16, file)), len, again, Some(path))
         }
     };
     let format = match forced.or_else(|| path.and_then(Format::from_extension)) {
         Some(format) => format,
         None => Format::sniff(reader.fill_buf().map_err(FileReadError::Io)?),
     };
-    Ok(TraceInput { reader, format, len })
+    Ok(TraceInput { reader, format, len, file })
 }
 
 /// Reads a whole file, at most `limit` bytes (a regular file larger than that is refused before

@@ -75,19 +75,18 @@ impl EventBatch {
         self.data
     }
 
-    /// A batch of events held elsewhere (the REPL's), the first one `first_index` of its
-    /// trace; `start_ts` and `latest_ts` as a splitter sets them.
-    pub fn of_events<'a>(
+    /// A batch of events read from elsewhere (the REPL's store): `data` holds them, each at
+    /// its span; the first one is event `first_index` of its trace; `start_ts` and `latest_ts`
+    /// as a splitter sets them.
+    pub fn from_parts(
         first_index: usize,
         start_ts: Option<i64>,
         latest_ts: Option<i64>,
-        events: impl IntoIterator<Item = &'a [u8]>,
+        data: Vec<u8>,
+        spans: impl IntoIterator<Item = (usize, usize)>,
     ) -> EventBatch {
-        let mut batch = EventBatch { first_index, start_ts, latest_ts, ..EventBatch::default() };
-        for bytes in events {
-            batch.push(bytes, SlicePos::default());
-        }
-        batch
+        let spans = spans.into_iter().map(|(start, end)| (start, end, SlicePos::default())).collect();
+        EventBatch { first_index, start_ts, latest_ts, data, spans }
     }
 
     fn push(&mut self, bytes: &[u8], at: SlicePos) {

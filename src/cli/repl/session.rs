@@ -255,7 +255,11 @@ impl Session {
                 let history = self.undo.iter().map(|s| s.source.as_str()).collect::<Vec<_>>().join("\n");
                 let whole = format!("{history}\n{}", src.trim());
                 let Some(truth) = self.replay_script(&whole, &original, start) else { return };
-                if truth.store.same_events(&store) {
+                let same = match truth.store.same_events(&store) {
+                    Ok(same) => same,
+                    Err(e) => return self.stream_failed(e.into(), src),
+                };
+                if same {
                     store
                 } else {
                     let Some(before) = self.replay_script(&history, &original, start) else { return };
@@ -319,15 +323,17 @@ impl Session {
     /// program inserts objects: otherwise `:diff` finds it in the trace made (`Placed`).
     fn replay(store: &Store, program: &Program, start: i64, after: bool) -> Result<Option<Replay>, StreamError> {
         let format = store.format;
-        // About as big as what it reads: no copy of a growing buffer.
-        let mut writer = TraceWriter::new(std::io::Cursor::new(Vec::with_capacity(store.size())), format);
+        // The events it writes go to the next version (`Next::add`); the writer's copy nowhere.
+        let mut writer = TraceWriter::new(Nowhere, format);
         let opts = StreamOptions { start_ts: Some(start), ..StreamOptions::new(format, format) };
         super::clear_interrupt();
         let after = after || !program.inserts.is_empty();
-        let ran = stream::transform_recording(program, store.units(), &mut writer, opts, after, &super::interrupted)?;
+        let mut next = store.next();
+        let mut add = |bytes: &[u8], written: &[stream::WrittenEvent]| next.add(bytes, written);
+        let units = store.units();
+        let ran = stream::transform_recording(program, units, &mut writer, opts, after, &mut add, &super::interrupted)?;
         let Some((summary, matched)) = ran else { return Ok(None) };
-        let bytes = writer.finish()?.into_inner();
-        Ok(Some(Replay { store: store.next(&bytes)?, matched, summary }))
+        Ok(Some(Replay { store: next.finish(), matched, summary }))
     }
 
     /// Says why a statement's run failed: a run error (pointing into `src`), or a trace the
@@ -663,7 +669,16 @@ impl Session {
             let mut nowhere = TraceWriter::new(Nowhere, store.format);
             let opts = StreamOptions { start_ts: Some(start), ..StreamOptions::new(store.format, store.format) };
             super::clear_interrupt();
-            stream::transform_recording(program, store.units(), &mut nowhere, opts, false, &super::interrupted)
+            let units = store.units();
+            stream::transform_recording(
+                program,
+                units,
+                &mut nowhere,
+                opts,
+                false,
+                &mut |_, _| Ok(()),
+                &super::interrupted,
+            )
         };
         match busy(self.spinners, "selecting", run) {
             Ok(Some((_, matched))) => Some(matched),
@@ -916,7 +931,13 @@ impl Session {
             return;
         };
         let store = &loaded.store;
-        let by = &busy(self.spinners, "counting", || store.stats()).by;
+        let by = match busy(self.spinners, "counting", || store.stats()) {
+            Ok(stats) => &stats.by,
+            Err(inner) => {
+                let file = files::display(&loaded.path);
+                return self.fail(TraceInputError { file, inner });
+            }
+        };
         let applied: u64 = by.values().map(|n| n[0]).sum();
         let deleted: u64 = by.values().map(|n| n[1]).sum();
         let mut lines = vec![format!(
@@ -989,11 +1010,11 @@ impl Session {
         let name = files::display(path);
         // Streamed, not read whole first: `/dev/zero` fails at its first byte, and a FIFO's wait
         // for a writer is announced.
-        let (input, format) = match files::open_trace_file(path, None) {
-            Ok(input) => (input.reader, input.format),
+        let input = match files::open_trace_file(path, None) {
+            Ok(input) => input,
             Err(e) => return self.fail(e),
         };
-        let (store, objects) = match busy(self.spinners, &format!("reading {name}"), || Store::read(input, format)) {
+        let (store, objects) = match busy(self.spinners, &format!("reading {name}"), || Store::read(input)) {
             Ok(read) => read,
             Err(e) => {
                 self.fail(TraceInputError { file: name, inner: e });
