@@ -116,30 +116,38 @@ where
 }
 
 /// `transform` of a trace already cut into sections and batches of events (the REPL's, read
-/// back from where it keeps them: `EventBatch::from_parts`, each batch with the `ts` before it),
-/// recording every object a statement matches, in input order (the REPL's answer: what matched,
-/// and, with `after`, what each changed object is now), and asking `stop` before each event:
-/// `Ok(None)` when it said to (the output is then incomplete).
-///
-/// `written` gets each batch of events as it is written, in order, with where each event is in
-/// the batch's bytes and whether it is the input's event unchanged, byte for byte (the REPL
-/// keeps only the events a statement changed).
+/// back from where it keeps them: `EventBatch::from_parts`, each batch with the `ts` before it,
+/// its buffer taken from `recording.pool`), recording every object a statement matches, in input
+/// order (the REPL's answer: what matched, and, with `recording.after`, what each changed object
+/// is now), and asking `stop` before each event: `Ok(None)` when it said to (the output is then
+/// incomplete). `recording.written` gets each batch of events as it is written.
 pub fn transform_recording<W>(
     program: &Program,
     units: impl Iterator<Item = Result<Unit, TraceError>> + Send,
     writer: &mut TraceWriter<W>,
     opts: StreamOptions,
-    after: bool,
-    written: &mut Recorder<'_>,
+    recording: Recording<'_>,
     stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<Option<(Summary, Vec<MatchedObject>)>, StreamError>
 where
     W: Write + Seek,
 {
     let mut matched = Vec::new();
-    let pool = Arc::new(BufferPool::default());
+    let Recording { after, written, pool } = recording;
     let summary = run(program, units, &pool, writer, opts, Some((&mut matched, after, written)), stop)?;
     Ok(summary.map(|s| (s, matched)))
+}
+
+/// How a recording run (`transform_recording`) records.
+pub struct Recording<'r> {
+    /// Whether each changed object's value after is kept (`MatchedObject::after`).
+    pub after: bool,
+    /// Who gets the written events: each batch's bytes, with where each event is in them and
+    /// whether it is the input's event unchanged, byte for byte (the REPL keeps only the events a
+    /// statement changed).
+    pub written: &'r mut Recorder<'r>,
+    /// Where the input batches' buffers come from, and go back to once run.
+    pub pool: Arc<BufferPool>,
 }
 
 /// An event a recording run wrote (`transform_recording`): where its bytes are in its batch's,
@@ -1003,6 +1011,10 @@ mod tests {
         t.write(Cursor::new(Vec::new()), format).unwrap().into_inner()
     }
 
+    fn recording<'r>(after: bool, written: &'r mut Recorder<'r>) -> Recording<'r> {
+        Recording { after, written, pool: Arc::default() }
+    }
+
     /// What `transform_recording` gives, jobs and batches as given: the trace written, the
     /// summary, what it matched, and each written event as the recorder got it (its bytes,
     /// and the input event it is unchanged from).
@@ -1018,7 +1030,9 @@ mod tests {
             Ok(())
         };
         let (summary, matched) =
-            transform_recording(&program, units, &mut writer, opts, true, &mut add, &|| false).unwrap().unwrap();
+            transform_recording(&program, units, &mut writer, opts, recording(true, &mut add), &|| false)
+                .unwrap()
+                .unwrap();
         let out = writer.finish().unwrap().into_inner();
         Recorded { out, summary, matched, events }
     }
@@ -1093,7 +1107,9 @@ mod tests {
         let opts = StreamOptions { jobs: 2, batch_bytes: 200, ..StreamOptions::new(Format::Json, Format::Json) };
         let input = trace(Format::Json);
         let units = Splitter::new(input.as_slice(), Format::Json, opts.batch_bytes);
-        let ran = transform_recording(&program, units, &mut writer, opts, false, &mut |_, _| Ok(()), &|| true).unwrap();
+        let mut ignore = |_: &[u8], _: &[WrittenEvent]| Ok(());
+        let ran =
+            transform_recording(&program, units, &mut writer, opts, recording(false, &mut ignore), &|| true).unwrap();
         assert!(ran.is_none());
     }
 }

@@ -330,8 +330,8 @@ impl Session {
         let after = after || !program.inserts.is_empty();
         let mut next = store.next();
         let mut add = |bytes: &[u8], written: &[stream::WrittenEvent]| next.add(bytes, written);
-        let units = store.units();
-        let ran = stream::transform_recording(program, units, &mut writer, opts, after, &mut add, &super::interrupted)?;
+        let (units, recording) = (store.units(), store.recording(after, &mut add));
+        let ran = stream::transform_recording(program, units, &mut writer, opts, recording, &super::interrupted)?;
         let Some((summary, matched)) = ran else { return Ok(None) };
         Ok(Some(Replay { store: next.finish(), matched, summary }))
     }
@@ -669,16 +669,9 @@ impl Session {
             let mut nowhere = TraceWriter::new(Nowhere, store.format);
             let opts = StreamOptions { start_ts: Some(start), ..StreamOptions::new(store.format, store.format) };
             super::clear_interrupt();
-            let units = store.units();
-            stream::transform_recording(
-                program,
-                units,
-                &mut nowhere,
-                opts,
-                false,
-                &mut |_, _| Ok(()),
-                &super::interrupted,
-            )
+            let mut ignore = |_: &[u8], _: &[stream::WrittenEvent]| Ok(());
+            let (units, recording) = (store.units(), store.recording(false, &mut ignore));
+            stream::transform_recording(program, units, &mut nowhere, opts, recording, &super::interrupted)
         };
         match busy(self.spinners, "selecting", run) {
             Ok(Some((_, matched))) => Some(matched),
@@ -1132,22 +1125,30 @@ impl Placed {
 /// in order.
 struct Objects<'s> {
     pub store: &'s Store,
-    event: Option<(usize, Event)>,
+    /// The last event read: its index and bytes.
+    event: Option<(usize, Vec<u8>)>,
+    /// The last object decoded: its address, slot, value and event's `ts`.
+    object: Option<(Address, String, Value, i64)>,
 }
 
 impl<'s> Objects<'s> {
     fn new(store: &'s Store) -> Self {
-        Objects { store, event: None }
+        Objects { store, event: None, object: None }
     }
 
     /// The object at an address: its slot (`applied_objs[2]`), its value and its event's `ts`.
+    /// Only that object is decoded; its event is read once for all its objects.
     fn get(&mut self, at: Address) -> Option<(String, &Value, i64)> {
-        if self.event.as_ref().map(|(i, _)| *i) != Some(at.event) {
-            self.event = Some((at.event, self.store.event(at.event)?.ok()?));
+        if self.object.as_ref().map(|o| o.0) != Some(at) {
+            if self.event.as_ref().map(|(i, _)| *i) != Some(at.event) {
+                self.event = Some((at.event, self.store.bytes(at.event)?.ok()?));
+            }
+            let (_, bytes) = self.event.as_ref()?;
+            let (slot, value, ts) = self.store.object(bytes, at)?.ok()?;
+            self.object = Some((at, slot, value, ts));
         }
-        let (_, e) = self.event.as_ref()?;
-        let (slot, v) = query::object_at(std::slice::from_ref(e), Address { event: 0, object: at.object })?;
-        Some((slot, v, e.ts))
+        let (_, slot, value, ts) = self.object.as_ref()?;
+        Some((slot.clone(), value, *ts))
     }
 }
 

@@ -19,11 +19,11 @@ use serde_json::Value;
 use skel::bytecode::{PathStep, Shape};
 use skel::explore::{describe, Address};
 use skel::node::Node;
-use skel::stream::{self, VisitOptions, Visited, WrittenEvent};
+use skel::stream::{self, Recorder, Recording, VisitOptions, Visited, WrittenEvent};
 use skel_trace::fsio::TraceInput;
 use skel_trace::{
-    decode_event, decode_raw_event, DecodedEvent, Event, EventBatch, Format, Section, SlicePos, TraceError,
-    TraceWriter, Unit,
+    decode_event, decode_manifest, decode_raw_event, BufferPool, DecodedEvent, Event, EventBatch, Format, Section,
+    SlicePos, TraceError, TraceWriter, Unit,
 };
 
 /// A version of a trace: its sections around its events, in the order the file has them, and
@@ -68,6 +68,8 @@ struct Disk {
     scratch: OnceLock<File>,
     /// How far `scratch` is written.
     end: Mutex<u64>,
+    /// The buffers events are read into (a statement's pipeline gives them back when done).
+    pool: Arc<BufferPool>,
 }
 
 /// The trace file as it was read, to tell when it changed since.
@@ -99,7 +101,8 @@ impl Base {
 
 impl Disk {
     fn new(base: Option<File>) -> io::Result<Disk> {
-        Ok(Disk { base: base.map(Base::new).transpose()?, scratch: OnceLock::new(), end: Mutex::new(0) })
+        let base = base.map(Base::new).transpose()?;
+        Ok(Disk { base, scratch: OnceLock::new(), end: Mutex::new(0), pool: Arc::default() })
     }
 
     fn file(&self, scratch: bool) -> io::Result<&File> {
@@ -133,7 +136,8 @@ impl Disk {
         /// white space).
         const GAP: u64 = 4096;
         let total = events.iter().map(|e| e.len as usize).sum();
-        let (mut data, mut spans) = (Vec::with_capacity(total), Vec::with_capacity(events.len()));
+        let (mut data, mut spans) = (self.pool.get(), Vec::with_capacity(events.len()));
+        data.reserve(total);
         let mut rest = events;
         while let Some(first) = rest.first() {
             let mut end = first.end();
@@ -315,11 +319,9 @@ impl Store {
         let count = || -> Result<Stats, TraceError> {
             let mut stats = Stats::default();
             while let Some(&(from, to, _)) = batches.get(next.fetch_add(1, Ordering::Relaxed)) {
-                let (data, spans) = self.disk.read(&self.events[from..to]).map_err(read_error)?;
-                for (i, (start, end)) in spans.into_iter().enumerate() {
-                    let bytes = data.get(start..end).unwrap_or_default();
-                    stats.add_bytes(bytes, self.format, from + i, SlicePos::default())?;
-                }
+                self.each_event(from..to, |i, bytes| {
+                    stats.add_bytes(bytes, self.format, i, SlicePos::default()).map(|_| ())
+                })?;
             }
             Ok(stats)
         };
@@ -334,6 +336,12 @@ impl Store {
             stats.merge(part?);
         }
         Ok(self.stats.get_or_init(|| stats))
+    }
+
+    /// How a statement's run over `units()` records (`stream::transform_recording`): its
+    /// input's buffers go back to this store's pool.
+    pub fn recording<'r>(&self, after: bool, written: &'r mut Recorder<'r>) -> Recording<'r> {
+        Recording { after, written, pool: Arc::clone(&self.disk.pool) }
     }
 
     /// The next version, made of what a statement's run writes (`Next::add`, each batch in
@@ -390,21 +398,49 @@ impl Store {
         )
     }
 
+    /// Event `index`'s bytes, as the trace holds them.
+    pub fn bytes(&self, index: usize) -> Option<Result<Vec<u8>, TraceError>> {
+        let e = self.events.get(index)?;
+        Some(self.disk.read(std::slice::from_ref(e)).map(|(data, _)| data).map_err(read_error))
+    }
+
+    /// The object at `at` of an event whose bytes are `bytes` (`Store::bytes`), decoding that
+    /// object alone: its slot (`applied_objs[2]`), its value and the event's `ts`.
+    pub fn object(&self, bytes: &[u8], at: Address) -> Option<Result<(String, Value, i64), TraceError>> {
+        let decoded = match decode_raw_event(bytes, self.format, at.event, SlicePos::default()) {
+            Ok(decoded) => decoded,
+            Err(e) => return Some(Err(e)),
+        };
+        let slot = |applied: usize| match at.object.checked_sub(applied) {
+            None => ("applied_objs", at.object),
+            Some(i) => ("deleted_objs", i),
+        };
+        match decoded {
+            DecodedEvent::Raw(raw) => {
+                let (list, i) = slot(raw.applied_objs.len());
+                let m = if list == "applied_objs" { &raw.applied_objs } else { &raw.deleted_objs }.get(i)?;
+                Some(decode_manifest(m.bytes, self.format).map(|v| (format!("{list}[{i}]"), v, raw.ts)))
+            }
+            DecodedEvent::Full(mut event) => {
+                let (list, i) = slot(event.applied_objs.len());
+                let objects = if list == "applied_objs" { &mut event.applied_objs } else { &mut event.deleted_objs };
+                let v = objects.get_mut(i).map(Value::take)?;
+                Some(Ok((format!("{list}[{i}]"), v, event.ts)))
+            }
+        }
+    }
+
     /// Every event, decoded one at a time (read a batch at a time), with its index.
     pub fn decoded(&self) -> impl Iterator<Item = (usize, Result<Event, TraceError>)> + '_ {
         self.batches().into_iter().flat_map(move |(from, to, _)| {
-            let read = self.disk.read(&self.events[from..to]);
-            let events: Vec<_> = match read {
-                Ok((data, spans)) => spans
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, (start, end))| {
-                        let bytes = data.get(start..end).unwrap_or_default();
-                        (from + i, decode_event(bytes, self.format, from + i, SlicePos::default()))
-                    })
-                    .collect(),
-                Err(e) => vec![(from, Err(read_error(e)))],
-            };
+            let mut events = Vec::with_capacity(to - from);
+            let read = self.each_event(from..to, |i, bytes| {
+                events.push((i, decode_event(bytes, self.format, i, SlicePos::default())));
+                Ok(())
+            });
+            if let Err(e) = read {
+                events.push((from, Err(e)));
+            }
             events
         })
     }
@@ -455,16 +491,27 @@ impl Store {
     ) -> Result<(), TraceError> {
         writer.begin_events()?;
         for (from, to, _) in self.batches() {
-            let (data, spans) = self.disk.read(&self.events[from..to]).map_err(read_error)?;
-            for (i, (start, end)) in spans.into_iter().enumerate() {
-                let bytes = data.get(start..end).unwrap_or_default();
-                if format == self.format {
-                    writer.encoded_events(bytes, 1)?;
-                } else {
-                    writer.event(&decode_event(bytes, self.format, from + i, SlicePos::default())?)?;
-                }
-            }
+            self.each_event(from..to, |i, bytes| match format == self.format {
+                true => writer.encoded_events(bytes, 1),
+                false => writer.event(&decode_event(bytes, self.format, i, SlicePos::default())?),
+            })?;
         }
+        Ok(())
+    }
+
+    /// Reads events `range` (one batch) and hands each to `f` with its index.
+    fn each_event(
+        &self,
+        range: std::ops::Range<usize>,
+        mut f: impl FnMut(usize, &[u8]) -> Result<(), TraceError>,
+    ) -> Result<(), TraceError> {
+        let from = range.start;
+        let events = self.events.get(range).unwrap_or_default();
+        let (data, spans) = self.disk.read(events).map_err(read_error)?;
+        for (i, (start, end)) in spans.into_iter().enumerate() {
+            f(from + i, data.get(start..end).unwrap_or_default())?;
+        }
+        self.disk.pool.put(data);
         Ok(())
     }
 
@@ -493,7 +540,8 @@ impl Store {
         let before = self.events_after.unwrap_or(self.sections.len());
         let start = self.first_ts();
         let events = self.batches().into_iter().map(move |(from, to, latest)| {
-            let (data, spans) = self.disk.read(&self.events[from..to]).map_err(read_error)?;
+            let events = self.events.get(from..to).unwrap_or_default();
+            let (data, spans) = self.disk.read(events).map_err(read_error)?;
             Ok(Unit::Events(EventBatch::from_parts(from, start, latest, data, spans)))
         });
         let sections =
@@ -623,9 +671,16 @@ mod tests {
         let mut writer = TraceWriter::new(Cursor::new(Vec::new()), store.format);
         let mut next = store.next();
         let mut add = |bytes: &[u8], written: &[WrittenEvent]| next.add(bytes, written);
-        stream::transform_recording(&program, store.units(), &mut writer, opts, false, &mut add, &|| false)
-            .unwrap()
-            .unwrap();
+        stream::transform_recording(
+            &program,
+            store.units(),
+            &mut writer,
+            opts,
+            store.recording(false, &mut add),
+            &|| false,
+        )
+        .unwrap()
+        .unwrap();
         next.finish()
     }
 
