@@ -5,15 +5,18 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
 use miette::Diagnostic;
 use serde_json::Value;
 use skel::stream::{self, StreamError, StreamOptions};
 use skel::transform::{MatchedObject, Summary};
 use skel::Program;
+use skel_trace::fsio::TraceInput;
 use skel_trace::{Event, Format, TraceWriter};
 
-use super::busy::busy;
+use super::busy::{busy, Counted, Meter};
 use super::diff;
 use super::error::ReplError;
 use super::store::Store;
@@ -236,7 +239,7 @@ impl Session {
         // The trace as loaded, and where its time starts: every statement counts `@t` from it.
         let original = self.undo.first().map_or(&loaded.store, |s| &s.store).clone();
         let start = original.first_ts().unwrap_or(0);
-        let ran = busy(self.spinners, "running the statement", || {
+        let ran = busy(self.spinners, "running the statement", loaded.store.meter(), || {
             Session::replay(&loaded.store, &compiled.program, start, false)
         });
         let Replay { store, mut matched, mut summary } = match ran {
@@ -299,8 +302,9 @@ impl Session {
                 return None;
             }
         };
-        let ran =
-            busy(self.spinners, "running the script", || Session::replay(original, &compiled.program, start, true));
+        let ran = busy(self.spinners, "running the script", original.meter(), || {
+            Session::replay(original, &compiled.program, start, true)
+        });
         match ran {
             Ok(Some(ran)) => Some(ran),
             Ok(None) => {
@@ -673,7 +677,7 @@ impl Session {
             let (units, recording) = (store.units(), store.recording(false, &mut ignore));
             stream::transform_recording(program, units, &mut nowhere, opts, recording, &super::interrupted)
         };
-        match busy(self.spinners, "selecting", run) {
+        match busy(self.spinners, "selecting", store.meter(), run) {
             Ok(Some((_, matched))) => Some(matched),
             Ok(None) => {
                 self.say("interrupted");
@@ -924,7 +928,7 @@ impl Session {
             return;
         };
         let store = &loaded.store;
-        let by = match busy(self.spinners, "counting", || store.stats()) {
+        let by = match busy(self.spinners, "counting", store.meter(), || store.stats()) {
             Ok(stats) => &stats.by,
             Err(inner) => {
                 let file = files::display(&loaded.path);
@@ -1007,7 +1011,11 @@ impl Session {
             Ok(input) => input,
             Err(e) => return self.fail(e),
         };
-        let (store, objects) = match busy(self.spinners, &format!("reading {name}"), || Store::read(input)) {
+        // Progress: how much of the file was read (a pipe's size is not known).
+        let counter = Arc::new(AtomicU64::new(0));
+        let meter = Meter::new(Arc::clone(&counter), input.len);
+        let input = TraceInput { reader: Box::new(Counted::new(input.reader, counter)), ..input };
+        let (store, objects) = match busy(self.spinners, &format!("reading {name}"), meter, || Store::read(input)) {
             Ok(read) => read,
             Err(e) => {
                 self.fail(TraceInputError { file: name, inner: e });
@@ -1043,7 +1051,8 @@ impl Session {
         }
         let path = Path::new(arg.text);
         let format = Format::from_extension(path).unwrap_or(loaded.store.format);
-        let written = Output::write(Some(path), |f| loaded.store.write(f, format).map(|_| ()).map_err(Failed::error));
+        let write = || Output::write(Some(path), |f| loaded.store.write(f, format).map(|_| ()).map_err(Failed::error));
+        let written = busy(self.spinners, &format!("writing {}", path.display()), loaded.store.meter(), write);
         match written {
             Ok(()) => {
                 let msg = format!("wrote {} ({})", path.display(), format_name(format));

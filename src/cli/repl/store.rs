@@ -11,11 +11,13 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::SystemTime;
 
 use serde_json::Value;
+
+use super::busy::Meter;
 use skel::bytecode::{PathStep, Shape};
 use skel::explore::{describe, Address};
 use skel::node::Node;
@@ -70,6 +72,8 @@ struct Disk {
     end: Mutex<u64>,
     /// The buffers events are read into (a statement's pipeline gives them back when done).
     pool: Arc<BufferPool>,
+    /// How many bytes of events were read so far (for progress: `Store::meter`).
+    read: Arc<AtomicU64>,
 }
 
 /// The trace file as it was read, to tell when it changed since.
@@ -102,7 +106,8 @@ impl Base {
 impl Disk {
     fn new(base: Option<File>) -> io::Result<Disk> {
         let base = base.map(Base::new).transpose()?;
-        Ok(Disk { base, scratch: OnceLock::new(), end: Mutex::new(0), pool: Arc::default() })
+        let (scratch, end, pool, read) = (OnceLock::new(), Mutex::new(0), Arc::default(), Arc::default());
+        Ok(Disk { base, scratch, end, pool, read })
     }
 
     fn file(&self, scratch: bool) -> io::Result<&File> {
@@ -157,6 +162,7 @@ impl Disk {
             let len = usize::try_from(end - first.at).map_err(io::Error::other)?;
             data.resize(start + len, 0);
             self.file(first.scratch)?.read_exact_at(&mut data[start..], first.at)?;
+            self.read.fetch_add(len as u64, Ordering::Relaxed);
             for e in these {
                 let from = start + usize::try_from(e.at - first.at).map_err(io::Error::other)?;
                 spans.push((from, from + e.len as usize));
@@ -336,6 +342,13 @@ impl Store {
             stats.merge(part?);
         }
         Ok(self.stats.get_or_init(|| stats))
+    }
+
+    /// How far a command that reads every event once (a statement, a query, `:stats`,
+    /// `:write`) got.
+    pub fn meter(&self) -> Meter {
+        let total = self.events.iter().map(|e| u64::from(e.len)).sum();
+        Meter::new(Arc::clone(&self.disk.read), Some(total))
     }
 
     /// How a statement's run over `units()` records (`stream::transform_recording`): its
