@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use miette::Diagnostic;
 use serde_json::Value;
 use skel::stream::{StreamError, StreamOptions, VisitOptions};
-use skel::transform::{apply_events, EventProcessor, RunError, Transform};
+use skel::transform::RunError;
 use skel::upgrade::{KubeVersion, Scanner};
 use skel::{CompileError, OptLevel, Program};
-use skel_trace::{Event, Format, ReadError, Trace, TraceWriter};
+use skel_trace::{Format, Trace, TraceWriter};
 
 pub type Outcome = Result<(), String>;
 
@@ -81,8 +81,8 @@ insert(@t == 30s, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name":
 
 /// `compile_text`: the whole compiler on any text. No panic; every diagnostic points inside the
 /// text, on character boundaries; the bytecode verifies; when the script compiles without
-/// errors, it does the same to the sample trace with and without the optimizer, in memory and
-/// streamed.
+/// errors, it does the same to the sample trace with and without the optimizer, however the
+/// stream runs (`STREAMS`).
 pub fn compile_text(src: &str) -> Outcome {
     let compiled = skel::compile(src);
     let diagnostics = match &compiled {
@@ -117,79 +117,123 @@ fn labels_in_source(d: &dyn Diagnostic, src: &str) -> Outcome {
     Ok(())
 }
 
-/// What a run did, comparable between programs: the events out, or the error (without the
-/// statement's number, which the optimizer may change).
-type RunOutcome = Result<Vec<Value>, String>;
-
-fn run_error(e: &RunError) -> String {
-    format!("{e} [at {}]", e.span)
+/// Why a run wrote nothing: the input is not a trace (or the output could not be written), or a
+/// statement failed (the error with its statement's span: the statement's number may differ
+/// between programs the optimizer made).
+#[derive(Debug, Clone, PartialEq)]
+enum Failure {
+    Trace(String),
+    Run(String),
 }
 
-/// Runs the program over the sample trace's events in memory, by the reference runner
-/// (`skel::transform::EventProcessor`, every object decoded whole).
-fn run_in_memory(program: &Program) -> RunOutcome {
-    let trace = Trace::read(SAMPLE_TRACE.as_bytes(), Format::Json).map_err(|e| format!("sample trace: {e}"))?;
-    let mut processor = EventProcessor::new(program);
-    match apply_events(&mut processor, trace.events, &|| false) {
-        Ok(Some(events)) => Ok(events.iter().map(Event::to_json_value).collect()),
-        Ok(None) => Err("stopped".into()),
-        Err(e) => Err(run_error(&e)),
+/// What a run did, comparable between runs: the trace it wrote, read back, or why it failed.
+type RunOutcome = Result<Trace, Failure>;
+
+fn run_error(e: &RunError) -> Failure {
+    Failure::Run(format!("{e} [at {}]", e.span))
+}
+
+/// A batch this small holds one event: every event is a batch of its own.
+const TINY_BATCH: usize = 64;
+
+/// How the stream is run: on one thread with a batch per event, or on four threads with the
+/// default batch (a small trace in one).
+#[derive(Debug, Clone, Copy)]
+enum Pipeline {
+    OneThreadTinyBatches,
+    FourThreads,
+}
+
+/// The ways `compile_text` streams the sample trace, each taking other paths through the
+/// pipeline: (input format, output format, how). Each input format meets each output format,
+/// and each way of cutting and scheduling the batches; the JSON and msgpack readers decode
+/// (lazily) with different code, and a manifest no statement can match is copied as bytes only
+/// when the formats are the same.
+const STREAMS: [(Format, Format, Pipeline); 4] = [
+    (Format::Json, Format::Json, Pipeline::OneThreadTinyBatches),
+    (Format::Json, Format::Msgpack, Pipeline::FourThreads),
+    (Format::Msgpack, Format::Json, Pipeline::FourThreads),
+    (Format::Msgpack, Format::Msgpack, Pipeline::OneThreadTinyBatches),
+];
+
+/// The sample trace in a format (msgpack: written from the JSON one, once).
+fn sample_trace(format: Format) -> Result<&'static [u8], String> {
+    static MSGPACK: OnceLock<Result<Vec<u8>, String>> = OnceLock::new();
+    match format {
+        Format::Json => Ok(SAMPLE_TRACE.as_bytes()),
+        Format::Msgpack => MSGPACK
+            .get_or_init(|| {
+                let trace =
+                    Trace::read(SAMPLE_TRACE.as_bytes(), Format::Json).map_err(|e| format!("sample trace: {e}"))?;
+                let bytes =
+                    trace.write(Cursor::new(Vec::new()), Format::Msgpack).map_err(|e| format!("sample trace: {e}"))?;
+                Ok(bytes.into_inner())
+            })
+            .as_ref()
+            .map(Vec::as_slice)
+            .map_err(Clone::clone),
     }
 }
 
-/// Streams a trace through the program as `skel apply` does (one job, small batches); the
-/// output's bytes, or the error.
+/// Streams a trace through the program as `skel apply` does; the output's bytes, or why it
+/// failed.
 fn run_streamed(
     program: &Program,
     input: &[u8],
     input_format: Format,
     output_format: Format,
-) -> Result<Vec<u8>, String> {
+    pipeline: Pipeline,
+) -> Result<Vec<u8>, Failure> {
     let mut writer = TraceWriter::new(Cursor::new(Vec::new()), output_format);
     let mut opts = StreamOptions::new(input_format, output_format);
-    opts.jobs = 1;
-    opts.batch_bytes = 256;
+    match pipeline {
+        Pipeline::OneThreadTinyBatches => {
+            opts.jobs = 1;
+            opts.batch_bytes = TINY_BATCH;
+        }
+        Pipeline::FourThreads => opts.jobs = 4,
+    }
     match skel::stream::transform(program, input, &mut writer, opts) {
-        Ok(_) => writer.finish().map(Cursor::into_inner).map_err(|e| format!("finishing the output: {e}")),
-        Err(StreamError::Trace(e)) => Err(format!("trace: {e}")),
+        Ok(_) => {
+            writer.finish().map(Cursor::into_inner).map_err(|e| Failure::Trace(format!("finishing the output: {e}")))
+        }
+        Err(StreamError::Trace(e)) => Err(Failure::Trace(format!("trace: {e}"))),
         Err(StreamError::Run(e)) => Err(run_error(&e)),
     }
 }
 
-/// The events of a written trace.
-fn events_of(bytes: &[u8], format: Format) -> RunOutcome {
-    let trace = Trace::read(bytes, format).map_err(|e| format!("cannot read the written trace back: {e}"))?;
-    Ok(trace.events.iter().map(Event::to_json_value).collect())
-}
-
-/// Two programs (optimized and not) do the same to the sample trace, in memory and streamed
-/// (JSON and msgpack out), and the two ways agree. (The bytes written may differ: a manifest no
-/// statement can match is copied as it was read, and which those are depends on the optimizer.)
+/// Two programs (optimized and not) do the same to the sample trace, streamed every way of
+/// `STREAMS`: the same trace out (read back; the bytes may differ: a manifest no statement can
+/// match is copied as it was read, and which those are depends on the optimizer), or the same
+/// run error.
 fn same_effect(optimized: &Program, unoptimized: &Program) -> Outcome {
-    let in_memory = run_in_memory(optimized);
-    let plain = run_in_memory(unoptimized);
-    if in_memory != plain {
-        return Err(format!("in memory, optimized:\n{in_memory:?}\nunoptimized:\n{plain:?}"));
-    }
-    let input = SAMPLE_TRACE.as_bytes();
-    for out_format in [Format::Json, Format::Msgpack] {
-        let streamed = written(run_streamed(optimized, input, Format::Json, out_format), out_format)?;
-        let plain = written(run_streamed(unoptimized, input, Format::Json, out_format), out_format)?;
-        if streamed != plain {
-            return Err(format!("streamed to {out_format:?}, optimized:\n{streamed:?}\nunoptimized:\n{plain:?}"));
-        }
-        if streamed != in_memory {
-            return Err(format!("streamed to {out_format:?}:\n{streamed:?}\nin memory:\n{in_memory:?}"));
+    let mut first: Option<(String, RunOutcome)> = None;
+    for (name, program) in [("optimized", optimized), ("unoptimized", unoptimized)] {
+        for (input_format, output_format, pipeline) in STREAMS {
+            let how = format!("{name}, {input_format:?} to {output_format:?}, {pipeline:?}");
+            let input = sample_trace(input_format)?;
+            let outcome = written(run_streamed(program, input, input_format, output_format, pipeline), output_format)
+                .map_err(|e| format!("{how}: {e}"))?;
+            match &first {
+                None => first = Some((how, outcome)),
+                Some((first_how, first_outcome)) if *first_outcome != outcome => {
+                    return Err(format!("{first_how}:\n{first_outcome:?}\n{how}:\n{outcome:?}"));
+                }
+                Some(_) => {}
+            }
         }
     }
     Ok(())
 }
 
-/// The events of what a run wrote, or its error. `Err` (the outer one) when what it wrote
+/// What a run wrote, read back, or why it failed. `Err` (the outer one) when what it wrote
 /// cannot be read back.
-fn written(run: Result<Vec<u8>, String>, format: Format) -> Result<RunOutcome, String> {
+fn written(run: Result<Vec<u8>, Failure>, format: Format) -> Result<RunOutcome, String> {
     match run {
-        Ok(bytes) => events_of(&bytes, format).map(Ok).map_err(|e| format!("{e}\n{}", String::from_utf8_lossy(&bytes))),
+        Ok(bytes) => match Trace::read(bytes.as_slice(), format) {
+            Ok(trace) => Ok(Ok(trace)),
+            Err(e) => Err(format!("cannot read the written trace back: {e}\n{}", String::from_utf8_lossy(&bytes))),
+        },
         Err(e) => Ok(Err(e)),
     }
 }
@@ -247,22 +291,26 @@ fn trace_programs() -> Result<&'static (Program, Program), String> {
     programs.as_ref().map_err(Clone::clone)
 }
 
-/// `trace_read`: the bytes as a JSON trace and as a msgpack trace. The sequential reader and the
-/// streaming pipeline run a program over it, optimized and not: all four write the same events,
-/// or all four refuse the trace (what one of them refuses, none may take); what they write
-/// reads back. `skel check`'s fast path and its sequential reader report the same findings
+/// `trace_read`: the bytes as a JSON trace and as a msgpack trace. The stream runs a program
+/// over them, optimized and not, on one thread with a batch per event and on four threads with
+/// the default batch: all four write the same trace, or all four refuse the input; what they
+/// write reads back. The stream takes the input when the whole-trace reader (`Trace::read`,
+/// every object decoded whole) does, and refuses it as a trace when that reader refuses it.
+/// The trace that reader read, written in the other format, streams to the same trace or the
+/// same run error. `skel check`'s fast path and its sequential reader report the same findings
 /// where both read it. No panic anywhere.
 pub fn trace_read(data: &[u8]) -> Outcome {
     let (optimized, unoptimized) = trace_programs()?;
     for format in [Format::Json, Format::Msgpack] {
         let runs = [
-            ("read, optimized", read_sequentially(optimized, data, format)),
-            ("read, unoptimized", read_sequentially(unoptimized, data, format)),
-            ("streamed, optimized", run_streamed(optimized, data, format, format)),
-            ("streamed, unoptimized", run_streamed(unoptimized, data, format, format)),
+            ("optimized, one thread, tiny batches", optimized, Pipeline::OneThreadTinyBatches),
+            ("optimized, four threads", optimized, Pipeline::FourThreads),
+            ("unoptimized, one thread, tiny batches", unoptimized, Pipeline::OneThreadTinyBatches),
+            ("unoptimized, four threads", unoptimized, Pipeline::FourThreads),
         ];
         let mut outcomes = Vec::new();
-        for (how, run) in runs {
+        for (how, program, pipeline) in runs {
+            let run = run_streamed(program, data, format, format, pipeline);
             let outcome = written(run, format).map_err(|e| format!("{format:?}, {how}: {e}"))?;
             outcomes.push((how, outcome));
         }
@@ -272,30 +320,55 @@ pub fn trace_read(data: &[u8]) -> Outcome {
                 return Err(format!("{format:?}, {first}:\n{first_outcome:?}\n{how}:\n{outcome:?}"));
             }
         }
+        let whole = Trace::read(data, format);
+        match (first_outcome, &whole) {
+            (Ok(_), Err(e)) => {
+                return Err(format!("{format:?}: the stream took a trace the whole-trace reader refuses: {e}"));
+            }
+            (Err(Failure::Trace(e)), Ok(_)) => {
+                return Err(format!("{format:?}: the stream refused a trace the whole-trace reader takes: {e}"));
+            }
+            _ => {}
+        }
+        if let Ok(trace) = whole {
+            in_the_other_format(optimized, &trace, format, first_outcome)?;
+        }
         check_both_ways(data, format)?;
     }
     Ok(())
 }
 
-/// Both runs wrote the same events, or both failed. (Not necessarily with the same error: the
+/// A trace read from `format`, written in the other format and streamed (one thread, a batch
+/// per event, out in `format`), gives what the stream gave from the input: the same trace, or
+/// the same run error (a trace the reader took has no other error). The JSON and msgpack
+/// readers are different code.
+fn in_the_other_format(program: &Program, trace: &Trace, format: Format, want: &RunOutcome) -> Outcome {
+    let other = match format {
+        Format::Json => Format::Msgpack,
+        Format::Msgpack => Format::Json,
+    };
+    let bytes = trace
+        .write(Cursor::new(Vec::new()), other)
+        .map_err(|e| format!("{format:?}: a trace read whole does not write as {other:?}: {e}"))?
+        .into_inner();
+    let run = run_streamed(program, &bytes, other, format, Pipeline::OneThreadTinyBatches);
+    let outcome = written(run, format).map_err(|e| format!("from {other:?}: {e}"))?;
+    if outcome != *want {
+        return Err(format!("{format:?}:\n{want:?}\nthe same trace from {other:?}:\n{outcome:?}"));
+    }
+    Ok(())
+}
+
+/// Both runs wrote the same trace, or both failed. (Not necessarily with the same error: the
 /// stream decodes a manifest only as far as the program reads it, so which of several faults
-/// it meets first depends on the program.)
+/// it meets first depends on the program; and the reader finds a fault in the trace's
+/// structure before the batch that holds an earlier fault is decoded, or after, by the size of
+/// the batches.)
 fn same_outcome(a: &RunOutcome, b: &RunOutcome) -> bool {
     match (a, b) {
         (Ok(a), Ok(b)) => a == b,
         (Err(_), Err(_)) => true,
         _ => false,
-    }
-}
-
-/// The sequential reader (`read_trace`) through the `Transform` visitor.
-fn read_sequentially(program: &Program, data: &[u8], format: Format) -> Result<Vec<u8>, String> {
-    let mut transform = Transform::new(program, TraceWriter::new(Cursor::new(Vec::new()), format));
-    match skel_trace::read_trace(data, format, &mut transform) {
-        Ok(()) => transform.finish().map(Cursor::into_inner).map_err(|e| format!("finishing the output: {e}")),
-        Err(ReadError::Trace(e)) => Err(format!("trace: {e}")),
-        Err(ReadError::Visitor(skel::transform::TransformError::Run(e))) => Err(run_error(&e)),
-        Err(ReadError::Visitor(skel::transform::TransformError::Write(e))) => Err(format!("write: {e}")),
     }
 }
 

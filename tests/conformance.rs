@@ -3,6 +3,7 @@
 //! of diagnostic and write nothing. Intended differences are listed below with their reasons;
 //! nothing else is skipped.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -156,65 +157,34 @@ fn conformance_corpus() {
     assert!(failures.is_empty(), "{} failing cases:\n{}", failures.len(), failures.join("\n\n"));
 }
 
-/// A case's compiled script (an error if it does not compile) and its opened input trace.
-fn load_case(
-    case: &Path,
-    level: skel::OptLevel,
-) -> Result<(skel::Compiled, std::fs::File, skel_trace::Format), String> {
+/// A case's compiled script (an error if it does not compile) and its input trace's bytes and
+/// format.
+fn load_case(case: &Path, level: skel::OptLevel) -> Result<(skel::Compiled, Vec<u8>, skel_trace::Format), String> {
     let src = std::fs::read_to_string(case.join("script.skel")).map_err(|e| e.to_string())?;
     let compiled = skel::compile_with(&src, level, &skel::Folder::current())
         .map_err(|r| format!("compile: {:?}", r.diagnostics))?;
     let input_ref = std::fs::read_to_string(case.join("input.ref")).map_err(|e| e.to_string())?;
     let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(input_ref.trim());
     let format = skel_trace::Format::from_extension(&input).unwrap_or(skel_trace::Format::Json);
-    let file = std::fs::File::open(&input).map_err(|e| e.to_string())?;
-    Ok((compiled, file, format))
+    let bytes = std::fs::read(&input).map_err(|e| e.to_string())?;
+    Ok((compiled, bytes, format))
 }
 
-/// Runs a case in-process at an optimization level: the JSON output, or the error's text.
-fn run_in_process(case: &Path, level: skel::OptLevel) -> Result<Vec<u8>, String> {
-    let (compiled, file, format) = load_case(case, level)?;
-    let writer = skel_trace::TraceWriter::new(std::io::Cursor::new(Vec::new()), skel_trace::Format::Json);
-    let mut transform = skel::transform::Transform::new(&compiled.program, writer);
-    match skel_trace::read_trace(file, format, &mut transform) {
-        Ok(()) => {}
-        Err(skel_trace::ReadError::Visitor(skel::transform::TransformError::Run(e))) => return Err(e.to_string()),
-        Err(e) => return Err(format!("{e:?}")),
-    }
-    transform.finish().map(|c| c.into_inner()).map_err(|e| e.to_string())
-}
-
-/// The optimizer changes nothing a script does: every corpus case gives byte-identical output
-/// (or the same error) optimized and unoptimized.
-#[test]
-fn optimizer_is_invisible_on_the_corpus() {
-    let Some(dir) = corpus_dir() else { return };
-    let cases = corpus_cases(&dir);
-    let mut differ = Vec::new();
-    for case in &cases {
-        let full = run_in_process(case, skel::OptLevel::Full);
-        let none = run_in_process(case, skel::OptLevel::None);
-        if full != none {
-            differ.push(case.display().to_string());
-        }
-    }
-    assert!(differ.is_empty(), "optimized and unoptimized differ on:\n{}", differ.join("\n"));
-}
-
-/// Runs a case through the streaming transform `skel apply` uses: the output bytes, or the
-/// error's text.
-fn run_streamed(
-    case: &Path,
+/// Streams a trace through a program as `skel apply` does, jobs and batches as given: the
+/// output bytes, or the error's text.
+fn stream(
+    program: &skel::Program,
+    input: &[u8],
+    format: skel_trace::Format,
     jobs: usize,
     batch_bytes: usize,
     out_format: skel_trace::Format,
 ) -> Result<Vec<u8>, String> {
-    let (compiled, file, format) = load_case(case, skel::OptLevel::Full)?;
     let mut writer = skel_trace::TraceWriter::new(std::io::Cursor::new(Vec::new()), out_format);
     let mut opts = skel::stream::StreamOptions::new(format, out_format);
     opts.jobs = jobs;
     opts.batch_bytes = batch_bytes;
-    match skel::stream::transform(&compiled.program, file, &mut writer, opts) {
+    match skel::stream::transform(program, input, &mut writer, opts) {
         Ok(_) => {}
         Err(skel::stream::StreamError::Run(e)) => return Err(e.to_string()),
         Err(skel::stream::StreamError::Trace(e)) => return Err(e.to_string()),
@@ -222,13 +192,87 @@ fn run_streamed(
     writer.finish().map(|c| c.into_inner()).map_err(|e| e.to_string())
 }
 
-/// The parallel path gives the same bytes as one thread, whatever the batch size, and the same
-/// trace as the sequential reader; in both output formats.
+/// Runs a case through the stream, compiled at `level`: the output bytes, or the error's text.
+fn run_streamed(
+    case: &Path,
+    level: skel::OptLevel,
+    jobs: usize,
+    batch_bytes: usize,
+    out_format: skel_trace::Format,
+) -> Result<Vec<u8>, String> {
+    let (compiled, input, format) = load_case(case, level)?;
+    stream(&compiled.program, &input, format, jobs, batch_bytes, out_format)
+}
+
+/// What a run wrote, read back whole (so that outputs compare whatever bytes the stream copied
+/// as they were read), or its error.
+fn read_back(run: Result<Vec<u8>, String>, format: skel_trace::Format) -> Result<skel_trace::Trace, String> {
+    run.and_then(|bytes| {
+        skel_trace::Trace::read(bytes.as_slice(), format).map_err(|e| format!("the output does not read back: {e}"))
+    })
+}
+
+/// Batches this small hold one event each: every event is a batch of its own.
+const TINY_BATCH: usize = 64;
+
+/// The optimizer changes nothing a script does: every corpus case gives the same output trace
+/// (or the same error) optimized and unoptimized, on one thread, one event a batch.
 #[test]
-fn streaming_is_deterministic_and_matches_the_sequential_reader() {
+fn optimizer_is_invisible_on_the_corpus() {
     let Some(dir) = corpus_dir() else { return };
     let cases = corpus_cases(&dir);
+    let json = skel_trace::Format::Json;
+    let mut differ = Vec::new();
+    for case in &cases {
+        let full = read_back(run_streamed(case, skel::OptLevel::Full, 1, TINY_BATCH, json), json);
+        let none = read_back(run_streamed(case, skel::OptLevel::None, 1, TINY_BATCH, json), json);
+        if full != none {
+            differ.push(case.display().to_string());
+        }
+    }
+    assert!(differ.is_empty(), "optimized and unoptimized differ on:\n{}", differ.join("\n"));
+}
+
+/// Inputs, and each in the other format (or why it could not be read or written).
+type Converted = HashMap<Vec<u8>, Result<(Vec<u8>, skel_trace::Format), String>>;
+
+/// The case's input trace in the other format (msgpack for JSON, JSON for msgpack), by the
+/// whole-trace reader and writer; kept by input, as cases share their inputs.
+fn in_other_format(
+    cache: &mut Converted,
+    input: Vec<u8>,
+    format: skel_trace::Format,
+) -> Result<(Vec<u8>, skel_trace::Format), String> {
+    cache
+        .entry(input)
+        .or_insert_with_key(|input| {
+            let other = match format {
+                skel_trace::Format::Json => skel_trace::Format::Msgpack,
+                skel_trace::Format::Msgpack => skel_trace::Format::Json,
+            };
+            let trace = skel_trace::Trace::read(input.as_slice(), format).map_err(|e| e.to_string())?;
+            let bytes = trace.write(std::io::Cursor::new(Vec::new()), other).map_err(|e| e.to_string())?;
+            Ok((bytes.into_inner(), other))
+        })
+        .clone()
+}
+
+/// `a trace`, or the error.
+fn outcome(r: &Result<skel_trace::Trace, String>) -> Result<&str, &str> {
+    r.as_ref().map(|_| "a trace").map_err(String::as_str)
+}
+
+/// The parallel path gives the same bytes as one thread, whatever the batch size; and the same
+/// trace in the other format, streamed on one thread one event a batch, gives the same trace
+/// (JSON and msgpack input are read by different code: the decoders, what is copied as bytes)
+/// or the same error.
+#[test]
+fn streaming_is_deterministic_and_the_same_from_either_format() {
+    let Some(dir) = corpus_dir() else { return };
+    let cases = corpus_cases(&dir);
+    let json = skel_trace::Format::Json;
     let mut problems = Vec::new();
+    let mut converted = HashMap::new();
     for case in &cases {
         let name = case.display().to_string();
         // Msgpack output where the input is msgpack too (the path that copies manifests as bytes).
@@ -237,29 +281,28 @@ fn streaming_is_deterministic_and_matches_the_sequential_reader() {
             if msgpack_input { &[skel_trace::Format::Msgpack] } else { &[skel_trace::Format::Json] };
         let mut streamed = Err(String::new());
         for out_format in formats {
-            let one = run_streamed(case, 1, 1 << 20, *out_format);
+            let one = run_streamed(case, skel::OptLevel::Full, 1, 1 << 20, *out_format);
             // Small batches: many batches in flight, finishing out of order.
-            if run_streamed(case, 3, 700, *out_format) != one {
+            if run_streamed(case, skel::OptLevel::Full, 3, 700, *out_format) != one {
                 problems.push(format!("{name}: --jobs 3 (batches of 700 bytes, {out_format}) differs from --jobs 1"));
             }
             streamed = one;
         }
         if msgpack_input {
-            streamed = run_streamed(case, 2, 1 << 20, skel_trace::Format::Json);
+            streamed = run_streamed(case, skel::OptLevel::Full, 2, 1 << 20, json);
         }
-        let sequential = run_in_process(case, skel::OptLevel::Full);
-        match (streamed, sequential) {
-            (Ok(a), Ok(b)) => {
-                let (a, b): (Value, Value) =
-                    (serde_json::from_slice(&a).expect("json"), serde_json::from_slice(&b).expect("json"));
-                if a != b {
-                    problems.push(format!("{name}: streamed and sequential outputs differ"));
-                }
-            }
-            (Err(_), Err(_)) => {}
-            (a, b) => {
-                problems.push(format!("{name}: streamed {:?} vs sequential {:?}", a.map(|_| "ok"), b.map(|_| "ok")))
-            }
+        let other = load_case(case, skel::OptLevel::Full).and_then(|(compiled, input, format)| {
+            let (input, format) = in_other_format(&mut converted, input, format)?;
+            stream(&compiled.program, &input, format, 1, TINY_BATCH, json)
+        });
+        let (streamed, other) = (read_back(streamed, json), read_back(other, json));
+        if streamed != other {
+            problems.push(format!(
+                "{name}: from its own format {:?}, from the other format {:?}{}",
+                outcome(&streamed),
+                outcome(&other),
+                if streamed.is_ok() && other.is_ok() { " (different traces)" } else { "" }
+            ));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));

@@ -1,8 +1,9 @@
 //! Grammar-shaped scripts: an `arbitrary` generator of SKEL statements (every command, every
 //! kind of test, paths with keys, indices, wildcards, quoted and digit keys, variables,
 //! literals), so that most inputs parse and reach the checker, the optimizer and the VM. Each
-//! script goes through `checks::compile_text` (compiled, run over the sample trace with and
-//! without the optimizer, in memory and streamed) and `checks::format`.
+//! script goes through `checks::compile_text` (compiled, streamed over the sample trace with and
+//! without the optimizer, from and to JSON and msgpack, on one thread and on four) and
+//! `checks::format`.
 //!
 //! `SKEL_FUZZ_PRINT=1 cargo +nightly fuzz run compile_structured ARTIFACT` prints the script an
 //! input makes (to save it under tests/data/fuzz/compile_structured/).

@@ -5,15 +5,20 @@
 use serde_json::{json, Value};
 use skel_trace::Format;
 
-/// Streams `events` (as (ts, pod names)) through `src`: the output's events as (ts, names).
-fn run(
-    src: &str,
-    events: &[(i64, &[&str])],
-    jobs: usize,
-    batch_bytes: usize,
-    format: Format,
-) -> Vec<(i64, Vec<String>)> {
-    let compiled = skel::compile(src).expect("compiles");
+/// Streams `input` (in `format`) through `program`, jobs and batches as given: the output's
+/// events, as JSON.
+fn stream(program: &skel::Program, input: &[u8], format: Format, jobs: usize, batch_bytes: usize) -> Value {
+    let mut writer = skel_trace::TraceWriter::new(std::io::Cursor::new(Vec::new()), Format::Json);
+    let mut opts = skel::stream::StreamOptions::new(format, Format::Json);
+    opts.jobs = jobs;
+    opts.batch_bytes = batch_bytes;
+    skel::stream::transform(program, input, &mut writer, opts).map_err(|e| format!("{e:?}")).unwrap();
+    let out: Value = serde_json::from_slice(&writer.finish().unwrap().into_inner()).unwrap();
+    out["events"].clone()
+}
+
+/// A trace of `events` (as (ts, pod names)), as JSON and as msgpack.
+fn trace_of(events: &[(i64, &[&str])]) -> (Vec<u8>, Vec<u8>) {
     let events: Vec<Value> = events
         .iter()
         .map(|(ts, names)| {
@@ -23,27 +28,33 @@ fn run(
         .collect();
     let trace =
         json!({"version": 2, "config": {"trackedObjects": {}}, "events": events, "index": {}, "pod_lifecycles": {}});
-    let mut input = serde_json::to_vec(&trace).unwrap();
-    if format == Format::Msgpack {
-        let t = skel_trace::Trace::read(input.as_slice(), Format::Json).unwrap();
-        input = t.write(std::io::Cursor::new(Vec::new()), Format::Msgpack).unwrap().into_inner();
-    }
-    let mut writer = skel_trace::TraceWriter::new(std::io::Cursor::new(Vec::new()), Format::Json);
-    let mut opts = skel::stream::StreamOptions::new(format, Format::Json);
-    opts.jobs = jobs;
-    opts.batch_bytes = batch_bytes;
-    skel::stream::transform(&compiled.program, input.as_slice(), &mut writer, opts)
-        .map_err(|e| format!("{e:?}"))
-        .unwrap();
-    let out: Value = serde_json::from_slice(&writer.finish().unwrap().into_inner()).unwrap();
-    // The sequential reader and `Transform` put the inserts in the same places.
-    let seq_writer = skel_trace::TraceWriter::new(std::io::Cursor::new(Vec::new()), Format::Json);
-    let mut transform = skel::transform::Transform::new(&compiled.program, seq_writer);
-    skel_trace::read_trace(input.as_slice(), format, &mut transform).map_err(|e| format!("{e:?}")).unwrap();
-    let seq: Value = serde_json::from_slice(&transform.finish().unwrap().into_inner()).unwrap();
-    assert_eq!(seq["events"], out["events"], "sequential and streamed differ");
-    out["events"]
-        .as_array()
+    let json = serde_json::to_vec(&trace).unwrap();
+    let t = skel_trace::Trace::read(json.as_slice(), Format::Json).unwrap();
+    let msgpack = t.write(std::io::Cursor::new(Vec::new()), Format::Msgpack).unwrap().into_inner();
+    (json, msgpack)
+}
+
+/// Streams `events` (as (ts, pod names)) through `src`, from `format`, jobs and batches as
+/// given: the output's events as (ts, names).
+fn run(
+    src: &str,
+    events: &[(i64, &[&str])],
+    jobs: usize,
+    batch_bytes: usize,
+    format: Format,
+) -> Vec<(i64, Vec<String>)> {
+    let compiled = skel::compile(src).expect("compiles");
+    let (json, msgpack) = trace_of(events);
+    let (input, other, other_format) = match format {
+        Format::Json => (json, msgpack, Format::Msgpack),
+        Format::Msgpack => (msgpack, json, Format::Json),
+    };
+    let out = stream(&compiled.program, &input, format, jobs, batch_bytes);
+    // The same trace in the other format, one event to a batch on one thread, puts the
+    // inserts in the same places.
+    let again = stream(&compiled.program, &other, other_format, 1, 1);
+    assert_eq!(again, out, "from {other_format}, jobs 1, one event a batch, differs");
+    out.as_array()
         .unwrap()
         .iter()
         .map(|e| {
@@ -139,29 +150,33 @@ fn inserts_go_in_once_where_times_go_back() {
     }
 }
 
-/// The error a script gives over a one-event trace starting at `start`, streamed and read
-/// sequentially (the same); `None` if it runs.
+/// The error a script gives over a one-event trace starting at `start`, streamed from JSON on
+/// every core and from msgpack on one thread, one event a batch (the same); `None` if it runs.
 fn run_error(src: &str, start: i64) -> Option<String> {
     let compiled = skel::compile(src).expect("compiles");
     let trace = json!({"version": 2, "config": {"trackedObjects": {}},
         "events": [{"ts": start, "applied_objs": [{"kind": "Pod", "metadata": {"name": "a"}}], "deleted_objs": []}],
         "index": {}, "pod_lifecycles": {}});
-    let input = serde_json::to_vec(&trace).unwrap();
-    let mut writer = skel_trace::TraceWriter::new(std::io::Cursor::new(Vec::new()), Format::Json);
-    let opts = skel::stream::StreamOptions::new(Format::Json, Format::Json);
-    let streamed = match skel::stream::transform(&compiled.program, input.as_slice(), &mut writer, opts) {
-        Ok(_) => None,
-        Err(skel::stream::StreamError::Run(e)) => Some(e.to_string()),
-        Err(e) => panic!("{e:?}"),
+    let json = serde_json::to_vec(&trace).unwrap();
+    let t = skel_trace::Trace::read(json.as_slice(), Format::Json).unwrap();
+    let msgpack = t.write(std::io::Cursor::new(Vec::new()), Format::Msgpack).unwrap().into_inner();
+    let error = |input: &[u8], opts: skel::stream::StreamOptions| {
+        let mut writer = skel_trace::TraceWriter::new(std::io::Cursor::new(Vec::new()), Format::Json);
+        match skel::stream::transform(&compiled.program, input, &mut writer, opts) {
+            Ok(_) => None,
+            Err(skel::stream::StreamError::Run(e)) => Some(e.to_string()),
+            Err(e) => panic!("{e:?}"),
+        }
     };
-    let seq_writer = skel_trace::TraceWriter::new(std::io::Cursor::new(Vec::new()), Format::Json);
-    let mut transform = skel::transform::Transform::new(&compiled.program, seq_writer);
-    let sequential = match skel_trace::read_trace(input.as_slice(), Format::Json, &mut transform) {
-        Ok(()) => transform.finish().err().map(|e| e.to_string()),
-        Err(e) => Some(e.to_string()),
+    let parallel = error(&json, skel::stream::StreamOptions::new(Format::Json, Format::Json));
+    let one = skel::stream::StreamOptions {
+        jobs: 1,
+        batch_bytes: 1,
+        ..skel::stream::StreamOptions::new(Format::Msgpack, Format::Json)
     };
-    assert_eq!(streamed, sequential, "sequential and streamed differ");
-    streamed
+    let sequential = error(&msgpack, one);
+    assert_eq!(parallel, sequential, "from JSON on every core and from msgpack on one thread differ");
+    parallel
 }
 
 /// A time after the start past the largest `ts` is an error, never a time clamped to it.
