@@ -32,10 +32,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Cases skel gets wrong today: (`target/name`, why).
-const KNOWN_BUGS: &[(&str, &str)] = &[(
-    "compile_text/set-through-a-list-msgpack",
-    "F4: from msgpack a run error says `a value not decoded` where from JSON it says `an array`",
-)];
+const KNOWN_BUGS: &[(&str, &str)] = &[];
 
 /// The variable that tells `one_case` which case to run.
 const CASE_VAR: &str = "SKEL_FUZZ_CASE";

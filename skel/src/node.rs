@@ -25,6 +25,22 @@ pub enum Node<'a> {
     Run(&'a [u8], u32),
 }
 
+/// How messages name the type of a value still encoded, from its first byte: JSON's first
+/// character, or msgpack's marker (a value that is one byte below 0x80 is a number in both).
+fn raw_type_name(bytes: &[u8]) -> &'static str {
+    match (bytes.first().copied(), bytes.len()) {
+        (None, _) => "nothing",
+        (Some(b), 1) if b < 0x80 => "a number",
+        (Some(b'['), _) | (Some(0x90..=0x9f | 0xdc | 0xdd), _) => "an array",
+        (Some(b'{'), _) | (Some(0x80..=0x8f | 0xde | 0xdf), _) => "an object",
+        (Some(b'"'), _) | (Some(0xa0..=0xbf | 0xd9..=0xdb), _) => "a string",
+        (Some(b't' | b'f'), _) | (Some(0xc2 | 0xc3), _) => "a boolean",
+        (Some(b'n'), _) | (Some(0xc0), _) => "null",
+        (Some(b'-' | b'0'..=b'9'), _) | (Some(0xca..=0xd3 | 0xe0..=0xff), _) => "a number",
+        _ => "a value",
+    }
+}
+
 /// An object's entries.
 pub type Entries<'a> = Vec<(Cow<'a, str>, Node<'a>)>;
 
@@ -53,7 +69,8 @@ impl<'a> Node<'a> {
             Node::Str(_) => "a string",
             Node::Arr(_) => "an array",
             Node::Obj(_) => "an object",
-            Node::Raw(_) | Node::Run(..) => "a value not decoded",
+            Node::Raw(bytes) => raw_type_name(bytes),
+            Node::Run(..) => "an object's entries",
         }
     }
 
@@ -314,6 +331,37 @@ mod tests {
         n.encode(&mut out, Format::Msgpack).unwrap();
         assert_eq!(out, rmp_serde::to_vec_named(&v).unwrap());
         assert_eq!(n.to_value(Format::Json), v);
+    }
+
+    /// A value still encoded is named as the decoded value is, from either format.
+    #[test]
+    fn encoded_values_are_named_by_their_type() {
+        let values = [
+            json!([]),
+            json!([[], {}]),
+            json!({"a": 1}),
+            json!({}),
+            json!("x"),
+            json!(""),
+            json!("a string longer than thirty-one bytes, for str8"),
+            json!(true),
+            json!(false),
+            json!(null),
+            json!(0),
+            json!(91),
+            json!(-1),
+            json!(-100),
+            json!(300),
+            json!(2.5),
+            json!(u64::MAX),
+        ];
+        for v in values {
+            let name = Node::from_value(&v).type_name();
+            let json = serde_json::to_vec(&v).unwrap();
+            let msgpack = rmp_serde::to_vec_named(&v).unwrap();
+            assert_eq!(Node::Raw(&json).type_name(), name, "{v} as JSON");
+            assert_eq!(Node::Raw(&msgpack).type_name(), name, "{v} as msgpack");
+        }
     }
 
     /// What was never decoded is written as it was, around what the program changed.

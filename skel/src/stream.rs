@@ -1100,6 +1100,47 @@ mod tests {
         }
     }
 
+    /// What a recording run records of each object a statement matched, in input order: its
+    /// place, kind, whether it was modified or deleted, and (`after`) what a modified one is now.
+    #[test]
+    fn recording_says_what_each_matched_object_became() {
+        let src = r#"modify(kind == "CronJob", apiVersion = "batch/v1");
+            delete(kind == "Pod" && metadata.name =~ "^gone");
+            delete(metadata.name == "p5" || metadata.name == "c5");"#;
+        for format in [Format::Json, Format::Msgpack] {
+            let r = recorded(src, format, 3, None);
+            assert_eq!(r.summary.events_pruned, 1, "{format:?}");
+            let mut expected = Vec::new();
+            for i in 0..40usize {
+                let ts = 100 + 30 * i as i64;
+                let cronjob = |modified, deleted| (i, ts, "applied_objs", 0, "CronJob", modified, deleted);
+                expected.push(if i == 5 { cronjob(false, true) } else { cronjob(true, false) });
+                if i == 5 {
+                    expected.push((i, ts, "applied_objs", 1, "Pod", false, true));
+                }
+                if i % 3 == 0 {
+                    expected.push((i, ts, "deleted_objs", 0, "Pod", false, true));
+                }
+            }
+            let got: Vec<_> = r
+                .matched
+                .iter()
+                .map(|m| (m.event, m.ts, m.list, m.index, m.kind.as_str(), m.modified, m.deleted))
+                .collect();
+            assert_eq!(got, expected, "{format:?}");
+            for m in &r.matched {
+                match m.modified {
+                    true => {
+                        let after: Value = rmp_serde::from_slice(m.after.as_deref().unwrap()).unwrap();
+                        assert_eq!(after["apiVersion"], "batch/v1");
+                        assert_eq!(after["metadata"]["name"], format!("c{}", m.event));
+                    }
+                    false => assert_eq!(m.after, None),
+                }
+            }
+        }
+    }
+
     #[test]
     fn stop_stops_the_stream() {
         let program = crate::compile("remove(status);").expect("compiles").program;

@@ -14,7 +14,7 @@ use skel::stream::{self, StreamError, StreamOptions};
 use skel::transform::{MatchedObject, Summary};
 use skel::Program;
 use skel_trace::fsio::TraceInput;
-use skel_trace::{Event, Format, TraceWriter};
+use skel_trace::{Format, TraceWriter};
 
 use super::busy::{busy, Counted, Meter};
 use super::diff;
@@ -1320,6 +1320,7 @@ fn table(head: &[&str], rows: &[Vec<String>], right: &[bool]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use skel_trace::Event;
 
     #[test]
     fn statements_are_complete_at_a_semicolon() {
