@@ -27,6 +27,11 @@ impl Gvk {
     }
 
     /// `""` for the core group (`apiVersion: v1`).
+    /// `group/version.Kind`, as a trace's config and `pod_lifecycles` name a kind.
+    pub fn trace_key(&self) -> String {
+        format!("{}.{}", self.api_version, self.kind)
+    }
+
     pub fn group(&self) -> &str {
         self.api_version.rsplit_once('/').map_or("", |(g, _)| g)
     }

@@ -1,6 +1,8 @@
 //! What one trace object becomes on the cluster: its target namespace and name, and the
 //! manifest to apply (server-managed fields stripped, pods sent to virtual nodes). Pure: no I/O.
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Map, Value};
 
 use crate::api::{Gvk, Resource};
@@ -25,17 +27,47 @@ const SERVER_METADATA: &[&str] = &[
     "deletionGracePeriodSeconds",
 ];
 
-/// Where each kind keeps its pod template's spec.
-fn pod_spec_path(gvk: &Gvk) -> Option<&'static [&'static str]> {
-    match (gvk.group(), gvk.kind.as_str()) {
-        ("", "Pod") => Some(&["spec"]),
-        ("", "ReplicationController" | "PodTemplate") => Some(&["spec", "template", "spec"]),
-        ("apps" | "extensions", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") => {
-            Some(&["spec", "template", "spec"])
+/// The annotations a pod template (and so each pod made from it) gets: the trace object that
+/// owns the pod, as the trace's `pod_lifecycles` names it (`batch/v1.CronJob`,
+/// `default/hello-simkube`). The replay gives the pod its lifecycle from them.
+pub const OWNER_KIND_ANNOTATION: &str = "skel/owner-kind";
+pub const OWNER_NAME_ANNOTATION: &str = "skel/owner-name";
+
+/// Where each kind keeps its pod templates: JSON pointers to the template (`/spec/template`;
+/// `""`: the object is a pod), as the trace's config says (`trackedObjects.*.podSpecTemplatePaths`,
+/// for any kind, custom resources too), else as SimKube and Kubernetes' built-in kinds have them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PodTemplates {
+    /// `group/version.Kind` -> pointers, from the trace's config.
+    configured: BTreeMap<String, Vec<String>>,
+}
+
+impl PodTemplates {
+    /// The templates the trace's config names (`None`: the built-in kinds only).
+    pub fn new(config: Option<&skel_trace::Config>) -> PodTemplates {
+        let configured = config
+            .map(|c| {
+                c.tracked_objects.iter().map(|(gvk, t)| (gvk.clone(), t.pod_spec_template_paths.clone())).collect()
+            })
+            .unwrap_or_default();
+        PodTemplates { configured }
+    }
+
+    /// Where `gvk`'s objects keep their pod templates.
+    pub fn of(&self, gvk: &Gvk) -> Vec<String> {
+        if let Some(paths) = self.configured.get(&gvk.trace_key()) {
+            return paths.clone();
         }
-        ("batch", "Job") => Some(&["spec", "template", "spec"]),
-        ("batch", "CronJob") => Some(&["spec", "jobTemplate", "spec", "template", "spec"]),
-        _ => None,
+        let path = match (gvk.group(), gvk.kind.as_str()) {
+            ("", "Pod") => "",
+            ("", "ReplicationController") => "/spec/template",
+            ("", "PodTemplate") => "/template",
+            ("apps" | "extensions", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") => "/spec/template",
+            ("batch", "Job") => "/spec/template",
+            ("batch", "CronJob") => "/spec/jobTemplate/spec/template",
+            _ => return Vec::new(),
+        };
+        vec![path.to_string()]
     }
 }
 
@@ -134,14 +166,22 @@ pub fn is_namespace(gvk: &Gvk) -> bool {
 }
 
 /// The manifest to server-side apply for a trace object: `status` and server-owned metadata
-/// removed, name and namespace set to the target, a bare pod's `spec.nodeName` removed (the
-/// trace's nodes do not exist here), and every pod template given the virtual-node selector and
-/// toleration.
-pub fn manifest(obj: Value, gvk: &Gvk, target: &Target, naming: &Naming) -> Value {
+/// removed, name and namespace set to the target, and every pod template (`templates`) made
+/// ready for the simulation: sent to the virtual nodes (their selector and toleration), a bare
+/// pod's `spec.nodeName` removed (the trace's nodes do not exist here), and labelled with the
+/// run and annotated with its owner in the trace (for the pods' lifecycles).
+pub fn manifest(obj: Value, gvk: &Gvk, target: &Target, naming: &Naming, templates: &PodTemplates) -> Value {
     let mut out = obj;
     let Some(map) = out.as_object_mut() else { return out };
     map.remove("status");
     let meta = map.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+    // The owner as the trace names it, before the name and namespace change.
+    // (A namespaced object without a namespace is in `default`, as `target` places it.)
+    let owner = {
+        let field = |k: &str| meta.get(k).and_then(Value::as_str).filter(|v| !v.is_empty());
+        let ns = field("namespace").or(target.namespace.as_ref().map(|_| "default")).unwrap_or("");
+        format!("{ns}/{}", field("name").unwrap_or(""))
+    };
     if let Some(meta) = meta.as_object_mut() {
         for key in SERVER_METADATA {
             meta.remove(*key);
@@ -158,9 +198,27 @@ pub fn manifest(obj: Value, gvk: &Gvk, target: &Target, naming: &Naming) -> Valu
             }
         }
     }
-    if let Some(path) = pod_spec_path(gvk) {
-        if let Some(spec) = object_at(&mut out, path) {
-            if gvk.kind == "Pod" {
+    for pointer in templates.of(gvk) {
+        let Some(mut template) = out.pointer_mut(&pointer).and_then(Value::as_object_mut) else { continue };
+        // A path to what holds the template (SimKube's `/spec` for a ReplicaSet): the template.
+        if !template.contains_key("spec") && template.get("template").is_some_and(Value::is_object) {
+            match template.get_mut("template").and_then(Value::as_object_mut) {
+                Some(inner) => template = inner,
+                None => continue,
+            }
+        }
+        if let Some(meta) = object_entry(template, "metadata") {
+            if let Some(labels) = object_entry(meta, "labels") {
+                labels.insert(RUN_LABEL.into(), Value::String(naming.run_id.clone()));
+            }
+            if let Some(annotations) = object_entry(meta, "annotations") {
+                // Kept when there (a manifest prepared already, whose namespace is the target's).
+                annotations.entry(OWNER_KIND_ANNOTATION).or_insert_with(|| Value::String(gvk.trace_key()));
+                annotations.entry(OWNER_NAME_ANNOTATION).or_insert_with(|| Value::String(owner.clone()));
+            }
+        }
+        if let Some(spec) = template.get_mut("spec").and_then(Value::as_object_mut) {
+            if pointer.is_empty() {
                 spec.remove("nodeName");
             }
             to_virtual_nodes(spec);
@@ -169,13 +227,13 @@ pub fn manifest(obj: Value, gvk: &Gvk, target: &Target, naming: &Naming) -> Valu
     out
 }
 
-/// The object at `path`, when every step is an object.
-fn object_at<'a>(v: &'a mut Value, path: &[&str]) -> Option<&'a mut Map<String, Value>> {
-    let mut cur = v;
-    for key in path {
-        cur = cur.as_object_mut()?.get_mut(*key)?;
+/// The object at `map[key]`, made one if it is missing or not an object.
+fn object_entry<'a>(map: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut Map<String, Value>> {
+    let entry = map.entry(key).or_insert_with(|| Value::Object(Map::new()));
+    if !entry.is_object() {
+        *entry = Value::Object(Map::new());
     }
-    cur.as_object_mut()
+    entry.as_object_mut()
 }
 
 /// Adds `nodeSelector: {type: virtual}` and the `kwok-provider` toleration to a pod spec.
@@ -292,19 +350,22 @@ mod tests {
         let res = Resource::new("apps/v1", "Deployment", "deployments", true);
         let t = target(&obj, &res, &naming()).unwrap();
         assert_eq!(t.display(), "virtual-shop/web");
-        let m = manifest(obj.clone(), &res.gvk, &t, &naming());
+        let m = manifest(obj.clone(), &res.gvk, &t, &naming(), &PodTemplates::default());
         assert_eq!(
             m,
             json!({
                 "apiVersion": "apps/v1", "kind": "Deployment",
                 "metadata": {"name": "web", "namespace": "virtual-shop", "labels": {"a": "b"}},
-                "spec": {"template": {"spec": {
+                "spec": {"template": {
+                    "metadata": {"labels": {"skel/run": "r1"},
+                                 "annotations": {"skel/owner-kind": "apps/v1.Deployment", "skel/owner-name": "shop/web"}},
+                    "spec": {
                     "nodeSelector": {"disk": "ssd", "type": "virtual"}, "containers": [],
                     "tolerations": [{"key": "kwok-provider", "operator": "Exists", "effect": "NoSchedule"}]}}}
             })
         );
         // Applying the prepared manifest again changes nothing.
-        assert_eq!(manifest(m.clone(), &res.gvk, &t, &naming()), m);
+        assert_eq!(manifest(m.clone(), &res.gvk, &t, &naming(), &PodTemplates::default()), m);
     }
 
     #[test]
@@ -314,16 +375,59 @@ mod tests {
         let res = Resource::new("batch/v1", "CronJob", "cronjobs", true);
         let t = target(&cj, &res, &naming()).unwrap();
         assert_eq!(t.namespace.as_deref(), Some("virtual-default"));
-        let m = manifest(cj, &res.gvk, &t, &naming());
+        let m = manifest(cj, &res.gvk, &t, &naming(), &PodTemplates::default());
         assert_eq!(m["spec"]["jobTemplate"]["spec"]["template"]["spec"]["nodeSelector"]["type"], "virtual");
 
         let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "a"},
             "spec": {"nodeName": "ip-10-0-0-1", "tolerations": [{"key": "kwok-provider", "operator": "Exists", "effect": "NoSchedule"}]}});
         let res = Resource::new("v1", "Pod", "pods", true);
         let t = target(&pod, &res, &naming()).unwrap();
-        let m = manifest(pod, &res.gvk, &t, &naming());
+        let m = manifest(pod, &res.gvk, &t, &naming(), &PodTemplates::default());
         assert!(m["spec"].get("nodeName").is_none());
         assert_eq!(m["spec"]["tolerations"].as_array().unwrap().len(), 1);
+        // A bare pod is its own owner: the trace names its lifecycles after it.
+        assert_eq!(m["metadata"]["annotations"]["skel/owner-kind"], "v1.Pod");
+        assert_eq!(m["metadata"]["annotations"]["skel/owner-name"], "a/p");
+        assert_eq!(m["metadata"]["labels"]["skel/run"], "r1");
+        assert_eq!(m["metadata"]["namespace"], "virtual-a");
+    }
+
+    /// A custom resource's pods get the virtual nodes and the owner too, where the trace's
+    /// config says its templates are; a configured path replaces the built-in one.
+    #[test]
+    fn pod_templates_come_from_the_trace_config() {
+        let config = skel_trace::Config::from_json_value(&json!({"trackedObjects": {
+            "example.com/v1.Batch": {"podSpecTemplatePaths": ["/spec/workers/template", "/spec/driver"]},
+            "apps/v1.ReplicaSet": {}
+        }}))
+        .unwrap();
+        let templates = PodTemplates::new(Some(&config));
+        let obj = json!({"apiVersion": "example.com/v1", "kind": "Batch", "metadata": {"name": "b", "namespace": "x"},
+            "spec": {"workers": {"template": {"spec": {"containers": []}}}, "driver": {"spec": {}}}});
+        let res = Resource::new("example.com/v1", "Batch", "batches", true);
+        let t = target(&obj, &res, &naming()).unwrap();
+        let m = manifest(obj, &res.gvk, &t, &naming(), &templates);
+        for template in [&m["spec"]["workers"]["template"], &m["spec"]["driver"]] {
+            assert_eq!(template["spec"]["nodeSelector"]["type"], "virtual", "{template}");
+            assert_eq!(template["metadata"]["annotations"]["skel/owner-kind"], "example.com/v1.Batch");
+            assert_eq!(template["metadata"]["annotations"]["skel/owner-name"], "x/b");
+        }
+        // Without the config the kind has no known templates: nothing is added.
+        let plain = manifest(m.clone(), &res.gvk, &t, &naming(), &PodTemplates::default());
+        assert_eq!(plain, m);
+        // SimKube's path for a ReplicaSet is its `spec`, which holds the template.
+        let rs = Gvk::new("apps/v1", "ReplicaSet");
+        assert_eq!(templates.of(&rs), ["/spec"]);
+        assert_eq!(PodTemplates::default().of(&rs), ["/spec/template"]);
+        let obj = json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "r"},
+            "spec": {"template": {"spec": {"containers": []}}}});
+        let res = Resource::new("apps/v1", "ReplicaSet", "replicasets", true);
+        let t = target(&obj, &res, &naming()).unwrap();
+        let m = manifest(obj, &res.gvk, &t, &naming(), &templates);
+        assert_eq!(m["spec"]["template"]["spec"]["nodeSelector"]["type"], "virtual");
+        assert_eq!(m["spec"]["template"]["metadata"]["annotations"]["skel/owner-name"], "default/r");
+        assert!(m["spec"].get("metadata").is_none());
+        assert_eq!(PodTemplates::default().of(&Gvk::new("v1", "PodTemplate")), ["/template"]);
     }
 
     #[test]
@@ -332,7 +436,7 @@ mod tests {
         let res = crate::api::namespaces();
         let t = target(&ns, &res, &naming()).unwrap();
         assert_eq!(t, Target { namespace: None, name: "virtual-shop".into() });
-        let m = manifest(ns, &res.gvk, &t, &naming());
+        let m = manifest(ns, &res.gvk, &t, &naming(), &PodTemplates::default());
         assert_eq!(m["metadata"]["labels"]["skel/run"], "r1");
 
         let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
@@ -340,7 +444,9 @@ mod tests {
         let res = Resource::new("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", false);
         let t = target(&role, &res, &naming()).unwrap();
         assert_eq!(t.namespace, None);
-        assert!(manifest(role, &res.gvk, &t, &naming())["metadata"].get("namespace").is_none());
+        assert!(manifest(role, &res.gvk, &t, &naming(), &PodTemplates::default())["metadata"]
+            .get("namespace")
+            .is_none());
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub struct RunOptions {
     pub fail_fast: bool,
     /// Requests in flight at once within an event.
     pub jobs: usize,
+    /// Where each kind keeps its pod templates (the trace's config, else the built-in kinds).
+    pub templates: plan::PodTemplates,
 }
 
 /// What a first pass over the trace found: the kinds the preflight checks, and the extent.
@@ -60,6 +62,29 @@ pub struct Survey {
     /// Per kind, the trace namespaces its objects name (`""` for none) and how many; for
     /// `Namespace` objects, their names.
     pub namespaces: BTreeMap<Gvk, BTreeMap<String, u64>>,
+    /// The trace's config (its tracked kinds and their pod templates), when it has one.
+    pub config: Option<skel_trace::Config>,
+    /// What the trace recorded of its pods' lifecycles, per owner.
+    pub lifecycles: skel_trace::PodLifecycles,
+}
+
+/// The survey is read in one pass over the trace: its sections and events.
+impl skel_trace::TraceVisitor for Survey {
+    type Error = std::convert::Infallible;
+
+    fn section(&mut self, section: skel_trace::Section) -> Result<(), Self::Error> {
+        match section {
+            skel_trace::Section::Config(config) => self.config = Some(config),
+            skel_trace::Section::PodLifecycles(lifecycles) => self.lifecycles = lifecycles,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn event(&mut self, _: usize, event: Event) -> Result<(), Self::Error> {
+        self.add(&event);
+        Ok(())
+    }
 }
 
 impl Survey {
@@ -584,7 +609,7 @@ impl<C: Cluster> Replay<'_, C> {
         match plan::target(&obj, &resource, &self.opts.naming) {
             Ok(target) => {
                 let manifest = match verb {
-                    Verb::Apply => plan::manifest(obj, &gvk, &target, &self.opts.naming),
+                    Verb::Apply => plan::manifest(obj, &gvk, &target, &self.opts.naming, &self.opts.templates),
                     Verb::Delete => Value::Null,
                 };
                 Some(Op { verb, own: false, resource, target, manifest })

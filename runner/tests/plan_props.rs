@@ -59,8 +59,8 @@ proptest! {
         for res in resources() {
             let gvk: &Gvk = &res.gvk;
             if let Ok(target) = plan::target(&obj, &res, &naming) {
-                let once = plan::manifest(obj.clone(), gvk, &target, &naming);
-                let twice = plan::manifest(once.clone(), gvk, &target, &naming);
+                let once = plan::manifest(obj.clone(), gvk, &target, &naming, &plan::PodTemplates::default());
+                let twice = plan::manifest(once.clone(), gvk, &target, &naming, &plan::PodTemplates::default());
                 prop_assert_eq!(once, twice);
             }
         }

@@ -43,6 +43,7 @@ fn options() -> RunOptions {
         keep: false,
         fail_fast: false,
         jobs: 1,
+        templates: Default::default(),
     }
 }
 

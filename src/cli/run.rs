@@ -227,6 +227,7 @@ pub fn run(args: RunArgs, reporter: &Reporter) -> Result<(), Failed> {
         keep: args.keep,
         fail_fast: args.fail_fast,
         jobs: args.jobs,
+        templates: skel_runner::plan::PodTemplates::new(survey.config.as_ref()),
     };
     let stop = Arc::new(AtomicBool::new(false));
     if !args.dry_run {
@@ -371,15 +372,11 @@ fn rewrite(
     Ok((temp, registered))
 }
 
-/// The first pass: what the preflight checks.
+/// The first pass: what the preflight checks, the trace's config and pod lifecycles.
 fn survey(path: &Path, name: &str) -> Result<Survey, Failed> {
     let input = files::open_trace(path, None)?;
     let mut survey = Survey::default();
-    let read = skel_trace::read_events(input.reader, input.format, |_, event| {
-        survey.add(&event);
-        Ok::<_, std::convert::Infallible>(())
-    });
-    match read {
+    match skel_trace::read_trace(input.reader, input.format, &mut survey) {
         Ok(()) => Ok(survey),
         Err(skel_trace::ReadError::Trace(e)) => Err(apply::trace_failed(e, name)),
         Err(skel_trace::ReadError::Visitor(never)) => match never {},
