@@ -275,16 +275,27 @@ fn apply_errors() {
     let r = c.call("PATCH", &format!("{path}?force=true"), &[AUTH, APPLY], Some(&deployment(None, "web", 1)));
     assert_eq!(r.code, 422);
     assert_eq!(r.body["reason"], "Invalid");
-    // Other patch type.
+    // A merge patch of an object that is not there.
     let r = c.call(
         "PATCH",
         &format!("{path}?fieldManager=skel"),
         &[AUTH, ("Content-Type", "application/merge-patch+json")],
         Some(&deployment(None, "web", 1)),
     );
+    assert_eq!(r.code, 404);
+    assert_eq!(r.body["message"], "deployments.apps \"web\" not found");
+    // Another patch type.
+    let r = c.call(
+        "PATCH",
+        &format!("{path}?fieldManager=skel"),
+        &[AUTH, ("Content-Type", "application/json-patch+json")],
+        Some(&json!([{"op": "add", "path": "/x", "value": 1}])),
+    );
     assert_eq!(r.code, 415);
+    assert_eq!(r.body["reason"], "UnsupportedMediaType");
     // Unknown route.
-    assert_eq!(c.get("/apis/apps/v1/namespaces/ns/deployments").code, 404);
+    assert_eq!(c.get("/apis/apps/v1/namespaces/ns/deployments/web/status/x").code, 404);
+    assert_eq!(c.get("/apis/apps/v1/namespaces/ns/widgets").code, 404);
     assert_eq!(api.objects().len(), 1);
 }
 

@@ -1,8 +1,16 @@
 //! An in-process fake Kubernetes API server for tests.
 //!
-//! Speaks plain HTTP/1.1 (keep-alive, Content-Length or chunked request bodies) on
-//! 127.0.0.1, with one accept thread and one thread per connection. Only std and
-//! serde_json are used, so this file can be included from any test crate.
+//! Speaks HTTP/1.1 (keep-alive, Content-Length or chunked request bodies) on 127.0.0.1, with
+//! one accept thread and one thread per connection; HTTPS too when given a [`Tls`] acceptor
+//! (`fake_api/tls.rs` makes one with a test CA). Only std and serde_json are used here, so
+//! this file can be included from any test crate.
+//!
+//! What it serves: discovery (by Kubernetes minor version), get, list and watch (label and
+//! field selectors, `resourceVersion`, `timeoutSeconds`), server-side apply, merge patch,
+//! create (POST), update (PUT, with `resourceVersion` conflicts) and delete, with `Status`
+//! bodies on errors as a real API server gives them. Every write bumps one global
+//! `resourceVersion` and is logged as a watch event. Optionally KWOK's `Stage` resource and
+//! namespaces that take time to go (`Terminating`).
 //!
 //! Recorded paths are the request target exactly as received (percent-encoding untouched),
 //! including the query string. Routing uses the target without the query.
@@ -13,8 +21,8 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
@@ -22,6 +30,10 @@ use serde_json::{json, Map, Value};
 pub const TOKEN: &str = "fake-token";
 /// `metadata.creationTimestamp` given to created objects.
 pub const CREATION_TIMESTAMP: &str = "2026-01-01T00:00:00Z";
+/// `metadata.deletionTimestamp` given to namespaces that are terminating.
+pub const DELETION_TIMESTAMP: &str = "2026-01-01T00:00:01Z";
+/// How long a watch lasts when the request gives no `timeoutSeconds`.
+pub const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Largest request head (request line + headers) accepted.
 const MAX_HEAD: usize = 1 << 20;
@@ -32,7 +44,7 @@ const ALL_VERBS: &[&str] = &["create", "delete", "get", "list", "patch", "update
 const CREATE_ONLY: &[&str] = &["create"];
 
 /// One served resource: (group, version, plural, singular, kind, namespaced, verbs, served for
-/// minor versions `min..max`).
+/// minor versions `min..max`, only with [`Options::kwok_stages`]).
 struct Res {
     group: &'static str,
     version: &'static str,
@@ -43,6 +55,7 @@ struct Res {
     verbs: &'static [&'static str],
     min: u32,
     max: u32,
+    kwok: bool,
 }
 
 const fn r(
@@ -54,9 +67,8 @@ const fn r(
     namespaced: bool,
     (min, max): (u32, u32),
 ) -> Res {
-    Res { group, version, plural, singular, kind, namespaced, verbs: ALL_VERBS, min, max }
+    Res { group, version, plural, singular, kind, namespaced, verbs: ALL_VERBS, min, max, kwok: false }
 }
-
 const NS: bool = true;
 const CL: bool = false;
 const ALWAYS: (u32, u32) = (0, u32::MAX);
@@ -106,11 +118,19 @@ const TABLE: &[Res] = &[
     r("autoscaling", "v2", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", NS, since(23)),
     r("autoscaling", "v1", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", NS, ALWAYS),
     r("autoscaling", "v2beta2", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", NS, before(26)),
+    Res { kwok: true, ..r("kwok.x-k8s.io", "v1alpha1", "stages", "stage", "Stage", CL, ALWAYS) },
 ];
 
+/// What is served: the minor version and the optional resources.
+#[derive(Clone, Copy)]
+struct Serve {
+    minor: u32,
+    kwok: bool,
+}
+
 impl Res {
-    fn served(&self, minor: u32) -> bool {
-        self.min <= minor && minor < self.max
+    fn served(&self, sv: Serve) -> bool {
+        self.min <= sv.minor && sv.minor < self.max && (!self.kwok || sv.kwok)
     }
     fn group_version(&self) -> String {
         group_version(self.group, self.version)
@@ -136,6 +156,8 @@ pub struct Recorded {
     /// None for an empty body; the parsed JSON otherwise; a JSON string holding the raw
     /// (lossy UTF-8) text when the body is not JSON.
     pub body: Option<Value>,
+    /// The connection's client presented a certificate the server's CA signed (HTTPS only).
+    pub client_certificate: bool,
 }
 
 impl Recorded {
@@ -163,23 +185,68 @@ struct FaultRule {
     action: Fault,
 }
 
+/// One change, as a watch reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// The `resourceVersion` the change made.
+    pub resource_version: u64,
+    /// `ADDED`, `MODIFIED` or `DELETED`.
+    pub kind: &'static str,
+    /// The object's URL path.
+    pub path: String,
+    /// The object after the change (before it, for `DELETED`, with the deletion's version).
+    pub object: Value,
+}
+
+/// A byte stream a connection is served over: a `TcpStream`, or TLS over one.
+pub trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
+/// What an HTTPS server does with each accepted connection.
+pub trait Tls: Send + Sync {
+    /// Runs the server's side of the handshake. `Some((stream, client_certificate))` to serve
+    /// HTTP over `stream`, `client_certificate` when the client authenticated with a
+    /// certificate; `None` when the connection is done with (a failed handshake, or a plain
+    /// HTTP request answered as the Kubernetes API server answers it).
+    fn accept(&self, tcp: TcpStream) -> Option<(Box<dyn Stream>, bool)>;
+}
+
+/// How the server behaves beyond [`FakeApi::start`]'s defaults.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// Serve KWOK's `stages` (`kwok.x-k8s.io/v1alpha1`, kind `Stage`, cluster-scoped).
+    pub kwok_stages: bool,
+    /// A deleted namespace stays `Terminating` (with its objects) this long, then goes; `None`:
+    /// it goes at once.
+    pub namespace_termination: Option<Duration>,
+    /// Serve HTTPS through this acceptor.
+    pub tls: Option<Arc<dyn Tls>>,
+}
+
 #[derive(Default)]
 struct State {
     requests: Vec<Recorded>,
     objects: BTreeMap<String, Value>,
+    events: Vec<Event>,
     faults: Vec<FaultRule>,
     denied: Vec<(String, String)>,
     uid_counter: u64,
     rv_counter: u64,
+    /// Namespaces deleted and still terminating: name -> when they go.
+    terminating: BTreeMap<String, Instant>,
     conns: HashMap<u64, TcpStream>,
     next_conn: u64,
 }
 
 struct Shared {
-    minor: u32,
+    serve: Serve,
     port: u16,
+    termination: Option<Duration>,
+    tls: Option<Arc<dyn Tls>>,
     stop: AtomicBool,
     state: Mutex<State>,
+    /// Notified on every change of the store (and on stop): wakes the watches.
+    changed: Condvar,
 }
 
 impl Shared {
@@ -188,39 +255,66 @@ impl Shared {
     }
 }
 
-/// The fake API server. Stops (best effort) on drop.
+/// The fake API server. Stops (best effort) on drop: open watches end, connections close.
 pub struct FakeApi {
     shared: Arc<Shared>,
 }
 
 impl FakeApi {
-    /// Starts a server pretending to be Kubernetes `version` ("1.25", "v1.21", ...).
+    /// Starts a server pretending to be Kubernetes `version` ("1.25", "v1.21", ...), over plain
+    /// HTTP, without the optional resources.
     pub fn start(version: &str) -> FakeApi {
+        FakeApi::start_with(version, Options::default())
+    }
+
+    /// Starts a server pretending to be Kubernetes `version`, with `options`.
+    pub fn start_with(version: &str, options: Options) -> FakeApi {
         let minor = parse_minor(version);
         let listener = TcpListener::bind("127.0.0.1:0").expect("fake_api: bind 127.0.0.1:0");
         let port = listener.local_addr().expect("fake_api: local_addr").port();
-        let shared =
-            Arc::new(Shared { minor, port, stop: AtomicBool::new(false), state: Mutex::new(State::default()) });
+        let shared = Arc::new(Shared {
+            serve: Serve { minor, kwok: options.kwok_stages },
+            port,
+            termination: options.namespace_termination,
+            tls: options.tls,
+            stop: AtomicBool::new(false),
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+        });
         let accept_shared = Arc::clone(&shared);
         std::thread::Builder::new()
             .name(format!("fake-api-accept-{port}"))
             .spawn(move || accept_loop(&listener, &accept_shared))
             .expect("fake_api: spawn accept thread");
+        if shared.termination.is_some() {
+            let reaper_shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name(format!("fake-api-reaper-{port}"))
+                .spawn(move || reap_loop(&reaper_shared))
+                .expect("fake_api: spawn reaper thread");
+        }
         FakeApi { shared }
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://` when serving TLS.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.shared.port)
+        let scheme = if self.shared.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.shared.port)
+    }
+
+    /// The port listened on.
+    pub fn port(&self) -> u16 {
+        self.shared.port
     }
 
     /// The minor version being served.
     pub fn minor(&self) -> u32 {
-        self.shared.minor
+        self.shared.serve.minor
     }
 
     /// Writes a kubeconfig with contexts `fake` (current, this server, namespace default) and
     /// `down` (http://127.0.0.1:1, nothing listens), both with user `fake` (token fake-token).
+    /// For an HTTPS server's kubeconfigs (CA, client certificates), see `fake_api/tls.rs`.
     pub fn write_kubeconfig(&self, path: &Path) {
         let text = format!(
             "apiVersion: v1
@@ -269,6 +363,22 @@ preferences: {{}}
         self.shared.lock().objects.clone()
     }
 
+    /// The object at this URL path, if stored.
+    pub fn object(&self, path: &str) -> Option<Value> {
+        self.shared.lock().objects.get(path).cloned()
+    }
+
+    /// Every change so far, oldest first (what a watch from `resourceVersion=1` would see,
+    /// unfiltered).
+    pub fn events(&self) -> Vec<Event> {
+        self.shared.lock().events.clone()
+    }
+
+    /// The current `resourceVersion` (that of the last change; 0 before any).
+    pub fn resource_version(&self) -> u64 {
+        self.shared.lock().rv_counter
+    }
+
     /// Adds a fault rule. The first rule whose method matches (`"*"` = any, case-insensitive)
     /// and whose `path_contains` is a substring of the request target (query included) and
     /// which has times left fires and counts down.
@@ -288,15 +398,126 @@ preferences: {{}}
     }
 
     /// Stores `obj` under `path` as given (e.g. a pre-existing namespace at
-    /// `/api/v1/namespaces/NAME`).
-    pub fn put_object(&self, path: &str, obj: Value) {
-        self.shared.lock().objects.insert(path.to_string(), obj);
+    /// `/api/v1/namespaces/NAME`), but for `metadata.resourceVersion`, set to the next version
+    /// when `metadata` is an object. Watches see it as `ADDED` (or `MODIFIED`).
+    pub fn put_object(&self, path: &str, mut obj: Value) {
+        let mut st = self.shared.lock();
+        let rv = next_rv(&mut st);
+        if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
+        }
+        let kind = if st.objects.contains_key(path) { "MODIFIED" } else { "ADDED" };
+        st.objects.insert(path.to_string(), obj.clone());
+        push_event(&mut st, rv, kind, path, obj);
+        drop(st);
+        self.shared.changed.notify_all();
+    }
+
+    /// Creates a pod as a controller would from its template: `Pending`, with these labels,
+    /// annotations and `ownerReferences` (a JSON array, or `Value::Null` for none). Fails
+    /// as the API server would when the namespace is missing or terminating, or the pod
+    /// exists.
+    pub fn create_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        labels: &[(&str, &str)],
+        annotations: &[(&str, &str)],
+        owner_references: Value,
+    ) -> Result<Value, String> {
+        let to_map = |pairs: &[(&str, &str)]| -> Map<String, Value> {
+            pairs.iter().map(|(k, v)| (k.to_string(), Value::String(v.to_string()))).collect()
+        };
+        let mut meta = Map::new();
+        meta.insert("name".into(), json!(name));
+        meta.insert("namespace".into(), json!(namespace));
+        if !labels.is_empty() {
+            meta.insert("labels".into(), Value::Object(to_map(labels)));
+        }
+        if !annotations.is_empty() {
+            meta.insert("annotations".into(), Value::Object(to_map(annotations)));
+        }
+        if !owner_references.is_null() {
+            meta.insert("ownerReferences".into(), owner_references);
+        }
+        let pod = json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": meta,
+            "spec": {"containers": [{"name": "main", "image": "fake"}]},
+            "status": {"phase": "Pending"},
+        });
+        let path = format!("/api/v1/namespaces/{namespace}/pods/{name}");
+        let mut st = self.shared.lock();
+        let created = match namespace_open(&st, namespace) {
+            Err(resp) => Err(resp.body["message"].as_str().unwrap_or("refused").to_string()),
+            Ok(()) if st.objects.contains_key(&path) => Err(format!("pods \"{name}\" already exists")),
+            Ok(()) => Ok(store_new(&mut st, &path, Some(namespace), pod)),
+        };
+        drop(st);
+        self.shared.changed.notify_all();
+        created
+    }
+
+    /// Moves a pod to `phase` (`Running`, `Succeeded`, `Failed`, ...), as KWOK's stages do:
+    /// `status.phase`, and `status.startTime` when it starts running. A watch sees `MODIFIED`.
+    pub fn set_pod_phase(&self, namespace: &str, name: &str, phase: &str) -> Result<Value, String> {
+        let path = format!("/api/v1/namespaces/{namespace}/pods/{name}");
+        let mut st = self.shared.lock();
+        let Some(mut pod) = st.objects.get(&path).cloned() else {
+            return Err(format!("pods \"{name}\" not found in namespace {namespace}"));
+        };
+        if !pod.get("status").is_some_and(Value::is_object) {
+            pod["status"] = json!({});
+        }
+        pod["status"]["phase"] = json!(phase);
+        if phase == "Running" && pod["status"].get("startTime").is_none() {
+            pod["status"]["startTime"] = json!(CREATION_TIMESTAMP);
+        }
+        let stored = store_update(&mut st, &path, pod);
+        drop(st);
+        self.shared.changed.notify_all();
+        Ok(stored)
+    }
+
+    /// Every pod stored, in path order (namespace, then name).
+    pub fn pods(&self) -> Vec<Value> {
+        let st = self.shared.lock();
+        st.objects
+            .iter()
+            .filter(|(path, _)| parse_object_path(path).is_some_and(|op| op.group.is_empty() && op.resource == "pods"))
+            .map(|(_, obj)| obj.clone())
+            .collect()
+    }
+
+    /// The pod `namespace/name`, if stored.
+    pub fn pod(&self, namespace: &str, name: &str) -> Option<Value> {
+        self.object(&format!("/api/v1/namespaces/{namespace}/pods/{name}"))
+    }
+
+    /// Waits (polling every 10 ms, up to `timeout`) until `ready` holds of the store; true if
+    /// it did.
+    pub fn wait_until(&self, timeout: Duration, ready: impl Fn(&BTreeMap<String, Value>) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.shared.lock();
+        loop {
+            if ready(&st.objects) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            let wait = (deadline - now).min(Duration::from_millis(10));
+            st = self.shared.changed.wait_timeout(st, wait).unwrap_or_else(|e| e.into_inner()).0;
+        }
     }
 }
 
 impl Drop for FakeApi {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.changed.notify_all();
         // Wake the accept thread so it sees the stop flag.
         let _ = TcpStream::connect_timeout(&([127, 0, 0, 1], self.shared.port).into(), Duration::from_millis(200));
         let conns: Vec<TcpStream> = self.shared.lock().conns.drain().map(|(_, s)| s).collect();
@@ -333,7 +554,18 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
         };
         let conn_shared = Arc::clone(shared);
         let spawned = std::thread::Builder::new().name(format!("fake-api-conn-{id}")).spawn(move || {
-            serve_connection(stream, &conn_shared);
+            let tcp = stream.try_clone().ok();
+            match &conn_shared.tls {
+                None => serve_connection(stream, false, &conn_shared),
+                Some(tls) => {
+                    if let Some((tls_stream, client_certificate)) = tls.accept(stream) {
+                        serve_connection(tls_stream, client_certificate, &conn_shared);
+                    }
+                }
+            }
+            if let Some(tcp) = tcp {
+                let _ = tcp.shutdown(Shutdown::Both);
+            }
             conn_shared.lock().conns.remove(&id);
         });
         if spawned.is_err() {
@@ -342,16 +574,126 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
     }
 }
 
+/// Removes terminating namespaces (and their objects) once their time is up.
+fn reap_loop(shared: &Shared) {
+    while !shared.stop.load(Ordering::SeqCst) {
+        let mut st = shared.lock();
+        let now = Instant::now();
+        let due: Vec<String> = st.terminating.iter().filter(|(_, at)| **at <= now).map(|(n, _)| n.clone()).collect();
+        for ns in &due {
+            st.terminating.remove(ns);
+            remove_namespace(&mut st, ns);
+        }
+        let changed = !due.is_empty();
+        drop(st);
+        if changed {
+            shared.changed.notify_all();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The store: every write bumps the resourceVersion and logs an event
+// ---------------------------------------------------------------------------------------------
+
+fn next_rv(st: &mut State) -> u64 {
+    st.rv_counter += 1;
+    st.rv_counter
+}
+
+fn push_event(st: &mut State, rv: u64, kind: &'static str, path: &str, object: Value) {
+    st.events.push(Event { resource_version: rv, kind, path: path.to_string(), object });
+}
+
+fn set_meta(obj: &mut Value, key: &str, value: Value) {
+    if !obj.get("metadata").is_some_and(Value::is_object) {
+        obj["metadata"] = json!({});
+    }
+    obj["metadata"][key] = value;
+}
+
+/// Stores a new object: uid, creationTimestamp, namespace and resourceVersion set; `ADDED`.
+fn store_new(st: &mut State, path: &str, namespace: Option<&str>, mut obj: Value) -> Value {
+    st.uid_counter += 1;
+    let uid = format!("00000000-0000-4000-8000-{:012}", st.uid_counter);
+    let rv = next_rv(st);
+    if let Some(ns) = namespace {
+        set_meta(&mut obj, "namespace", json!(ns));
+    }
+    set_meta(&mut obj, "uid", json!(uid));
+    set_meta(&mut obj, "resourceVersion", json!(rv.to_string()));
+    set_meta(&mut obj, "creationTimestamp", json!(CREATION_TIMESTAMP));
+    st.objects.insert(path.to_string(), obj.clone());
+    push_event(st, rv, "ADDED", path, obj.clone());
+    obj
+}
+
+/// Replaces a stored object, keeping its uid and creationTimestamp; `MODIFIED`. A change that
+/// changes nothing keeps the resourceVersion and logs no event, as the API server does.
+fn store_update(st: &mut State, path: &str, mut obj: Value) -> Value {
+    let old = st.objects.get(path).cloned().unwrap_or(Value::Null);
+    for key in ["uid", "creationTimestamp", "namespace", "deletionTimestamp"] {
+        if let Some(v) = old.get("metadata").and_then(|m| m.get(key)) {
+            set_meta(&mut obj, key, v.clone());
+        }
+    }
+    let old_rv = old.get("metadata").and_then(|m| m.get("resourceVersion")).cloned().unwrap_or(Value::Null);
+    set_meta(&mut obj, "resourceVersion", old_rv);
+    if obj == old {
+        return obj;
+    }
+    let rv = next_rv(st);
+    set_meta(&mut obj, "resourceVersion", json!(rv.to_string()));
+    st.objects.insert(path.to_string(), obj.clone());
+    push_event(st, rv, "MODIFIED", path, obj.clone());
+    obj
+}
+
+/// Removes a stored object; `DELETED` with the deletion's resourceVersion.
+fn store_remove(st: &mut State, path: &str) -> Option<Value> {
+    let mut obj = st.objects.remove(path)?;
+    let rv = next_rv(st);
+    set_meta(&mut obj, "resourceVersion", json!(rv.to_string()));
+    push_event(st, rv, "DELETED", path, obj.clone());
+    Some(obj)
+}
+
+/// Removes a namespace's objects, then the namespace.
+fn remove_namespace(st: &mut State, ns: &str) {
+    let marker = format!("/namespaces/{ns}/");
+    let inside: Vec<String> = st.objects.keys().filter(|k| k.contains(&marker)).cloned().collect();
+    for path in inside {
+        store_remove(st, &path);
+    }
+    store_remove(st, &format!("/api/v1/namespaces/{ns}"));
+}
+
+/// Ok when objects may be created in `ns`; the API server's answer otherwise.
+fn namespace_open(st: &State, ns: &str) -> Result<(), Response> {
+    if !st.objects.contains_key(&format!("/api/v1/namespaces/{ns}")) {
+        return Err(Response::error(404, "NotFound", &format!("namespaces \"{ns}\" not found")));
+    }
+    if st.terminating.contains_key(ns) {
+        return Err(Response::error(
+            403,
+            "Forbidden",
+            &format!("unable to create new content in namespace {ns} because it is being terminated"),
+        ));
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // HTTP/1.1
 // ---------------------------------------------------------------------------------------------
 
-struct Conn {
-    stream: TcpStream,
+struct Conn<S> {
+    stream: S,
     buf: Vec<u8>,
 }
 
-impl Conn {
+impl<S: Read + Write> Conn<S> {
     /// Reads more bytes into the buffer; false on EOF or error.
     fn fill(&mut self) -> bool {
         let mut chunk = [0u8; 16 * 1024];
@@ -401,6 +743,7 @@ struct Request {
     headers: Vec<(String, String)>,
     body: Vec<u8>,
     close: bool,
+    client_certificate: bool,
 }
 
 impl Request {
@@ -410,7 +753,7 @@ impl Request {
 }
 
 /// Reads one request; None on EOF, a broken connection or a malformed request.
-fn read_request(conn: &mut Conn) -> Option<Request> {
+fn read_request<S: Read + Write>(conn: &mut Conn<S>) -> Option<Request> {
     // Skip empty lines between requests (RFC 9112 §2.2).
     let request_line = loop {
         let line = conn.read_line(MAX_HEAD)?;
@@ -445,7 +788,7 @@ fn read_request(conn: &mut Conn) -> Option<Request> {
         headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
     }
 
-    let mut req = Request { method, target, headers, body: Vec::new(), close: false };
+    let mut req = Request { method, target, headers, body: Vec::new(), close: false, client_certificate: false };
     let connection = req.header("connection").map(str::to_ascii_lowercase).unwrap_or_default();
     req.close = if http_version.eq_ignore_ascii_case("HTTP/1.0") {
         !connection.contains("keep-alive")
@@ -492,13 +835,14 @@ fn read_request(conn: &mut Conn) -> Option<Request> {
     Some(req)
 }
 
-fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
+fn serve_connection<S: Read + Write>(stream: S, client_certificate: bool, shared: &Arc<Shared>) {
     let mut conn = Conn { stream, buf: Vec::new() };
     loop {
         if shared.stop.load(Ordering::SeqCst) {
             break;
         }
-        let Some(req) = read_request(&mut conn) else { break };
+        let Some(mut req) = read_request(&mut conn) else { break };
+        req.client_certificate = client_certificate;
         let body = if req.body.iter().all(u8::is_ascii_whitespace) {
             None
         } else {
@@ -512,6 +856,7 @@ fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
             path: req.target.clone(),
             headers: req.headers.clone(),
             body: body.clone(),
+            client_certificate,
         };
         let fault = {
             let mut st = shared.lock();
@@ -527,14 +872,14 @@ fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
             })
         };
 
-        let response = match fault {
+        let reply = match fault {
             Some(Fault::Drop) => break,
             Some(Fault::Status { code, reason, retry_after }) => {
                 let mut status = status_body(code, reason, &format!("fake fault: {reason}"));
                 if let Some(secs) = retry_after {
                     status["details"] = json!({ "retryAfterSeconds": secs });
                 }
-                Response { code, body: status, retry_after }
+                Reply::Json(Response { code, body: status, retry_after })
             }
             Some(Fault::Delay(d)) => {
                 std::thread::sleep(d);
@@ -542,11 +887,23 @@ fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
             }
             None => handle(shared, &req, body),
         };
-        if write_response(&mut conn.stream, &response, req.close).is_err() || req.close {
+        let written = match reply {
+            Reply::Json(response) => {
+                shared.changed.notify_all();
+                write_response(&mut conn.stream, &response, req.close)
+            }
+            Reply::Watch(watch) => stream_watch(&mut conn.stream, shared, &watch, req.close),
+        };
+        if written.is_err() || req.close {
             break;
         }
     }
-    let _ = conn.stream.shutdown(Shutdown::Both);
+    let _ = conn.stream.flush();
+}
+
+enum Reply {
+    Json(Response),
+    Watch(Watch),
 }
 
 struct Response {
@@ -599,7 +956,7 @@ fn reason_phrase(code: u16) -> &'static str {
     }
 }
 
-fn write_response(stream: &mut TcpStream, resp: &Response, close: bool) -> std::io::Result<()> {
+fn write_response(stream: &mut impl Write, resp: &Response, close: bool) -> std::io::Result<()> {
     let body = serde_json::to_vec(&resp.body).unwrap_or_default();
     let mut out = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
@@ -621,6 +978,207 @@ fn write_response(stream: &mut TcpStream, resp: &Response, close: bool) -> std::
 }
 
 // ---------------------------------------------------------------------------------------------
+// Watch
+// ---------------------------------------------------------------------------------------------
+
+/// A watch asked for: which collection, which objects, from when, until when.
+struct Watch {
+    coll: Collection,
+    labels: Selector,
+    fields: Selector,
+    /// `None`: first an `ADDED` for each object there now.
+    since: Option<u64>,
+    timeout: Duration,
+}
+
+/// Sends the watch's events as chunked JSON lines until its timeout or the server's stop.
+fn stream_watch(stream: &mut impl Write, shared: &Shared, watch: &Watch, close: bool) -> std::io::Result<()> {
+    let deadline = Instant::now() + watch.timeout;
+    let mut head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n".to_string();
+    if close {
+        head.push_str("Connection: close\r\n");
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.flush()?;
+
+    let matches = |path: &str, obj: &Value| {
+        watch.coll.contains(path) && watch.labels.matches_labels(obj) && watch.fields.matches_fields(obj)
+    };
+    let mut st = shared.lock();
+    let (mut sent, mut batch) = match watch.since {
+        Some(rv) => (rv, Vec::new()),
+        None => {
+            let initial: Vec<Value> = st
+                .objects
+                .iter()
+                .filter(|(path, obj)| matches(path, obj))
+                .map(|(_, obj)| json!({"type": "ADDED", "object": obj}))
+                .collect();
+            (st.rv_counter, initial)
+        }
+    };
+    loop {
+        for e in st.events.iter().filter(|e| e.resource_version > sent) {
+            if matches(&e.path, &e.object) {
+                batch.push(json!({"type": e.kind, "object": e.object}));
+            }
+        }
+        sent = sent.max(st.rv_counter);
+        if !batch.is_empty() {
+            drop(st);
+            let mut out = Vec::new();
+            for event in batch.drain(..) {
+                let mut line = serde_json::to_vec(&event).unwrap_or_default();
+                line.push(b'\n');
+                out.extend_from_slice(format!("{:x}\r\n", line.len()).as_bytes());
+                out.extend_from_slice(&line);
+                out.extend_from_slice(b"\r\n");
+            }
+            stream.write_all(&out)?;
+            stream.flush()?;
+            st = shared.lock();
+            continue;
+        }
+        let now = Instant::now();
+        if shared.stop.load(Ordering::SeqCst) || now >= deadline {
+            break;
+        }
+        let wait = (deadline - now).min(Duration::from_millis(100));
+        st = shared.changed.wait_timeout(st, wait).unwrap_or_else(|e| e.into_inner()).0;
+    }
+    drop(st);
+    stream.write_all(b"0\r\n\r\n")?;
+    stream.flush()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Selectors
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq)]
+enum Term {
+    Eq(String, String),
+    Ne(String, String),
+    Exists(String),
+    Absent(String),
+}
+
+/// A label or field selector: terms that must all hold.
+#[derive(Debug, Clone, Default)]
+struct Selector(Vec<Term>);
+
+impl Selector {
+    /// Parses `k=v`, `k==v`, `k!=v`, `k`, `!k`, comma-separated (already percent-decoded).
+    fn parse(text: &str) -> Result<Selector, String> {
+        let mut terms = Vec::new();
+        for raw in text.split(',') {
+            let t = raw.trim();
+            if t.is_empty() {
+                continue;
+            }
+            let bad =
+                |t: &str| -> bool { t.is_empty() || t.contains(|c: char| c.is_whitespace() || "=!(),".contains(c)) };
+            let term = if let Some((k, v)) = t.split_once("!=") {
+                Term::Ne(k.trim().to_string(), v.trim().to_string())
+            } else if let Some((k, v)) = t.split_once("==") {
+                Term::Eq(k.trim().to_string(), v.trim().to_string())
+            } else if let Some((k, v)) = t.split_once('=') {
+                Term::Eq(k.trim().to_string(), v.trim().to_string())
+            } else if let Some(k) = t.strip_prefix('!') {
+                Term::Absent(k.trim().to_string())
+            } else {
+                Term::Exists(t.to_string())
+            };
+            let (key, value) = match &term {
+                Term::Eq(k, v) | Term::Ne(k, v) => (k.as_str(), Some(v.as_str())),
+                Term::Exists(k) | Term::Absent(k) => (k.as_str(), None),
+            };
+            if bad(key) || value.is_some_and(|v| v.contains(|c: char| c.is_whitespace() || "=!(),".contains(c))) {
+                return Err(format!(
+                    "unable to parse requirement: {t:?} (the fake API server knows k=v, k==v, k!=v, k and !k)"
+                ));
+            }
+            terms.push(term);
+        }
+        Ok(Selector(terms))
+    }
+
+    fn holds(&self, value_of: impl Fn(&str) -> Option<String>) -> bool {
+        self.0.iter().all(|term| match term {
+            Term::Eq(k, v) => value_of(k).as_deref() == Some(v.as_str()),
+            Term::Ne(k, v) => value_of(k).as_deref() != Some(v.as_str()),
+            Term::Exists(k) => value_of(k).is_some(),
+            Term::Absent(k) => value_of(k).is_none(),
+        })
+    }
+
+    fn matches_labels(&self, obj: &Value) -> bool {
+        let labels = obj.get("metadata").and_then(|m| m.get("labels"));
+        self.holds(|k| labels.and_then(|l| l.get(k)).and_then(Value::as_str).map(str::to_string))
+    }
+
+    /// Fields by dotted path (`metadata.name`, `status.phase`); a missing field is "".
+    fn matches_fields(&self, obj: &Value) -> bool {
+        self.holds(|k| {
+            let mut cur = obj;
+            for part in k.split('.') {
+                match cur.get(part) {
+                    Some(next) => cur = next,
+                    None => return Some(String::new()),
+                }
+            }
+            Some(match cur {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            })
+        })
+    }
+}
+
+/// Decodes `%XX` and `+` (a space) in a query value.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The query's parameters, decoded.
+fn query_params(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+// ---------------------------------------------------------------------------------------------
 // Routing
 // ---------------------------------------------------------------------------------------------
 
@@ -633,58 +1191,198 @@ struct ObjPath<'a> {
     name: &'a str,
 }
 
-fn parse_object_path(path: &str) -> Option<ObjPath<'_>> {
+/// Splits `/api/V/rest..` or `/apis/G/V/rest..` into (group, version, rest).
+fn split_api_path(path: &str) -> Option<(&str, &str, Vec<&str>)> {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let (group, version, rest) = match segs.as_slice() {
-        ["api", version, rest @ ..] => ("", *version, rest),
-        ["apis", group, version, rest @ ..] => (*group, *version, rest),
+        ["api", version, rest @ ..] => ("", *version, rest.to_vec()),
+        ["apis", group, version, rest @ ..] if !group.is_empty() => (*group, *version, rest.to_vec()),
         _ => return None,
     };
-    let (namespace, resource, name) = match rest {
+    if version.is_empty() || rest.iter().any(|s| s.is_empty()) {
+        return None;
+    }
+    Some((group, version, rest))
+}
+
+fn parse_object_path(path: &str) -> Option<ObjPath<'_>> {
+    let (group, version, rest) = split_api_path(path)?;
+    let (namespace, resource, name) = match rest.as_slice() {
         [resource, name] => (None, *resource, *name),
         ["namespaces", ns, resource, name] => (Some(*ns), *resource, *name),
         _ => return None,
     };
-    if [version, resource, name].iter().chain(namespace.iter()).any(|s| s.is_empty())
-        || (segs[0] == "apis" && group.is_empty())
-    {
-        return None;
-    }
     Some(ObjPath { group, version, namespace, resource, name })
 }
 
-fn find_res(minor: u32, group: &str, version: &str, plural: &str) -> Option<&'static Res> {
-    TABLE.iter().find(|r| r.served(minor) && r.group == group && r.version == version && r.plural == plural)
+/// A collection: `/api/v1/pods` (all namespaces), `/api/v1/namespaces/NS/pods`, `/apis/G/V/..`.
+#[derive(Debug, Clone)]
+struct Collection {
+    group: String,
+    version: String,
+    namespace: Option<String>,
+    resource: String,
 }
 
-fn group_version_served(minor: u32, group: &str, version: &str) -> bool {
-    TABLE.iter().any(|r| r.served(minor) && r.group == group && r.version == version)
+impl Collection {
+    fn parse(path: &str) -> Option<Collection> {
+        let (group, version, rest) = split_api_path(path)?;
+        let (namespace, resource) = match rest.as_slice() {
+            [resource] => (None, *resource),
+            ["namespaces", ns, resource] => (Some(ns.to_string()), *resource),
+            _ => return None,
+        };
+        Some(Collection {
+            group: group.to_string(),
+            version: version.to_string(),
+            namespace,
+            resource: resource.to_string(),
+        })
+    }
+
+    /// Whether the object at `path` is in this collection.
+    fn contains(&self, path: &str) -> bool {
+        parse_object_path(path).is_some_and(|op| {
+            op.group == self.group
+                && op.version == self.version
+                && op.resource == self.resource
+                && self.namespace.as_deref().is_none_or(|ns| op.namespace == Some(ns))
+        })
+    }
+
+    /// The URL path of the object `name` in it.
+    fn object_path(&self, name: &str) -> String {
+        let base = if self.group.is_empty() {
+            format!("/api/{}", self.version)
+        } else {
+            format!("/apis/{}/{}", self.group, self.version)
+        };
+        match &self.namespace {
+            Some(ns) => format!("{base}/namespaces/{ns}/{}/{name}", self.resource),
+            None => format!("{base}/{}/{name}", self.resource),
+        }
+    }
+}
+
+fn find_res(sv: Serve, group: &str, version: &str, plural: &str) -> Option<&'static Res> {
+    TABLE.iter().find(|r| r.served(sv) && r.group == group && r.version == version && r.plural == plural)
+}
+
+fn group_version_served(sv: Serve, group: &str, version: &str) -> bool {
+    TABLE.iter().any(|r| r.served(sv) && r.group == group && r.version == version)
+}
+
+/// The served resource, or the API server's 404.
+fn resolve(sv: Serve, path: &str, group: &str, version: &str, plural: &str) -> Result<&'static Res, Response> {
+    find_res(sv, group, version, plural).ok_or_else(|| {
+        if group_version_served(sv, group, version) {
+            not_found(path)
+        } else {
+            let gv = group_version(group, version);
+            Response::error(
+                404,
+                "NotFound",
+                &format!("the server could not find the requested resource (group version {gv} not served)"),
+            )
+        }
+    })
 }
 
 fn not_found(path: &str) -> Response {
     Response::error(404, "NotFound", &format!("the server could not find the requested resource ({path})"))
 }
 
-fn object_not_found(op: &ObjPath<'_>) -> Response {
-    let what = if op.group.is_empty() { op.resource.to_string() } else { format!("{}.{}", op.resource, op.group) };
-    Response::error(404, "NotFound", &format!("{what} \"{}\" not found", op.name))
+/// `pods` or `deployments.apps`, as Status messages name a resource.
+fn qualified(group: &str, resource: &str) -> String {
+    if group.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}.{group}")
+    }
 }
 
-fn handle(shared: &Shared, req: &Request, body: Option<Value>) -> Response {
-    let authorized = req.header("authorization").is_some_and(|v| v == format!("Bearer {TOKEN}"));
-    if !authorized {
-        return Response::error(401, "Unauthorized", "Unauthorized");
+fn object_not_found(op: &ObjPath<'_>) -> Response {
+    Response::error(404, "NotFound", &format!("{} \"{}\" not found", qualified(op.group, op.resource), op.name))
+}
+
+fn conflict(group: &str, resource: &str, name: &str) -> Response {
+    Response::error(
+        409,
+        "Conflict",
+        &format!(
+            "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes \
+             to the latest version and try again",
+            qualified(group, resource)
+        ),
+    )
+}
+
+fn meta_str(obj: &Value, key: &str) -> Option<String> {
+    obj.get("metadata").and_then(|m| m.get(key)).and_then(Value::as_str).map(str::to_string)
+}
+
+/// Checks a written object's apiVersion and kind against the resource's.
+fn check_type(res: &Res, obj: &Value) -> Result<(), Response> {
+    let want_api_version = res.group_version();
+    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    if api_version != want_api_version {
+        return Err(Response::error(
+            400,
+            "BadRequest",
+            &format!("apiVersion {api_version:?} does not match the resource's {want_api_version:?}"),
+        ));
+    }
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    if kind != res.kind {
+        return Err(Response::error(
+            400,
+            "BadRequest",
+            &format!("kind {kind:?} does not match the resource's {:?}", res.kind),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a written object's `metadata.namespace` (when given) against the URL's.
+fn check_namespace(obj: &Value, path_ns: Option<&str>) -> Result<(), Response> {
+    if let (Some(body_ns), Some(path_ns)) =
+        (obj.get("metadata").and_then(|m| m.get("namespace")).filter(|v| !v.is_null()), path_ns)
+    {
+        if body_ns.as_str() != Some(path_ns) {
+            return Err(Response::error(
+                400,
+                "BadRequest",
+                &format!("the namespace of the provided object ({body_ns}) does not match the namespace sent on the request ({path_ns})"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(resp) => return Reply::Json(resp),
+        }
+    };
+}
+
+fn handle(shared: &Shared, req: &Request, body: Option<Value>) -> Reply {
+    let token = req.header("authorization").is_some_and(|v| v == format!("Bearer {TOKEN}"));
+    if !token && !req.client_certificate {
+        return Reply::Json(Response::error(401, "Unauthorized", "Unauthorized"));
     }
     let path = req.target.split('?').next().unwrap_or("");
     let query = req.target.split_once('?').map(|(_, q)| q).unwrap_or("");
     let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
-    let minor = shared.minor;
+    let sv = shared.serve;
     let method = req.method.to_ascii_uppercase();
 
     match (method.as_str(), path) {
-        ("GET", "/version") => return Response::ok(200, version_info(minor)),
+        ("GET", "/version") => return Reply::Json(Response::ok(200, version_info(sv.minor))),
         ("GET", "/api") => {
-            return Response::ok(
+            return Reply::Json(Response::ok(
                 200,
                 json!({
                     "kind": "APIVersions",
@@ -693,53 +1391,288 @@ fn handle(shared: &Shared, req: &Request, body: Option<Value>) -> Response {
                         { "clientCIDR": "0.0.0.0/0", "serverAddress": format!("127.0.0.1:{}", shared.port) }
                     ],
                 }),
-            )
+            ))
         }
-        ("GET", "/apis") => return Response::ok(200, api_group_list(minor)),
+        ("GET", "/apis") => return Reply::Json(Response::ok(200, api_group_list(sv))),
         ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") => {
-            return self_subject_access_review(shared, body)
+            return Reply::Json(self_subject_access_review(shared, body))
         }
         _ => {}
     }
 
-    if method == "GET" {
-        let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        let gv = match segs.as_slice() {
-            ["api", version] => Some(("", *version)),
-            ["apis", group, version] => Some((*group, *version)),
-            _ => None,
-        };
-        if let Some((group, version)) = gv {
-            return match resource_list(minor, group, version) {
+    if let Some((group, version, rest)) = split_api_path(path) {
+        if rest.is_empty() {
+            if method != "GET" {
+                return Reply::Json(not_found(path));
+            }
+            return Reply::Json(match resource_list(sv, group, version) {
                 Some(list) => Response::ok(200, list),
                 None => not_found(path),
-            };
+            });
         }
     }
 
-    let Some(op) = parse_object_path(path) else { return not_found(path) };
-    match method.as_str() {
+    if let Some(coll) = Collection::parse(path) {
+        let res = tri!(resolve(sv, path, &coll.group, &coll.version, &coll.resource));
+        if coll.namespace.is_some() && !res.namespaced {
+            return Reply::Json(not_found(path));
+        }
+        let params = query_params(query);
+        return match method.as_str() {
+            "GET" => list_or_watch(shared, res, coll, &params),
+            "POST" => Reply::Json(create(shared, res, &coll, body)),
+            _ => Reply::Json(Response::error(
+                405,
+                "MethodNotAllowed",
+                &format!("the server does not allow this method on the requested resource ({method} {path})"),
+            )),
+        };
+    }
+
+    let Some(op) = parse_object_path(path) else { return Reply::Json(not_found(path)) };
+    let response = match method.as_str() {
         "GET" => match shared.lock().objects.get(path) {
             Some(obj) => Response::ok(200, obj.clone()),
             None => object_not_found(&op),
         },
-        "DELETE" => {
-            let mut st = shared.lock();
-            if st.objects.remove(path).is_none() {
-                return object_not_found(&op);
+        "DELETE" => delete(shared, path, &op),
+        "PATCH" => {
+            let content_type = req.header("content-type").unwrap_or("");
+            let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            match mime.as_str() {
+                "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+                    merge(shared, path, &op, body)
+                }
+                _ => apply(shared, req, path, query, &op, body),
             }
-            if op.group.is_empty() && op.namespace.is_none() && op.resource == "namespaces" {
-                let marker = format!("/namespaces/{}/", op.name);
-                st.objects.retain(|k, _| !k.contains(&marker));
-            }
+        }
+        "PUT" => update(shared, path, &op, body),
+        _ => Response::error(
+            405,
+            "MethodNotAllowed",
+            &format!("the server does not allow this method on the requested resource ({method} {path})"),
+        ),
+    };
+    Reply::Json(response)
+}
+
+fn list_or_watch(shared: &Shared, res: &Res, coll: Collection, params: &[(String, String)]) -> Reply {
+    let labels = tri!(Selector::parse(param(params, "labelSelector").unwrap_or("")).map_err(|m| Response::error(
+        400,
+        "BadRequest",
+        &m
+    )));
+    let fields = tri!(Selector::parse(param(params, "fieldSelector").unwrap_or("")).map_err(|m| Response::error(
+        400,
+        "BadRequest",
+        &m
+    )));
+    let watching = matches!(param(params, "watch"), Some("true" | "1"));
+    if watching {
+        let since = match param(params, "resourceVersion").unwrap_or("") {
+            "" | "0" => None,
+            rv => match rv.parse::<u64>() {
+                Ok(rv) => Some(rv),
+                Err(_) => {
+                    return Reply::Json(Response::error(
+                        400,
+                        "BadRequest",
+                        &format!("invalid resource version {rv:?}: not a number"),
+                    ))
+                }
+            },
+        };
+        let timeout = param(params, "timeoutSeconds")
+            .and_then(|t| t.parse::<u64>().ok())
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_WATCH_TIMEOUT);
+        return Reply::Watch(Watch { coll, labels, fields, since, timeout });
+    }
+    let st = shared.lock();
+    let items: Vec<Value> = st
+        .objects
+        .iter()
+        .filter(|(path, obj)| coll.contains(path) && labels.matches_labels(obj) && fields.matches_fields(obj))
+        .map(|(_, obj)| obj.clone())
+        .collect();
+    Reply::Json(Response::ok(
+        200,
+        json!({
+            "kind": format!("{}List", res.kind),
+            "apiVersion": res.group_version(),
+            "metadata": {"resourceVersion": st.rv_counter.to_string()},
+            "items": items,
+        }),
+    ))
+}
+
+fn delete(shared: &Shared, path: &str, op: &ObjPath<'_>) -> Response {
+    let mut st = shared.lock();
+    let Some(obj) = st.objects.get(path).cloned() else { return object_not_found(op) };
+    let is_namespace = op.group.is_empty() && op.namespace.is_none() && op.resource == "namespaces";
+    if !is_namespace {
+        store_remove(&mut st, path);
+        return Response::ok(
+            200,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 200}),
+        );
+    }
+    match shared.termination {
+        None => {
+            remove_namespace(&mut st, op.name);
             Response::ok(
                 200,
                 json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 200}),
             )
         }
-        "PATCH" => apply(shared, req, path, query, &op, body),
-        _ => not_found(path),
+        Some(_) if st.terminating.contains_key(op.name) => Response::error(
+            409,
+            "Conflict",
+            &format!(
+                "Operation cannot be fulfilled on namespaces \"{}\": The system is ensuring all content is removed \
+                 from this namespace.  Upon completion, this namespace will automatically be purged by the system.",
+                op.name
+            ),
+        ),
+        Some(after) => {
+            let mut ns = obj;
+            set_meta(&mut ns, "deletionTimestamp", json!(DELETION_TIMESTAMP));
+            if !ns.get("status").is_some_and(Value::is_object) {
+                ns["status"] = json!({});
+            }
+            ns["status"]["phase"] = json!("Terminating");
+            let stored = store_update(&mut st, path, ns);
+            st.terminating.insert(op.name.to_string(), Instant::now() + after);
+            Response::ok(200, stored)
+        }
     }
+}
+
+/// RFC 7386: objects merge key by key, `null` removes, anything else replaces.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(p) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    if let Value::Object(t) = target {
+        for (k, v) in p {
+            if v.is_null() {
+                t.remove(k);
+            } else {
+                merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+    }
+}
+
+fn merge(shared: &Shared, path: &str, op: &ObjPath<'_>, body: Option<Value>) -> Response {
+    if let Err(resp) = resolve(shared.serve, path, op.group, op.version, op.resource) {
+        return resp;
+    }
+    let Some(patch @ Value::Object(_)) = body else {
+        return Response::error(400, "BadRequest", "the body of the request was not a JSON object");
+    };
+    let mut st = shared.lock();
+    let Some(old) = st.objects.get(path).cloned() else { return object_not_found(op) };
+    if let Some(want) = meta_str(&patch, "resourceVersion") {
+        if Some(want) != meta_str(&old, "resourceVersion") {
+            return conflict(op.group, op.resource, op.name);
+        }
+    }
+    let mut new = old.clone();
+    merge_patch(&mut new, &patch);
+    for key in ["apiVersion", "kind"] {
+        new[key] = old[key].clone();
+    }
+    set_meta(&mut new, "name", json!(op.name));
+    Response::ok(200, store_update(&mut st, path, new))
+}
+
+fn create(shared: &Shared, res: &Res, coll: &Collection, body: Option<Value>) -> Response {
+    let Some(mut obj @ Value::Object(_)) = body else {
+        return Response::error(400, "BadRequest", "the body of the request was not a JSON object");
+    };
+    if let Err(resp) = check_type(res, &obj).and_then(|()| check_namespace(&obj, coll.namespace.as_deref())) {
+        return resp;
+    }
+    if res.namespaced && coll.namespace.is_none() {
+        return Response::error(
+            405,
+            "MethodNotAllowed",
+            "create in all namespaces: POST to /namespaces/NS/... instead",
+        );
+    }
+    let mut st = shared.lock();
+    let name = match (meta_str(&obj, "name").filter(|n| !n.is_empty()), meta_str(&obj, "generateName")) {
+        (Some(name), _) => name,
+        (None, Some(prefix)) => {
+            let name = format!("{prefix}{:05x}", st.uid_counter + 1);
+            set_meta(&mut obj, "name", json!(name));
+            name
+        }
+        (None, None) => {
+            return Response::error(
+                422,
+                "Invalid",
+                &format!(
+                    "{} \"\" is invalid: metadata.name: Required value: name or generateName is required",
+                    res.kind
+                ),
+            )
+        }
+    };
+    if let Some(ns) = &coll.namespace {
+        if let Err(resp) = namespace_open(&st, ns) {
+            return resp;
+        }
+    }
+    let path = coll.object_path(&name);
+    if st.objects.contains_key(&path) {
+        return Response::error(
+            409,
+            "AlreadyExists",
+            &format!("{} \"{name}\" already exists", qualified(res.group, res.plural)),
+        );
+    }
+    if let Some(Value::Object(meta)) = obj.get_mut("metadata") {
+        meta.remove("resourceVersion");
+    }
+    Response::ok(201, store_new(&mut st, &path, coll.namespace.as_deref(), obj))
+}
+
+fn update(shared: &Shared, path: &str, op: &ObjPath<'_>, body: Option<Value>) -> Response {
+    let res = match resolve(shared.serve, path, op.group, op.version, op.resource) {
+        Ok(res) => res,
+        Err(resp) => return resp,
+    };
+    let Some(obj @ Value::Object(_)) = body else {
+        return Response::error(400, "BadRequest", "the body of the request was not a JSON object");
+    };
+    if let Err(resp) = check_type(res, &obj).and_then(|()| check_namespace(&obj, op.namespace)) {
+        return resp;
+    }
+    if meta_str(&obj, "name").as_deref() != Some(op.name) {
+        return Response::error(
+            400,
+            "BadRequest",
+            &format!(
+                "the name of the object ({}) does not match the name on the URL ({})",
+                meta_str(&obj, "name").unwrap_or_default(),
+                op.name
+            ),
+        );
+    }
+    let mut st = shared.lock();
+    let Some(old) = st.objects.get(path).cloned() else { return object_not_found(op) };
+    if let Some(want) = meta_str(&obj, "resourceVersion") {
+        if Some(want) != meta_str(&old, "resourceVersion") {
+            return conflict(op.group, op.resource, op.name);
+        }
+    }
+    Response::ok(200, store_update(&mut st, path, obj))
 }
 
 fn version_info(minor: u32) -> Value {
@@ -756,10 +1689,10 @@ fn version_info(minor: u32) -> Value {
     })
 }
 
-fn api_group_list(minor: u32) -> Value {
+fn api_group_list(sv: Serve) -> Value {
     // group -> versions in table order
     let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
-    for r in TABLE.iter().filter(|r| r.served(minor) && !r.group.is_empty()) {
+    for r in TABLE.iter().filter(|r| r.served(sv) && !r.group.is_empty()) {
         match groups.iter_mut().find(|(g, _)| *g == r.group) {
             Some((_, versions)) => {
                 if !versions.contains(&r.version) {
@@ -781,10 +1714,10 @@ fn api_group_list(minor: u32) -> Value {
     json!({ "kind": "APIGroupList", "apiVersion": "v1", "groups": groups })
 }
 
-fn resource_list(minor: u32, group: &str, version: &str) -> Option<Value> {
+fn resource_list(sv: Serve, group: &str, version: &str) -> Option<Value> {
     let resources: Vec<Value> = TABLE
         .iter()
-        .filter(|r| r.served(minor) && r.group == group && r.version == version)
+        .filter(|r| r.served(sv) && r.group == group && r.version == version)
         .map(|r| {
             json!({
                 "name": r.plural,
@@ -826,9 +1759,9 @@ fn self_subject_access_review(shared: &Shared, body: Option<Value>) -> Response 
 }
 
 fn apply(shared: &Shared, req: &Request, path: &str, query: &str, op: &ObjPath<'_>, body: Option<Value>) -> Response {
-    let Some(res) = find_res(shared.minor, op.group, op.version, op.resource) else {
+    let Some(res) = find_res(shared.serve, op.group, op.version, op.resource) else {
         let gv = group_version(op.group, op.version);
-        if group_version_served(shared.minor, op.group, op.version) {
+        if group_version_served(shared.serve, op.group, op.version) {
             return Response::error(
                 404,
                 "NotFound",
@@ -853,29 +1786,12 @@ fn apply(shared: &Shared, req: &Request, path: &str, query: &str, op: &ObjPath<'
             &format!("the body of the request was in an unknown format - accepted media types include: application/apply-patch+yaml (got {content_type:?})"),
         );
     }
-    let Some(Value::Object(mut obj)) = body else {
+    let Some(obj @ Value::Object(_)) = body else {
         return Response::error(400, "BadRequest", "the body of the request was not a JSON object");
     };
-    let want_api_version = res.group_version();
-    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-    if api_version != want_api_version {
-        return Response::error(
-            400,
-            "BadRequest",
-            &format!("apiVersion {api_version:?} does not match the resource's {want_api_version:?}"),
-        );
+    if let Err(resp) = check_type(res, &obj) {
+        return resp;
     }
-    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
-    if kind != res.kind {
-        return Response::error(
-            400,
-            "BadRequest",
-            &format!("kind {kind:?} does not match the resource's {:?}", res.kind),
-        );
-    }
-    let meta_str = |obj: &Map<String, Value>, key: &str| {
-        obj.get("metadata").and_then(|m| m.get(key)).and_then(Value::as_str).map(str::to_string)
-    };
     let name = meta_str(&obj, "name");
     if name.as_deref() != Some(op.name) {
         return Response::error(
@@ -888,16 +1804,8 @@ fn apply(shared: &Shared, req: &Request, path: &str, query: &str, op: &ObjPath<'
             ),
         );
     }
-    if let (Some(body_ns), Some(path_ns)) =
-        (obj.get("metadata").and_then(|m| m.get("namespace")).filter(|v| !v.is_null()), op.namespace)
-    {
-        if body_ns.as_str() != Some(path_ns) {
-            return Response::error(
-                400,
-                "BadRequest",
-                &format!("the namespace of the provided object ({body_ns}) does not match the namespace sent on the request ({path_ns})"),
-            );
-        }
+    if let Err(resp) = check_namespace(&obj, op.namespace) {
+        return resp;
     }
     let has_field_manager = query.split('&').any(|kv| kv.strip_prefix("fieldManager=").is_some_and(|v| !v.is_empty()));
     if !has_field_manager {
@@ -910,35 +1818,13 @@ fn apply(shared: &Shared, req: &Request, path: &str, query: &str, op: &ObjPath<'
 
     let mut st = shared.lock();
     if let Some(ns) = op.namespace {
-        if !st.objects.contains_key(&format!("/api/v1/namespaces/{ns}")) {
-            return Response::error(404, "NotFound", &format!("namespaces \"{ns}\" not found"));
+        if let Err(resp) = namespace_open(&st, ns) {
+            return resp;
         }
     }
-    let old = st.objects.get(path).cloned();
-    let old_meta = |key: &str| old.as_ref().and_then(|o| o.get("metadata")).and_then(|m| m.get(key)).cloned();
-    let uid = match old_meta("uid") {
-        Some(uid) => uid,
-        None => {
-            st.uid_counter += 1;
-            Value::String(format!("00000000-0000-4000-8000-{:012}", st.uid_counter))
-        }
-    };
-    let created = old_meta("creationTimestamp").unwrap_or_else(|| Value::String(CREATION_TIMESTAMP.to_string()));
-    st.rv_counter += 1;
-    let rv = st.rv_counter.to_string();
-
-    if !obj.get("metadata").is_some_and(Value::is_object) {
-        obj.insert("metadata".to_string(), json!({}));
+    if st.objects.contains_key(path) {
+        Response::ok(200, store_update(&mut st, path, obj))
+    } else {
+        Response::ok(201, store_new(&mut st, path, op.namespace, obj))
     }
-    if let Some(Value::Object(meta)) = obj.get_mut("metadata") {
-        if let Some(ns) = op.namespace {
-            meta.insert("namespace".to_string(), Value::String(ns.to_string()));
-        }
-        meta.insert("uid".to_string(), uid);
-        meta.insert("resourceVersion".to_string(), Value::String(rv));
-        meta.insert("creationTimestamp".to_string(), created);
-    }
-    let stored = Value::Object(obj);
-    st.objects.insert(path.to_string(), stored.clone());
-    Response::ok(if old.is_some() { 200 } else { 201 }, stored)
 }
