@@ -25,14 +25,12 @@ pub enum ClusterError {
     #[error("cannot load the kubeconfig: {reason}")]
     #[diagnostic(code(skel::run::kubeconfig), help("{help}"))]
     Kubeconfig { reason: String, help: String },
+    /// No answer from the cluster: `reason` is what [`transport_failure`] found (refused,
+    /// timed out, closed, or TLS: a server certificate the kubeconfig's CA did not sign, a
+    /// client certificate the server refused, a server that does not speak TLS), and the help
+    /// follows from it.
     #[error("cannot reach the cluster at {url}: {reason}")]
-    #[diagnostic(
-        code(skel::run::unreachable),
-        help(
-            "is the cluster running? `kwokctl get clusters` lists KWOK clusters and `kubectl cluster-info` checks \
-             the current context; choose another with `--context`, or plan without a cluster with `--dry-run`"
-        )
-    )]
+    #[diagnostic(code(skel::run::unreachable), help("{}", unreachable_help(reason)))]
     Unreachable { url: String, reason: String },
     #[error("the cluster at {url} refused our credentials: {code} {reason}")]
     #[diagnostic(
@@ -98,6 +96,20 @@ pub trait Cluster {
         manifest: &Value,
     ) -> Result<Applied, Failure>;
     async fn delete(&self, resource: &Resource, namespace: Option<&str>, name: &str) -> Result<Deleted, Failure>;
+    /// The pods `label_selector` selects, as they change (each as it is after a change: first
+    /// every one there is, then a watch), for as long as the receiver is kept; `None` when the
+    /// cluster runs no pods (a dry run).
+    fn watch_pods(&self, label_selector: &str) -> Option<tokio::sync::mpsc::Receiver<PodUpdate>>;
+    /// Merge-patches a pod (`application/merge-patch+json`).
+    async fn patch_pod(&self, namespace: &str, name: &str, patch: &Value) -> Result<(), Failure>;
+}
+
+/// What a pod watch sees: a pod after a change, or a problem it met (it goes on after it,
+/// listing again).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PodUpdate {
+    Pod(crate::lifecycle::PodState),
+    Trouble(String),
 }
 
 /// When and how often to retry a request that failed in a way that may pass: 409, 429, 5xx,
@@ -368,6 +380,111 @@ impl Cluster for KubeCluster {
             Err(f) => Err(f),
         }
     }
+
+    fn watch_pods(&self, label_selector: &str) -> Option<tokio::sync::mpsc::Receiver<PodUpdate>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        tokio::spawn(watch_pods(self.client.clone(), label_selector.to_string(), tx));
+        Some(rx)
+    }
+
+    async fn patch_pod(&self, namespace: &str, name: &str, patch: &Value) -> Result<(), Failure> {
+        let request = kube::core::Request::new(format!("/api/v1/namespaces/{namespace}/pods"));
+        let params = PatchParams::default();
+        self.send(|| request.patch(name, &params, &Patch::Merge(patch)), self.retry).await.map(|_| ())
+    }
+}
+
+/// Lists the pods `selector` selects, then watches them from there, sending each pod as it is
+/// after a change; lists again when the watch ends or fails. Ends when nobody listens.
+async fn watch_pods(client: kube::Client, selector: String, tx: tokio::sync::mpsc::Sender<PodUpdate>) {
+    use futures::TryStreamExt;
+    use kube::core::params::{ListParams, WatchParams};
+    use kube::core::WatchEvent;
+    let pods = kube::core::Request::new("/api/v1/pods");
+    let send = |update: PodUpdate| {
+        let tx = tx.clone();
+        async move { tx.send(update).await.is_ok() }
+    };
+    let pod = |v: &Value| crate::lifecycle::PodState::from_value(v).map(PodUpdate::Pod);
+    loop {
+        let listed = match pods.list(&ListParams::default().labels(&selector)) {
+            Ok(request) => client.request::<Value>(request).await.map_err(|e| chain(&e)),
+            Err(e) => Err(e.to_string()),
+        };
+        let mut version = match listed {
+            Ok(list) => {
+                for item in list.get("items").and_then(Value::as_array).into_iter().flatten() {
+                    if let Some(update) = pod(item) {
+                        if !send(update).await {
+                            return;
+                        }
+                    }
+                }
+                list.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("0").to_string()
+            }
+            Err(reason) => {
+                if !send(PodUpdate::Trouble(format!("listing the pods: {reason}"))).await {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        // Watch from the list's version until the watch ends (its timeout) or fails.
+        loop {
+            let params = WatchParams::default().labels(&selector).timeout(290);
+            let events = match pods.watch(&params, &version) {
+                Ok(request) => client.request_events::<Value>(request).await.map_err(|e| chain(&e)),
+                Err(e) => Err(e.to_string()),
+            };
+            let mut events = match events {
+                Ok(events) => std::pin::pin!(events),
+                Err(reason) => {
+                    if !send(PodUpdate::Trouble(format!("watching the pods: {reason}"))).await {
+                        return;
+                    }
+                    break;
+                }
+            };
+            let mut relist = false;
+            loop {
+                match events.try_next().await {
+                    Ok(Some(WatchEvent::Added(v) | WatchEvent::Modified(v))) => {
+                        if let Some(rv) = v.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
+                            version = rv.to_string();
+                        }
+                        if let Some(update) = pod(&v) {
+                            if !send(update).await {
+                                return;
+                            }
+                        }
+                    }
+                    Ok(Some(WatchEvent::Deleted(_))) => {}
+                    Ok(Some(WatchEvent::Bookmark(b))) => version = b.metadata.resource_version,
+                    // 410 Gone: the version is too old; list again.
+                    Ok(Some(WatchEvent::Error(_))) => {
+                        relist = true;
+                        break;
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        if !send(PodUpdate::Trouble(format!("watching the pods: {}", chain(&e)))).await {
+                            return;
+                        }
+                        relist = true;
+                        break;
+                    }
+                }
+            }
+            if relist || tx.is_closed() {
+                break;
+            }
+        }
+        if tx.is_closed() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 fn retryable(status: StatusCode) -> bool {
@@ -400,22 +517,63 @@ fn status_retry_after(body: &[u8]) -> Option<u64> {
     parsed["details"]["retryAfterSeconds"].as_u64()
 }
 
+/// What `transport_failure` says of a server certificate that the kubeconfig's CA did not sign.
+const UNTRUSTED_SERVER: &str = "the server's certificate is not trusted by the kubeconfig's certificate authority";
+/// ... of a client certificate that the server's CA did not sign.
+const REFUSED_CLIENT_CERTIFICATE: &str = "the server refused the kubeconfig's client certificate";
+/// ... of an `https://` address where the server speaks plain HTTP.
+const NOT_TLS: &str = "the server does not speak TLS (its answer is not a TLS record)";
+
 fn transport_failure(e: &kube::Error, attempts: u32) -> Failure {
     let full = chain(e);
     let lower = full.to_ascii_lowercase();
     let timeout = lower.contains("timed out") || lower.contains("timeout") || lower.contains("deadline");
-    // The layers' names (`ServiceError: client error (Connect): ...`) say nothing to a user.
-    let message = if lower.contains("connection refused") {
-        "connection refused".to_string()
-    } else if timeout {
-        "no answer within the timeout (`--timeout`)".to_string()
-    } else if lower.contains("incompletemessage") || lower.contains("connection closed") {
-        "the connection closed before an answer".to_string()
-    } else {
-        full.trim_start_matches("ServiceError: ").to_string()
+    // What rustls says, after its own words (`invalid peer certificate: UnknownIssuer`).
+    let detail = |marker: &str| -> String {
+        let at = lower.find(marker).unwrap_or(0);
+        full.get(at..).unwrap_or_default().trim().to_string()
     };
-    let reason = if timeout { "Timeout" } else { "ConnectionError" };
+    // The layers' names (`ServiceError: client error (Connect): ...`) say nothing to a user.
+    let (reason, message) = if lower.contains("invalid peer certificate") {
+        ("UntrustedCertificate", format!("{UNTRUSTED_SERVER} ({})", detail("invalid peer certificate")))
+    } else if lower.contains("received fatal alert")
+        && ["unknownca", "badcertificate", "certificaterequired", "certificateunknown", "decrypterror"]
+            .iter()
+            .any(|alert| lower.contains(alert))
+    {
+        ("ClientCertificateRefused", format!("{REFUSED_CLIENT_CERTIFICATE} ({})", detail("received fatal alert")))
+    } else if lower.contains("invalidcontenttype") || lower.contains("corrupt message") {
+        ("NotTls", NOT_TLS.to_string())
+    } else if lower.contains("connection refused") {
+        ("ConnectionError", "connection refused".to_string())
+    } else if timeout {
+        ("Timeout", "no answer within the timeout (`--timeout`)".to_string())
+    } else if lower.contains("incompletemessage") || lower.contains("connection closed") {
+        ("ConnectionError", "the connection closed before an answer".to_string())
+    } else {
+        ("ConnectionError", full.trim_start_matches("ServiceError: ").to_string())
+    };
     Failure { code: None, reason: reason.into(), message, attempts }
+}
+
+/// What to check when the cluster gave no answer, by what [`transport_failure`] found.
+fn unreachable_help(reason: &str) -> &'static str {
+    if reason.starts_with(UNTRUSTED_SERVER) {
+        "the kubeconfig's cluster must name the certificate authority that signed the API server's certificate: \
+         check its `certificate-authority-data` (or `certificate-authority` file) with `kubectl config view \
+         --minify --raw`, and that the context (`--context`) is the one for this server"
+    } else if reason.starts_with(REFUSED_CLIENT_CERTIFICATE) {
+        "the kubeconfig's user must have a client certificate signed by a certificate authority the cluster \
+         trusts: check its `client-certificate-data` and `client-key-data` (`kubectl config view --minify \
+         --raw`), or that the context (`--context`) is the one for this server"
+    } else if reason.starts_with(NOT_TLS) {
+        "the server answers plain HTTP: if that is expected, write its address in the kubeconfig with `http://` \
+         instead of `https://` (`kubectl config view --minify`); otherwise check the port and the context \
+         (`--context`)"
+    } else {
+        "is the cluster running? `kwokctl get clusters` lists KWOK clusters and `kubectl cluster-info` checks the \
+         current context; choose another with `--context`, or plan without a cluster with `--dry-run`"
+    }
 }
 
 /// An error and its sources, `: `-separated, without repeats.

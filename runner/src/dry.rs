@@ -76,6 +76,14 @@ impl Cluster for DryRun {
     async fn delete(&self, _: &Resource, _: Option<&str>, _: &str) -> Result<Deleted, Failure> {
         Ok(Deleted::Deleted)
     }
+
+    fn watch_pods(&self, _: &str) -> Option<tokio::sync::mpsc::Receiver<crate::cluster::PodUpdate>> {
+        None
+    }
+
+    async fn patch_pod(&self, _: &str, _: &str, _: &Value) -> Result<(), Failure> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

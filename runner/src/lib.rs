@@ -6,17 +6,19 @@ pub mod api;
 pub mod builtin;
 mod cluster;
 mod dry;
+pub mod lifecycle;
 pub mod plan;
 pub mod preflight;
 mod replay;
 pub mod time;
 
 pub use cluster::{
-    block_on, Access, Applied, Cluster, ClusterError, Connection, Deleted, Failure, KubeCluster, Retry, FIELD_MANAGER,
+    block_on, Access, Applied, Cluster, ClusterError, Connection, Deleted, Failure, KubeCluster, PodUpdate, Retry,
+    FIELD_MANAGER,
 };
 pub use dry::DryRun;
 pub use replay::{
-    replay, Ending, ObjectFailure, Observer, Outcome, Phase, Progress, Quiet, ReplayError, ReplaySummary, RunOptions,
-    Speed, Step, Survey, Verb,
+    replay, Ending, LifecycleOutcome, ObjectFailure, Observer, Outcome, Phase, Progress, Quiet, ReplayError,
+    ReplaySummary, RunOptions, Speed, Step, Survey, Verb,
 };
 pub use tokio::sync::mpsc;

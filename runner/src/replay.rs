@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::stream::{self, StreamExt};
 use indexmap::IndexMap;
@@ -16,7 +16,8 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 
 use crate::api::{self, Gvk, Resource, Served};
-use crate::cluster::{Access, Applied, Cluster, ClusterError, Deleted, Failure};
+use crate::cluster::{Access, Applied, Cluster, ClusterError, Deleted, Failure, PodUpdate};
+use crate::lifecycle::{Driver, Given, Lifecycles};
 use crate::plan::{self, Naming, Target};
 use crate::preflight::{BadNamespace, BadNamespaces, Forbidden, Missing, Unserved};
 
@@ -240,7 +241,63 @@ pub struct ReplaySummary {
     pub nodes: usize,
     /// What the clean-up deleted (namespaces and nodes), unless `--keep`.
     pub cleaned_up: usize,
+    /// What the run's pods were given of the trace's lifecycles.
+    pub lifecycles: LifecycleOutcome,
     pub elapsed: Duration,
+}
+
+/// What the replay did about its pods' lifecycles.
+#[derive(Debug, Clone, Default)]
+pub struct LifecycleOutcome {
+    /// Each pod given a lifecycle, in the order they ran.
+    pub given: Vec<Given>,
+    /// Pods that ran whose owner has no lifecycle in the trace.
+    pub without: usize,
+    /// Pods whose lifecycle could not be set (the API's answer).
+    pub failures: Vec<ObjectFailure>,
+    /// What went wrong with the watch (it went on after each).
+    pub troubles: Vec<String>,
+}
+
+/// Gives the run's pods their lifecycles as the watch sees them run, until the events are
+/// replayed (`done`).
+async fn drive<C: Cluster>(
+    cluster: &C,
+    watch: Option<mpsc::Receiver<PodUpdate>>,
+    driver: &mut Driver,
+    done: &AtomicBool,
+) -> LifecycleOutcome {
+    let mut out = LifecycleOutcome::default();
+    let Some(mut updates) = watch else { return out };
+    while !done.load(Ordering::SeqCst) {
+        let update = tokio::select! {
+            update = updates.recv() => update,
+            () = tokio::time::sleep(Duration::from_millis(100)) => continue,
+        };
+        match update {
+            None => break,
+            Some(PodUpdate::Pod(pod)) => {
+                let Some(patch) = driver.on_pod(&pod, SystemTime::now()) else { continue };
+                if let Err(failure) = cluster.patch_pod(&pod.namespace, &pod.name, &patch).await {
+                    if out.failures.len() < FAILURES_KEPT {
+                        let (verb, gvk) = (Verb::Apply, Gvk::new("v1", "Pod"));
+                        out.failures.push(ObjectFailure {
+                            verb,
+                            gvk,
+                            target: format!("{}/{}", pod.namespace, pod.name),
+                            failure,
+                        });
+                    }
+                }
+            }
+            Some(PodUpdate::Trouble(trouble)) => {
+                if out.troubles.len() < FAILURES_KEPT && !out.troubles.contains(&trouble) {
+                    out.troubles.push(trouble);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Failures kept for the report; more are counted.
@@ -342,55 +399,23 @@ pub async fn replay<C: Cluster>(
         nodes: Vec::new(),
     };
     let mut ending = run.virtual_nodes().await;
-    let mut caught_up = 0;
-    if ending.is_none() {
-        let first = survey.first_ts.unwrap_or(0);
-        let from = opts.from.unwrap_or(0.0).max(0.0);
-        let mut state = State::new();
-        // Whether the state before `from` has been applied.
-        let mut caught = false;
-        let mut clock = Instant::now();
-        while let Some(event) = events.recv().await {
-            if stop.load(Ordering::SeqCst) {
-                ending = Some(Ending::Interrupted);
-                break;
-            }
-            // `first` is the earliest `ts`; the distance from it may not fit in an `i64`.
-            let offset = event.ts.abs_diff(first) as f64;
-            if opts.until.is_some_and(|u| offset > u) {
-                ending = Some(Ending::Until);
-                break;
-            }
-            if offset < from {
-                fold(&mut state, event);
-                caught_up += 1;
-                continue;
-            }
-            if caught_up > 0 && !caught {
-                caught = true;
-                ending = run.catch_up(std::mem::take(&mut state), caught_up, from).await;
-                clock = Instant::now();
-                if ending.is_some() {
-                    break;
-                }
-            }
-            if let Speed::Times(x) = opts.speed {
-                let due = clock + Duration::from_secs_f64(((offset - from) / x).max(0.0));
-                let simulated = |now: Instant| from + now.saturating_duration_since(clock).as_secs_f64() * x;
-                if run.wait_until(due, stop, simulated).await {
-                    ending = Some(Ending::Interrupted);
-                    break;
-                }
-            }
-            ending = run.event(run.progress.event, offset, event, stop).await;
-            if ending.is_some() {
-                break;
-            }
+    // The pods' lifecycles: the run's pods are watched while the events are replayed.
+    let mut driver = Driver::new(Lifecycles::new(&survey.lifecycles), opts.speed);
+    let watch = match driver.has_lifecycles() && ending.is_none() {
+        true => cluster.watch_pods(&format!("{}={}", plan::RUN_LABEL, opts.naming.run_id)),
+        false => None,
+    };
+    let events_done = AtomicBool::new(false);
+    let replayed = async {
+        let mut caught_up = 0;
+        if ending.is_none() {
+            (ending, caught_up) = run.events(survey, &mut events, stop).await;
         }
-        if ending.is_none() && caught_up > 0 && !caught {
-            ending = run.catch_up(state, caught_up, from).await;
-        }
-    }
+        events_done.store(true, Ordering::SeqCst);
+        caught_up
+    };
+    let (caught_up, lifecycles) = futures::join!(replayed, drive(cluster, watch, &mut driver, &events_done));
+    let lifecycles = LifecycleOutcome { without: driver.without_lifecycle(), given: driver.given, ..lifecycles };
     let nodes = run.nodes.len();
     let namespaces = run.namespaces.clone();
     let cleaned_up = if opts.keep { 0 } else { run.clean_up().await };
@@ -404,6 +429,7 @@ pub async fn replay<C: Cluster>(
         namespaces,
         nodes,
         cleaned_up,
+        lifecycles,
         elapsed: started.elapsed(),
     })
 }
@@ -505,6 +531,66 @@ fn fold(state: &mut State, event: Event) {
 }
 
 impl<C: Cluster> Replay<'_, C> {
+    /// The events, in order at the trace's timing (the state before `--from` applied at once
+    /// first): why they stopped early, if they did, and how many the catch-up applied.
+    async fn events(
+        &mut self,
+        survey: &Survey,
+        events: &mut mpsc::Receiver<Event>,
+        stop: &AtomicBool,
+    ) -> (Option<Ending>, usize) {
+        let opts = self.opts;
+        let mut ending = None;
+        let mut caught_up = 0;
+        let first = survey.first_ts.unwrap_or(0);
+        let from = opts.from.unwrap_or(0.0).max(0.0);
+        let mut state = State::new();
+        // Whether the state before `from` has been applied.
+        let mut caught = false;
+        let mut clock = Instant::now();
+        while let Some(event) = events.recv().await {
+            if stop.load(Ordering::SeqCst) {
+                ending = Some(Ending::Interrupted);
+                break;
+            }
+            // `first` is the earliest `ts`; the distance from it may not fit in an `i64`.
+            let offset = event.ts.abs_diff(first) as f64;
+            if opts.until.is_some_and(|u| offset > u) {
+                ending = Some(Ending::Until);
+                break;
+            }
+            if offset < from {
+                fold(&mut state, event);
+                caught_up += 1;
+                continue;
+            }
+            if caught_up > 0 && !caught {
+                caught = true;
+                ending = self.catch_up(std::mem::take(&mut state), caught_up, from).await;
+                clock = Instant::now();
+                if ending.is_some() {
+                    break;
+                }
+            }
+            if let Speed::Times(x) = opts.speed {
+                let due = clock + Duration::from_secs_f64(((offset - from) / x).max(0.0));
+                let simulated = |now: Instant| from + now.saturating_duration_since(clock).as_secs_f64() * x;
+                if self.wait_until(due, stop, simulated).await {
+                    ending = Some(Ending::Interrupted);
+                    break;
+                }
+            }
+            ending = self.event(self.progress.event, offset, event, stop).await;
+            if ending.is_some() {
+                break;
+            }
+        }
+        if ending.is_none() && caught_up > 0 && !caught {
+            ending = self.catch_up(state, caught_up, from).await;
+        }
+        (ending, caught_up)
+    }
+
     /// Sleeps until `due`, looking at `stop` and showing the simulated clock every 100 ms; true
     /// when stopped.
     async fn wait_until(&mut self, due: Instant, stop: &AtomicBool, simulated: impl Fn(Instant) -> f64) -> bool {
