@@ -126,7 +126,7 @@ pub fn describe(owner: &Owner, lifecycles: &[PodLifecycle], speed: Speed) -> Str
     for (secs, n) in &finished {
         let recorded = go_duration(Duration::from_secs(*secs));
         let at = match speed {
-            Speed::Times(x) if x == 1.0 => String::new(),
+            Speed::Times(1.0) => String::new(),
             Speed::Times(x) => format!(" ({} at --speed {x})", go_duration(Duration::from_secs_f64(*secs as f64 / x))),
             Speed::Max => " (at once at --speed max)".to_string(),
         };
