@@ -715,7 +715,7 @@ fn pods_a_test_drives() {
     let done = api.set_pod_phase("ns", "j-abc", "Succeeded").unwrap();
     assert_eq!(done["status"]["phase"], "Succeeded");
     assert!(api.set_pod_phase("ns", "nope", "Running").is_err());
-    assert_eq!(api.pods(), [done.clone()]);
+    assert_eq!(api.pods(), [done]);
     let kinds: Vec<&str> = api.events().iter().map(|e| e.kind).collect();
     assert_eq!(kinds, ["ADDED", "ADDED", "MODIFIED", "MODIFIED"]);
     assert!(api.wait_until(Duration::from_millis(10), |objects| objects.len() == 2));

@@ -754,6 +754,17 @@ impl Request {
 
 /// Reads one request; None on EOF, a broken connection or a malformed request.
 fn read_request<S: Read + Write>(conn: &mut Conn<S>) -> Option<Request> {
+    // A TLS handshake (record type 22) on the plain port: answered 400 as Go's net/http does,
+    // which a TLS client reads as a record it does not understand.
+    if conn.buf.is_empty() && !conn.fill() {
+        return None;
+    }
+    if conn.buf.first() == Some(&0x16) {
+        let _ = conn.stream.write_all(
+            b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request",
+        );
+        return None;
+    }
     // Skip empty lines between requests (RFC 9112 §2.2).
     let request_line = loop {
         let line = conn.read_line(MAX_HEAD)?;
