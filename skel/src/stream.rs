@@ -133,8 +133,8 @@ where
     W: Write + Seek,
 {
     let mut matched = Vec::new();
-    let Recording { after, written, pool } = recording;
-    let summary = run(program, units, &pool, writer, opts, Some((&mut matched, after, written)), stop)?;
+    let Recording { after, written, pool, look } = recording;
+    let summary = run(program, units, &pool, writer, opts, Some((&mut matched, after, written, look)), stop)?;
     Ok(summary.map(|s| (s, matched)))
 }
 
@@ -148,7 +148,13 @@ pub struct Recording<'r> {
     pub written: &'r mut Recorder<'r>,
     /// Where the input batches' buffers come from, and go back to once run.
     pub pool: Arc<BufferPool>,
+    /// What a query reads of each object it matches (`MatchedObject::looked`), computed on the
+    /// worker threads, where the object is decoded.
+    pub look: Option<&'r Look<'r>>,
 }
+
+/// A query's reading of a matched object (its value as it is when matched).
+pub type Look<'r> = dyn Fn(&Value) -> Value + Sync + 'r;
 
 /// An event a recording run wrote (`transform_recording`): where its bytes are in its batch's,
 /// its `ts` and object counts, and the index of the input event it is unchanged from, if any.
@@ -168,7 +174,7 @@ pub type Recorder<'r> = dyn FnMut(&[u8], &[WrittenEvent]) -> Result<(), TraceErr
 
 /// What a recording run records into: the matched objects, whether with their values after,
 /// and who gets the written events.
-type Record<'r> = (&'r mut Vec<MatchedObject>, bool, &'r mut Recorder<'r>);
+type Record<'r> = (&'r mut Vec<MatchedObject>, bool, &'r mut Recorder<'r>, Option<&'r Look<'r>>);
 
 fn run<W>(
     program: &Program,
@@ -183,10 +189,10 @@ where
     W: Write + Seek,
 {
     let mut summary = Summary::default();
-    let recording = record.as_ref().map(|(_, after, _)| *after);
-    let (mut record, recorder) = match record {
-        Some((all, _, recorder)) => (Some(all), Some(recorder)),
-        None => (None, None),
+    let recording = record.as_ref().map(|(_, after, _, _)| *after);
+    let (mut record, recorder, look) = match record {
+        Some((all, _, recorder, look)) => (Some(all), Some(recorder), look),
+        None => (None, None, None),
     };
     let mut written = Written {
         program,
@@ -202,7 +208,7 @@ where
         units,
         opts.jobs,
         |unit| unit,
-        || Worker::new(program, opts, pool, recording, stop),
+        || Worker::new(program, opts, pool, (recording, look), stop),
         |worker: &mut Worker<'_>, unit: Unit| worker.work(unit),
         |mut done| {
             if let (Some(all), Done::Events(e)) = (record.as_deref_mut(), &mut done) {
@@ -736,6 +742,8 @@ struct Worker<'p> {
     /// Whether the objects statements match are recorded (`transform_recording`), and with
     /// what changed objects are now (`Some(true)`).
     record: Option<bool>,
+    /// What a query reads of each matched object (`Recording::look`).
+    look: Option<&'p Look<'p>>,
     stop: &'p (dyn Fn() -> bool + Sync),
 }
 
@@ -744,12 +752,12 @@ impl<'p> Worker<'p> {
         program: &'p Program,
         opts: StreamOptions,
         pool: &Arc<BufferPool>,
-        record: Option<bool>,
+        (record, look): (Option<bool>, Option<&'p Look<'p>>),
         stop: &'p (dyn Fn() -> bool + Sync),
     ) -> Self {
         let pool = Arc::clone(pool);
         let raw_ok = opts.input_format == opts.output_format;
-        Worker { program, pool, vm: None, opts, raw_ok, scratch: Vec::new(), record, stop }
+        Worker { program, pool, vm: None, opts, raw_ok, scratch: Vec::new(), record, look, stop }
     }
 
     fn work(&mut self, unit: Unit) -> Result<Done, Halt> {
@@ -902,7 +910,9 @@ impl<'p> Worker<'p> {
                         }
                         false => None,
                     };
+                    let looked = self.look.map(|look| look(&node.to_value(format)));
                     out.matched.push(MatchedObject {
+                        looked,
                         event: index,
                         ts,
                         list: name,
@@ -1012,7 +1022,7 @@ mod tests {
     }
 
     fn recording<'r>(after: bool, written: &'r mut Recorder<'r>) -> Recording<'r> {
-        Recording { after, written, pool: Arc::default() }
+        Recording { after, written, pool: Arc::default(), look: None }
     }
 
     /// What `transform_recording` gives, jobs and batches as given: the trace written, the

@@ -108,6 +108,8 @@ pub struct MatchedObject {
     pub after: Option<Vec<u8>>,
     pub modified: bool,
     pub deleted: bool,
+    /// What the query read of the object as it was matched (`stream::Recording::look`).
+    pub looked: Option<Value>,
 }
 
 /// Runs the program over one object (`events[event].list[i]`, decoded from `format`),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use miette::Diagnostic;
 use serde_json::Value;
-use skel::stream::{self, StreamError, StreamOptions};
+use skel::stream::{self, Look, Recording, StreamError, StreamOptions};
 use skel::transform::{MatchedObject, Summary};
 use skel::Program;
 use skel_trace::fsio::TraceInput;
@@ -433,7 +433,7 @@ impl Session {
     fn kind_hint(&mut self, source: &str) {
         // Every object's kind, each decoded only as far as its kind.
         let Ok(every) = skel::compile("delete(*);") else { return };
-        let Some(all) = self.selected(&every.program, "") else { return };
+        let Some(all) = self.selected(&every.program, "", None) else { return };
         let mut kinds: Vec<&str> = all.iter().map(|m| m.kind.as_str()).filter(|k| *k != "object").collect();
         kinds.sort_unstable();
         kinds.dedup();
@@ -657,16 +657,38 @@ impl Session {
         }
         let Some(arg) = arg else { return Some(self.loaded.as_ref()?.store.addresses().collect()) };
         let program = self.selector(arg)?;
-        let matched = self.selected(&program, arg.line)?;
+        let matched = self.selected(&program, arg.line, None)?;
         let store = &self.loaded.as_ref()?.store;
         Some(matched.iter().map(|m| store.address(m.event, m.list, m.index)).collect())
+    }
+
+    /// What `look` reads of each object the selector matches (every object without one), with
+    /// its address, read in the pipeline's workers where each object is decoded.
+    fn look(&mut self, arg: Option<&Arg<'_>>, look: &Look<'_>) -> Option<Vec<(Address, Value)>> {
+        if self.loaded.is_none() {
+            self.fail(ReplError::NoTrace);
+            return None;
+        }
+        // Without a selector, every object.
+        let (program, line) = match arg {
+            Some(arg) => (self.selector(arg)?, arg.line),
+            None => (skel::compile("delete(*);").ok()?.program, ""),
+        };
+        let matched = self.selected(&program, line, Some(look))?;
+        let store = &self.loaded.as_ref()?.store;
+        Some(
+            matched
+                .into_iter()
+                .map(|m| (store.address(m.event, m.list, m.index), m.looked.unwrap_or_default()))
+                .collect(),
+        )
     }
 
     /// The objects a selector's program (`delete(SELECTOR);`) matches, in order: run over the
     /// trace through `skel::stream`, which decodes an object only as far as the selector
     /// reads it. `None` after reporting why not (a run error points into `line`); Ctrl-C
     /// stops it.
-    fn selected(&mut self, program: &Program, line: &str) -> Option<Vec<MatchedObject>> {
+    fn selected(&mut self, program: &Program, line: &str, look: Option<&Look<'_>>) -> Option<Vec<MatchedObject>> {
         let start = self.origin();
         let store = &self.loaded.as_ref()?.store;
         let run = || -> Result<_, StreamError> {
@@ -674,7 +696,7 @@ impl Session {
             let opts = StreamOptions { start_ts: Some(start), ..StreamOptions::new(store.format, store.format) };
             super::clear_interrupt();
             let mut ignore = |_: &[u8], _: &[stream::WrittenEvent]| Ok(());
-            let (units, recording) = (store.units(), store.recording(false, &mut ignore));
+            let (units, recording) = (store.units(), Recording { look, ..store.recording(false, &mut ignore) });
             stream::transform_recording(program, units, &mut nowhere, opts, recording, &super::interrupted)
         };
         match busy(self.spinners, "selecting", store.meter(), run) {
@@ -823,42 +845,32 @@ impl Session {
             self.error(ReplError::PathVariable { span: var.span.into() }, arg.line);
             return;
         }
-        let Some(found) = self.select(sel.as_ref()) else { return };
-        self.list_values(&found, |v| {
+        let look = |v: &Value| {
             let mut reached = Vec::new();
             query::reach(v, &path.segments, &mut reached);
-            reached.into_iter().map(compact).collect()
-        });
+            looked(v, reached.into_iter().map(compact).collect())
+        };
+        let Some(found) = self.look(sel.as_ref(), &look) else { return };
+        self.list_values(&found);
     }
 
-    /// Lists the values `reach` finds in each of the objects found (compact JSON), with how
-    /// many there are; Ctrl-C stops it.
-    fn list_values(&mut self, found: &[Address], reach: impl Fn(&Value) -> Vec<String>) {
-        let Some(loaded) = &self.loaded else { return };
-        let mut lookup = Objects::new(&loaded.store);
+    /// Lists the values found in each object (`looked`: its kind, name and the values as
+    /// compact JSON), with how many there are.
+    fn list_values(&mut self, found: &[(Address, Value)]) {
         let mut rows = Vec::new();
         let (mut values, mut objects) = (0, 0);
         let mut distinct = std::collections::HashSet::new();
-        let mut interrupted = false;
-        for at in found {
-            if super::interrupted() {
-                interrupted = true;
-                break;
-            }
-            let Some((_, v, _)) = lookup.get(*at) else { continue };
-            let reached = reach(v);
+        for (at, looked) in found {
+            let text = |k: &str| looked.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+            let reached = looked.get("values").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
             objects += !reached.is_empty() as usize;
-            for text in reached {
+            for value in reached.iter().filter_map(Value::as_str) {
                 values += 1;
                 if rows.len() < LIST_LIMIT {
-                    let (kind, name) = query::describe(v);
-                    rows.push(vec![at.to_string(), kind, name, text.clone()]);
+                    rows.push(vec![at.to_string(), text("kind"), text("name"), value.to_string()]);
                 }
-                distinct.insert(text);
+                distinct.insert(value);
             }
-        }
-        if interrupted {
-            return self.say("interrupted");
         }
         self.values_answer(rows, values, objects, distinct.len());
     }
@@ -890,11 +902,12 @@ impl Session {
                 return;
             }
         };
-        let Some(found) = self.select(sel.as_ref()) else { return };
-        self.list_values(&found, |v| {
+        let look = |v: &Value| {
             let reached = jsonpath_rust::query::js_path_process(&query, v).unwrap_or_default();
-            reached.into_iter().map(|r| compact(r.val())).collect()
-        });
+            looked(v, reached.into_iter().map(|r| compact(r.val())).collect())
+        };
+        let Some(found) = self.look(sel.as_ref(), &look) else { return };
+        self.list_values(&found);
     }
 
     fn diff(&mut self, arg: Arg<'_>) {
@@ -1159,6 +1172,12 @@ impl<'s> Objects<'s> {
         let (_, slot, value, ts) = self.object.as_ref()?;
         Some((slot.clone(), value, *ts))
     }
+}
+
+/// What `:get` and `:jsonpath` keep of an object: its kind and name, and the values found.
+fn looked(v: &Value, values: Vec<String>) -> Value {
+    let (kind, name) = query::describe(v);
+    serde_json::json!({"kind": kind, "name": name, "values": values})
 }
 
 /// Where a run whose output nobody reads writes it (a selector's, which keeps the objects it

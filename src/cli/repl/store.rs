@@ -354,7 +354,7 @@ impl Store {
     /// How a statement's run over `units()` records (`stream::transform_recording`): its
     /// input's buffers go back to this store's pool.
     pub fn recording<'r>(&self, after: bool, written: &'r mut Recorder<'r>) -> Recording<'r> {
-        Recording { after, written, pool: Arc::clone(&self.disk.pool) }
+        Recording { after, written, pool: Arc::clone(&self.disk.pool), look: None }
     }
 
     /// The next version, made of what a statement's run writes (`Next::add`, each batch in
