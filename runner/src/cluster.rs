@@ -102,6 +102,20 @@ pub trait Cluster {
     fn watch_pods(&self, label_selector: &str) -> Option<tokio::sync::mpsc::Receiver<PodUpdate>>;
     /// Merge-patches a pod (`application/merge-patch+json`).
     async fn patch_pod(&self, namespace: &str, name: &str, patch: &Value) -> Result<(), Failure>;
+    /// Every object of a resource (cluster-scoped, or in all namespaces), as JSON.
+    async fn list_objects(&self, resource: &Resource) -> Result<Vec<Value>, Failure>;
+    /// One object, as JSON; `None` when it is not there (404).
+    async fn get_object(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, Failure>;
+    /// Whether requests reach a cluster: false for a dry run, which has nothing to look at or
+    /// wait for.
+    fn reaches_cluster(&self) -> bool {
+        true
+    }
 }
 
 /// What a pod watch sees: a pod after a change, or a problem it met (it goes on after it,
@@ -392,6 +406,39 @@ impl Cluster for KubeCluster {
         let params = PatchParams::default();
         self.send(|| request.patch(name, &params, &Patch::Merge(patch)), self.retry).await.map(|_| ())
     }
+
+    async fn list_objects(&self, resource: &Resource) -> Result<Vec<Value>, Failure> {
+        let request = kube::core::Request::new(resource.collection_path(None));
+        let params = kube::core::params::ListParams::default();
+        let answer = self.send(|| request.list(&params), self.retry).await?;
+        let list = json_answer(&answer)?;
+        Ok(list.get("items").and_then(Value::as_array).cloned().unwrap_or_default())
+    }
+
+    async fn get_object(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, Failure> {
+        let request = kube::core::Request::new(resource.collection_path(namespace));
+        let params = kube::core::params::GetParams::default();
+        match self.send(|| request.get(name, &params), self.retry).await {
+            Ok(answer) => json_answer(&answer).map(Some),
+            Err(f) if f.code == Some(404) => Ok(None),
+            Err(f) => Err(f),
+        }
+    }
+}
+
+/// A successful answer's JSON body; one that is not JSON is a failure.
+fn json_answer(answer: &Answer) -> Result<Value, Failure> {
+    serde_json::from_slice(&answer.body).map_err(|e| Failure {
+        code: Some(answer.status.as_u16()),
+        reason: "BadAnswer".into(),
+        message: format!("the answer is not JSON: {e}"),
+        attempts: 1,
+    })
 }
 
 /// Lists the pods `selector` selects, then watches them from there, sending each pod as it is

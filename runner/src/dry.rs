@@ -84,6 +84,19 @@ impl Cluster for DryRun {
     async fn patch_pod(&self, _: &str, _: &str, _: &Value) -> Result<(), Failure> {
         Ok(())
     }
+
+    /// Nothing is there: a dry run does not look at a cluster.
+    async fn list_objects(&self, _: &Resource) -> Result<Vec<Value>, Failure> {
+        Ok(Vec::new())
+    }
+
+    async fn get_object(&self, _: &Resource, _: Option<&str>, _: &str) -> Result<Option<Value>, Failure> {
+        Ok(None)
+    }
+
+    fn reaches_cluster(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

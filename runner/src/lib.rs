@@ -1,6 +1,7 @@
 //! skel-runner: replays a SimKube trace onto a Kubernetes (KWOK) cluster. The [`Cluster`] trait
 //! is what a run writes to: [`KubeCluster`] (kube-rs over HTTP) or [`DryRun`] (nothing written,
-//! discovery from the built-in table). [`replay`] checks first (preflight), then replays.
+//! discovery from the built-in table). [`replay`] checks first (preflight: kinds, namespaces,
+//! permissions, KWOK's pod [`stages`]), then replays, then cleans up.
 
 pub mod api;
 pub mod builtin;
@@ -10,6 +11,7 @@ pub mod lifecycle;
 pub mod plan;
 pub mod preflight;
 mod replay;
+pub mod stages;
 pub mod time;
 
 pub use cluster::{
@@ -18,7 +20,7 @@ pub use cluster::{
 };
 pub use dry::DryRun;
 pub use replay::{
-    replay, Ending, LifecycleOutcome, ObjectFailure, Observer, Outcome, Phase, Progress, Quiet, ReplayError,
-    ReplaySummary, RunOptions, Speed, Step, Survey, Verb,
+    replay, CleanupReport, Ending, LifecycleOutcome, ObjectFailure, Observer, Outcome, Phase, Progress, Quiet,
+    ReplayError, ReplaySummary, RunOptions, Speed, StageReport, StageStatus, Step, Survey, Verb, CLEANUP_WAIT,
 };
 pub use tokio::sync::mpsc;

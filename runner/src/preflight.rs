@@ -9,6 +9,7 @@ use thiserror::Error;
 
 use crate::api::Gvk;
 use crate::cluster::Access;
+use crate::stages::Stray;
 
 /// A kind the trace uses that the cluster does not serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,6 +169,95 @@ fn forbidden_message(cluster: &str, denied: &[Access]) -> String {
         let _ = writeln!(out, "  - {} {}{scope}", a.verb, a.resource.rbac_name());
     }
     out.trim_end().to_string()
+}
+
+/// The cluster's KWOK stages would not complete the replay's pods as the trace recorded them.
+#[derive(Debug, Error, Diagnostic)]
+#[error("{}", stages_message(.cluster, .finished, .no_completer, .strays))]
+#[diagnostic(code(skel::run::stages), help("{}", stages_help(.installing, .strays)))]
+pub struct StagesUnfit {
+    pub cluster: String,
+    /// How many lifecycles of the trace end (`Finished`): the pods that are to complete.
+    pub finished: usize,
+    /// No stage completes the pods labelled `simkube.io/kwok-stage-complete` (and the trace has
+    /// pods that are to complete).
+    pub no_completer: bool,
+    /// Stages that complete pods the replay does not label (after the install, with
+    /// `--install-stages`: those it does not replace).
+    pub strays: Vec<Stray>,
+    /// The run was asked to install skel's stages.
+    pub installing: bool,
+}
+
+fn stages_message(cluster: &str, finished: &usize, no_completer: &bool, strays: &[Stray]) -> String {
+    let mut out = format!(
+        "the KWOK stages of the cluster at {cluster} would not give the replay's pods the lifecycles the trace \
+         recorded; nothing was written\n"
+    );
+    if *no_completer {
+        let _ = writeln!(
+            out,
+            "  - no Stage completes the pods labelled `{}`: {} of the trace would never complete",
+            crate::lifecycle::STAGE_COMPLETE_LABEL,
+            plural(*finished as u64, "pod lifecycle")
+        );
+    }
+    for s in strays {
+        let _ = writeln!(
+            out,
+            "  - Stage `{}` completes {} as soon as it runs, whatever the trace recorded",
+            s.name,
+            s.selects()
+        );
+    }
+    out.trim_end().to_string()
+}
+
+fn stages_help(installing: &bool, strays: &[Stray]) -> String {
+    let others: Vec<&str> = strays.iter().filter(|s| !s.replaced_by_install).map(|s| s.name.as_str()).collect();
+    let delete = match others.as_slice() {
+        [] => String::new(),
+        names => format!("delete {} first (`kubectl delete stage {}`)", stage_names(names), names.join(" ")),
+    };
+    if *installing {
+        return format!(
+            "{delete}: `--install-stages` replaces only the stages named pod-create, pod-ready, pod-complete and \
+             pod-delete"
+        );
+    }
+    let install = "run again with `skel run --install-stages ...`: skel installs SimKube-compatible pod stages \
+                   (pod-create, pod-ready, pod-complete, pod-delete) for the run, replacing those of the same names, \
+                   and its clean-up puts the old ones back; or install SimKube's stages (its config/kwok/pod-*.yml) \
+                   with `kubectl apply -f`";
+    match delete.is_empty() {
+        true => install.to_string(),
+        false => format!("{delete}; then {install}"),
+    }
+}
+
+fn stage_names(names: &[&str]) -> String {
+    match names {
+        [one] => format!("the stage `{one}`"),
+        _ => format!("the stages {}", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+/// `--install-stages` on a cluster that does not serve KWOK's `Stage` API.
+#[derive(Debug, Error, Diagnostic)]
+#[error(
+    "cannot install KWOK stages: the cluster at {cluster} does not serve KWOK's Stage API \
+     (kwok.x-k8s.io/v1alpha1 stages); nothing was written"
+)]
+#[diagnostic(
+    code(skel::run::no_stage_api),
+    help(
+        "KWOK serves Stage objects when its CRDs are installed: create the cluster with `kwokctl create cluster \
+         --enable-crds=Stage`, or apply KWOK's kwok.yaml to a cluster; a cluster without KWOK runs real pods, which \
+         end when their containers do: run without `--install-stages`"
+    )
+)]
+pub struct NoStageApi {
+    pub cluster: String,
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use futures::stream::{self, StreamExt};
 use indexmap::IndexMap;
 use miette::Diagnostic;
+use serde::Serialize;
 use serde_json::Value;
 use skel_trace::Event;
 use thiserror::Error;
@@ -19,7 +20,8 @@ use crate::api::{self, Gvk, Resource, Served};
 use crate::cluster::{Access, Applied, Cluster, ClusterError, Deleted, Failure, PodUpdate};
 use crate::lifecycle::{Driver, Given, Lifecycles};
 use crate::plan::{self, Naming, Target};
-use crate::preflight::{BadNamespace, BadNamespaces, Forbidden, Missing, Unserved};
+use crate::preflight::{BadNamespace, BadNamespaces, Forbidden, Missing, NoStageApi, StagesUnfit, Unserved};
+use crate::stages::{self, StageCheck};
 
 /// How fast simulated time runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,7 +50,15 @@ pub struct RunOptions {
     pub jobs: usize,
     /// Where each kind keeps its pod templates (the trace's config, else the built-in kinds).
     pub templates: plan::PodTemplates,
+    /// Install skel's KWOK pod stages for the run (replacing those of the same names); the
+    /// clean-up puts the replaced ones back and deletes the others (unless `keep`).
+    pub install_stages: bool,
+    /// How long the clean-up waits for the namespaces it deleted to be gone ([`CLEANUP_WAIT`]).
+    pub cleanup_wait: Duration,
 }
+
+/// How long the clean-up waits, by default, for the namespaces it deleted to be gone.
+pub const CLEANUP_WAIT: Duration = Duration::from_secs(120);
 
 /// What a first pass over the trace found: the kinds the preflight checks, and the extent.
 #[derive(Debug, Clone, Default)]
@@ -199,6 +209,9 @@ pub trait Observer {
     fn waiting(&mut self, _clock: f64) {}
     /// Called once, when the preflight passed and the first write is about to happen.
     fn started(&mut self, _version: skel::upgrade::KubeVersion) {}
+    /// While the clean-up waits for the namespaces it deleted to be gone: those still there
+    /// (`Terminating`), and how long it has waited.
+    fn cleaning(&mut self, _terminating: &[String], _waited: Duration) {}
 }
 
 /// An observer that sees nothing.
@@ -243,7 +256,64 @@ pub struct ReplaySummary {
     pub cleaned_up: usize,
     /// What the run's pods were given of the trace's lifecycles.
     pub lifecycles: LifecycleOutcome,
+    /// What the preflight found of the cluster's KWOK stages, and what the run installed.
+    pub stages: StageReport,
+    /// What the clean-up did.
+    pub cleanup: CleanupReport,
     pub elapsed: Duration,
+}
+
+/// What the run found of the cluster's KWOK pod stages, and what it installed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StageReport {
+    pub status: StageStatus,
+    /// The cluster's stages as the preflight found them (before any install).
+    pub found: Option<StageCheck>,
+    /// Why the replay's pods may not complete as the trace recorded, when it went on anyway.
+    pub warning: Option<String>,
+    /// Stages installed (`--install-stages`), by name.
+    pub installed: Vec<String>,
+    /// Of those, the ones that replaced a stage of the cluster (the clean-up puts it back).
+    pub replaced: Vec<String>,
+}
+
+/// What the preflight could say of the cluster's KWOK stages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageStatus {
+    /// Not looked at: the trace gives its pods no lifecycles and no install was asked for.
+    #[default]
+    NotChecked,
+    /// A dry run: a run would look at the cluster's stages (and install skel's, with
+    /// `--install-stages`).
+    DryRun,
+    /// The cluster does not serve KWOK's Stage API: nothing completes the replay's pods on its
+    /// label (a warning, in [`StageReport::warning`]).
+    NoStageApi,
+    /// The cluster's stages (skel's, once installed) complete the replay's pods as recorded.
+    Ready,
+}
+
+/// What the clean-up did (nothing with `--keep`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CleanupReport {
+    /// Whether it ran (not with `--keep`).
+    pub ran: bool,
+    /// What it deleted, `KIND-VERSION Kind name` (`v1 Namespace virtual-shop`), in order:
+    /// virtual nodes, the cluster-scoped objects the run created, namespaces.
+    pub deleted: Vec<String>,
+    /// What it could not delete (the API's answers are in [`ReplaySummary::failures`]).
+    pub failed: Vec<String>,
+    /// Whether every namespace it deleted was gone before the wait ran out.
+    pub finished: bool,
+    /// The namespaces still there (`Terminating`) when the wait ran out.
+    pub terminating: Vec<String>,
+    /// Seconds it waited for the namespaces to go.
+    pub waited_secs: f64,
+    /// Stages the run replaced, put back as they were.
+    pub stages_restored: Vec<String>,
+    /// Stages the run installed where there was none, deleted.
+    pub stages_deleted: Vec<String>,
 }
 
 /// What the replay did about its pods' lifecycles.
@@ -318,6 +388,12 @@ pub enum ReplayError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     BadNamespaces(#[from] BadNamespaces),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Stages(#[from] StagesUnfit),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    NoStageApi(#[from] NoStageApi),
 }
 
 /// An object of an event, ready to send.
@@ -345,6 +421,12 @@ struct Replay<'a, C: Cluster> {
     ready: HashSet<String>,
     /// Virtual nodes this run created.
     nodes: Vec<String>,
+    /// Cluster-scoped objects of the trace this run created (not namespaces): the clean-up
+    /// deletes those the trace did not delete.
+    cluster_objects: Vec<(Arc<Resource>, String)>,
+    /// Stages this run installed, each with the stage it replaced.
+    installed: Vec<(String, Option<Value>)>,
+    stage_report: StageReport,
 }
 
 /// Checks the cluster (version, discovery, permissions), then replays the events that come
@@ -360,10 +442,17 @@ pub async fn replay<C: Cluster>(
 ) -> Result<ReplaySummary, ReplayError> {
     let started = Instant::now();
     let version = cluster.version().await?;
+    let lifecycles = Lifecycles::new(&survey.lifecycles);
+    // The stages matter when the trace gives its pods lifecycles, or when asked to install
+    // them; a dry run does not look (its table knows no KWOK).
+    let stages_wanted = !lifecycles.is_empty() || opts.install_stages;
     let mut wanted: Vec<Gvk> = survey.kinds.keys().cloned().collect();
     wanted.push(api::namespaces().gvk);
     if opts.virtual_nodes > 0 {
         wanted.push(api::nodes().gvk);
+    }
+    if stages_wanted && cluster.reaches_cluster() {
+        wanted.push(stages::gvk());
     }
     let served = cluster.discover(&wanted).await?;
     let missing: Vec<Missing> = survey
@@ -379,10 +468,14 @@ pub async fn replay<C: Cluster>(
     if !bad.is_empty() {
         return Err(BadNamespaces { prefix: opts.naming.namespace_prefix.clone(), bad }.into());
     }
+    if opts.install_stages && cluster.reaches_cluster() && served.get(&stages::gvk()).is_none() {
+        return Err(NoStageApi { cluster: cluster.describe() }.into());
+    }
     let denied = cluster.denied(&needs(survey, &served, opts)).await?;
     if !denied.is_empty() {
         return Err(Forbidden { cluster: cluster.describe(), denied }.into());
     }
+    let (stage_report, existing_stages) = stage_preflight(cluster, survey, &lifecycles, &served, opts).await?;
     observer.started(version);
 
     let mut run = Replay {
@@ -397,10 +490,19 @@ pub async fn replay<C: Cluster>(
         namespaces: Vec::new(),
         ready: HashSet::new(),
         nodes: Vec::new(),
+        cluster_objects: Vec::new(),
+        installed: Vec::new(),
+        stage_report,
     };
-    let mut ending = run.virtual_nodes().await;
+    let mut ending = None;
+    if opts.install_stages {
+        ending = run.install_stages(&existing_stages).await;
+    }
+    if ending.is_none() {
+        ending = run.virtual_nodes().await;
+    }
     // The pods' lifecycles: the run's pods are watched while the events are replayed.
-    let mut driver = Driver::new(Lifecycles::new(&survey.lifecycles), opts.speed);
+    let mut driver = Driver::new(lifecycles, opts.speed);
     let watch = match driver.has_lifecycles() && ending.is_none() {
         true => cluster.watch_pods(&format!("{}={}", plan::RUN_LABEL, opts.naming.run_id)),
         false => None,
@@ -418,7 +520,7 @@ pub async fn replay<C: Cluster>(
     let lifecycles = LifecycleOutcome { without: driver.without_lifecycle(), given: driver.given, ..lifecycles };
     let nodes = run.nodes.len();
     let namespaces = run.namespaces.clone();
-    let cleaned_up = if opts.keep { 0 } else { run.clean_up().await };
+    let cleanup = if opts.keep { CleanupReport::default() } else { run.clean_up().await };
     Ok(ReplaySummary {
         ending: ending.unwrap_or(Ending::Done),
         progress: run.progress,
@@ -428,10 +530,99 @@ pub async fn replay<C: Cluster>(
         failures: run.failures,
         namespaces,
         nodes,
-        cleaned_up,
+        cleaned_up: cleanup.deleted.len(),
         lifecycles,
+        stages: run.stage_report,
+        cleanup,
         elapsed: started.elapsed(),
     })
+}
+
+/// The preflight's look at the cluster's KWOK stages, when the trace gives its pods lifecycles
+/// (or `--install-stages` was asked for): is there a stage that completes the pods the replay
+/// labels, and none that completes them whatever their lifecycle? With `--install-stages`, the
+/// stages as they will be once skel's replace those of their names. Returns what it found and
+/// the cluster's stages (for the install to keep what it replaces).
+async fn stage_preflight<C: Cluster>(
+    cluster: &C,
+    survey: &Survey,
+    lifecycles: &Lifecycles,
+    served: &Served,
+    opts: &RunOptions,
+) -> Result<(StageReport, Vec<Value>), ReplayError> {
+    let mut report = StageReport::default();
+    if lifecycles.is_empty() && !opts.install_stages {
+        return Ok((report, Vec::new()));
+    }
+    if !cluster.reaches_cluster() {
+        report.status = StageStatus::DryRun;
+        return Ok((report, Vec::new()));
+    }
+    let finished: usize = lifecycles
+        .owners()
+        .flat_map(|(_, list)| list.iter())
+        .filter(|l| matches!(l, skel_trace::PodLifecycle::Finished(..)))
+        .count();
+    let Some(resource) = served.get(&stages::gvk()) else {
+        // `--install-stages` without the API was refused before; here the trace has lifecycles.
+        report.status = StageStatus::NoStageApi;
+        report.warning = Some(no_stage_api_warning(finished));
+        return Ok((report, Vec::new()));
+    };
+    let existing = cluster.list_objects(&resource).await.map_err(|f| {
+        let request = format!("GET {}", resource.collection_path(None));
+        ReplayError::Cluster(cluster_error(&cluster.describe(), &request, f))
+    })?;
+    let found = stages::check(&existing);
+    let after = match opts.install_stages {
+        true => stages::check(&stages::after_install(&existing)),
+        false => found.clone(),
+    };
+    // A stage that completes only Job pods matters to a trace with Jobs (or CronJobs).
+    let jobs = survey.kinds.keys().any(|g| g.group() == "batch")
+        || lifecycles.owners().any(|((kind, _), _)| kind.starts_with("batch/"));
+    let strays: Vec<stages::Stray> = after.strays.into_iter().filter(|s| !s.jobs_only || jobs).collect();
+    let no_completer = finished > 0 && after.completing.is_empty();
+    if !lifecycles.is_empty() && (no_completer || !strays.is_empty()) {
+        return Err(StagesUnfit {
+            cluster: cluster.describe(),
+            finished,
+            no_completer,
+            strays,
+            installing: opts.install_stages,
+        }
+        .into());
+    }
+    report.status = StageStatus::Ready;
+    report.found = Some(found);
+    Ok((report, existing))
+}
+
+fn no_stage_api_warning(finished: usize) -> String {
+    format!(
+        "the cluster does not serve KWOK's Stage API (kwok.x-k8s.io/v1alpha1 stages), so no stage completes the \
+         replay's pods on their `{}` label: {finished} recorded pod {} will end only if the cluster's own pods end \
+         (a cluster without KWOK runs real containers). On a KWOK cluster created by kwokctl, recreate it with \
+         `kwokctl create cluster --enable-crds=Stage` and run with `--install-stages`",
+        crate::lifecycle::STAGE_COMPLETE_LABEL,
+        if finished == 1 { "lifecycle" } else { "lifecycles" }
+    )
+}
+
+/// A request of the preflight that failed, as the error that stops the run.
+fn cluster_error(url: &str, request: &str, f: Failure) -> ClusterError {
+    let url = url.to_string();
+    match f.code {
+        None => ClusterError::Unreachable { url, reason: f.message },
+        Some(code @ (401 | 403)) => {
+            ClusterError::Unauthorized { url, code, reason: format!("{}: {}", f.reason, f.message) }
+        }
+        Some(code) => ClusterError::BadAnswer {
+            url,
+            request: request.to_string(),
+            reason: format!("{code} {}: {}", f.reason, f.message),
+        },
+    }
 }
 
 /// The namespaces the replay would create whose names the API server would refuse.
@@ -494,8 +685,21 @@ fn needs(survey: &Survey, served: &Served, opts: &RunOptions) -> Vec<Access> {
         let Some(resource) = served.get(gvk) else { continue };
         add("create", &resource);
         add("patch", &resource);
-        if survey.deleted_kinds.contains(gvk) {
+        // The clean-up deletes the cluster-scoped objects the run created.
+        if survey.deleted_kinds.contains(gvk) || (!resource.namespaced && !opts.keep) {
             add("delete", &resource);
+        }
+    }
+    // The preflight lists the stages; `--install-stages` applies skel's, and the clean-up puts
+    // back (patch) or deletes them.
+    if let Some(stages) = served.get(&stages::gvk()) {
+        add("list", &stages);
+        if opts.install_stages {
+            add("create", &stages);
+            add("patch", &stages);
+            if !opts.keep {
+                add("delete", &stages);
+            }
         }
     }
     out
@@ -733,16 +937,20 @@ impl<C: Cluster> Replay<'_, C> {
     }
 
     /// Sends the requests, `jobs` at a time, and records the outcomes in order. Two requests
-    /// for one object never fly together: the second waits for the first.
-    async fn send(&mut self, phase: Phase, offset: f64, ops: Vec<Op>) {
+    /// for one object never fly together: the second waits for the first. Returns each
+    /// request's kind, target and outcome, in order.
+    async fn send(&mut self, phase: Phase, offset: f64, ops: Vec<Op>) -> Vec<(Gvk, String, Outcome)> {
+        let mut sent = Vec::new();
         for wave in waves(ops) {
-            self.send_wave(phase, offset, wave).await;
+            sent.extend(self.send_wave(phase, offset, wave).await);
         }
+        sent
     }
 
-    async fn send_wave(&mut self, phase: Phase, offset: f64, ops: Vec<Op>) {
+    async fn send_wave(&mut self, phase: Phase, offset: f64, ops: Vec<Op>) -> Vec<(Gvk, String, Outcome)> {
         let cluster = self.cluster;
         let jobs = self.opts.jobs.max(1);
+        let mut sent = Vec::new();
         let results: Vec<(Op, Outcome)> = stream::iter(ops)
             .map(|op| async move {
                 let ns = op.target.namespace.as_deref();
@@ -777,9 +985,27 @@ impl<C: Cluster> Replay<'_, C> {
                     }
                     Outcome::Failed(_) => {}
                 }
+            } else if !op.own && !op.resource.namespaced {
+                self.track_cluster_object(&op, &outcome);
             }
             let (verb, own, target) = (op.verb, op.own, op.target.display());
+            sent.push((op.resource.gvk.clone(), target.clone(), outcome.clone()));
             self.record(Step { phase, offset, verb, own, gvk: op.resource.gvk.clone(), target, outcome });
+        }
+        sent
+    }
+
+    /// Keeps the cluster-scoped objects of the trace that this run created (and the trace has
+    /// not deleted since), for the clean-up.
+    fn track_cluster_object(&mut self, op: &Op, outcome: &Outcome) {
+        let name = &op.target.name;
+        let same = |(r, n): &(Arc<Resource>, String)| r.gvk == op.resource.gvk && n == name;
+        match outcome {
+            Outcome::Applied(Applied::Created) if !self.cluster_objects.iter().any(same) => {
+                self.cluster_objects.push((op.resource.clone(), name.clone()));
+            }
+            Outcome::Deleted(_) => self.cluster_objects.retain(|o| !same(o)),
+            _ => {}
         }
     }
 
@@ -817,23 +1043,135 @@ impl<C: Cluster> Replay<'_, C> {
         self.failed_fast()
     }
 
-    /// Deletes the virtual nodes and namespaces this run created (their objects go with
-    /// them); returns how many are gone.
-    async fn clean_up(&mut self) -> usize {
+    /// Installs skel's stages, each replacing the stage of its name (kept for the clean-up).
+    async fn install_stages(&mut self, existing: &[Value]) -> Option<Ending> {
+        let resource = stages::resource();
+        for manifest in stages::ours() {
+            let name = stages::name(&manifest).to_string();
+            let previous = existing.iter().find(|s| stages::name(s) == name).map(stages::restorable);
+            let outcome = match self.cluster.apply(&resource, None, &name, &manifest).await {
+                Ok(a) => {
+                    self.stage_report.installed.push(name.clone());
+                    if previous.is_some() {
+                        self.stage_report.replaced.push(name.clone());
+                    }
+                    self.installed.push((name.clone(), previous));
+                    Outcome::Applied(a)
+                }
+                Err(f) => Outcome::Failed(f),
+            };
+            let gvk = resource.gvk.clone();
+            self.record(Step {
+                phase: Phase::Setup,
+                offset: 0.0,
+                verb: Verb::Apply,
+                own: true,
+                gvk,
+                target: name,
+                outcome,
+            });
+            if let Some(end) = self.failed_fast() {
+                return Some(end);
+            }
+        }
+        None
+    }
+
+    /// Deletes the virtual nodes, the cluster-scoped objects and the namespaces this run
+    /// created (their objects go with them), waits (up to `cleanup_wait`) until the namespaces
+    /// are gone, then puts back the stages it replaced and deletes those it added.
+    async fn clean_up(&mut self) -> CleanupReport {
+        let mut report = CleanupReport { ran: true, ..CleanupReport::default() };
         let offset = self.progress.offset;
-        let own = |resource: Resource, name: String| Op {
+        let own = |resource: Arc<Resource>, name: String| Op {
             verb: Verb::Delete,
             own: true,
-            resource: resource.into(),
+            resource,
             target: Target { namespace: None, name },
             manifest: Value::Null,
         };
-        let mut ops: Vec<Op> = std::mem::take(&mut self.nodes).into_iter().map(|n| own(api::nodes(), n)).collect();
-        ops.extend(self.namespaces.clone().into_iter().map(|n| own(api::namespaces(), n)));
-        let before = self.progress.failed;
-        let n = ops.len();
-        self.send(Phase::Cleanup, offset, ops).await;
-        n - (self.progress.failed - before) as usize
+        let nodes: Arc<Resource> = api::nodes().into();
+        let mut ops: Vec<Op> = std::mem::take(&mut self.nodes).into_iter().map(|n| own(nodes.clone(), n)).collect();
+        // Newest first: an object created later may name one created before.
+        ops.extend(std::mem::take(&mut self.cluster_objects).into_iter().rev().map(|(r, n)| own(r, n)));
+        let namespaces: Arc<Resource> = api::namespaces().into();
+        ops.extend(self.namespaces.clone().into_iter().map(|n| own(namespaces.clone(), n)));
+        let mut going = Vec::new();
+        for (gvk, target, outcome) in self.send(Phase::Cleanup, offset, ops).await {
+            let what = format!("{gvk} {target}");
+            match outcome {
+                Outcome::Deleted(d) => {
+                    if d == Deleted::Deleted && plan::is_namespace(&gvk) {
+                        going.push(target);
+                    }
+                    report.deleted.push(what);
+                }
+                _ => report.failed.push(what),
+            }
+        }
+        let started = Instant::now();
+        report.terminating = self.wait_gone(going).await;
+        report.finished = report.terminating.is_empty();
+        report.waited_secs = started.elapsed().as_secs_f64();
+        self.put_back_stages(&mut report).await;
+        report
+    }
+
+    /// Waits until the namespaces are gone (a GET answers 404), up to `cleanup_wait`, telling
+    /// the observer every 250 ms; returns those still there.
+    async fn wait_gone(&mut self, mut left: Vec<String>) -> Vec<String> {
+        if !self.cluster.reaches_cluster() {
+            return Vec::new();
+        }
+        let namespaces = api::namespaces();
+        let started = Instant::now();
+        let deadline = started + self.opts.cleanup_wait;
+        loop {
+            let mut still = Vec::new();
+            for name in left {
+                // A failed GET says nothing of the namespace: it counts as still there.
+                if !matches!(self.cluster.get_object(&namespaces, None, &name).await, Ok(None)) {
+                    still.push(name);
+                }
+            }
+            left = still;
+            let now = Instant::now();
+            if left.is_empty() || now >= deadline {
+                return left;
+            }
+            self.observer.cleaning(&left, now - started);
+            tokio::time::sleep((deadline - now).min(Duration::from_millis(250))).await;
+        }
+    }
+
+    /// Puts back the stages the run replaced, and deletes those it installed where there was
+    /// none.
+    async fn put_back_stages(&mut self, report: &mut CleanupReport) {
+        let resource = stages::resource();
+        let offset = self.progress.offset;
+        for (name, previous) in std::mem::take(&mut self.installed) {
+            let (verb, outcome) = match &previous {
+                Some(stage) => match self.cluster.apply(&resource, None, &name, stage).await {
+                    Ok(a) => {
+                        report.stages_restored.push(name.clone());
+                        (Verb::Apply, Outcome::Applied(a))
+                    }
+                    Err(f) => (Verb::Apply, Outcome::Failed(f)),
+                },
+                None => match self.cluster.delete(&resource, None, &name).await {
+                    Ok(d) => {
+                        report.stages_deleted.push(name.clone());
+                        (Verb::Delete, Outcome::Deleted(d))
+                    }
+                    Err(f) => (Verb::Delete, Outcome::Failed(f)),
+                },
+            };
+            if matches!(outcome, Outcome::Failed(_)) {
+                report.failed.push(format!("{} {name}", resource.gvk));
+            }
+            let gvk = resource.gvk.clone();
+            self.record(Step { phase: Phase::Cleanup, offset, verb, own: true, gvk, target: name, outcome });
+        }
     }
 }
 

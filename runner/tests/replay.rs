@@ -44,6 +44,8 @@ fn options() -> RunOptions {
         fail_fast: false,
         jobs: 1,
         templates: Default::default(),
+        install_stages: false,
+        cleanup_wait: Duration::from_secs(5),
     }
 }
 
@@ -119,6 +121,20 @@ fn replays_in_order_then_cleans_up() {
     assert_eq!(summary.ending, Ending::Done);
     assert_eq!((summary.progress.applied, summary.progress.deleted, summary.progress.failed), (3, 1, 0));
     insta::assert_snapshot!(lines(&s.api).join("\n"));
+    let c = &summary.cleanup;
+    assert_eq!(
+        c.deleted,
+        [
+            "v1 Node virtual-node-0",
+            "v1 Node virtual-node-1",
+            "v1 Namespace virtual-shop",
+            "v1 Namespace virtual-default"
+        ]
+    );
+    assert!(c.ran && c.finished && c.terminating.is_empty() && c.failed.is_empty(), "{c:?}");
+    assert_eq!(summary.cleaned_up, 4);
+    // No lifecycles in the trace: the stages were not looked at.
+    assert_eq!(summary.stages, skel_runner::StageReport::default());
     // Everything the run made is gone.
     assert_eq!(s.api.objects().keys().collect::<Vec<_>>(), Vec::<&String>::new());
     // Every apply is a server-side apply by `skel`, forced.
@@ -161,6 +177,7 @@ fn kept_objects_are_stripped_and_sent_to_virtual_nodes() {
     let summary = run(&s, trace(), &opts).unwrap();
     assert_eq!(summary.namespaces, vec!["virtual-shop", "virtual-default"]);
     assert_eq!(summary.cleaned_up, 0);
+    assert_eq!(summary.cleanup, skel_runner::CleanupReport::default(), "--keep: no clean-up");
     let objects = s.api.objects();
     insta::assert_snapshot!(serde_json::to_string_pretty(&Value::Object(objects.into_iter().collect())).unwrap());
 }
