@@ -8,6 +8,7 @@ mod fmt;
 pub mod repl;
 pub mod report;
 pub mod run;
+pub mod run_report;
 pub mod signals;
 
 use std::path::PathBuf;

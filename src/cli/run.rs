@@ -15,10 +15,11 @@ use miette::Diagnostic;
 use serde_json::Value;
 use skel::upgrade::KubeVersion;
 use skel_runner::api::Gvk;
+use skel_runner::lifecycle::{self, Lifecycles};
 use skel_runner::time::{clock, parse_offset, parse_speed};
 use skel_runner::{
     builtin, mpsc, Cluster, Connection, DryRun, Ending, Failure, KubeCluster, ObjectFailure, Observer, Outcome, Phase,
-    Progress, ReplaySummary, RunOptions, Speed, Step, Survey, Verb,
+    Progress, ReplayError, ReplaySummary, RunOptions, Speed, Step, Survey, Verb,
 };
 use skel_trace::{fsio, Event, Format};
 use thiserror::Error;
@@ -26,6 +27,7 @@ use thiserror::Error;
 use super::apply::{self, Script, TraceInputError};
 use super::files::{self, FileError};
 use super::report::Reporter;
+use super::run_report::{self, Recorder, Tee};
 use super::{signals, Exit, Failed};
 
 #[derive(clap::Args, Debug)]
@@ -82,6 +84,20 @@ pub struct RunArgs {
     /// Print no progress or summary; failures and errors still go to stderr.
     #[arg(short, long)]
     pub quiet: bool,
+    /// How `--dry-run` prints the plan: `json` is one document for scripts (docs/run.md).
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: PlanFormat,
+    /// Write a JSON report of the run (each event and object, the pods' lifecycles, the timing
+    /// drift, the clean-up, the exit code) to this file, also after a failure.
+    #[arg(long, value_name = "FILE.json")]
+    pub report: Option<PathBuf>,
+}
+
+/// `--format`: the dry run's plan as text lines or as one JSON document.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanFormat {
+    Text,
+    Json,
 }
 
 /// The most `--virtual-nodes`: a simulated cluster, not a node per pod (each node is requests
@@ -120,6 +136,12 @@ pub enum RunUsageError {
         help("give one YAML or JSON object, e.g. a `kubectl get node NAME -o yaml`")
     )]
     NodeTemplate { path: String, reason: String },
+    #[error("`--format json` without `--dry-run`")]
+    #[diagnostic(
+        code(skel::usage::run_format),
+        help("`--format json` prints the plan of a dry run; for what a real run did, write a report with `--report FILE.json`")
+    )]
+    FormatWithoutDryRun,
 }
 
 /// Objects the cluster refused, listed.
@@ -199,6 +221,9 @@ pub fn run(args: RunArgs, reporter: &Reporter) -> Result<(), Failed> {
         (None, true) => Some(KubeVersion { major: 1, minor: builtin::NEWEST }),
         (None, false) => None,
     };
+    if args.format == PlanFormat::Json && !args.dry_run {
+        return Err(usage(RunUsageError::FormatWithoutDryRun));
+    }
     if args.node_template.is_some() && args.virtual_nodes == 0 {
         return Err(usage(RunUsageError::TemplateWithoutNodes));
     }
@@ -207,18 +232,88 @@ pub fn run(args: RunArgs, reporter: &Reporter) -> Result<(), Failed> {
         None => None,
     };
 
+    // A report that cannot be written is said before anything is sent.
+    let report = match &args.report {
+        Some(path) => Some(files::Output::create(Some(path))?),
+        None => None,
+    };
+    let mut facts = Facts { run_id: run_id(), ..Facts::default() };
+    let result = execute(&args, reporter, dry_version, node_template, &mut facts);
+    let Some(output) = report else { return result };
+    let trace_name = files::display(&args.trace);
+    let script_name = args.script.as_deref().map(files::display);
+    let report = run_report::report_json(&run_report::RunFacts {
+        trace: &trace_name,
+        script: script_name.as_deref(),
+        dry_run: args.dry_run,
+        run_id: &facts.run_id,
+        namespace_prefix: &args.namespace_prefix,
+        speed: if args.dry_run { Speed::Max } else { args.speed },
+        from: args.from,
+        until: args.until,
+        keep: args.keep,
+        survey: facts.survey.as_ref(),
+        recorder: facts.recorder.as_ref(),
+        summary: facts.summary.as_ref(),
+        exit_code: result.as_ref().err().map_or(0, |f| f.exit.code()),
+        error: result.as_ref().err().map_or(Value::Null, run_report::error_json),
+    });
+    let name = args.report.as_deref().map_or_else(String::new, files::display);
+    let written = output.file().and_then(|mut f| {
+        let text = serde_json::to_string_pretty(&report).unwrap_or_default();
+        writeln!(f, "{text}")
+            .and_then(|()| f.flush())
+            .map_err(|e| FileError::Write { path: name, reason: files::reason(&e) }.into())
+            .and_then(|()| {
+                drop(f);
+                output.commit()
+            })
+    });
+    match (result, written) {
+        (result, Ok(())) => result,
+        (Ok(()), Err(e)) => Err(e),
+        // The run's own failure is the one to exit with; the report's is said too.
+        (Err(failed), Err(e)) => {
+            if let Some(r) = &e.report {
+                reporter.report(r);
+            }
+            Err(failed)
+        }
+    }
+}
+
+/// What a run found and did, for its report (each part as far as the run got).
+#[derive(Default)]
+struct Facts {
+    run_id: String,
+    survey: Option<Survey>,
+    recorder: Option<Recorder>,
+    summary: Option<ReplaySummary>,
+}
+
+/// The run after its arguments were checked: the rewrite, the survey, the replay (or the plan).
+fn execute(
+    args: &RunArgs,
+    reporter: &Reporter,
+    dry_version: Option<KubeVersion>,
+    node_template: Option<Value>,
+    facts: &mut Facts,
+) -> Result<(), Failed> {
     // With a script, the replay reads the rewritten trace from a temp file.
     let rewritten = match &args.script {
-        Some(script) => Some(rewrite(script, &args, reporter)?),
+        Some(script) => Some(rewrite(script, args, reporter)?),
         None => None,
     };
     let trace_path = rewritten.as_ref().map_or(args.trace.as_path(), |(t, _)| t.path());
     let trace_name = files::display(&args.trace);
 
-    let survey = survey(trace_path, &trace_name)?;
-    let run_id = run_id();
+    let survey = facts.survey.insert(survey(trace_path, &trace_name)?);
+    let survey = &*survey;
     let opts = RunOptions {
-        naming: skel_runner::plan::Naming { namespace_prefix: args.namespace_prefix.clone(), run_id },
+        naming: skel_runner::plan::Naming {
+            namespace_prefix: args.namespace_prefix.clone(),
+            run_id: facts.run_id.clone(),
+        },
         speed: if args.dry_run { Speed::Max } else { args.speed },
         from: args.from,
         until: args.until,
@@ -253,26 +348,63 @@ pub fn run(args: RunArgs, reporter: &Reporter) -> Result<(), Failed> {
         timeout: Some(Duration::from_secs_f64(args.timeout.max(0.001))),
         retry: Default::default(),
     };
+    // The JSON plan and the report need every step; the text plan and the progress do not.
+    let json = args.format == PlanFormat::Json;
+    let mut recorder = (json || args.report.is_some()).then(|| Recorder::new(opts.speed, args.from));
     let outcome = skel_runner::block_on(async {
         match dry_version {
             Some(version) => {
                 let cluster = DryRun::new(version);
-                let mut plan = Plan { out: std::io::stdout().lock(), total: survey.events };
-                let result = skel_runner::replay(&cluster, &survey, rx, &opts, &stop, &mut plan).await;
-                for gvk in cluster.assumed() {
+                let lifecycles = lifecycle_lines(survey, args.speed);
+                let mut plan = Plan { out: std::io::stdout().lock(), total: survey.events, lifecycles, quiet: json };
+                let mut tee = Tee { first: &mut plan, recorder: recorder.as_mut() };
+                let result = skel_runner::replay(&cluster, survey, rx, &opts, &stop, &mut tee).await;
+                let assumed: Vec<String> = cluster.assumed().iter().map(ToString::to_string).collect();
+                for gvk in &assumed {
                     eprintln!("skel run: {gvk} is not a built-in kind; assumed a namespaced custom resource");
+                }
+                if let Some(r) = recorder.as_mut() {
+                    r.cluster = Some(cluster.describe());
+                }
+                if let (true, Some(r)) = (json, recorder.as_ref()) {
+                    let doc = run_report::plan_json(&run_report::PlanFacts {
+                        trace: &trace_name,
+                        survey,
+                        speed: args.speed,
+                        namespace_prefix: &args.namespace_prefix,
+                        version,
+                        recorder: r,
+                        summary: result.as_ref().ok(),
+                        error: result.as_ref().err(),
+                        assumed,
+                    });
+                    let mut out = std::io::stdout().lock();
+                    let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+                    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
                 }
                 result
             }
             None => {
                 let cluster = KubeCluster::connect(&connection).await?;
                 let mut display = Display::new(args.quiet, survey.events, cluster.describe());
-                let result = skel_runner::replay(&cluster, &survey, rx, &opts, &stop, &mut display).await;
+                if let Some(r) = recorder.as_mut() {
+                    r.cluster = Some(cluster.describe());
+                }
+                let mut tee = Tee { first: &mut display, recorder: recorder.as_mut() };
+                let result = skel_runner::replay(&cluster, survey, rx, &opts, &stop, &mut tee).await;
                 display.finish();
                 result
             }
         }
     });
+    // A refusal names the version it checked against, though the replay never started.
+    if let (Some(r), Ok(Err(ReplayError::Unserved(u)))) = (recorder.as_mut(), &outcome) {
+        r.version.get_or_insert(u.version);
+    }
+    if let (Some(r), Some(v)) = (recorder.as_mut(), dry_version) {
+        r.version.get_or_insert(v);
+    }
+    facts.recorder = recorder;
     let read = reader.join().unwrap_or(Err(Failed::silent(Exit::Error)));
     drop(rewritten);
     // When the replay failed and the trace went wrong as well (while the replay went on), the
@@ -290,19 +422,26 @@ pub fn run(args: RunArgs, reporter: &Reporter) -> Result<(), Failed> {
             return Err(and_read(FileError::Write { path: "the runtime".into(), reason: files::reason(&e) }.into()))
         }
     };
+    let summary = facts.summary.insert(summary);
     read?;
     if !args.quiet || summary.progress.failed > 0 {
-        eprintln!("{}", summary_line(&summary, &args, &survey));
+        eprintln!("{}", summary_line(summary, args, survey));
     }
     if summary.progress.failed > 0 {
         let failed = summary.progress.failed;
         let help = failed_help(&summary.failures);
-        return Err(Failed::error(ObjectsFailed { failed, failures: summary.failures, help }));
+        return Err(Failed::error(ObjectsFailed { failed, failures: summary.failures.clone(), help }));
     }
     match summary.ending {
         Ending::Interrupted => Err(Failed::silent(Exit::Interrupted)),
         _ => Ok(()),
     }
+}
+
+/// The plan's lines about the pods' lifecycles, at the speed a real run would go.
+fn lifecycle_lines(survey: &Survey, speed: Speed) -> Vec<String> {
+    let lifecycles = Lifecycles::new(&survey.lifecycles);
+    lifecycles.owners().map(|(owner, list)| lifecycle::describe(owner, list, speed)).collect()
 }
 
 /// Ctrl-C once: stop after the requests in flight, then clean up. Twice: quit at once.
@@ -391,18 +530,34 @@ fn phase_clock(phase: Phase, offset: f64) -> String {
     }
 }
 
-/// `--dry-run`: one line per request, on stdout.
+/// `--dry-run`: the pods' lifecycles, then one line per request, on stdout (nothing with
+/// `--format json`, which prints the whole plan at the end).
 struct Plan<W: Write> {
     out: W,
     total: usize,
+    /// One line per owner of pods with lifecycles in the trace.
+    lifecycles: Vec<String>,
+    quiet: bool,
 }
 
 impl<W: Write> Observer for Plan<W> {
     fn started(&mut self, version: KubeVersion) {
+        if self.quiet {
+            return;
+        }
         let _ = writeln!(self.out, "# plan for Kubernetes {version}: {} (nothing is sent)", count(self.total, "event"));
+        if !self.lifecycles.is_empty() {
+            let _ = writeln!(self.out, "# pod lifecycles ({})", count(self.lifecycles.len(), "owner"));
+            for line in &self.lifecycles {
+                let _ = writeln!(self.out, "#   {line}");
+            }
+        }
     }
 
     fn step(&mut self, s: &Step) {
+        if self.quiet {
+            return;
+        }
         let _ = writeln!(
             self.out,
             "{:<9}  {:<6}  {:<40}  {}",
