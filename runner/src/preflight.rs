@@ -197,18 +197,13 @@ fn stages_message(cluster: &str, finished: &usize, no_completer: &bool, strays: 
     if *no_completer {
         let _ = writeln!(
             out,
-            "  - no Stage completes the pods labelled `{}`: {} of the trace would never complete",
+            "  - no Stage completes pods labelled `{}`:\n    {} of the trace would never end",
             crate::lifecycle::STAGE_COMPLETE_LABEL,
             plural(*finished as u64, "pod lifecycle")
         );
     }
     for s in strays {
-        let _ = writeln!(
-            out,
-            "  - Stage `{}` completes {} as soon as it runs, whatever the trace recorded",
-            s.name,
-            s.selects()
-        );
+        let _ = writeln!(out, "  - Stage `{}` completes {} at once, whatever the trace recorded", s.name, s.selects());
     }
     out.trim_end().to_string()
 }
@@ -221,8 +216,8 @@ fn stages_help(installing: &bool, strays: &[Stray]) -> String {
     };
     if *installing {
         return format!(
-            "{delete}: `--install-stages` replaces only the stages named pod-create, pod-ready, pod-complete and \
-             pod-delete"
+            "`--install-stages` replaces only the stages named pod-create, pod-ready, pod-complete and pod-delete: \
+             {delete}"
         );
     }
     let install = "run again with `skel run --install-stages ...`: skel installs SimKube-compatible pod stages \
@@ -252,8 +247,8 @@ fn stage_names(names: &[&str]) -> String {
     code(skel::run::no_stage_api),
     help(
         "KWOK serves Stage objects when its CRDs are installed: create the cluster with `kwokctl create cluster \
-         --enable-crds=Stage`, or apply KWOK's kwok.yaml to a cluster; a cluster without KWOK runs real pods, which \
-         end when their containers do: run without `--install-stages`"
+         --enable-crds=Stage`, or apply KWOK's kwok.yaml to a cluster. A cluster without KWOK runs real pods, which \
+         end when their containers do: replay without the install there"
     )
 )]
 pub struct NoStageApi {
