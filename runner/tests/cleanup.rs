@@ -202,7 +202,7 @@ fn deleting_cluster_scoped_objects_needs_the_verb() {
     let s = setup(None);
     s.api.deny("delete", "clusterroles");
     let mut survey = Survey::default();
-    let events = vec![event(0, vec![cluster_role("reader")], vec![])];
+    let events = [event(0, vec![cluster_role("reader")], vec![])];
     events.iter().for_each(|e| survey.add(e));
     let err = block_on(async {
         let cluster = KubeCluster::connect(&s.connection).await.unwrap();
