@@ -529,7 +529,8 @@ fn a_dry_run_writes_a_report() {
     // A dry run does not wait: nothing was due.
     assert_eq!(events[2]["due_s"], Value::Null);
     assert_eq!(report["drift"]["timed_events"], 0);
-    assert_eq!(report["cleanup"]["deleted"], 2);
+    assert_eq!(report["cleanup"]["deleted"], json!(["v1 Node virtual-node-0", "v1 Namespace virtual-default"]));
+    assert_eq!(report["stages"]["status"], "dry_run");
     assert_eq!(report["cleanup"]["namespaces"], json!(["virtual-default"]));
     assert_eq!(report["cleanup"]["virtual_nodes"], json!(["virtual-node-0"]));
     // A refused plan writes its report too, with the error and exit code 1.
@@ -633,14 +634,23 @@ fn a_run_report_lists_the_lifecycles_given_and_the_pods_completed() {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_skel"));
     // 30 s of trace at --speed 10: 3 s for the test to run and complete the pod.
     cmd.current_dir(dir.path())
-        .args(["run", "trace.json", "--speed", "10", "-q", "--report", "report.json", "--kubeconfig"])
+        .args(["run", "trace.json", "--speed", "10", "-q", "--install-stages", "--report", "report.json"])
+        .arg("--kubeconfig")
         .arg(&kubeconfig)
         .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
+    let mut child = cmd.spawn().unwrap();
     let wait = std::time::Duration::from_secs(20);
-    assert!(api.wait_until(wait, |o| o.contains_key("/api/v1/namespaces/virtual-shop/pods/p")));
+    let applied = api.wait_until(wait, |o| o.contains_key("/api/v1/namespaces/virtual-shop/pods/p"));
+    if !applied {
+        let _ = child.kill();
+        let mut stderr = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+        }
+        assert!(applied, "the pod was not applied: {stderr}");
+    }
     api.set_pod_phase("virtual-shop", "p", "Running").unwrap();
     let labelled = api.wait_until(wait, |o| {
         o.get("/api/v1/namespaces/virtual-shop/pods/p")
@@ -665,4 +675,9 @@ fn a_run_report_lists_the_lifecycles_given_and_the_pods_completed() {
     assert_eq!(completed[0]["pod"], "virtual-shop/p");
     assert!(completed[0]["completed_at"].as_f64().unwrap() >= given[0]["started_at"].as_f64().unwrap());
     assert_eq!(report["exit_code"], 0);
+    // --install-stages: skel's stages were installed for the run, and the clean-up deleted them.
+    let installed = report["stages"]["installed"].as_array().unwrap();
+    assert!(installed.contains(&json!("pod-complete")), "{:#}", report["stages"]);
+    assert_eq!(&report["cleanup"]["stages_deleted"], &report["stages"]["installed"]);
+    assert!(api.objects().keys().all(|k| !k.contains("/stages/")), "{:?}", api.objects().keys());
 }

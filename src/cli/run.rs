@@ -84,6 +84,10 @@ pub struct RunArgs {
     /// Print no progress or summary; failures and errors still go to stderr.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Install SimKube-compatible KWOK pod stages for the run (they complete the pods whose
+    /// trace lifecycle ends); the clean-up puts the cluster's own back.
+    #[arg(long)]
+    pub install_stages: bool,
     /// How `--dry-run` prints the plan: `json` is one document for scripts (docs/run.md).
     #[arg(long, value_enum, default_value = "text")]
     pub format: PlanFormat,
@@ -323,6 +327,8 @@ fn execute(
         fail_fast: args.fail_fast,
         jobs: args.jobs,
         templates: skel_runner::plan::PodTemplates::new(survey.config.as_ref()),
+        install_stages: args.install_stages,
+        cleanup_wait: skel_runner::CLEANUP_WAIT,
     };
     let stop = Arc::new(AtomicBool::new(false));
     if !args.dry_run {

@@ -169,6 +169,10 @@ impl Observer for Tee<'_> {
             r.started(version);
         }
     }
+
+    fn cleaning(&mut self, terminating: &[String], waited: std::time::Duration) {
+        self.first.cleaning(terminating, waited);
+    }
 }
 
 /// The speed as JSON: a number, or `"max"`.
@@ -260,7 +264,13 @@ fn diagnostic_json(d: &dyn miette::Diagnostic) -> Value {
 }
 
 /// What the preflight checked and what passed, from the error it ended with (if any).
-pub fn preflight_json(survey: &Survey, version: Option<KubeVersion>, error: Option<&ReplayError>, dry: bool) -> Value {
+pub fn preflight_json(
+    survey: &Survey,
+    version: Option<KubeVersion>,
+    summary: Option<&ReplaySummary>,
+    error: Option<&ReplayError>,
+    dry: bool,
+) -> Value {
     let missing: &[Missing] = match error {
         Some(ReplayError::Unserved(u)) => &u.missing,
         _ => &[],
@@ -308,6 +318,8 @@ pub fn preflight_json(survey: &Survey, version: Option<KubeVersion>, error: Opti
         "kinds": kinds,
         "namespaces": {"checked": named, "invalid": invalid},
         "permissions": permissions,
+        // What the run found of the cluster's KWOK stages (a dry run looks at none).
+        "stages": summary.map(|s| serde_json::to_value(&s.stages).unwrap_or(Value::Null)),
         "error": error.map(|e| diagnostic_json(e)),
     })
 }
@@ -393,7 +405,7 @@ pub fn plan_json(f: &PlanFacts<'_>) -> Value {
         "trace": trace_json(f.trace, f.survey),
         "speed": speed_json(f.speed),
         "namespace_prefix": f.namespace_prefix,
-        "preflight": preflight_json(f.survey, Some(f.version), f.error, true),
+        "preflight": preflight_json(f.survey, Some(f.version), f.summary, f.error, true),
         "assumed_custom_resources": f.assumed,
         "namespaces": f.summary.map_or_else(Vec::new, |s| s.namespaces.clone()),
         "virtual_nodes": f.recorder.virtual_nodes(),
@@ -513,13 +525,20 @@ pub fn report_json(f: &RunFacts<'_>) -> Value {
         })
     });
     let cleanup = summary.map(|s| {
-        let objects = steps_of(Phase::Cleanup);
+        let c = &s.cleanup;
         json!({
             "kept": f.keep,
+            "ran": c.ran,
             "namespaces": s.namespaces,
             "virtual_nodes": recorder.map_or_else(Vec::new, Recorder::virtual_nodes),
-            "deleted": s.cleaned_up,
-            "objects": objects,
+            "deleted": c.deleted,
+            "failed": c.failed,
+            "finished": c.finished,
+            "terminating": c.terminating,
+            "waited_s": secs(c.waited_secs),
+            "stages_restored": c.stages_restored,
+            "stages_deleted": c.stages_deleted,
+            "objects": steps_of(Phase::Cleanup),
         })
     });
     let lifecycles = summary.map(|s| {
@@ -573,6 +592,7 @@ pub fn report_json(f: &RunFacts<'_>) -> Value {
     put("catchup", json!(catchup));
     put("events", json!(recorder.map_or_else(Vec::new, events_json)));
     put("drift", recorder.map_or(Value::Null, drift_json));
+    put("stages", json!(summary.map(|s| serde_json::to_value(&s.stages).unwrap_or(Value::Null))));
     put("cleanup", json!(cleanup));
     put("lifecycles", json!(lifecycles));
     put("failures", json!(summary.map_or_else(Vec::new, |s| s.failures.iter().map(object_failure_json).collect())));
