@@ -309,7 +309,7 @@ pub fn preflight_json(
             }
             _ => Vec::new(),
         };
-        let checked = named && !matches!(error, Some(ReplayError::BadNamespaces(_)));
+        let checked = named && !matches!(error, Some(ReplayError::BadNamespaces(_)) | Some(ReplayError::NoStageApi(_)));
         json!({"checked": checked, "denied": denied})
     };
     json!({
