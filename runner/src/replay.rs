@@ -847,6 +847,13 @@ impl<C: Cluster> Replay<'_, C> {
         (self.opts.fail_fast && self.progress.failed > 0).then_some(Ending::FailFast)
     }
 
+    /// Records one of the run's own set-up steps (a virtual node, a stage): whether to stop.
+    fn set_up(&mut self, gvk: &Gvk, target: String, outcome: Outcome) -> Option<Ending> {
+        let gvk = gvk.clone();
+        self.record(Step { phase: Phase::Setup, offset: 0.0, verb: Verb::Apply, own: true, gvk, target, outcome });
+        self.failed_fast()
+    }
+
     /// Creates the virtual nodes; the clean-up deletes those this run created (not a node of
     /// the same name that was already there).
     async fn virtual_nodes(&mut self) -> Option<Ending> {
@@ -863,17 +870,7 @@ impl<C: Cluster> Replay<'_, C> {
                 }
                 Err(f) => Outcome::Failed(f),
             };
-            let gvk = nodes.gvk.clone();
-            self.record(Step {
-                phase: Phase::Setup,
-                offset: 0.0,
-                verb: Verb::Apply,
-                own: true,
-                gvk,
-                target: name,
-                outcome,
-            });
-            if let Some(end) = self.failed_fast() {
+            if let Some(end) = self.set_up(&nodes.gvk, name, outcome) {
                 return Some(end);
             }
         }
@@ -1060,17 +1057,7 @@ impl<C: Cluster> Replay<'_, C> {
                 }
                 Err(f) => Outcome::Failed(f),
             };
-            let gvk = resource.gvk.clone();
-            self.record(Step {
-                phase: Phase::Setup,
-                offset: 0.0,
-                verb: Verb::Apply,
-                own: true,
-                gvk,
-                target: name,
-                outcome,
-            });
-            if let Some(end) = self.failed_fast() {
+            if let Some(end) = self.set_up(&resource.gvk, name, outcome) {
                 return Some(end);
             }
         }
