@@ -3,32 +3,20 @@
 //! it deletes the cluster-scoped objects the run created (not those that were there before).
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod common;
 mod fake_api;
 
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use common::{lines, quick_retry, Setup};
 use fake_api::{FakeApi, Options};
 use serde_json::{json, Value};
-use skel_runner::plan::Naming;
-use skel_runner::{block_on, mpsc, Connection, KubeCluster, Observer, ReplaySummary, Retry, RunOptions, Speed, Survey};
+use skel_runner::{Observer, ReplaySummary, RunOptions};
 use skel_trace::Event;
 
 fn options() -> RunOptions {
-    RunOptions {
-        naming: Naming { namespace_prefix: "virtual-".into(), run_id: "cleanup".into() },
-        speed: Speed::Max,
-        from: None,
-        until: None,
-        virtual_nodes: 1,
-        node_template: None,
-        keep: false,
-        fail_fast: false,
-        jobs: 2,
-        templates: Default::default(),
-        install_stages: false,
-        cleanup_wait: Duration::from_secs(10),
-    }
+    RunOptions { virtual_nodes: 1, jobs: 2, cleanup_wait: Duration::from_secs(10), ..common::options("cleanup") }
 }
 
 fn event(ts: i64, applied: Vec<Value>, deleted: Vec<Value>) -> Event {
@@ -53,24 +41,9 @@ fn priority_class(name: &str) -> Value {
     json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name}, "value": 1000})
 }
 
-struct Setup {
-    api: FakeApi,
-    _dir: tempfile::TempDir,
-    connection: Connection,
-}
-
 fn setup(termination: Option<Duration>) -> Setup {
     let api = FakeApi::start_with("1.30", Options { namespace_termination: termination, ..Options::default() });
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    api.write_kubeconfig(&kubeconfig);
-    let connection = Connection {
-        kubeconfig: Some(kubeconfig),
-        context: None,
-        timeout: Some(Duration::from_secs(2)),
-        retry: Retry { attempts: 3, base: Duration::from_millis(5), cap: Duration::from_millis(20) },
-    };
-    Setup { api, _dir: dir, connection }
+    common::setup(api, Duration::from_secs(2), quick_retry(3))
 }
 
 /// What the observer heard of the clean-up's wait.
@@ -83,27 +56,11 @@ impl Observer for Waits {
 }
 
 fn run(s: &Setup, events: Vec<Event>, opts: &RunOptions, observer: &mut Waits) -> ReplaySummary {
-    let mut survey = Survey::default();
-    events.iter().for_each(|e| survey.add(e));
-    block_on(async {
-        let cluster = KubeCluster::connect(&s.connection).await.unwrap();
-        let (tx, rx) = mpsc::channel(4);
-        for e in events {
-            tx.send(e).await.unwrap();
-        }
-        drop(tx);
-        skel_runner::replay(&cluster, &survey, rx, opts, &AtomicBool::new(false), observer).await
-    })
-    .unwrap()
-    .unwrap()
+    common::run(&s.connection, &common::survey(&events), events, opts, &AtomicBool::new(false), observer).unwrap()
 }
 
 fn trace() -> Vec<Event> {
     vec![event(0, vec![config_map("a", "one"), config_map("b", "two")], vec![])]
-}
-
-fn lines(api: &FakeApi) -> Vec<String> {
-    api.request_lines().into_iter().map(|l| l.split('?').next().unwrap_or_default().to_string()).collect()
 }
 
 #[test]
@@ -201,15 +158,10 @@ fn the_cluster_scoped_objects_the_run_created_are_deleted() {
 fn deleting_cluster_scoped_objects_needs_the_verb() {
     let s = setup(None);
     s.api.deny("delete", "clusterroles");
-    let mut survey = Survey::default();
-    let events = [event(0, vec![cluster_role("reader")], vec![])];
-    events.iter().for_each(|e| survey.add(e));
-    let err = block_on(async {
-        let cluster = KubeCluster::connect(&s.connection).await.unwrap();
-        let (_tx, rx) = mpsc::channel(1);
-        skel_runner::replay(&cluster, &survey, rx, &options(), &AtomicBool::new(false), &mut Waits::default()).await
-    })
-    .unwrap()
-    .unwrap_err();
+    let survey = common::survey(&[event(0, vec![cluster_role("reader")], vec![])]);
+    // The preflight refuses before an event is read: none is sent.
+    let err =
+        common::run(&s.connection, &survey, Vec::new(), &options(), &AtomicBool::new(false), &mut Waits::default())
+            .unwrap_err();
     assert!(err.to_string().contains("delete rbac.authorization.k8s.io/clusterroles"), "{err}");
 }

@@ -5,17 +5,19 @@
 //! a CronJob's Jobs would make, from the template the replay applied, and moves pods to Running.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod common;
 mod fake_api;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use common::{quick_retry, Setup};
 use fake_api::{FakeApi, Options};
 use serde_json::Value;
 use skel_runner::lifecycle::{STAGE_COMPLETE_LABEL, STAGE_COMPLETE_TIME_ANNOTATION};
-use skel_runner::plan::{Naming, PodTemplates, OWNER_KIND_ANNOTATION, OWNER_NAME_ANNOTATION, RUN_LABEL};
-use skel_runner::{block_on, mpsc, Connection, KubeCluster, Quiet, ReplaySummary, Retry, RunOptions, Speed, Survey};
+use skel_runner::plan::{PodTemplates, OWNER_KIND_ANNOTATION, OWNER_NAME_ANNOTATION, RUN_LABEL};
+use skel_runner::{Quiet, ReplaySummary, RunOptions, Speed, Survey};
 use skel_trace::{Event, Format};
 
 /// A SimKube trace of `../shared/traces`, read whole (its survey and its events), or `None`
@@ -40,49 +42,23 @@ fn shared_trace(name: &str) -> Option<(Survey, Vec<Event>)> {
 
 fn options(survey: &Survey, speed: f64) -> RunOptions {
     RunOptions {
-        naming: Naming { namespace_prefix: "virtual-".into(), run_id: "life".into() },
         speed: Speed::Times(speed),
-        from: None,
-        until: None,
-        virtual_nodes: 0,
-        node_template: None,
-        keep: false,
-        fail_fast: false,
         jobs: 4,
         templates: PodTemplates::new(survey.config.as_ref()),
         // The fake server serves KWOK's Stage API with no stage: skel's are installed.
         install_stages: true,
         cleanup_wait: skel_runner::CLEANUP_WAIT,
+        ..common::options("life")
     }
 }
 
 /// Replays `events` on a thread; returns the server and the replay's handle.
 fn start(survey: Survey, events: Vec<Event>, opts: RunOptions) -> (FakeApi, std::thread::JoinHandle<ReplaySummary>) {
     let api = FakeApi::start_with("1.30", Options { kwok_stages: true, ..Options::default() });
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    api.write_kubeconfig(&kubeconfig);
-    let connection = Connection {
-        kubeconfig: Some(kubeconfig),
-        context: None,
-        timeout: Some(Duration::from_secs(5)),
-        retry: Retry { attempts: 3, base: Duration::from_millis(5), cap: Duration::from_millis(20) },
-    };
+    let Setup { api, dir, connection } = common::setup(api, Duration::from_secs(5), quick_retry(3));
     let handle = std::thread::spawn(move || {
         let _dir = dir;
-        block_on(async {
-            let cluster = KubeCluster::connect(&connection).await.unwrap();
-            let (tx, rx) = mpsc::channel(4);
-            tokio::spawn(async move {
-                for e in events {
-                    if tx.send(e).await.is_err() {
-                        break;
-                    }
-                }
-            });
-            skel_runner::replay(&cluster, &survey, rx, &opts, &AtomicBool::new(false), &mut Quiet).await.unwrap()
-        })
-        .unwrap()
+        common::run(&connection, &survey, events, &opts, &AtomicBool::new(false), &mut Quiet).unwrap()
     });
     (api, handle)
 }

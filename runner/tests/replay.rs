@@ -2,19 +2,17 @@
 //! HTTP): exact request sequences, the objects stored, preflight refusals, retries and faults.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod common;
 mod fake_api;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::{lines, quick_retry, writes, Setup};
 use fake_api::{FakeApi, Fault};
 use serde_json::{json, Value};
-use skel_runner::plan::Naming;
-use skel_runner::{
-    block_on, mpsc, Connection, Ending, KubeCluster, Quiet, ReplayError, ReplaySummary, Retry, RunOptions, Speed,
-    Survey,
-};
+use skel_runner::{Ending, Quiet, ReplayError, ReplaySummary, RunOptions, Speed};
 use skel_trace::Event;
 
 fn event(ts: i64, applied: Vec<Value>, deleted: Vec<Value>) -> Event {
@@ -33,71 +31,19 @@ fn config_map(ns: &str, name: &str) -> Value {
 }
 
 fn options() -> RunOptions {
-    RunOptions {
-        naming: Naming { namespace_prefix: "virtual-".into(), run_id: "test-run".into() },
-        speed: Speed::Max,
-        from: None,
-        until: None,
-        virtual_nodes: 0,
-        node_template: None,
-        keep: false,
-        fail_fast: false,
-        jobs: 1,
-        templates: Default::default(),
-        install_stages: false,
-        cleanup_wait: Duration::from_secs(5),
-    }
-}
-
-struct Setup {
-    api: FakeApi,
-    _dir: tempfile::TempDir,
-    connection: Connection,
+    common::options("test-run")
 }
 
 fn setup(version: &str) -> Setup {
-    let api = FakeApi::start(version);
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    api.write_kubeconfig(&kubeconfig);
-    let connection = Connection {
-        kubeconfig: Some(kubeconfig),
-        context: None,
-        timeout: Some(Duration::from_millis(400)),
-        retry: Retry { attempts: 4, base: Duration::from_millis(5), cap: Duration::from_millis(20) },
-    };
-    Setup { api, _dir: dir, connection }
+    common::setup(FakeApi::start(version), Duration::from_millis(400), quick_retry(4))
 }
 
 fn run_with(s: &Setup, events: Vec<Event>, opts: &RunOptions, stop: &AtomicBool) -> Result<ReplaySummary, ReplayError> {
-    let mut survey = Survey::default();
-    events.iter().for_each(|e| survey.add(e));
-    block_on(async {
-        let cluster = KubeCluster::connect(&s.connection).await?;
-        let (tx, rx) = mpsc::channel(4);
-        tokio::spawn(async move {
-            for e in events {
-                if tx.send(e).await.is_err() {
-                    break;
-                }
-            }
-        });
-        skel_runner::replay(&cluster, &survey, rx, opts, stop, &mut Quiet).await
-    })
-    .unwrap()
+    common::run(&s.connection, &common::survey(&events), events, opts, stop, &mut Quiet)
 }
 
 fn run(s: &Setup, events: Vec<Event>, opts: &RunOptions) -> Result<ReplaySummary, ReplayError> {
     run_with(s, events, opts, &AtomicBool::new(false))
-}
-
-/// The requests, one line each, queries left out (kube orders them as it likes).
-fn lines(api: &FakeApi) -> Vec<String> {
-    api.request_lines().into_iter().map(|l| l.split('?').next().unwrap_or_default().to_string()).collect()
-}
-
-fn writes(api: &FakeApi) -> Vec<String> {
-    lines(api).into_iter().filter(|l| !l.starts_with("GET") && !l.starts_with("POST")).collect()
 }
 
 fn trace() -> Vec<Event> {

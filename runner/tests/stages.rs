@@ -4,38 +4,26 @@
 //! `install_stages` installs skel's stages and the clean-up puts the cluster's back.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod common;
 mod fake_api;
 
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use common::{lines, quick_retry, writes, Setup};
 use fake_api::{FakeApi, Options};
 use serde_json::{json, Value};
 use skel::upgrade::KubeVersion;
-use skel_runner::plan::Naming;
 use skel_runner::{
-    block_on, mpsc, stages, Connection, DryRun, KubeCluster, Observer, Outcome, Phase, Quiet, ReplayError,
-    ReplaySummary, Retry, RunOptions, Speed, StageStatus, Step, Survey,
+    block_on, stages, DryRun, Observer, Outcome, Phase, Quiet, ReplayError, ReplaySummary, RunOptions, StageStatus,
+    Step, Survey,
 };
 use skel_trace::{Event, PodLifecycle, PodLifecycleEntry, PodLifecycles};
 
 const STAGES: &str = "/apis/kwok.x-k8s.io/v1alpha1/stages";
 
 fn options() -> RunOptions {
-    RunOptions {
-        naming: Naming { namespace_prefix: "virtual-".into(), run_id: "stages".into() },
-        speed: Speed::Max,
-        from: None,
-        until: None,
-        virtual_nodes: 0,
-        node_template: None,
-        keep: false,
-        fail_fast: false,
-        jobs: 1,
-        templates: Default::default(),
-        install_stages: false,
-        cleanup_wait: Duration::from_secs(5),
-    }
+    common::options("stages")
 }
 
 /// A CronJob whose three runs each finished after 30 s, as ex-cronjob recorded.
@@ -45,8 +33,7 @@ fn trace() -> (Survey, Vec<Event>) {
         "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": {
             "containers": [{"name": "c", "image": "busybox"}], "restartPolicy": "OnFailure"}}}}}});
     let events = vec![Event { ts: 0, applied_objs: vec![cron], deleted_objs: vec![] }];
-    let mut survey = Survey::default();
-    events.iter().for_each(|e| survey.add(e));
+    let mut survey = common::survey(&events);
     let runs = vec![PodLifecycle::Finished(0, 30), PodLifecycle::Finished(60, 90), PodLifecycle::Finished(120, 150)];
     survey.lifecycles = PodLifecycles::new(vec![PodLifecycleEntry {
         gvk: "batch/v1.CronJob".into(),
@@ -98,53 +85,17 @@ fn simkube_complete() -> Value {
                 "template": "containerStatuses: []\nphase: Succeeded\n"}]}}})
 }
 
-struct Setup {
-    api: FakeApi,
-    _dir: tempfile::TempDir,
-    connection: Connection,
-}
-
 fn setup(kwok: bool, stages: Vec<Value>) -> Setup {
     let api = FakeApi::start_with("1.30", Options { kwok_stages: kwok, ..Options::default() });
     for s in stages {
         api.put_object(&format!("{STAGES}/{}", stages::name(&s)), s);
     }
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    api.write_kubeconfig(&kubeconfig);
-    let connection = Connection {
-        kubeconfig: Some(kubeconfig),
-        context: None,
-        timeout: Some(Duration::from_secs(2)),
-        retry: Retry { attempts: 3, base: Duration::from_millis(5), cap: Duration::from_millis(20) },
-    };
-    Setup { api, _dir: dir, connection }
+    common::setup(api, Duration::from_secs(2), quick_retry(3))
 }
 
 fn run(s: &Setup, opts: &RunOptions) -> Result<ReplaySummary, ReplayError> {
     let (survey, events) = trace();
-    block_on(async {
-        let cluster = KubeCluster::connect(&s.connection).await?;
-        let (tx, rx) = mpsc::channel(4);
-        tokio::spawn(async move {
-            for e in events {
-                if tx.send(e).await.is_err() {
-                    break;
-                }
-            }
-        });
-        skel_runner::replay(&cluster, &survey, rx, opts, &AtomicBool::new(false), &mut Quiet).await
-    })
-    .unwrap()
-}
-
-/// The requests, queries left out.
-fn lines(api: &FakeApi) -> Vec<String> {
-    api.request_lines().into_iter().map(|l| l.split('?').next().unwrap_or_default().to_string()).collect()
-}
-
-fn writes(api: &FakeApi) -> Vec<String> {
-    lines(api).into_iter().filter(|l| !l.starts_with("GET") && !l.starts_with("POST")).collect()
+    common::run(&s.connection, &survey, events, opts, &AtomicBool::new(false), &mut Quiet)
 }
 
 /// The stages stored, by name.
@@ -165,13 +116,16 @@ fn bare(stage: &Value) -> Value {
     s
 }
 
+/// The stages stored are `found`, as they were put there.
+fn assert_stored_as(api: &FakeApi, found: &[Value]) {
+    let now: Vec<Value> = stored(api).iter().map(|(_, v)| bare(v)).collect();
+    let mut before = found.iter().map(bare).collect::<Vec<_>>();
+    before.sort_by_key(|v| stages::name(v).to_string());
+    assert_eq!(now, before);
+}
+
 fn render(err: &ReplayError, url: &str) -> String {
-    let mut out = String::new();
-    miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
-        .with_width(100)
-        .render_report(&mut out, err)
-        .unwrap();
-    out.replace(url, "http://FAKE")
+    common::render(err).replace(url, "http://FAKE")
 }
 
 #[test]
@@ -215,10 +169,7 @@ fn simkubes_stages_pass() {
     assert!(check.strays.is_empty() && summary.stages.warning.is_none());
     // Nothing was done to the stages.
     assert!(!writes(&s.api).iter().any(|l| l.contains("/stages")), "{:?}", writes(&s.api));
-    let now: Vec<Value> = stored(&s.api).iter().map(|(_, v)| bare(v)).collect();
-    let mut before = found.iter().map(bare).collect::<Vec<_>>();
-    before.sort_by_key(|v| stages::name(v).to_string());
-    assert_eq!(now, before);
+    assert_stored_as(&s.api, &found);
 }
 
 #[test]
@@ -275,10 +226,7 @@ fn install_stages_installs_skels_and_the_clean_up_puts_the_cluster_s_back() {
     assert_eq!(sent, stages::ours());
 
     // The cluster's stages are back as they were.
-    let now: Vec<Value> = stored(&s.api).iter().map(|(_, v)| bare(v)).collect();
-    let mut before = found.iter().map(bare).collect::<Vec<_>>();
-    before.sort_by_key(|v| stages::name(v).to_string());
-    assert_eq!(now, before);
+    assert_stored_as(&s.api, &found);
 }
 
 #[test]
@@ -340,19 +288,8 @@ fn the_permission_check_asks_for_the_stage_verbs() {
 fn a_trace_without_lifecycles_does_not_look_at_the_stages() {
     let s = setup(true, kwok_fast());
     let (_, events) = trace();
-    let mut survey = Survey::default();
-    events.iter().for_each(|e| survey.add(e));
-    let summary = block_on(async {
-        let cluster = KubeCluster::connect(&s.connection).await.unwrap();
-        let (tx, rx) = mpsc::channel(4);
-        for e in events {
-            tx.send(e).await.unwrap();
-        }
-        drop(tx);
-        skel_runner::replay(&cluster, &survey, rx, &options(), &AtomicBool::new(false), &mut Quiet).await
-    })
-    .unwrap()
-    .unwrap();
+    let survey = common::survey(&events);
+    let summary = common::run(&s.connection, &survey, events, &options(), &AtomicBool::new(false), &mut Quiet).unwrap();
     assert_eq!(summary.stages.status, StageStatus::NotChecked);
     assert!(!lines(&s.api).iter().any(|l| l.contains("kwok.x-k8s.io")), "{:?}", lines(&s.api));
 }
@@ -384,12 +321,7 @@ fn a_dry_run_says_what_it_would_check_and_install() {
     let mut steps = Steps::default();
     let summary = block_on(async {
         let cluster = DryRun::new(KubeVersion { major: 1, minor: 30 });
-        let (tx, rx) = mpsc::channel(4);
-        for e in events {
-            tx.send(e).await.unwrap();
-        }
-        drop(tx);
-        let summary = skel_runner::replay(&cluster, &survey, rx, &opts, &AtomicBool::new(false), &mut steps).await;
+        let summary = common::replay(&cluster, &survey, events, &opts, &AtomicBool::new(false), &mut steps).await;
         // The Stage kind is not taken for a custom resource of the trace.
         assert!(cluster.assumed().is_empty(), "{:?}", cluster.assumed());
         summary
@@ -406,12 +338,7 @@ fn a_dry_run_says_what_it_would_check_and_install() {
     let (survey, events) = trace();
     let summary = block_on(async {
         let cluster = DryRun::new(KubeVersion { major: 1, minor: 30 });
-        let (tx, rx) = mpsc::channel(4);
-        for e in events {
-            tx.send(e).await.unwrap();
-        }
-        drop(tx);
-        skel_runner::replay(&cluster, &survey, rx, &options(), &AtomicBool::new(false), &mut Quiet).await
+        common::replay(&cluster, &survey, events, &options(), &AtomicBool::new(false), &mut Quiet).await
     })
     .unwrap()
     .unwrap();

@@ -3,11 +3,12 @@
 //! scheme that does not match the server.
 #![allow(clippy::unwrap_used)]
 
+mod common;
 mod fake_api;
 #[path = "fake_api/tls.rs"]
 mod fake_tls;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fake_api::{FakeApi, Options};
@@ -17,12 +18,20 @@ use skel_runner::api::{Gvk, Resource};
 use skel_runner::{block_on, Applied, Cluster, ClusterError, Connection, KubeCluster, Retry};
 
 fn connection(kubeconfig: &Path) -> Connection {
-    Connection {
-        kubeconfig: Some(kubeconfig.to_path_buf()),
-        context: None,
-        timeout: Some(Duration::from_secs(5)),
-        retry: Retry { attempts: 2, base: Duration::from_millis(10), cap: Duration::from_millis(20) },
-    }
+    let retry = Retry { attempts: 2, base: Duration::from_millis(10), cap: Duration::from_millis(20) };
+    common::connection(kubeconfig, Duration::from_secs(5), retry)
+}
+
+/// `api`'s kubeconfig, written into a new temporary folder (returned to be kept).
+fn kubeconfig(
+    api: &TlsApi,
+    trust: Trust<'_>,
+    credentials: Credentials,
+    server: Option<&str>,
+) -> (tempfile::TempDir, PathBuf) {
+    let (dir, kubeconfig) = common::kubeconfig_path();
+    api.write_kubeconfig_tls(&kubeconfig, trust, credentials, server);
+    (dir, kubeconfig)
 }
 
 /// Connects, asks the version, discovers Deployments and applies one: what a run does first.
@@ -44,12 +53,7 @@ fn exercise(kubeconfig: &Path) -> Result<(), ClusterError> {
 /// The diagnostic as a user sees it: miette's graphical report, without colours, with the
 /// server's port replaced.
 fn render(err: &ClusterError, port: u16) -> String {
-    let mut out = String::new();
-    miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
-        .with_width(100)
-        .render_report(&mut out, err)
-        .unwrap();
-    out.replace(&port.to_string(), "PORT")
+    common::render(err).replace(&port.to_string(), "PORT")
 }
 
 fn help(err: &ClusterError) -> String {
@@ -59,9 +63,7 @@ fn help(err: &ClusterError) -> String {
 #[test]
 fn ca_data_and_token() {
     let api = TlsApi::start("1.30", Options::default());
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    api.write_kubeconfig_tls(&kubeconfig, Trust::CaData, Credentials::Token, None);
+    let (_dir, kubeconfig) = kubeconfig(&api, Trust::CaData, Credentials::Token, None);
     exercise(&kubeconfig).unwrap();
     let requests = api.requests();
     assert!(requests.len() >= 4, "{:?}", api.request_lines());
@@ -73,9 +75,7 @@ fn ca_data_and_token() {
 #[test]
 fn ca_data_and_client_certificate_without_token() {
     let api = TlsApi::start("1.30", Options::default());
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    api.write_kubeconfig_tls(&kubeconfig, Trust::CaData, Credentials::ClientCertificate, None);
+    let (_dir, kubeconfig) = kubeconfig(&api, Trust::CaData, Credentials::ClientCertificate, None);
     exercise(&kubeconfig).unwrap();
     let requests = api.requests();
     assert!(requests.iter().all(|r| r.header("authorization").is_none()), "no token was sent");
@@ -85,8 +85,7 @@ fn ca_data_and_client_certificate_without_token() {
 #[test]
 fn ca_file_and_token() {
     let api = TlsApi::start("1.30", Options::default());
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
+    let (dir, kubeconfig) = common::kubeconfig_path();
     let ca = dir.path().join("ca.crt");
     api.write_kubeconfig_tls(&kubeconfig, Trust::CaFile(&ca), Credentials::Token, None);
     assert!(std::fs::read_to_string(&kubeconfig)
@@ -98,9 +97,7 @@ fn ca_file_and_token() {
 #[test]
 fn no_credentials_is_refused_with_a_401() {
     let api = TlsApi::start("1.30", Options::default());
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    api.write_kubeconfig_tls(&kubeconfig, Trust::CaData, Credentials::Nothing, None);
+    let (_dir, kubeconfig) = kubeconfig(&api, Trust::CaData, Credentials::Nothing, None);
     let err = exercise(&kubeconfig).unwrap_err();
     assert!(matches!(err, ClusterError::Unauthorized { code: 401, .. }), "{err:?}");
 }
@@ -108,9 +105,7 @@ fn no_credentials_is_refused_with_a_401() {
 #[test]
 fn a_wrong_ca_says_the_certificate_is_not_trusted() {
     let api = TlsApi::start("1.30", Options::default());
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    api.write_kubeconfig_tls(&kubeconfig, Trust::WrongCaData, Credentials::Token, None);
+    let (_dir, kubeconfig) = kubeconfig(&api, Trust::WrongCaData, Credentials::Token, None);
     let err = exercise(&kubeconfig).unwrap_err();
     let text = err.to_string();
     assert!(text.contains(&api.url()), "names the server: {text}");
@@ -127,9 +122,7 @@ fn a_wrong_ca_says_the_certificate_is_not_trusted() {
 #[test]
 fn no_ca_at_all_is_not_trusted_either() {
     let api = TlsApi::start("1.30", Options::default());
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    api.write_kubeconfig_tls(&kubeconfig, Trust::SystemRoots, Credentials::Token, None);
+    let (_dir, kubeconfig) = kubeconfig(&api, Trust::SystemRoots, Credentials::Token, None);
     let err = exercise(&kubeconfig).unwrap_err();
     assert!(err.to_string().contains("not trusted"), "{err}");
     assert!(help(&err).contains("certificate-authority"), "{}", help(&err));
@@ -138,9 +131,7 @@ fn no_ca_at_all_is_not_trusted_either() {
 #[test]
 fn a_client_certificate_from_another_ca_is_refused() {
     let api = TlsApi::start("1.30", Options::default());
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    api.write_kubeconfig_tls(&kubeconfig, Trust::CaData, Credentials::ForeignClientCertificate, None);
+    let (_dir, kubeconfig) = kubeconfig(&api, Trust::CaData, Credentials::ForeignClientCertificate, None);
     let err = exercise(&kubeconfig).unwrap_err();
     let text = format!("{err}\n{}", help(&err));
     assert!(text.contains("client certificate"), "{text}");
@@ -151,9 +142,7 @@ fn a_client_certificate_from_another_ca_is_refused() {
 #[test]
 fn http_to_the_tls_server_is_a_clear_error() {
     let api = TlsApi::start("1.30", Options::default());
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    api.write_kubeconfig_tls(&kubeconfig, Trust::SystemRoots, Credentials::Token, Some(&api.plain_url()));
+    let (_dir, kubeconfig) = kubeconfig(&api, Trust::SystemRoots, Credentials::Token, Some(&api.plain_url()));
     let err = exercise(&kubeconfig).unwrap_err();
     let text = format!("{err}\n{}", help(&err));
     // The server's own words (as the Go API server says them), not a transport chain.
@@ -166,10 +155,8 @@ fn http_to_the_tls_server_is_a_clear_error() {
 fn https_to_the_plain_server_is_a_clear_error() {
     let plain = FakeApi::start("1.30");
     let tls = TlsApi::start("1.30", Options::default());
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
     let url = plain.url().replacen("http://", "https://", 1);
-    tls.write_kubeconfig_tls(&kubeconfig, Trust::CaData, Credentials::Token, Some(&url));
+    let (_dir, kubeconfig) = kubeconfig(&tls, Trust::CaData, Credentials::Token, Some(&url));
     let err = exercise(&kubeconfig).unwrap_err();
     let text = format!("{err}\n{}", help(&err));
     assert!(text.contains(&url), "{text}");
@@ -182,8 +169,7 @@ fn https_to_the_plain_server_is_a_clear_error() {
 #[test]
 fn a_missing_ca_file_is_a_kubeconfig_error() {
     let api = TlsApi::start("1.30", Options::default());
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
+    let (dir, kubeconfig) = common::kubeconfig_path();
     let ca = dir.path().join("ca.crt");
     api.write_kubeconfig_tls(&kubeconfig, Trust::CaFile(&ca), Credentials::Token, None);
     std::fs::remove_file(&ca).unwrap();
