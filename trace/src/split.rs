@@ -76,16 +76,16 @@ impl EventBatch {
     }
 
     /// A batch of events read from elsewhere (the REPL's store): `data` holds them, each at
-    /// its span; the first one is event `first_index` of its trace; `start_ts` and `latest_ts`
-    /// as a splitter sets them.
+    /// its span (and where it is in its file, for errors); the first one is event
+    /// `first_index` of its trace; `start_ts` and `latest_ts` as a splitter sets them.
     pub fn from_parts(
         first_index: usize,
         start_ts: Option<i64>,
         latest_ts: Option<i64>,
         data: Vec<u8>,
-        spans: impl IntoIterator<Item = (usize, usize)>,
+        spans: impl IntoIterator<Item = (usize, usize, SlicePos)>,
     ) -> EventBatch {
-        let spans = spans.into_iter().map(|(start, end)| (start, end, SlicePos::default())).collect();
+        let spans = spans.into_iter().collect();
         EventBatch { first_index, start_ts, latest_ts, data, spans }
     }
 

@@ -1064,7 +1064,9 @@ impl Session {
         }
         let path = Path::new(arg.text);
         let format = Format::from_extension(path).unwrap_or(loaded.store.format);
-        let write = || Output::write(Some(path), |f| loaded.store.write(f, format).map(|_| ()).map_err(Failed::error));
+        let file = files::display(&loaded.path);
+        let failed = |inner| Failed::error(TraceInputError { file: file.clone(), inner });
+        let write = || Output::write(Some(path), |f| loaded.store.write(f, format).map(|_| ()).map_err(failed));
         let written = busy(self.spinners, &format!("writing {}", path.display()), loaded.store.meter(), write);
         match written {
             Ok(()) => {

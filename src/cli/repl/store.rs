@@ -49,6 +49,10 @@ struct EventRef {
     at: u64,
     len: u32,
     scratch: bool,
+    /// Where it starts in the trace file as a person reads it (JSON: line and column; 0 when it
+    /// is in the scratch file), for errors.
+    line: u32,
+    column: u32,
     ts: i64,
     /// How many objects it applies, and how many it deletes.
     applied: u32,
@@ -58,6 +62,14 @@ struct EventRef {
 impl EventRef {
     fn end(&self) -> u64 {
         self.at + u64::from(self.len)
+    }
+
+    /// Where it is, for the decoder's errors: in the trace file's terms when it is there.
+    fn pos(&self) -> SlicePos {
+        match self.scratch {
+            true => SlicePos::default(),
+            false => SlicePos { offset: self.at, line: self.line as usize, column: self.column as usize },
+        }
     }
 }
 
@@ -266,17 +278,21 @@ impl Store {
         let opts = VisitOptions { batch_bytes: BATCH, ..VisitOptions::new(format) };
         let batch = |(): &(), batch: &EventBatch| -> Result<Batch, TraceError> {
             let (mut refs, mut spilled, mut stats) = (Vec::with_capacity(batch.len()), Vec::new(), Stats::default());
-            for (index, bytes, at) in batch.events() {
-                let c = stats.add_bytes(bytes, format, index, at)?;
+            for (index, bytes, pos) in batch.events() {
+                let c = stats.add_bytes(bytes, format, index, pos)?;
                 let at = match spill {
                     true => {
                         spilled.extend_from_slice(bytes);
                         (spilled.len() - bytes.len()) as u64
                     }
-                    false => at.offset,
+                    false => pos.offset,
                 };
                 let (len, applied, deleted) = (count(bytes.len())?, count(c.applied)?, count(c.deleted)?);
-                refs.push(EventRef { at, len, scratch: spill, ts: c.ts, applied, deleted });
+                let (line, column) = match spill {
+                    true => (0, 0),
+                    false => (count(pos.line)?, count(pos.column)?),
+                };
+                refs.push(EventRef { at, len, scratch: spill, line, column, ts: c.ts, applied, deleted });
             }
             Ok((refs, spilled, stats))
         };
@@ -325,9 +341,7 @@ impl Store {
         let count = || -> Result<Stats, TraceError> {
             let mut stats = Stats::default();
             while let Some(&(from, to, _)) = batches.get(next.fetch_add(1, Ordering::Relaxed)) {
-                self.each_event(from..to, |i, bytes| {
-                    stats.add_bytes(bytes, self.format, i, SlicePos::default()).map(|_| ())
-                })?;
+                self.each_event(from..to, |i, bytes, pos| stats.add_bytes(bytes, self.format, i, pos).map(|_| ()))?;
             }
             Ok(stats)
         };
@@ -407,7 +421,7 @@ impl Store {
             self.disk
                 .read(std::slice::from_ref(e))
                 .map_err(read_error)
-                .and_then(|(data, _)| decode_event(&data, self.format, index, SlicePos::default())),
+                .and_then(|(data, _)| decode_event(&data, self.format, index, e.pos())),
         )
     }
 
@@ -447,8 +461,8 @@ impl Store {
     pub fn decoded(&self) -> impl Iterator<Item = (usize, Result<Event, TraceError>)> + '_ {
         self.batches().into_iter().flat_map(move |(from, to, _)| {
             let mut events = Vec::with_capacity(to - from);
-            let read = self.each_event(from..to, |i, bytes| {
-                events.push((i, decode_event(bytes, self.format, i, SlicePos::default())));
+            let read = self.each_event(from..to, |i, bytes, pos| {
+                events.push((i, decode_event(bytes, self.format, i, pos)));
                 Ok(())
             });
             if let Err(e) = read {
@@ -504,9 +518,9 @@ impl Store {
     ) -> Result<(), TraceError> {
         writer.begin_events()?;
         for (from, to, _) in self.batches() {
-            self.each_event(from..to, |i, bytes| match format == self.format {
+            self.each_event(from..to, |i, bytes, pos| match format == self.format {
                 true => writer.encoded_events(bytes, 1),
-                false => writer.event(&decode_event(bytes, self.format, i, SlicePos::default())?),
+                false => writer.event(&decode_event(bytes, self.format, i, pos)?),
             })?;
         }
         Ok(())
@@ -516,13 +530,13 @@ impl Store {
     fn each_event(
         &self,
         range: std::ops::Range<usize>,
-        mut f: impl FnMut(usize, &[u8]) -> Result<(), TraceError>,
+        mut f: impl FnMut(usize, &[u8], SlicePos) -> Result<(), TraceError>,
     ) -> Result<(), TraceError> {
         let from = range.start;
         let events = self.events.get(range).unwrap_or_default();
         let (data, spans) = self.disk.read(events).map_err(read_error)?;
-        for (i, (start, end)) in spans.into_iter().enumerate() {
-            f(from + i, data.get(start..end).unwrap_or_default())?;
+        for (i, ((start, end), e)) in spans.into_iter().zip(events).enumerate() {
+            f(from + i, data.get(start..end).unwrap_or_default(), e.pos())?;
         }
         self.disk.pool.put(data);
         Ok(())
@@ -555,6 +569,7 @@ impl Store {
         let events = self.batches().into_iter().map(move |(from, to, latest)| {
             let events = self.events.get(from..to).unwrap_or_default();
             let (data, spans) = self.disk.read(events).map_err(read_error)?;
+            let spans = spans.into_iter().zip(events).map(|((a, b), e)| (a, b, e.pos()));
             Ok(Unit::Events(EventBatch::from_parts(from, start, latest, data, spans)))
         });
         let sections =
@@ -589,6 +604,8 @@ impl Next<'_> {
                 at: new.len() as u64,
                 len: count(event.len())?,
                 scratch: true,
+                line: 0,
+                column: 0,
                 ts: w.ts,
                 applied: count(w.applied)?,
                 deleted: count(w.deleted)?,
