@@ -10,3 +10,6 @@ cargo test --workspace --locked
 # `skel lsp` end to end (tests/lsp/): a real LSP client over stdio, and Neovim when installed;
 # on the binary the cargo tests just built (a `cargo build` would rebuild it with other features).
 SKEL_BIN="${CARGO_TARGET_DIR:-target}/debug/skel" tests/lsp/run.sh
+# The VS Code extension (editors/vscode/): npm ci, grammar tests, its tests against the same
+# binary, and the .vsix; skipped with a message when node or npm is missing.
+SKEL_BIN="${CARGO_TARGET_DIR:-target}/debug/skel" editors/vscode/test.sh
