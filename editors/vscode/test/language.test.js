@@ -36,3 +36,16 @@ test("the manifest contributes the language, its grammar, the settings and the c
   assert.deepStrictEqual(c.commands, [{ command: "skel.restartServer", title: "Restart language server", category: "SKEL" }]);
   assert.deepStrictEqual(pkg.activationEvents, ["onLanguage:skel"]);
 });
+
+test("the install instructions name the .vsix this version builds", () => {
+  const fs = require("fs");
+  const path = require("path");
+  const vsix = `dist/skel-${pkg.version}.vsix`;
+  for (const doc of ["../README.md", "../../../docs/lsp.md"]) {
+    const text = fs.readFileSync(path.join(__dirname, doc), "utf8");
+    const named = text.match(/skel-[0-9.]+\.vsix/g) || [];
+    assert.ok(named.length > 0, `${doc} names no .vsix`);
+    assert.deepStrictEqual([...new Set(named)], [path.basename(vsix)], doc);
+    assert.ok(text.includes(`--install-extension `) && text.includes(vsix), `${doc}: code --install-extension ...${vsix}`);
+  }
+});
