@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod check;
 pub mod compile;
+pub mod completions;
 pub mod files;
 mod fmt;
 pub mod repl;
@@ -156,6 +157,10 @@ cluster step by step.")]
 A trace for hover and completion: the `skel.trace` initialization option, or a
 `# trace: FILE` comment at the top of a script.")]
     Lsp(LspArgs),
+    /// Print the shell completion script for bash, zsh, fish, PowerShell or elvish.
+    Completions(completions::CompletionsArgs),
+    /// Write the man pages: skel(1), and one per subcommand (skel-apply(1), ...).
+    Man(completions::ManArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -330,5 +335,7 @@ pub fn run(cli: Cli, reporter: &Reporter) -> Result<(), Failed> {
             eprintln!("skel lsp: {e}");
             Failed::silent(Exit::Error)
         }),
+        Command::Completions(c) => completions::completions(c),
+        Command::Man(m) => completions::man(m),
     }
 }
