@@ -227,6 +227,93 @@ fn stdin_is_formatted_to_stdout() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 4b. Folders: every `.skel` file under one, as `skel check` walks folders
+
+/// A folder of scripts: messy ones at the top and in a subfolder, a tidy one, a file that is
+/// not a script (not touched), and a nested empty folder.
+fn folder_of_scripts() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("scripts");
+    fs::create_dir_all(dir.join("nested/deeper")).unwrap();
+    fs::create_dir_all(dir.join("empty")).unwrap();
+    fs::write(dir.join("b.skel"), MESSY).unwrap();
+    fs::write(dir.join("a.skel"), TIDY).unwrap();
+    fs::write(dir.join("nested/deeper/c.skel"), "remove( status ) ;\n").unwrap();
+    fs::write(dir.join("nested/notes.txt"), "remove( status ) ;\n").unwrap();
+    tmp
+}
+
+#[test]
+fn check_on_a_folder_names_every_script_under_it_in_order() {
+    let tmp = folder_of_scripts();
+    let r = run(skel(tmp.path()).args(["fmt", "--check", "scripts"]));
+    assert_eq!(r.code, 1, "stderr:\n{}", r.stderr);
+    assert_eq!(r.stdout, "");
+    assert_eq!(r.stderr, "would reformat scripts/b.skel\nwould reformat scripts/nested/deeper/c.skel\n");
+    assert_eq!(read(&tmp.path().join("scripts"), "b.skel"), MESSY, "--check writes nothing");
+
+    // A folder and a file together, and `./`: the same walk.
+    let r = run(skel(tmp.path().join("scripts").as_path()).args(["fmt", "--check", "./nested", "a.skel"]));
+    assert_eq!((r.code, r.stderr.as_str()), (1, "would reformat ./nested/deeper/c.skel\n"));
+}
+
+#[test]
+fn a_folder_is_formatted_in_place() {
+    let tmp = folder_of_scripts();
+    let dir = tmp.path().join("scripts");
+    let r = run(skel(tmp.path()).args(["fmt", "scripts"]));
+    assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (0, "", ""));
+    assert_eq!(read(&dir, "b.skel"), skel_grammar::format(MESSY).unwrap());
+    assert_eq!(read(&dir, "a.skel"), TIDY);
+    assert_eq!(read(&dir, "nested/deeper/c.skel"), "remove(status);\n");
+    assert_eq!(read(&dir, "nested/notes.txt"), "remove( status ) ;\n", "only .skel files are scripts");
+    assert_eq!(listing(&dir.join("nested/deeper")), ["c.skel"], "no temp file is left");
+
+    let r = run(skel(tmp.path()).args(["fmt", "--check", "scripts"]));
+    assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (0, "", ""));
+}
+
+#[test]
+fn a_folder_with_a_broken_script_formats_the_others() {
+    let tmp = folder_of_scripts();
+    let dir = tmp.path().join("scripts");
+    fs::write(dir.join("nested/broken.skel"), "modify(kind == , x = 1);\n").unwrap();
+    let r = run(skel(tmp.path()).args(["fmt", "scripts"]));
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("scripts/nested/broken.skel:1:"), "{}", r.stderr);
+    assert_eq!(read(&dir, "b.skel"), skel_grammar::format(MESSY).unwrap());
+    assert_eq!(read(&dir, "nested/deeper/c.skel"), "remove(status);\n");
+    assert_eq!(read(&dir, "nested/broken.skel"), "modify(kind == , x = 1);\n");
+}
+
+#[test]
+fn a_folder_without_scripts_is_an_error() {
+    let tmp = folder_of_scripts();
+    let r = run(skel(tmp.path()).args(["fmt", "--check", "scripts/empty"]));
+    assert_eq!((r.code, r.stdout.as_str()), (1, ""));
+    insta::assert_snapshot!("folder_without_scripts", r.stderr);
+}
+
+/// What a folder holds but is not a regular file, and a link back up, are skipped with a
+/// warning (as `skel check DIR` does); every script is still taken once.
+#[cfg(unix)]
+#[test]
+fn a_folder_walk_skips_fifos_and_loops() {
+    let tmp = folder_of_scripts();
+    let dir = tmp.path().join("scripts");
+    std::os::unix::fs::symlink("..", dir.join("nested/up")).unwrap();
+    std::os::unix::fs::symlink("b.skel", dir.join("link.skel")).unwrap();
+    let fifo = std::process::Command::new("mkfifo").arg(dir.join("nested/pipe.skel")).status();
+    if !fifo.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: mkfifo failed");
+        return;
+    }
+    let r = run(skel(tmp.path()).args(["fmt", "--check", "scripts"]));
+    assert_eq!(r.code, 1);
+    insta::assert_snapshot!("folder_walk_warnings", r.stderr);
+}
+
+// ---------------------------------------------------------------------------------------------
 // 5. Errors: exit 1, the file left as it was, the other files still done
 
 #[test]

@@ -76,7 +76,17 @@ pub fn run(args: CheckArgs, reporter: &Reporter) -> Result<(), Failed> {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
     if let Some(fix) = &args.fix {
-        files::write_text(Some(fix), &report.fix_script()).map_err(|f| f.exit_as(Exit::Usage))?;
+        // Written as `skel fmt` would write it (its formatter, on the whole script), so that
+        // `skel fmt --check` passes on it; one the formatter cannot take is not written.
+        let (name, written) = (files::display(fix), report.fix_script());
+        let script = match skel_grammar::format(&written) {
+            Ok(script) => script,
+            Err(skel_grammar::FormatError::Parse(errors)) => {
+                return Err(Failed::script(name, written, errors).exit_as(Exit::Usage))
+            }
+            Err(e) => return Err(Failed::script(name, written, [e]).exit_as(Exit::Usage)),
+        };
+        files::write_text(Some(fix), &script).map_err(|f| f.exit_as(Exit::Usage))?;
         if args.format == CheckFormat::Text {
             let _ = writeln!(stdout, "wrote {}", fix.display());
         }
@@ -94,11 +104,14 @@ pub fn run(args: CheckArgs, reporter: &Reporter) -> Result<(), Failed> {
 /// Every error is a usage or input error (exit 2).
 fn scan(input: &Path, target: KubeVersion, jobs: Option<usize>, reporter: &Reporter) -> Result<Scanner, Failed> {
     if input.is_dir() {
-        let mut walk = Walk::default();
-        walk.folder(input, reporter);
-        walk.files.sort();
+        let files = Walk::files(input, &["yaml", "yml", "json"], |skip| {
+            reporter.diagnostic(match skip {
+                Skipped::Loop { path, to } => UpgradeCheckError::FolderLoop { path, to },
+                Skipped::NotAFile { path, kind } => UpgradeCheckError::NotAFile { path, kind },
+            })
+        });
         let mut manifests = Vec::new();
-        for f in &walk.files {
+        for f in &files {
             manifests.extend(read_manifests(f, Found::InFolder, reporter)?);
         }
         return one_event(input, manifests, Scanner::new(target));
@@ -165,17 +178,26 @@ fn scan_sequentially(input: &Path, ext: &str, target: KubeVersion, reporter: &Re
     }
 }
 
-/// The manifest files (`.yaml`, `.yml`, `.json`) under a folder, its subfolders included. Symbolic
-/// links are followed, but each folder and each file is taken once (by device and inode), so a
-/// link back up (`self -> .`) is no loop and counts nothing twice. What is not a regular file
-/// (a FIFO, a device) is skipped with a warning.
-#[derive(Default)]
-struct Walk {
+/// The files under a folder whose extension is one of a list (`skel check`'s manifest files,
+/// `skel fmt`'s scripts), its subfolders included, sorted. Symbolic links are followed, but each
+/// folder and each file is taken once (by device and inode), so a link back up (`self -> .`) is
+/// no loop and counts nothing twice. What is not a regular file (a FIFO, a device) and a link
+/// back to a folder being read are skipped, each said through the caller's `skipped`.
+pub(super) struct Walk<'a> {
+    extensions: &'a [&'a str],
     files: Vec<PathBuf>,
     /// The folders entered, and the files taken.
     seen: std::collections::HashSet<FileId>,
     /// The folders being read, from the top one down (a link to one of them is a loop).
     open: Vec<(FileId, PathBuf)>,
+}
+
+/// What a folder walk leaves out, for the command's own warning.
+pub(super) enum Skipped {
+    /// `path` leads back to `to`, a folder being read.
+    Loop { path: String, to: String },
+    /// `path` is not a regular file (`kind`: a FIFO, a device, ...).
+    NotAFile { path: String, kind: &'static str },
 }
 
 type FileId = (u64, u64);
@@ -191,14 +213,20 @@ fn file_id(_: &std::fs::Metadata) -> Option<FileId> {
     None
 }
 
-impl Walk {
-    /// Takes the folder's files; what it skips is said through `reporter`.
-    fn folder(&mut self, dir: &Path, reporter: &Reporter) {
+impl<'a> Walk<'a> {
+    /// The files under `dir` with one of `extensions` (without the dot), in path order.
+    pub(super) fn files(dir: &Path, extensions: &'a [&'a str], mut skipped: impl FnMut(Skipped)) -> Vec<PathBuf> {
+        let mut walk = Walk { extensions, files: Vec::new(), seen: std::collections::HashSet::new(), open: Vec::new() };
+        walk.folder(dir, &mut skipped);
+        walk.files.sort();
+        walk.files
+    }
+
+    fn folder(&mut self, dir: &Path, skipped: &mut impl FnMut(Skipped)) {
         let id = std::fs::metadata(dir).ok().as_ref().and_then(file_id);
         if let Some(id) = id {
             if let Some((_, to)) = self.open.iter().find(|(open, _)| *open == id) {
-                let (path, to) = (files::display(dir), files::display(to));
-                reporter.diagnostic(UpgradeCheckError::FolderLoop { path, to });
+                skipped(Skipped::Loop { path: files::display(dir), to: files::display(to) });
                 return;
             }
             if !self.seen.insert(id) {
@@ -213,10 +241,10 @@ impl Walk {
         for p in paths {
             let meta = std::fs::metadata(&p);
             if meta.as_ref().is_ok_and(|m| m.is_dir()) {
-                self.folder(&p, reporter);
+                self.folder(&p, skipped);
                 continue;
             }
-            if !p.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "yaml" | "yml" | "json")) {
+            if !p.extension().and_then(|e| e.to_str()).is_some_and(|e| self.extensions.contains(&e)) {
                 continue;
             }
             match meta {
@@ -225,10 +253,7 @@ impl Walk {
                         self.files.push(p);
                     }
                 }
-                Ok(m) => reporter.diagnostic(UpgradeCheckError::NotAFile {
-                    path: files::display(&p),
-                    kind: fsio::kind_name(m.file_type()),
-                }),
+                Ok(m) => skipped(Skipped::NotAFile { path: files::display(&p), kind: fsio::kind_name(m.file_type()) }),
                 // A broken link: reading it says why.
                 Err(_) => self.files.push(p),
             }

@@ -1,5 +1,6 @@
 //! `skel fmt`: rewrite SKEL scripts in the canonical style (`skel_grammar::format`), or with
-//! `--check` only say which ones are not in it (for CI).
+//! `--check` only say which ones are not in it (for CI). A folder stands for every `.skel` file
+//! under it, found as `skel check` finds manifest files.
 
 use std::path::{Path, PathBuf};
 
@@ -7,6 +8,7 @@ use miette::Diagnostic;
 use skel_grammar::FormatError;
 use thiserror::Error;
 
+use super::check::{Skipped, Walk};
 use super::files;
 use super::report::Reporter;
 use super::{Exit, Failed};
@@ -14,13 +16,14 @@ use super::{Exit, Failed};
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
   skel fmt migrate.skel            # rewrite it in place (only if it changes)
-  skel fmt --check scripts/*.skel  # CI: name the scripts not formatted; exit 1 if any
+  skel fmt --check scripts/        # CI: name the scripts not formatted; exit 1 if any
   cat migrate.skel | skel fmt -    # stdin to stdout
 
 Exit codes: 0 success (with --check: every script is formatted), 1 a script would change
-(--check), does not parse, or cannot be read or written, 2 usage error.")]
+(--check), does not parse, or cannot be read or written (or a folder holds none), 2 usage error.")]
 pub struct FmtArgs {
-    /// The SKEL scripts to format, rewritten in place; `-` formats stdin to stdout.
+    /// The SKEL scripts to format, rewritten in place (a folder: each `.skel` file under it);
+    /// `-` formats stdin to stdout.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Write nothing; name each script that is not formatted (`would reformat FILE`) and exit 1
@@ -36,6 +39,31 @@ enum FmtUsageError {
     StdinTwice,
 }
 
+/// What a folder given to `skel fmt` does not hold, or holds but is not read.
+#[derive(Debug, Error, Diagnostic)]
+enum FmtFolderError {
+    #[error("`{path}` holds no SKEL script (no `.skel` file, in it or in its subfolders)")]
+    #[diagnostic(
+        code(skel::fmt::no_scripts),
+        help("`skel fmt FOLDER` formats the `.skel` files under it; name a script or a folder that holds some")
+    )]
+    NoScripts { path: String },
+    #[error("`{path}` is {kind}, not a regular file; it is not formatted")]
+    #[diagnostic(
+        code(skel::fmt::not_a_file),
+        severity(Warning),
+        help("only regular files of a folder are formatted; pass it by its own name to read it")
+    )]
+    NotAFile { path: String, kind: &'static str },
+    #[error("`{path}` leads back to `{to}`, a folder already being read; it is not followed")]
+    #[diagnostic(
+        code(skel::fmt::folder_loop),
+        severity(Warning),
+        help("a symbolic link to a folder above it makes a loop; each folder and file is read once")
+    )]
+    FolderLoop { path: String, to: String },
+}
+
 pub fn run(args: FmtArgs, reporter: &Reporter) -> Result<(), Failed> {
     let stdin = Path::new("-");
     if args.files.iter().filter(|f| f.as_path() == stdin).count() > 1 {
@@ -44,12 +72,32 @@ pub fn run(args: FmtArgs, reporter: &Reporter) -> Result<(), Failed> {
     // Every file is done (or checked) even after one failed, its failure said before the next
     // one's; the exit code says if any did.
     let mut result = Ok(());
+    let mut said = |failed: Failed| {
+        if let Some(report) = &failed.report {
+            reporter.report(report);
+        }
+        result = Err(Failed::silent(failed.exit));
+    };
     for path in &args.files {
-        if let Err(failed) = one(path, args.check) {
-            if let Some(report) = &failed.report {
-                reporter.report(report);
+        if path.as_path() == stdin || !path.is_dir() {
+            if let Err(failed) = one(path, args.check) {
+                said(failed);
             }
-            result = Err(Failed::silent(failed.exit));
+            continue;
+        }
+        let scripts = Walk::files(path, &["skel"], |skip| {
+            reporter.diagnostic(match skip {
+                Skipped::Loop { path, to } => FmtFolderError::FolderLoop { path, to },
+                Skipped::NotAFile { path, kind } => FmtFolderError::NotAFile { path, kind },
+            })
+        });
+        if scripts.is_empty() {
+            said(Failed::error(FmtFolderError::NoScripts { path: files::display(path) }));
+        }
+        for script in &scripts {
+            if let Err(failed) = one(script, args.check) {
+                said(failed);
+            }
         }
     }
     result
