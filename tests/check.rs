@@ -749,3 +749,51 @@ fn shared_traces_round_trip_at_every_target() {
         }
     }
 }
+
+/// What `--fix` writes passes `skel fmt --check` (it is written through `skel fmt`'s formatter)
+/// and compiles, for every removed API of the removal table at once (the longest statements:
+/// field moves before the apiVersion) and for the hazard fixtures, at every target version.
+#[test]
+fn fix_scripts_are_canonical_at_every_target() {
+    let table = root().join("../shared/k8s-api-removals.yaml");
+    let Ok(text) = fs::read_to_string(&table) else {
+        eprintln!("skipped: {} does not exist", table.display());
+        return;
+    };
+    let removals: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let manifests: Vec<String> = removals["removals"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let (group, version, kind) =
+                (r["group"].as_str().unwrap(), r["version"].as_str().unwrap(), r["kind"].as_str().unwrap());
+            let api = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+            let name = kind.to_lowercase();
+            format!("apiVersion: {api}\nkind: {kind}\nmetadata:\n  name: {name}\n  namespace: team\nspec: {{}}\n")
+        })
+        .collect();
+    assert!(manifests.len() > 40, "the table lists the removals");
+    let tmp = workdir(&[(root().join("tests/data/check/hazards"), "hazards")]);
+    let dir = tmp.path();
+    fs::write(dir.join("removed.yaml"), manifests.join("---\n")).unwrap();
+    let mut scripts = 0;
+    for input in ["removed.yaml", "hazards"] {
+        for minor in 16..=35 {
+            let version = format!("1.{minor}");
+            let r = check(dir, input, &version, &["--fix", "fix.skel", "--format", "json"]);
+            assert!(r.code <= 1, "{input} at {version}:\n{}", r.stderr);
+            let script = fs::read_to_string(dir.join("fix.skel")).unwrap();
+            let fmt = run(skel(dir).args(["fmt", "--check", "fix.skel"]));
+            assert_eq!(
+                (fmt.code, fmt.stderr.as_str()),
+                (0, ""),
+                "{input} at {version}: `skel fmt --check` on the fix script\n{script}"
+            );
+            let compiled = run(skel(dir).args(["compile", "fix.skel"]));
+            assert_eq!(compiled.code, 0, "{input} at {version}:\n{}\n{script}", compiled.stderr);
+            scripts += usize::from(script.lines().any(|l| !l.starts_with('#') && !l.is_empty()));
+        }
+    }
+    assert!(scripts >= 30, "most targets have statements to write ({scripts})");
+}
