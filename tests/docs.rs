@@ -133,3 +133,102 @@ fn the_rule_catalogue_in_the_docs_is_the_data() {
         expected.len()
     );
 }
+
+/// The binary's `--help` for `args` (empty: `skel --help`), as docs/console blocks run it.
+fn help_of(sub: Option<&str>) -> String {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_skel"));
+    cmd.args(sub).arg("--help").env("NO_COLOR", "1").env("COLUMNS", "100");
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "skel {sub:?} --help failed");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The subcommands `skel --help` lists (but `help`).
+fn subcommands() -> Vec<String> {
+    let top = help_of(None);
+    let list = top.split("Commands:\n").nth(1).expect("skel --help lists its commands");
+    list.lines()
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(String::from)
+        .collect()
+}
+
+/// The ```console block of docs/cli.md that runs `$ skel [SUB] --help`: what it shows.
+fn documented_help(cli: &str, sub: Option<&str>) -> Option<String> {
+    let command = match sub {
+        Some(s) => format!("$ skel {s} --help"),
+        None => "$ skel --help".to_string(),
+    };
+    blocks(cli, "console").into_iter().find_map(|b| {
+        let mut lines = b.lines();
+        (lines.next() == Some(command.as_str())).then(|| lines.map(|l| format!("{}\n", l.trim_end())).collect())
+    })
+}
+
+fn trimmed(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+    let end = lines.iter().rposition(|l| !l.is_empty()).map_or(0, |i| i + 1);
+    lines[..end].iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// docs/cli.md documents `skel --help` and every subcommand's `--help` (exit codes included) in a
+/// console block, and each block is what the binary prints. (tests/docs_console.rs runs them
+/// too; this test is the one that finds a subcommand without its block.)
+#[test]
+fn cli_md_shows_every_commands_help() {
+    let cli = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/cli.md")).unwrap();
+    let subs = subcommands();
+    assert!(subs.len() >= 7, "skel --help lists its commands: {subs:?}");
+    let mut problems = Vec::new();
+    for sub in std::iter::once(None).chain(subs.iter().map(|s| Some(s.as_str()))) {
+        let binary = trimmed(&help_of(sub));
+        match documented_help(&cli, sub) {
+            None => problems.push(format!("docs/cli.md has no `$ skel {} --help` block", sub.unwrap_or(""))),
+            Some(doc) if trimmed(&doc) != binary => problems.push(format!(
+                "docs/cli.md's `skel {} --help` differs from the binary's:\n--- the doc\n{}--- the binary\n{binary}",
+                sub.unwrap_or(""),
+                trimmed(&doc)
+            )),
+            Some(_) => {}
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The "Exit codes: ..." a section of docs/cli.md says in its prose is what the command's
+/// `--help` says, word for word (docs/cli.md once gave `skel run` exit 2 for input errors while
+/// the binary exits 1).
+#[test]
+fn cli_md_exit_codes_in_prose_are_the_helps() {
+    let cli = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/cli.md")).unwrap();
+    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    // The sentence that starts at "Exit codes:" and ends at the first ". " (or the end).
+    let sentence = |text: &str| -> Option<String> {
+        let from = text.find("Exit codes:")?;
+        let rest = words(&text[from..]);
+        Some(rest.find(". ").map_or(rest.clone(), |end| rest[..=end].to_string()))
+    };
+    let mut checked = 0;
+    for section in cli.split("\n## skel ").skip(1) {
+        let sub = section.split_whitespace().next().unwrap();
+        // The prose: the section without its code blocks.
+        let mut prose = String::new();
+        let mut in_block = false;
+        for line in section.lines() {
+            if line.trim_start().starts_with("```") {
+                in_block = !in_block;
+            } else if !in_block {
+                prose.push_str(line);
+                prose.push('\n');
+            }
+        }
+        let Some(said) = sentence(&prose) else { continue };
+        let help = help_of(Some(sub));
+        let helps = sentence(&help).unwrap_or_else(|| panic!("`skel {sub} --help` gives no exit codes"));
+        assert_eq!(said, helps, "docs/cli.md's skel {sub} section, against its --help");
+        checked += 1;
+    }
+    assert!(checked >= 1, "no section of docs/cli.md restates its exit codes");
+}
