@@ -313,6 +313,7 @@ fn man_pages_render_with_every_subcommand_and_flag() {
             assert!(listed.contains(&format!("skel-{sub}(1)")), "{renderer}: skel.1 does not list skel-{sub}(1)");
         }
 
+        let mut example_lines = 0;
         for sub in &subs {
             let file = format!("skel-{sub}.1");
             let page = render(&file);
@@ -332,8 +333,17 @@ fn man_pages_render_with_every_subcommand_and_flag() {
             assert!(want.contains("--help"), "{sub} --help lists no flags?\n{}", help.stdout);
             let got = page_flags(&page_section(&page, "OPTIONS"));
             assert_eq!(got, want, "{renderer}: the flags of {file}'s OPTIONS are not those of `skel {sub} --help`");
+
+            // The examples keep their lines, as `--help` shows them (not filled into a paragraph).
+            let examples = section(&help.stdout, "Examples:");
+            let shown: BTreeSet<&str> = page_section(&page, "EXAMPLES").iter().map(|l| l.trim()).collect();
+            for line in examples.iter().map(|l| l.trim()).filter(|l| !l.is_empty()) {
+                example_lines += 1;
+                assert!(shown.contains(line), "{renderer}: {file}'s EXAMPLES has no line `{line}`:\n{page}");
+            }
         }
-        eprintln!("{renderer}: {} pages rendered and checked", subs.len() + 1);
+        assert!(example_lines >= 15, "{renderer}: only {example_lines} example lines found in the subcommands' help");
+        eprintln!("{renderer}: {} pages rendered and checked, {example_lines} example lines", subs.len() + 1);
     }
 }
 

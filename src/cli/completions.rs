@@ -71,15 +71,53 @@ pub fn man_pages() -> Vec<(String, String)> {
 }
 
 fn collect(cmd: &clap::Command, pages: &mut Vec<(String, String)>) {
-    let man = clap_mangen::Man::new(cmd.clone());
+    // Every page's footer names the program and its version (`skel 0.1.0`), not the subcommand.
+    let man = clap_mangen::Man::new(cmd.clone()).source(format!("skel {}", env!("CARGO_PKG_VERSION")));
     let mut roff = Vec::new();
     // Rendering into memory cannot fail.
-    if man.render(&mut roff).is_ok() {
+    if render(&man, cmd, &mut roff).is_ok() {
         pages.push((man.get_filename(), String::from_utf8_lossy(&roff).into_owned()));
     }
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
         collect(sub, pages);
     }
+}
+
+/// A page as `Man::render` writes it, but for the text after the options (`after_help`: the
+/// examples and exit codes), which keeps its lines (roff would fill them into a paragraph,
+/// running the examples together) under EXAMPLES (or NOTES, when it has no examples).
+fn render(man: &clap_mangen::Man, cmd: &clap::Command, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+    man.render_title(w)?;
+    man.render_name_section(w)?;
+    man.render_synopsis_section(w)?;
+    man.render_description_section(w)?;
+    if cmd.get_arguments().any(|a| !a.is_hide_set()) {
+        man.render_options_section(w)?;
+    }
+    if cmd.get_subcommands().any(|s| !s.is_hide_set()) {
+        man.render_subcommands_section(w)?;
+    }
+    if let Some(after) = cmd.get_after_long_help().or_else(|| cmd.get_after_help()) {
+        let text = after.to_string();
+        let (heading, body) = match text.split_once('\n') {
+            Some((first, rest)) if first.starts_with("Example") => ("EXAMPLES", rest),
+            _ => ("NOTES", text.as_str()),
+        };
+        let mut roff = clap_mangen::roff::Roff::new();
+        roff.control("SH", [heading]).control("nf", []);
+        for line in body.lines() {
+            roff.text([clap_mangen::roff::roman(line)]);
+        }
+        roff.control("fi", []);
+        roff.to_writer(w)?;
+    }
+    if cmd.get_version().or_else(|| cmd.get_long_version()).is_some() {
+        man.render_version_section(w)?;
+    }
+    if cmd.get_author().is_some() {
+        man.render_authors_section(w)?;
+    }
+    Ok(())
 }
 
 pub fn man(args: ManArgs) -> Result<(), Failed> {
