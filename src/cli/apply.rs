@@ -10,6 +10,7 @@ use skel::transform::Summary;
 use skel_trace::{Format, TraceWriter};
 
 use super::files::{self, FileError, Output};
+use super::remote;
 use super::report::{Report, Reporter};
 use super::{ApplyArgs, Failed};
 
@@ -34,16 +35,41 @@ pub fn run(args: ApplyArgs, reporter: &Reporter) -> Result<(), Failed> {
         .map(Format::from)
         .or_else(|| target.filter(|p| *p != std::path::Path::new("-")).and_then(Format::from_extension))
         .unwrap_or(input.format);
-    let output = Output::create(target)?;
-
     let script = Script { name: &script_name, src: &src, program: &program };
     let how = How { jobs: args.jobs, follow_api_versions: args.follow_api_versions, quiet: args.quiet };
-    let summary = rewrite(&script, input, &args.trace, output.file()?, out_format, how)?;
-    output.commit()?;
+    // To an object store: a multipart upload, completed only when all was written (dropped on
+    // an error, or aborted by Ctrl-C, it leaves nothing).
+    let remote = match target {
+        Some(target) => match remote::locate(target).map_err(FileError::from)? {
+            remote::Location::Remote(remote) => Some(remote),
+            remote::Location::Local(_) => None,
+        },
+        None => None,
+    };
+    let summary = if let Some(remote) = remote {
+        let mut upload = remote.upload().map_err(FileError::from)?;
+        upload.abort_on_interrupt();
+        let summary = rewrite(&script, input, &args.trace, &mut upload, out_format, how)?;
+        upload.finish().map_err(FileError::from)?;
+        summary
+    } else {
+        let output = Output::create(target.map(local_path).as_deref())?;
+        let summary = rewrite(&script, input, &args.trace, output.file()?, out_format, how)?;
+        output.commit()?;
+        summary
+    };
     if !args.quiet {
         eprintln!("{}", summary_line(&summary, started.elapsed().as_secs_f64()));
     }
     Ok(())
+}
+
+/// A local output path as given, or a `file://` URL's path.
+fn local_path(target: &std::path::Path) -> std::path::PathBuf {
+    match remote::locate(target) {
+        Ok(remote::Location::Local(path)) => path,
+        _ => target.to_path_buf(),
+    }
 }
 
 /// Reads and compiles a script; returns its display name, its text and the program (its
@@ -86,11 +112,11 @@ pub struct How {
 
 /// Streams the trace through the script into `out` (flushed), with a progress bar on a
 /// terminal unless `quiet`.
-pub fn rewrite(
+pub fn rewrite<W: std::io::Write + std::io::Seek>(
     script: &Script,
     input: skel_trace::fsio::TraceInput,
     trace: &std::path::Path,
-    out: std::fs::File,
+    out: W,
     out_format: Format,
     how: How,
 ) -> Result<Summary, Failed> {
@@ -114,7 +140,6 @@ pub fn rewrite(
     };
     match writer.finish() {
         Ok(mut w) => {
-            use std::io::Write;
             if let Err(source) = w.flush() {
                 return Err(FileError::Write { path: "output".into(), reason: files::reason(&source) }.into());
             }

@@ -49,6 +49,10 @@ pub enum FileError {
     #[error("the script and the trace cannot both be read from stdin")]
     #[diagnostic(code(skel::usage::two_stdins), help("pass one of them as a file"))]
     TwoStdins,
+    /// A trace URL (`s3://...`) that could not be read or written.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Remote(#[from] super::remote::RemoteError),
 }
 
 /// A file error fails its command: a usage error (exit 2) where the arguments ask the
@@ -248,8 +252,18 @@ pub fn open_trace(path: &Path, forced: Option<Format>) -> Result<TraceInput, Fil
 }
 
 /// Opens a trace file, as `open_trace` does, where `-` is a file's name (the REPL reads its
-/// input from stdin).
+/// input from stdin). A URL (`s3://`, `gs://`, `az://`, `http(s)://`, `file://`) is read from
+/// its store, streamed (`remote`).
 pub fn open_trace_file(path: &Path, forced: Option<Format>) -> Result<TraceInput, FileError> {
+    let path = match super::remote::locate(path)? {
+        super::remote::Location::Local(path) => path,
+        super::remote::Location::Remote(remote) => {
+            let (reader, len) = remote.open()?;
+            let source = TraceSource::Stream { reader: Box::new(reader), name: Path::new(remote.key()), len };
+            return fsio::open_trace(source, forced).map_err(|e| read_failed(remote.url(), e, "a trace"));
+        }
+    };
+    let path = path.as_path();
     let waiting = waiting_note(path);
     let source = TraceSource::File { path, special: Special::Read { waiting: &waiting } };
     fsio::open_trace(source, forced).map_err(|e| read_failed(&display(path), e, "a trace"))

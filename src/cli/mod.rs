@@ -6,6 +6,7 @@ pub mod compile;
 pub mod completions;
 pub mod files;
 mod fmt;
+pub mod remote;
 pub mod repl;
 pub mod report;
 pub mod run;

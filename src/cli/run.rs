@@ -303,12 +303,18 @@ fn execute(
     node_template: Option<Value>,
     facts: &mut Facts,
 ) -> Result<(), Failed> {
+    // A trace in an object store is read twice (survey, replay): downloaded once, to a temp file.
+    let downloaded = match super::remote::locate(&args.trace).map_err(FileError::from)? {
+        super::remote::Location::Remote(remote) => Some(remote.download().map_err(FileError::from)?),
+        super::remote::Location::Local(_) => None,
+    };
+    let source = downloaded.as_ref().map_or(args.trace.as_path(), |(t, _)| t.path());
     // With a script, the replay reads the rewritten trace from a temp file.
     let rewritten = match &args.script {
-        Some(script) => Some(rewrite(script, args, reporter)?),
+        Some(script) => Some(rewrite(script, source, args, reporter)?),
         None => None,
     };
-    let trace_path = rewritten.as_ref().map_or(args.trace.as_path(), |(t, _)| t.path());
+    let trace_path = rewritten.as_ref().map_or(source, |(t, _)| t.path());
     let trace_name = files::display(&args.trace);
 
     let survey = facts.survey.insert(survey(trace_path, &trace_name)?);
@@ -489,11 +495,12 @@ fn read_node_template(path: &Path) -> Result<Value, RunUsageError> {
 /// list a signal removes.
 fn rewrite(
     script_path: &Path,
+    source: &Path,
     args: &RunArgs,
     reporter: &Reporter,
 ) -> Result<(tempfile::NamedTempFile, signals::Registered), Failed> {
     let (script_name, src, program) = apply::compile_script(script_path, skel::OptLevel::Full, args.quiet, reporter)?;
-    let input = files::open_trace(&args.trace, None)?;
+    let input = files::open_trace(source, None)?;
     let temp = tempfile::Builder::new()
         .prefix("skel-run-")
         .suffix(".sktrace")

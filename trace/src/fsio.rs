@@ -135,12 +135,14 @@ fn open_patiently(path: &Path, waiting: &dyn Fn()) -> Result<File, FileReadError
 }
 
 /// Where a trace is read from.
-#[derive(Clone, Copy)]
 pub enum TraceSource<'a> {
     /// Standard input (`-` on the command line).
     Stdin,
     /// A file; `special` says what to do when it is not a regular file.
     File { path: &'a Path, special: Special<'a> },
+    /// A stream from elsewhere (an object in a store): `name` gives the format by its extension,
+    /// `len` is its size when known.
+    Stream { reader: Box<dyn Read + Send>, name: &'a Path, len: Option<u64> },
 }
 
 /// An opened trace, its format decided, ready to stream (`read_trace`, `Trace::read`).
@@ -156,7 +158,7 @@ pub struct TraceInput {
 
 /// Opens a trace, the one way every tool does (the command line, the REPL, and the language
 /// server, which passes `Special::Refuse` and bounds the reader itself): a file as `open`
-/// opens it, or stdin. Its format is `forced`, else the file's extension's, else sniffed from
+/// opens it, stdin, or a stream the caller opened (an object store's). Its format is `forced`, else the file's extension's, else sniffed from
 /// its first bytes (`Format::of_file`). An error is `open`'s, or `Io` when the first bytes
 /// cannot be read.
 pub fn open_trace(source: TraceSource<'_>, forced: Option<Format>) -> Result<TraceInput, FileReadError> {
@@ -167,6 +169,9 @@ pub fn open_trace(source: TraceSource<'_>, forced: Option<Format>) -> Result<Tra
             let len = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
             let again = len.and_then(|_| file.try_clone().ok());
             (Box::new(BufReader::with_capacity(1 << 16, file)), len, again, Some(path))
+        }
+        TraceSource::Stream { reader, name, len } => {
+            (Box::new(BufReader::with_capacity(1 << 16, reader)), len, None, Some(name))
         }
     };
     let format = match forced.or_else(|| path.and_then(Format::from_extension)) {
@@ -283,6 +288,21 @@ mod tests {
         let mut input = open_trace(TraceSource::File { path: &bare, special: Special::Refuse }, None).unwrap();
         let mut bytes = Vec::new();
         input.reader.read_to_end(&mut bytes).unwrap();
+        assert_eq!(bytes, [b' ', 0x80]);
+    }
+
+    #[test]
+    fn a_stream_is_opened_as_a_file_is_but_has_no_file() {
+        let open = |bytes: &'static [u8], name: &str| {
+            let source = TraceSource::Stream { reader: Box::new(bytes), name: Path::new(name), len: Some(2) };
+            open_trace(source, None).unwrap()
+        };
+        let json = open(&[0x80], "s3://bucket/t.json");
+        assert_eq!((json.format, json.len, json.file.is_none()), (Format::Json, Some(2), true));
+        let mut sniffed = open(&[b' ', 0x80], "s3://bucket/t");
+        assert_eq!(sniffed.format, Format::Msgpack);
+        let mut bytes = Vec::new();
+        sniffed.reader.read_to_end(&mut bytes).unwrap();
         assert_eq!(bytes, [b' ', 0x80]);
     }
 
