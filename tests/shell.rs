@@ -342,6 +342,31 @@ fn man_pages_render_with_every_subcommand_and_flag() {
                 assert!(shown.contains(line), "{renderer}: {file}'s EXAMPLES has no line `{line}`:\n{page}");
             }
         }
+        if *renderer == "man -l" {
+            // Installed as docs/cli.md says (`share/man/man1` beside a `bin` folder on PATH),
+            // `man skel-check` finds the page, with no MANPATH.
+            std::fs::create_dir_all(tmp.path().join("bin")).unwrap();
+            let path = std::env::join_paths(
+                std::iter::once(tmp.path().join("bin"))
+                    .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+            )
+            .unwrap();
+            let o = Command::new(which("man").unwrap())
+                .arg("skel-check")
+                .env("PATH", path)
+                .env_remove("MANPATH")
+                .env("MANWIDTH", "80")
+                .env("MANPAGER", "cat")
+                .env("PAGER", "cat")
+                .output()
+                .unwrap();
+            let page = plain(&String::from_utf8_lossy(&o.stdout));
+            assert!(
+                o.status.success() && page.contains("skel check"),
+                "man skel-check: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
         assert!(example_lines >= 15, "{renderer}: only {example_lines} example lines found in the subcommands' help");
         eprintln!("{renderer}: {} pages rendered and checked, {example_lines} example lines", subs.len() + 1);
     }

@@ -28,7 +28,7 @@ pub struct CompletionsArgs {
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
   skel man | man -l -                      # read skel(1) now
-  skel man --out ~/.local/share/man/man1   # install every page; then `man skel-apply`")]
+  skel man --out ~/.cargo/share/man/man1   # install them beside ~/.cargo/bin; then `man skel-apply`")]
 pub struct ManArgs {
     /// Write `skel.1` and one page per subcommand (`skel-apply.1`, ...) into this folder (made if
     /// missing); without it, print `skel.1` to stdout.
