@@ -327,3 +327,29 @@ fn terminal_session_completes_variables_and_quoted_keys() {
     type_in(&mut p, ":quit\r");
     p.exp_eof().unwrap();
 }
+
+/// Piped, a diagnostic names the line of stdin it is on (a statement's context lines too),
+/// wherever the statement or command starts: after comments, blank lines, a multi-line
+/// statement, a CRLF line.
+#[test]
+fn piped_diagnostics_give_the_inputs_line() {
+    let dir = folder();
+    let input =
+        "# line 1\n\n:stats\nmodify(kind == \"Pod\",\r\n  spec.x = );\n\n# a note\n\n:match kind ==\nremove(stat\n";
+    let run = session(dir.path(), &["trace.json"], input);
+    assert_eq!(run.code, 1);
+    let headers: Vec<&str> = run.stdout.lines().filter(|l| l.contains("╭─[input:")).map(str::trim).collect();
+    assert_eq!(headers, ["╭─[input:5:12]", "╭─[input:9:15]", "╭─[input:10:11]"], "{}", run.stdout);
+    assert!(run.stdout.contains(" 4 │ modify(kind == \"Pod\","), "the context line is numbered too:\n{}", run.stdout);
+    assert!(run.stdout.contains(" 5 │   spec.x = );"), "{}", run.stdout);
+}
+
+/// Piped, `:help` says how a piped session reads its input, not the terminal's keys.
+#[test]
+fn piped_help_describes_piped_input() {
+    let dir = folder();
+    let run = session(dir.path(), &[], ":help\n");
+    assert_eq!(run.code, 0);
+    assert!(!run.stdout.contains("Tab") && !run.stdout.contains("Ctrl-C"), "{}", run.stdout);
+    assert!(run.stdout.contains("Piped: a statement runs at its `;`"), "{}", run.stdout);
+}

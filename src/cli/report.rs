@@ -54,9 +54,19 @@ pub fn render(d: &dyn Diagnostic, color: bool) -> String {
     out
 }
 
-/// A diagnostic about a piece of source (a script, or a line typed into the REPL), as text.
-pub fn render_with_source<D: Diagnostic + Send + Sync + 'static>(d: D, name: &str, src: &str, color: bool) -> String {
-    Source::new(name, src).render(&d, color)
+/// A diagnostic about a piece of source (a line or statement typed into the REPL), as text.
+/// The piece starts at line `first_line` (1-based) of a longer input (a statement piped into the
+/// REPL): the snippet's line numbers are the input's.
+pub fn render_with_source_at<D: Diagnostic + Send + Sync + 'static>(
+    d: D,
+    name: &str,
+    src: &str,
+    first_line: usize,
+    color: bool,
+) -> String {
+    let mut source = Source::new(name, src);
+    source.lines_before = first_line.saturating_sub(1);
+    source.render(&d, color)
 }
 
 /// A diagnostic on its way to the edge, with the script it is about when it is about one.
@@ -123,12 +133,14 @@ pub struct Source<'a> {
     text: &'a str,
     /// The byte offset of each line's start (the first is 0).
     starts: Vec<usize>,
+    /// The lines of the whole input before this text (added to the line numbers shown).
+    lines_before: usize,
 }
 
 impl<'a> Source<'a> {
     pub fn new(name: &'a str, text: &'a str) -> Source<'a> {
         let starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
-        Source { name, text, starts }
+        Source { name, text, starts, lines_before: 0 }
     }
 
     /// A diagnostic about this script as text, the way it is printed.
@@ -254,9 +266,9 @@ impl SourceCode for Source<'_> {
             self.name.to_string(),
             data,
             (from, to - from).into(),
-            line,
+            line + self.lines_before,
             column,
-            self.newlines_before(to),
+            self.newlines_before(to) + self.lines_before,
         )))
     }
 }

@@ -46,6 +46,7 @@ pub fn run(args: ReplArgs) -> Result<(), Failed> {
     // Completion's index of field paths serves the line editor only, as do spinners.
     session.index_keys = interactive;
     session.spinners = interactive;
+    session.piped = !interactive;
     if let Some(trace) = &args.trace {
         session.load(trace);
         print!("{}", session.take_output());
@@ -86,8 +87,13 @@ fn piped(mut session: Session) -> Result<(), Failed> {
                 line
             }
         };
+        // Diagnostics point at the input's own lines: `buf` starts at line `input_line`.
+        if buf.is_empty() {
+            session.input_line = number;
+        }
         if is_blank(&buf) && line.trim_start().starts_with(':') {
             buf.clear();
+            session.input_line = number;
             if let Some(bad) = bad.take() {
                 not_utf8(&mut session, bad, "command");
                 continue;
@@ -140,6 +146,7 @@ const BOM: &str = "\u{feff}";
 fn not_utf8(session: &mut Session, (line, text, at): (usize, String, usize), what: &'static str) {
     // `text` has `�` (3 bytes) where the first bad byte was.
     let span = Some((at, 3).into());
+    session.input_line = line;
     session.error(ReplError::NotUtf8 { line: Some(line), what, span }, &text);
 }
 

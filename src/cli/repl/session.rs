@@ -147,6 +147,11 @@ pub struct Session {
     pub style: Style,
     /// Something failed (the exit code of a piped session).
     pub failed: bool,
+    /// Stdin is not a terminal: the input is read as lines, and `:help` says so.
+    pub piped: bool,
+    /// The line of the whole input where the input being run starts (1-based): piped, where
+    /// its diagnostics point (`input:LINE:COLUMN`); on a terminal each input is its own, line 1.
+    pub input_line: usize,
     out: String,
 }
 
@@ -161,6 +166,8 @@ impl Session {
             spinners: false,
             style,
             failed: false,
+            piped: false,
+            input_line: 1,
             out: String::new(),
         }
     }
@@ -182,7 +189,7 @@ impl Session {
         self.failed |= d.severity().is_none_or(|s| s == miette::Severity::Error);
         // Spans may point just past the end (a missing `)`); the source must reach them.
         let src = format!("{}  ", input.trim_end());
-        let text = report::render_with_source(d, "input", &src, self.style.color);
+        let text = report::render_with_source_at(d, "input", &src, self.input_line, self.style.color);
         self.say(text);
     }
 
@@ -622,7 +629,12 @@ impl Session {
         for (usage, (_, _, what)) in usages.iter().zip(COMMANDS) {
             self.say(line(usage, what));
         }
-        self.say("Tab completes commands and field paths from the trace; Ctrl-C cancels the input.");
+        if self.piped {
+            self.say("Piped: a statement runs at its `;`, a command at the end of its line; diagnostics give");
+            self.say("the input's line; the exit code is 1 if an input failed.");
+        } else {
+            self.say("Tab completes commands and field paths from the trace; Ctrl-C cancels the input.");
+        }
     }
 
     /// Compiles `delete(SELECTOR);` for a selector typed at `arg`, the selector at the same
