@@ -6,6 +6,9 @@ cd "$(dirname "$0")"
 export INSTA_UPDATE=no CI=true
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# tests/object_store.rs starts a local S3 server (moto, from PyPI, pinned in
+# tests/object_store/requirements.txt): it installs it itself into target/object-store-venv
+# (python3 with venv, as for the LSP tests), or says on stderr why it skipped.
 cargo test --workspace --locked
 # `skel lsp` end to end (tests/lsp/): a real LSP client over stdio, and Neovim when installed;
 # on the binary the cargo tests just built (a `cargo build` would rebuild it with other features).
