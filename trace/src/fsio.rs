@@ -158,8 +158,9 @@ pub struct TraceInput {
 
 /// Opens a trace, the one way every tool does (the command line, the REPL, and the language
 /// server, which passes `Special::Refuse` and bounds the reader itself): a file as `open`
-/// opens it, stdin, or a stream the caller opened (an object store's). Its format is `forced`, else the file's extension's, else sniffed from
-/// its first bytes (`Format::of_file`). An error is `open`'s, or `Io` when the first bytes
+/// opens it, stdin, or a stream the caller opened (an object store's). Its format is `forced`,
+/// else the file's (or the stream's name's) extension's, else sniffed from its first bytes
+/// (`Format::of_file`). An error is `open`'s, or `Io` when the first bytes
 /// cannot be read.
 pub fn open_trace(source: TraceSource<'_>, forced: Option<Format>) -> Result<TraceInput, FileReadError> {
     let (mut reader, len, file, path): (Box<dyn BufRead + Send>, _, _, _) = match source {
