@@ -681,3 +681,44 @@ fn a_run_report_lists_the_lifecycles_given_and_the_pods_completed() {
     assert_eq!(&report["cleanup"]["stages_deleted"], &report["stages"]["installed"]);
     assert!(api.objects().keys().all(|k| !k.contains("/stages/")), "{:?}", api.objects().keys());
 }
+
+/// Without a kubeconfig (`KUBECONFIG` names a missing file, or none is set and the home folder
+/// has none), outside a pod, `skel run` says where it looked and what to do, one line each, and
+/// writes nothing; the client's in-cluster attempt is not mentioned.
+#[test]
+fn without_a_kubeconfig_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = write_trace(dir.path());
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let missing = dir.path().join("missing.yaml");
+    let cases = [(Some(missing.clone()), missing.clone()), (None, home.join(".kube/config"))];
+    for (kubeconfig, looked_at) in cases {
+        let mut cmd = skel(dir.path());
+        cmd.arg("run").arg(&trace).env("HOME", &home).env_remove("KUBERNETES_SERVICE_HOST");
+        match &kubeconfig {
+            Some(path) => cmd.env("KUBECONFIG", path),
+            None => cmd.env_remove("KUBECONFIG"),
+        };
+        let r = run(&mut cmd);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert_eq!(r.stdout, "");
+        // As rendered at 100 columns: a long temp path may wrap the first line (`│` goes on).
+        let words = |s: &str| s.split_whitespace().filter(|w| *w != "│").collect::<Vec<_>>().join(" ");
+        let expected = format!(
+            "skel::run::kubeconfig × cannot load the kubeconfig: there is none at `{}` help: pass `--kubeconfig \
+             FILE`, or make a KWOK cluster: `kwokctl create cluster` (docs/run.md)",
+            looked_at.display()
+        );
+        assert_eq!(words(&r.stderr), words(&expected), "KUBECONFIG {kubeconfig:?}:\n{}", r.stderr);
+        if looked_at.as_os_str().len() < 40 {
+            assert_eq!(
+                r.stderr.lines().filter(|l| !l.is_empty()).count(),
+                3,
+                "the code, then one line each:\n{}",
+                r.stderr
+            );
+        }
+        assert!(!r.stderr.contains("in-cluster") && !r.stderr.contains("environment variable"), "{}", r.stderr);
+    }
+}

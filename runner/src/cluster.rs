@@ -190,11 +190,7 @@ impl KubeCluster {
             None if c.context.is_some() => {
                 kube::Config::from_kubeconfig(&options).await.map_err(|e| kubeconfig_error(&e))
             }
-            None => kube::Config::infer().await.map_err(|e| ClusterError::Kubeconfig {
-                reason: chain(&e),
-                help: "set `KUBECONFIG`, pass `--kubeconfig FILE`, or create a cluster with `kwokctl create cluster`"
-                    .into(),
-            }),
+            None => kube::Config::infer().await.map_err(|e| no_kubeconfig(&e)),
         };
         let mut config = loaded?;
         // Retries are ours (which statuses, how often, in which order): kube's would hide them.
@@ -635,6 +631,26 @@ fn chain(e: &dyn std::error::Error) -> String {
         cur = s.source();
     }
     parts.join(": ")
+}
+
+/// Neither a kubeconfig nor a pod's service account: what to do, in a line. The in-cluster
+/// attempt is named only inside a pod (`KUBERNETES_SERVICE_HOST` set), where it could have worked.
+fn no_kubeconfig(e: &kube::config::InferConfigError) -> ClusterError {
+    use kube::config::KubeconfigError as K;
+    const HELP: &str = "pass `--kubeconfig FILE`, or make a KWOK cluster: `kwokctl create cluster` (docs/run.md)";
+    if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
+        return ClusterError::Kubeconfig { reason: chain(e), help: HELP.into() };
+    }
+    let kubeconfig = std::error::Error::source(e).and_then(|s| s.downcast_ref::<K>());
+    let reason = match kubeconfig {
+        Some(K::ReadConfig(io, path)) if io.kind() == std::io::ErrorKind::NotFound => {
+            format!("there is none at `{}`", path.display())
+        }
+        Some(K::FindPath) => "no home folder to look for `.kube/config` in, and `KUBECONFIG` is not set".into(),
+        Some(other) => return kubeconfig_error(other),
+        None => chain(e),
+    };
+    ClusterError::Kubeconfig { reason, help: HELP.into() }
 }
 
 fn kubeconfig_error(e: &kube::config::KubeconfigError) -> ClusterError {
