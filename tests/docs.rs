@@ -138,9 +138,9 @@ fn the_rule_catalogue_in_the_docs_is_the_data() {
 fn help_of(sub: Option<&str>) -> String {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_skel"));
     cmd.args(sub).arg("--help").env("NO_COLOR", "1").env("COLUMNS", "100");
-    let out = cmd.output().unwrap();
+    let out = cmd.output().expect("skel runs");
     assert!(out.status.success(), "skel {sub:?} --help failed");
-    String::from_utf8(out.stdout).unwrap()
+    String::from_utf8(out.stdout).expect("the help is UTF-8")
 }
 
 /// The subcommands `skel --help` lists (but `help`).
