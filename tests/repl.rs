@@ -36,6 +36,18 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
 }
 
+/// `:write` and `:save` write local files: a URL is refused with what to do, and nothing is
+/// made (no folder named `s3:`).
+#[test]
+fn write_and_save_refuse_a_url() {
+    let dir = folder();
+    let run = session(dir.path(), &["trace.json"], ":write s3://bucket/out.json\n:save gs://bucket/s.skel\n");
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(run.stdout.matches("skel::repl::url_target").count(), 2, "{}", run.stdout);
+    assert!(run.stdout.contains("skel apply SCRIPT TRACE -o URL"), "{}", run.stdout);
+    assert!(!dir.path().join("s3:").exists() && !dir.path().join("gs:").exists());
+}
+
 #[test]
 fn queries_change_nothing() {
     let dir = folder();

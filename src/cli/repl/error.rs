@@ -89,6 +89,17 @@ pub enum ReplError {
         #[label("a file name goes here")]
         span: SourceSpan,
     },
+    #[error("`{command}` writes a local file, not a URL")]
+    #[diagnostic(
+        code(skel::repl::url_target),
+        help("write it here (`{command} out{extension}`), then copy it; `skel apply SCRIPT TRACE -o URL` writes a trace to an object store")
+    )]
+    UrlTarget {
+        command: &'static str,
+        extension: &'static str,
+        #[label("a URL")]
+        span: SourceSpan,
+    },
     #[error("`:get` paths start at the object's root")]
     #[diagnostic(
         code(skel::repl::path_variable),

@@ -1074,6 +1074,10 @@ impl Session {
         if arg.text == "-" {
             return self.error(ReplError::StdoutTarget { command: ":write", span: arg.span() }, arg.line);
         }
+        if crate::cli::remote::is_url(Path::new(arg.text)) {
+            let (command, extension, span) = (":write", ".json", arg.span());
+            return self.error(ReplError::UrlTarget { command, extension, span }, arg.line);
+        }
         let path = Path::new(arg.text);
         let format = Format::from_extension(path).unwrap_or(loaded.store.format);
         let file = files::display(&loaded.path);
@@ -1095,6 +1099,10 @@ impl Session {
         }
         if arg.text == "-" {
             return self.error(ReplError::StdoutTarget { command: ":save", span: arg.span() }, arg.line);
+        }
+        if crate::cli::remote::is_url(Path::new(arg.text)) {
+            let (command, extension, span) = (":save", ".skel", arg.span());
+            return self.error(ReplError::UrlTarget { command, extension, span }, arg.line);
         }
         let mut script = String::from("# Written by `skel repl`");
         if let Some(l) = &self.loaded {
