@@ -306,6 +306,10 @@ fn terminal_session_completes_paths_and_reads_multi_line_statements() {
     // Ctrl-C drops the input; the session goes on.
     type_in(&mut p, "delete(kind == ");
     p.send_control('c').unwrap();
+    // The line ends (bracketed paste off, a new line) before the fresh prompt: each keystroke
+    // above redrew `skel> ...`, which must not be taken for it (keys typed before the editor
+    // reads again would be lost).
+    p.exp_string("\u{1b}[?2004l\r\n").unwrap();
     p.exp_string("skel> ").unwrap();
     type_in(&mut p, ":history\r");
     p.exp_string("1  modify(kind == \"CronJob\", spec.jobTemplate.spec.template.metadata.labels.tier = \"batch\"")
