@@ -122,12 +122,13 @@ impl Disk {
         Ok(Disk { base, scratch, end, pool, read })
     }
 
-    fn file(&self, scratch: bool) -> io::Result<&File> {
-        let missing = || io::Error::other("an event's bytes are missing from the session's files (a bug)");
-        match scratch {
-            true => self.scratch.get().ok_or_else(missing),
-            false => self.base.as_ref().ok_or_else(missing)?.unchanged(),
-        }
+    /// The two files, the trace file checked once to be as it was read (when `events` need it).
+    fn files(&self, events: &[EventRef]) -> io::Result<[Option<&File>; 2]> {
+        let base = match events.iter().any(|e| !e.scratch) {
+            true => self.base.as_ref().map(Base::unchanged).transpose()?,
+            false => None,
+        };
+        Ok([base, self.scratch.get()])
     }
 
     /// Writes `bytes` at the end of the scratch file; returns where they start.
@@ -146,14 +147,21 @@ impl Disk {
         Ok(at)
     }
 
-    /// Reads `events`' bytes into one buffer, one read for each run of events that lie close
-    /// together in one file; returns the buffer and where each event is in it.
+    /// Reads a batch of `events`' bytes into a buffer of the pool (`read_into`).
     fn read(&self, events: &[EventRef]) -> io::Result<ReadBack> {
+        self.read_into(events, self.pool.get())
+    }
+
+    /// Reads `events`' bytes into `data`, one read for each run of events that lie close
+    /// together in one file; returns the buffer and where each event is in it.
+    fn read_into(&self, events: &[EventRef], mut data: Vec<u8>) -> io::Result<ReadBack> {
         /// The most bytes between two events that are still read in one go (JSON's commas and
         /// white space).
         const GAP: u64 = 4096;
+        let missing = || io::Error::other("an event's bytes are missing from the session's files (a bug)");
+        let [base, scratch] = self.files(events)?;
         let total = events.iter().map(|e| e.len as usize).sum();
-        let (mut data, mut spans) = (self.pool.get(), Vec::with_capacity(events.len()));
+        let mut spans = Vec::with_capacity(events.len());
         data.reserve(total);
         let mut rest = events;
         while let Some(first) = rest.first() {
@@ -173,7 +181,8 @@ impl Disk {
             let start = data.len();
             let len = usize::try_from(end - first.at).map_err(io::Error::other)?;
             data.resize(start + len, 0);
-            self.file(first.scratch)?.read_exact_at(&mut data[start..], first.at)?;
+            let file = if first.scratch { scratch } else { base };
+            file.ok_or_else(missing)?.read_exact_at(&mut data[start..], first.at)?;
             self.read.fetch_add(len as u64, Ordering::Relaxed);
             for e in these {
                 let from = start + usize::try_from(e.at - first.at).map_err(io::Error::other)?;
@@ -419,7 +428,7 @@ impl Store {
         let e = self.events.get(index)?;
         Some(
             self.disk
-                .read(std::slice::from_ref(e))
+                .read_into(std::slice::from_ref(e), Vec::new())
                 .map_err(read_error)
                 .and_then(|(data, _)| decode_event(&data, self.format, index, e.pos())),
         )
@@ -428,7 +437,7 @@ impl Store {
     /// Event `index`'s bytes, as the trace holds them.
     pub fn bytes(&self, index: usize) -> Option<Result<Vec<u8>, TraceError>> {
         let e = self.events.get(index)?;
-        Some(self.disk.read(std::slice::from_ref(e)).map(|(data, _)| data).map_err(read_error))
+        Some(self.disk.read_into(std::slice::from_ref(e), Vec::new()).map(|(data, _)| data).map_err(read_error))
     }
 
     /// The object at `at` of an event whose bytes are `bytes` (`Store::bytes`), decoding that
@@ -486,7 +495,9 @@ impl Store {
             if (a.len, a.ts, a.applied, a.deleted) != (b.len, b.ts, b.applied, b.deleted) {
                 return Ok(false);
             }
-            let read = |store: &Store, e: &EventRef| store.disk.read(std::slice::from_ref(e)).map_err(read_error);
+            let read = |store: &Store, e: &EventRef| {
+                store.disk.read_into(std::slice::from_ref(e), Vec::new()).map_err(read_error)
+            };
             if read(self, a)?.0 != read(other, b)?.0 {
                 return Ok(false);
             }
