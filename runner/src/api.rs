@@ -26,12 +26,12 @@ impl Gvk {
         Some(Gvk::new(api_version, kind))
     }
 
-    /// `""` for the core group (`apiVersion: v1`).
     /// `group/version.Kind`, as a trace's config and `pod_lifecycles` name a kind.
     pub fn trace_key(&self) -> String {
         format!("{}.{}", self.api_version, self.kind)
     }
 
+    /// `""` for the core group (`apiVersion: v1`).
     pub fn group(&self) -> &str {
         self.api_version.rsplit_once('/').map_or("", |(g, _)| g)
     }
