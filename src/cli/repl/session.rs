@@ -347,6 +347,25 @@ impl Session {
         Ok(Some(Replay { store: next.finish(), matched, summary }))
     }
 
+    /// What a program matches over a trace (as `replay` records it), keeping no trace: a
+    /// selector's objects, or a statement's changes made again; `look` reads each matched
+    /// object. `None` when Ctrl-C stopped it.
+    fn matched(
+        store: &Store,
+        program: &Program,
+        start: i64,
+        after: bool,
+        look: Option<&Look<'_>>,
+    ) -> Result<Option<Vec<MatchedObject>>, StreamError> {
+        let mut nowhere = TraceWriter::new(Nowhere, store.format);
+        let opts = StreamOptions { start_ts: Some(start), ..StreamOptions::new(store.format, store.format) };
+        super::clear_interrupt();
+        let mut ignore = |_: &[u8], _: &[stream::WrittenEvent]| Ok(());
+        let (units, recording) = (store.units(), Recording { look, ..store.recording(after, &mut ignore) });
+        let ran = stream::transform_recording(program, units, &mut nowhere, opts, recording, &super::interrupted)?;
+        Ok(ran.map(|(_, matched)| matched))
+    }
+
     /// Says why a statement's run failed: a run error (pointing into `src`), or a trace the
     /// pipeline could not read back (a bug).
     fn stream_failed(&mut self, e: StreamError, src: &str) {
@@ -370,9 +389,10 @@ impl Session {
         let start = self.origin();
         let Some(step) = self.undo.last().filter(|s| s.matched.is_none()) else { return };
         let Ok(compiled) = skel::compile(&step.source) else { return };
-        let ran = Session::replay(&step.store, &compiled.program, start, false);
+        let after = !compiled.program.inserts.is_empty();
+        let ran = Session::matched(&step.store, &compiled.program, start, after, None);
         match (ran, self.undo.last_mut()) {
-            (Ok(Some(ran)), Some(step)) => step.matched = Some(ran.matched),
+            (Ok(Some(matched)), Some(step)) => step.matched = Some(matched),
             (Ok(None), _) => self.say("interrupted"),
             (Err(e), _) => self.stream_failed(e, ""),
             _ => {}
@@ -703,16 +723,9 @@ impl Session {
     fn selected(&mut self, program: &Program, line: &str, look: Option<&Look<'_>>) -> Option<Vec<MatchedObject>> {
         let start = self.origin();
         let store = &self.loaded.as_ref()?.store;
-        let run = || -> Result<_, StreamError> {
-            let mut nowhere = TraceWriter::new(Nowhere, store.format);
-            let opts = StreamOptions { start_ts: Some(start), ..StreamOptions::new(store.format, store.format) };
-            super::clear_interrupt();
-            let mut ignore = |_: &[u8], _: &[stream::WrittenEvent]| Ok(());
-            let (units, recording) = (store.units(), Recording { look, ..store.recording(false, &mut ignore) });
-            stream::transform_recording(program, units, &mut nowhere, opts, recording, &super::interrupted)
-        };
+        let run = || Session::matched(store, program, start, false, look);
         match busy(self.spinners, "selecting", store.meter(), run) {
-            Ok(Some((_, matched))) => Some(matched),
+            Ok(Some(matched)) => Some(matched),
             Ok(None) => {
                 self.say("interrupted");
                 None
