@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 use skel_trace::Event;
 use thiserror::Error;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::api::{self, Gvk, Resource, Served};
 use crate::cluster::{Access, Applied, Cluster, ClusterError, Deleted, Failure, PodUpdate};
@@ -330,19 +330,20 @@ pub struct LifecycleOutcome {
 }
 
 /// Gives the run's pods their lifecycles as the watch sees them run, until the events are
-/// replayed (`done`).
+/// replayed (`done` fires or its sender is dropped).
 async fn drive<C: Cluster>(
     cluster: &C,
     watch: Option<mpsc::Receiver<PodUpdate>>,
     driver: &mut Driver,
-    done: &AtomicBool,
+    mut done: oneshot::Receiver<()>,
 ) -> LifecycleOutcome {
     let mut out = LifecycleOutcome::default();
     let Some(mut updates) = watch else { return out };
-    while !done.load(Ordering::SeqCst) {
+    loop {
         let update = tokio::select! {
+            biased;
+            _ = &mut done => break,
             update = updates.recv() => update,
-            () = tokio::time::sleep(Duration::from_millis(100)) => continue,
         };
         match update {
             None => break,
@@ -507,16 +508,17 @@ pub async fn replay<C: Cluster>(
         true => cluster.watch_pods(&format!("{}={}", plan::RUN_LABEL, opts.naming.run_id)),
         false => None,
     };
-    let events_done = AtomicBool::new(false);
+    let (events_done, done) = oneshot::channel();
     let replayed = async {
         let mut caught_up = 0;
         if ending.is_none() {
             (ending, caught_up) = run.events(survey, &mut events, stop).await;
         }
-        events_done.store(true, Ordering::SeqCst);
+        // The watch may have ended already (or never started): nobody to tell.
+        let _ = events_done.send(());
         caught_up
     };
-    let (caught_up, lifecycles) = futures::join!(replayed, drive(cluster, watch, &mut driver, &events_done));
+    let (caught_up, lifecycles) = futures::join!(replayed, drive(cluster, watch, &mut driver, done));
     let lifecycles = LifecycleOutcome { without: driver.without_lifecycle(), given: driver.given, ..lifecycles };
     let nodes = run.nodes.len();
     let namespaces = run.namespaces.clone();
