@@ -684,6 +684,12 @@ mod tests {
         (store, objects, Some(file))
     }
 
+    /// The index's cost per event, as docs/repl.md gives it.
+    #[test]
+    fn an_event_costs_40_bytes_of_index() {
+        assert_eq!(std::mem::size_of::<EventRef>(), 40);
+    }
+
     #[test]
     fn a_store_writes_the_trace_it_read() {
         for format in [Format::Json, Format::Msgpack] {
