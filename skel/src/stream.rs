@@ -133,8 +133,8 @@ where
     W: Write + Seek,
 {
     let mut matched = Vec::new();
-    let Recording { after, written, pool, look } = recording;
-    let summary = run(program, units, &pool, writer, opts, Some((&mut matched, after, written, look)), stop)?;
+    let pool = Arc::clone(&recording.pool);
+    let summary = run(program, units, &pool, writer, opts, Some((&mut matched, recording)), stop)?;
     Ok(summary.map(|s| (s, matched)))
 }
 
@@ -172,9 +172,8 @@ pub struct WrittenEvent {
 /// Who gets a recording run's written events: each batch's bytes, and each event in them.
 pub type Recorder<'r> = dyn FnMut(&[u8], &[WrittenEvent]) -> Result<(), TraceError> + 'r;
 
-/// What a recording run records into: the matched objects, whether with their values after,
-/// and who gets the written events.
-type Record<'r> = (&'r mut Vec<MatchedObject>, bool, &'r mut Recorder<'r>, Option<&'r Look<'r>>);
+/// What a recording run records into: the matched objects, and how (`Recording`).
+type Record<'m, 'r> = (&'m mut Vec<MatchedObject>, Recording<'r>);
 
 fn run<W>(
     program: &Program,
@@ -182,17 +181,16 @@ fn run<W>(
     pool: &Arc<BufferPool>,
     writer: &mut TraceWriter<W>,
     opts: StreamOptions,
-    record: Option<Record<'_>>,
+    record: Option<Record<'_, '_>>,
     stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<Option<Summary>, StreamError>
 where
     W: Write + Seek,
 {
     let mut summary = Summary::default();
-    let recording = record.as_ref().map(|(_, after, _, _)| *after);
-    let (mut record, recorder, look) = match record {
-        Some((all, _, recorder, look)) => (Some(all), Some(recorder), look),
-        None => (None, None, None),
+    let (mut record, recording, recorder, look) = match record {
+        Some((all, Recording { after, written, look, .. })) => (Some(all), Some(after), Some(written), look),
+        None => (None, None, None, None),
     };
     let mut written = Written {
         program,
