@@ -39,12 +39,11 @@ pub fn run(args: ApplyArgs, reporter: &Reporter) -> Result<(), Failed> {
     let how = How { jobs: args.jobs, follow_api_versions: args.follow_api_versions, quiet: args.quiet };
     // To an object store: a multipart upload, completed only when all was written (dropped on
     // an error, or aborted by Ctrl-C, it leaves nothing).
-    let remote = match target {
-        Some(target) => match remote::locate(target).map_err(FileError::from)? {
-            remote::Location::Remote(remote) => Some(remote),
-            remote::Location::Local(_) => None,
-        },
-        None => None,
+    let (remote, local) = match target.map(remote::locate).transpose().map_err(FileError::from)? {
+        Some(remote::Location::Remote(remote)) => (Some(remote), None),
+        // A path as given, or a `file://` URL's.
+        Some(remote::Location::Local(path)) => (None, Some(path)),
+        None => (None, None),
     };
     let summary = if let Some(remote) = remote {
         let mut upload = remote.upload().map_err(FileError::from)?;
@@ -53,7 +52,7 @@ pub fn run(args: ApplyArgs, reporter: &Reporter) -> Result<(), Failed> {
         upload.finish().map_err(FileError::from)?;
         summary
     } else {
-        let output = Output::create(target.map(local_path).as_deref())?;
+        let output = Output::create(local.as_deref())?;
         let summary = rewrite(&script, input, &args.trace, output.file()?, out_format, how)?;
         output.commit()?;
         summary
@@ -62,14 +61,6 @@ pub fn run(args: ApplyArgs, reporter: &Reporter) -> Result<(), Failed> {
         eprintln!("{}", summary_line(&summary, started.elapsed().as_secs_f64()));
     }
     Ok(())
-}
-
-/// A local output path as given, or a `file://` URL's path.
-fn local_path(target: &std::path::Path) -> std::path::PathBuf {
-    match remote::locate(target) {
-        Ok(remote::Location::Local(path)) => path,
-        _ => target.to_path_buf(),
-    }
 }
 
 /// Reads and compiles a script; returns its display name, its text and the program (its
