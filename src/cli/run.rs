@@ -303,18 +303,17 @@ fn execute(
     node_template: Option<Value>,
     facts: &mut Facts,
 ) -> Result<(), Failed> {
-    // A trace in an object store is read twice (survey, replay): downloaded once, to a temp file.
-    let downloaded = match super::remote::locate(&args.trace).map_err(FileError::from)? {
-        super::remote::Location::Remote(remote) => Some(remote.download().map_err(FileError::from)?),
-        super::remote::Location::Local(_) => None,
+    // With a script, the survey and the replay read the rewritten trace from a temp file (the
+    // rewrite reads the trace once, streamed from its store if it is in one). Without, a trace
+    // in an object store, read twice, is downloaded once, to a temp file.
+    let (rewritten, downloaded) = match &args.script {
+        Some(script) => (Some(rewrite(script, args, reporter)?), None),
+        None => match super::remote::locate(&args.trace).map_err(FileError::from)? {
+            super::remote::Location::Remote(remote) => (None, Some(remote.download().map_err(FileError::from)?)),
+            super::remote::Location::Local(_) => (None, None),
+        },
     };
-    let source = downloaded.as_ref().map_or(args.trace.as_path(), |(t, _)| t.path());
-    // With a script, the replay reads the rewritten trace from a temp file.
-    let rewritten = match &args.script {
-        Some(script) => Some(rewrite(script, source, args, reporter)?),
-        None => None,
-    };
-    let trace_path = rewritten.as_ref().map_or(source, |(t, _)| t.path());
+    let trace_path = rewritten.as_ref().or(downloaded.as_ref()).map_or(args.trace.as_path(), |(t, _)| t.path());
     let trace_name = files::display(&args.trace);
 
     let survey = facts.survey.insert(survey(trace_path, &trace_name)?);
@@ -367,7 +366,8 @@ fn execute(
         match dry_version {
             Some(version) => {
                 let cluster = DryRun::new(version);
-                let lifecycles = lifecycle_lines(survey, args.speed);
+                // The JSON plan has them in its own form.
+                let lifecycles = if json { Vec::new() } else { lifecycle_lines(survey, args.speed) };
                 let mut plan = Plan { out: std::io::stdout().lock(), total: survey.events, lifecycles, quiet: json };
                 let mut tee = Tee { first: &mut plan, recorder: recorder.as_mut() };
                 let result = skel_runner::replay(&cluster, survey, rx, &opts, &stop, &mut tee).await;
@@ -495,12 +495,11 @@ fn read_node_template(path: &Path) -> Result<Value, RunUsageError> {
 /// list a signal removes.
 fn rewrite(
     script_path: &Path,
-    source: &Path,
     args: &RunArgs,
     reporter: &Reporter,
 ) -> Result<(tempfile::NamedTempFile, signals::Registered), Failed> {
     let (script_name, src, program) = apply::compile_script(script_path, skel::OptLevel::Full, args.quiet, reporter)?;
-    let input = files::open_trace(source, None)?;
+    let input = files::open_trace(&args.trace, None)?;
     let temp = tempfile::Builder::new()
         .prefix("skel-run-")
         .suffix(".sktrace")
