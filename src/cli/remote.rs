@@ -190,30 +190,27 @@ pub fn locate(arg: &Path) -> Result<Location, RemoteError> {
     let failed = |e: object_store::Error| {
         bad(short(&e.to_string()), "check the URL and the environment variables of its provider")
     };
+    // A cloud store's builder: the environment's settings, then the URL's.
+    macro_rules! from_env {
+        ($builder:ty) => {
+            <$builder>::from_env().with_url(text.as_str()).with_client_options(options).with_retry(retry)
+        };
+    }
     let (provider, store, multipart, endpoint): Stores = match kind {
         ObjectStoreScheme::AmazonS3 => {
             use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-            let builder =
-                AmazonS3Builder::from_env().with_url(text.as_str()).with_client_options(options).with_retry(retry);
+            let builder = from_env!(AmazonS3Builder);
             let endpoint =
                 builder.get_config_value(&AmazonS3ConfigKey::Endpoint).unwrap_or_else(|| "Amazon S3".to_string());
             let s3 = Arc::new(builder.build().map_err(failed)?);
             (Provider::S3, s3.clone(), Some(s3), endpoint)
         }
         ObjectStoreScheme::GoogleCloudStorage => {
-            let builder = object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                .with_url(text.as_str())
-                .with_client_options(options)
-                .with_retry(retry);
-            let gcs = Arc::new(builder.build().map_err(failed)?);
+            let gcs = Arc::new(from_env!(object_store::gcp::GoogleCloudStorageBuilder).build().map_err(failed)?);
             (Provider::Gcs, gcs.clone(), Some(gcs), "Google Cloud Storage".to_string())
         }
         ObjectStoreScheme::MicrosoftAzure => {
-            let builder = object_store::azure::MicrosoftAzureBuilder::from_env()
-                .with_url(text.as_str())
-                .with_client_options(options)
-                .with_retry(retry);
-            let azure = Arc::new(builder.build().map_err(failed)?);
+            let azure = Arc::new(from_env!(object_store::azure::MicrosoftAzureBuilder).build().map_err(failed)?);
             (Provider::Azure, azure.clone(), Some(azure), "Azure Blob Storage".to_string())
         }
         ObjectStoreScheme::Http => {
