@@ -3,7 +3,7 @@
 //! Exit codes as linters have them: 0 nothing found, 1 findings, 2 usage or input error.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use miette::Diagnostic;
 use serde_json::Value;
@@ -12,7 +12,7 @@ use skel::upgrade::{KubeVersion, Scanner, Severity};
 use skel_trace::fsio;
 use thiserror::Error;
 
-use super::files::{self, FileError};
+use super::files::{self, FileError, Skipped, Walk};
 use super::report::Reporter;
 use super::{CheckArgs, CheckFormat, Exit, Failed};
 
@@ -78,14 +78,8 @@ pub fn run(args: CheckArgs, reporter: &Reporter) -> Result<(), Failed> {
     if let Some(fix) = &args.fix {
         // Written as `skel fmt` would write it (its formatter, on the whole script), so that
         // `skel fmt --check` passes on it; one the formatter cannot take is not written.
-        let (name, written) = (files::display(fix), report.fix_script());
-        let script = match skel_grammar::format(&written) {
-            Ok(script) => script,
-            Err(skel_grammar::FormatError::Parse(errors)) => {
-                return Err(Failed::script(name, written, errors).exit_as(Exit::Usage))
-            }
-            Err(e) => return Err(Failed::script(name, written, [e]).exit_as(Exit::Usage)),
-        };
+        let script =
+            super::fmt::formatted(&files::display(fix), &report.fix_script()).map_err(|f| f.exit_as(Exit::Usage))?;
         files::write_text(Some(fix), &script).map_err(|f| f.exit_as(Exit::Usage))?;
         if args.format == CheckFormat::Text {
             let _ = writeln!(stdout, "wrote {}", fix.display());
@@ -174,92 +168,6 @@ fn scan_sequentially(input: &Path, ext: &str, target: KubeVersion, reporter: &Re
             }
             let skel_trace::ReadError::Trace(e) = e;
             Err(Failed::usage(e))
-        }
-    }
-}
-
-/// The files under a folder whose extension is one of a list (`skel check`'s manifest files,
-/// `skel fmt`'s scripts), its subfolders included, sorted. Symbolic links are followed, but each
-/// folder and each file is taken once (by device and inode), so a link back up (`self -> .`) is
-/// no loop and counts nothing twice. What is not a regular file (a FIFO, a device) and a link
-/// back to a folder being read are skipped, each said through the caller's `skipped`.
-pub(super) struct Walk<'a> {
-    extensions: &'a [&'a str],
-    files: Vec<PathBuf>,
-    /// The folders entered, and the files taken.
-    seen: std::collections::HashSet<FileId>,
-    /// The folders being read, from the top one down (a link to one of them is a loop).
-    open: Vec<(FileId, PathBuf)>,
-}
-
-/// What a folder walk leaves out, for the command's own warning.
-pub(super) enum Skipped {
-    /// `path` leads back to `to`, a folder being read.
-    Loop { path: String, to: String },
-    /// `path` is not a regular file (`kind`: a FIFO, a device, ...).
-    NotAFile { path: String, kind: &'static str },
-}
-
-type FileId = (u64, u64);
-
-#[cfg(unix)]
-fn file_id(m: &std::fs::Metadata) -> Option<FileId> {
-    use std::os::unix::fs::MetadataExt;
-    Some((m.dev(), m.ino()))
-}
-
-#[cfg(not(unix))]
-fn file_id(_: &std::fs::Metadata) -> Option<FileId> {
-    None
-}
-
-impl<'a> Walk<'a> {
-    /// The files under `dir` with one of `extensions` (without the dot), in path order.
-    pub(super) fn files(dir: &Path, extensions: &'a [&'a str], mut skipped: impl FnMut(Skipped)) -> Vec<PathBuf> {
-        let mut walk = Walk { extensions, files: Vec::new(), seen: std::collections::HashSet::new(), open: Vec::new() };
-        walk.folder(dir, &mut skipped);
-        walk.files.sort();
-        walk.files
-    }
-
-    fn folder(&mut self, dir: &Path, skipped: &mut impl FnMut(Skipped)) {
-        let id = std::fs::metadata(dir).ok().as_ref().and_then(file_id);
-        if let Some(id) = id {
-            if let Some((_, to)) = self.open.iter().find(|(open, _)| *open == id) {
-                skipped(Skipped::Loop { path: files::display(dir), to: files::display(to) });
-                return;
-            }
-            if !self.seen.insert(id) {
-                return;
-            }
-            self.open.push((id, dir.to_path_buf()));
-        }
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
-        // In name order, so which of two paths to one file is taken does not vary.
-        let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-        paths.sort();
-        for p in paths {
-            let meta = std::fs::metadata(&p);
-            if meta.as_ref().is_ok_and(|m| m.is_dir()) {
-                self.folder(&p, skipped);
-                continue;
-            }
-            if !p.extension().and_then(|e| e.to_str()).is_some_and(|e| self.extensions.contains(&e)) {
-                continue;
-            }
-            match meta {
-                Ok(m) if m.is_file() => {
-                    if file_id(&m).is_none_or(|id| self.seen.insert(id)) {
-                        self.files.push(p);
-                    }
-                }
-                Ok(m) => skipped(Skipped::NotAFile { path: files::display(&p), kind: fsio::kind_name(m.file_type()) }),
-                // A broken link: reading it says why.
-                Err(_) => self.files.push(p),
-            }
-        }
-        if id.is_some() {
-            self.open.pop();
         }
     }
 }

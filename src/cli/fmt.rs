@@ -8,8 +8,7 @@ use miette::Diagnostic;
 use skel_grammar::FormatError;
 use thiserror::Error;
 
-use super::check::{Skipped, Walk};
-use super::files;
+use super::files::{self, Skipped, Walk};
 use super::report::Reporter;
 use super::{Exit, Failed};
 
@@ -106,11 +105,7 @@ pub fn run(args: FmtArgs, reporter: &Reporter) -> Result<(), Failed> {
 /// Formats or checks one script. `Err` when it failed or, with `--check`, would change.
 fn one(path: &Path, check: bool) -> Result<(), Failed> {
     let (name, src) = files::read_script(path)?;
-    let formatted = match skel_grammar::format(&src) {
-        Ok(f) => f,
-        Err(FormatError::Parse(errors)) => return Err(Failed::script(name, src, errors)),
-        Err(e) => return Err(Failed::script(name, src, [e])),
-    };
+    let formatted = formatted(&name, &src)?;
     if check {
         if formatted != src {
             eprintln!("would reformat {name}");
@@ -124,4 +119,12 @@ fn one(path: &Path, check: bool) -> Result<(), Failed> {
     // Replaced atomically (a symbolic link is followed: the file it points to is rewritten and
     // the link stays); `-` goes to stdout.
     files::write_text(Some(path), &formatted)
+}
+
+/// `src` in the canonical style, or what keeps the formatter from taking it (about `name`).
+pub(super) fn formatted(name: &str, src: &str) -> Result<String, Failed> {
+    skel_grammar::format(src).map_err(|e| match e {
+        FormatError::Parse(errors) => Failed::script(name, src, errors),
+        e => Failed::script(name, src, [e]),
+    })
 }
