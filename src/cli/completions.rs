@@ -63,24 +63,33 @@ pub fn completions(args: CompletionsArgs) -> Result<(), Failed> {
 /// The man pages, in order: `skel.1` first, then each subcommand's (`skel-apply.1`, ...), as
 /// (file name, roff text). The `help` subcommand has no page: `skel help X` is `skel X --help`.
 pub fn man_pages() -> Vec<(String, String)> {
-    let mut cmd = Cli::command().disable_help_subcommand(true);
-    cmd.build();
     let mut pages = Vec::new();
-    collect(&cmd, &mut pages);
+    collect(&built(), &mut pages);
     pages
 }
 
+/// The command line the pages are of.
+fn built() -> clap::Command {
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    cmd
+}
+
 fn collect(cmd: &clap::Command, pages: &mut Vec<(String, String)>) {
+    pages.extend(page(cmd));
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        collect(sub, pages);
+    }
+}
+
+/// One command's page: its file name and roff text.
+fn page(cmd: &clap::Command) -> Option<(String, String)> {
     // Every page's footer names the program and its version (`skel 0.1.0`), not the subcommand.
     let man = clap_mangen::Man::new(cmd.clone()).source(format!("skel {}", env!("CARGO_PKG_VERSION")));
     let mut roff = Vec::new();
     // Rendering into memory cannot fail.
-    if render(&man, cmd, &mut roff).is_ok() {
-        pages.push((man.get_filename(), String::from_utf8_lossy(&roff).into_owned()));
-    }
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        collect(sub, pages);
-    }
+    render(&man, cmd, &mut roff).ok()?;
+    Some((man.get_filename(), String::from_utf8_lossy(&roff).into_owned()))
 }
 
 /// A page as `Man::render` writes it, but for the text after the options (`after_help`: the
@@ -121,11 +130,12 @@ fn render(man: &clap_mangen::Man, cmd: &clap::Command, w: &mut dyn std::io::Writ
 }
 
 pub fn man(args: ManArgs) -> Result<(), Failed> {
-    let pages = man_pages();
     let Some(dir) = args.out else {
-        let (_, text) = pages.first().map(|(n, t)| (n.as_str(), t.as_str())).unwrap_or(("", ""));
-        return files::write_text(None, text);
+        // skel(1) alone: the subcommands' pages are not rendered.
+        let text = page(&built()).map_or_else(String::new, |(_, text)| text);
+        return files::write_text(None, &text);
     };
+    let pages = man_pages();
     make_folder(&dir)?;
     for (name, text) in &pages {
         files::write_text(Some(&dir.join(name)), text)?;
