@@ -6,13 +6,12 @@ mod common;
 mod fake_api;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::{lines, quick_retry, writes, Setup};
 use fake_api::{FakeApi, Fault};
 use serde_json::{json, Value};
-use skel_runner::{Ending, Quiet, ReplayError, ReplaySummary, RunOptions, Speed};
+use skel_runner::{Ending, Observer, Progress, Quiet, ReplayError, ReplaySummary, RunOptions, Speed};
 use skel_trace::Event;
 
 fn event(ts: i64, applied: Vec<Value>, deleted: Vec<Value>) -> Event {
@@ -300,13 +299,24 @@ fn stop_ends_a_long_wait_and_cleans_up() {
     opts.speed = Speed::Times(1.0);
     let events =
         vec![event(0, vec![config_map("a", "one")], vec![]), event(3600, vec![config_map("a", "two")], vec![])];
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(300));
-        flag.store(true, Ordering::SeqCst);
-    });
-    let summary = run_with(&s, events, &opts, &stop).unwrap();
+    // Stopped once the first event is done and the replay waits an hour for the next.
+    struct StopWhenWaiting<'a> {
+        stop: &'a AtomicBool,
+        events_done: usize,
+    }
+    impl Observer for StopWhenWaiting<'_> {
+        fn progress(&mut self, progress: &Progress) {
+            self.events_done = progress.event;
+        }
+        fn waiting(&mut self, _clock: f64) {
+            if self.events_done >= 1 {
+                self.stop.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+    let stop = AtomicBool::new(false);
+    let mut observer = StopWhenWaiting { stop: &stop, events_done: 0 };
+    let summary = common::run(&s.connection, &common::survey(&events), events, &opts, &stop, &mut observer).unwrap();
     assert_eq!(summary.ending, Ending::Interrupted);
     assert_eq!(summary.progress.event, 1);
     assert!(s.api.objects().is_empty(), "the clean-up ran");
