@@ -52,8 +52,9 @@ impl Client {
         self.reader.get_mut().write_all(&bytes).unwrap();
     }
 
-    /// Reads one response; None on EOF before the status line.
-    fn read(&mut self) -> Option<Resp> {
+    /// Reads a response's status line and headers (names lowercased); None on EOF before the
+    /// status line.
+    fn read_head(&mut self) -> Option<(u16, Vec<(String, String)>)> {
         let mut status = String::new();
         if self.reader.read_line(&mut status).unwrap() == 0 {
             return None;
@@ -70,6 +71,12 @@ impl Client {
             let (n, v) = line.split_once(':').unwrap();
             headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
+        Some((code, headers))
+    }
+
+    /// Reads one response; None on EOF before the status line.
+    fn read(&mut self) -> Option<Resp> {
+        let (code, headers) = self.read_head()?;
         let len: usize = headers.iter().find(|(n, _)| n == "content-length").map(|(_, v)| v.parse().unwrap()).unwrap();
         let mut body = vec![0u8; len];
         self.reader.read_exact(&mut body).unwrap();
@@ -413,20 +420,7 @@ impl Client {
     /// Reads a chunked response's head, then its body's lines (one JSON value each) until the
     /// last chunk.
     fn read_chunked_lines(&mut self) -> (u16, Vec<(String, String)>, Vec<Value>) {
-        let mut status = String::new();
-        self.reader.read_line(&mut status).unwrap();
-        let code: u16 = status.split_whitespace().nth(1).unwrap().parse().unwrap();
-        let mut headers = Vec::new();
-        loop {
-            let mut line = String::new();
-            self.reader.read_line(&mut line).unwrap();
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            let (n, v) = line.split_once(':').unwrap();
-            headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
-        }
+        let (code, headers) = self.read_head().expect("a response head");
         let mut body = Vec::new();
         loop {
             let mut size = String::new();
@@ -601,18 +595,17 @@ fn a_watch_ends_when_the_server_stops() {
     let mut c = Client::connect(&api);
     c.send("GET", "/api/v1/pods?watch=true", &[AUTH], None);
     let start = Instant::now();
+    // The head comes at once: the watch is then being served.
+    let mut status = String::new();
+    c.reader.read_line(&mut status).unwrap();
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    // Then EOF or the last chunk when the server goes.
     let reader = std::thread::spawn(move || {
-        // The head comes at once; then EOF or the last chunk when the server goes.
-        let mut status = String::new();
-        c.reader.read_line(&mut status).unwrap();
         let mut rest = Vec::new();
         let _ = c.reader.read_to_end(&mut rest);
-        status
     });
-    std::thread::sleep(Duration::from_millis(200));
     drop(api);
-    let status = reader.join().unwrap();
-    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    reader.join().unwrap();
     assert!(start.elapsed() < Duration::from_secs(5));
 }
 
