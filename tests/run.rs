@@ -8,7 +8,7 @@ mod fake_api;
 
 use std::path::{Path, PathBuf};
 
-use common::{run, skel};
+use common::{run, skel, Run};
 use fake_api::{FakeApi, Fault, Options};
 use serde_json::{json, Value};
 
@@ -50,7 +50,7 @@ fn cluster(dir: &Path, version: &str) -> (FakeApi, PathBuf) {
 #[test]
 fn replays_onto_a_cluster_and_cleans_up() {
     let dir = tempfile::tempdir().unwrap();
-    let trace = write_trace(dir.path());
+    write_trace(dir.path());
     let (api, kubeconfig) = cluster(dir.path(), "1.25");
     let r = run(skel(dir.path())
         .args(["run", "trace.json", "--speed", "max", "--virtual-nodes", "1"])
@@ -65,7 +65,6 @@ fn replays_onto_a_cluster_and_cleans_up() {
         r.stderr
     );
     assert!(api.objects().is_empty(), "{:?}", api.objects().keys());
-    let _ = trace;
 }
 
 #[test]
@@ -162,11 +161,7 @@ fn dry_run_prints_the_plan() {
     insta::assert_snapshot!(r.stdout);
 
     // Without the script, 1.25 serves neither.
-    let r = run(skel(dir.path()).arg("run").arg(examples().join("trace.json")).args([
-        "--dry-run",
-        "--server-version",
-        "1.25",
-    ]));
+    let r = run_trace(dir.path(), &examples().join("trace.json"), &["--dry-run", "--server-version", "1.25"]);
     assert_eq!(r.code, 1);
     insta::assert_snapshot!("dry_run_unserved", r.stderr);
     // 1.24 serves both, but `data.pipeline` is not a namespace name a cluster accepts.
@@ -273,11 +268,10 @@ fn ctrl_c_stops_the_replay_and_cleans_up() {
     let child = cmd.spawn().unwrap();
     // Wait for the first event to be applied: the replay is then waiting an hour for the next.
     let applied = "/api/v1/namespaces/virtual-default/configmaps/a";
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !api.objects().contains_key(applied) && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    assert!(api.objects().contains_key(applied));
+    assert!(
+        api.wait_until(std::time::Duration::from_secs(20), |o| o.contains_key(applied)),
+        "{applied} was not applied"
+    );
     let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
@@ -303,6 +297,11 @@ fn a_delete_of_what_is_not_there_is_not_a_failure() {
     assert!(r.stderr.contains("0 applied (0 created), 1 deleted (1 already gone), 0 failed"), "{}", r.stderr);
 }
 
+/// `skel run TRACE ARGS...` in `dir`.
+fn run_trace(dir: &Path, trace: &Path, args: &[&str]) -> Run {
+    run(skel(dir).arg("run").arg(trace).args(args))
+}
+
 fn shared_trace(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/traces").join(name)
 }
@@ -311,8 +310,7 @@ fn shared_trace(name: &str) -> PathBuf {
 #[test]
 fn dry_run_shows_the_pods_lifecycles_at_the_asked_speed() {
     let dir = tempfile::tempdir().unwrap();
-    let r =
-        run(skel(dir.path()).arg("run").arg(shared_trace("ex-cronjob.sktrace")).args(["--dry-run", "--speed", "10"]));
+    let r = run_trace(dir.path(), &shared_trace("ex-cronjob.sktrace"), &["--dry-run", "--speed", "10"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     // Three Finished runs of 30 s: 3 s each at --speed 10, though a dry run does not wait.
     assert!(
@@ -324,16 +322,12 @@ fn dry_run_shows_the_pods_lifecycles_at_the_asked_speed() {
     );
     insta::assert_snapshot!("dry_run_cronjob_lifecycles", r.stdout);
     // At the default speed the recorded time is the run time.
-    let r = run(skel(dir.path()).arg("run").arg(shared_trace("ex-cronjob.sktrace")).args(["--dry-run", "-q"]));
+    let r = run_trace(dir.path(), &shared_trace("ex-cronjob.sktrace"), &["--dry-run", "-q"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("3 pods, each completes after 30s\n"), "{}", r.stdout);
     assert_eq!(r.stderr, "");
 
-    let r = run(skel(dir.path()).arg("run").arg(shared_trace("ex-bare-pods.sktrace")).args([
-        "--dry-run",
-        "--speed",
-        "max",
-    ]));
+    let r = run_trace(dir.path(), &shared_trace("ex-bare-pods.sktrace"), &["--dry-run", "--speed", "max"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("# pod lifecycles (4 owners)\n"), "{}", r.stdout);
     assert!(r.stdout.contains("v1.Pod testing/bare-pod-1781282630: 1 pod, keeps running\n"), "{}", r.stdout);
@@ -354,17 +348,11 @@ fn json_of(text: &str) -> Value {
 #[test]
 fn dry_run_json_is_the_whole_plan() {
     let dir = tempfile::tempdir().unwrap();
-    let r = run(skel(dir.path()).arg("run").arg(shared_trace("ex-cronjob.sktrace")).args([
-        "--dry-run",
-        "--format",
-        "json",
-        "--speed",
-        "10",
-        "--virtual-nodes",
-        "2",
-        "--server-version",
-        "1.30",
-    ]));
+    let r = run_trace(
+        dir.path(),
+        &shared_trace("ex-cronjob.sktrace"),
+        &["--dry-run", "--format", "json", "--speed", "10", "--virtual-nodes", "2", "--server-version", "1.30"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let plan = json_of(&r.stdout);
     assert_eq!(plan["skel_run_plan"], 1);
@@ -416,12 +404,7 @@ fn dry_run_json_is_the_whole_plan() {
         ]
     );
     // The bare pods: Finished ones run for their recorded time, the Running one never ends.
-    let r = run(skel(dir.path()).arg("run").arg(shared_trace("ex-bare-pods.sktrace")).args([
-        "--dry-run",
-        "--format",
-        "json",
-        "-q",
-    ]));
+    let r = run_trace(dir.path(), &shared_trace("ex-bare-pods.sktrace"), &["--dry-run", "--format", "json", "-q"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let plan = json_of(&r.stdout);
     let runs: Vec<String> = plan["lifecycles"]
@@ -437,13 +420,11 @@ fn dry_run_json_is_the_whole_plan() {
 #[test]
 fn a_refused_dry_run_still_prints_its_json_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
-    let r = run(skel(dir.path()).arg("run").arg(examples().join("trace.json")).args([
-        "--dry-run",
-        "--format",
-        "json",
-        "--server-version",
-        "1.25",
-    ]));
+    let r = run_trace(
+        dir.path(),
+        &examples().join("trace.json"),
+        &["--dry-run", "--format", "json", "--server-version", "1.25"],
+    );
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("skel::run::unserved"), "{}", r.stderr);
     let plan = json_of(&r.stdout);
@@ -463,13 +444,11 @@ fn a_refused_dry_run_still_prints_its_json_and_exits_1() {
     assert_eq!(preflight["namespaces"]["checked"], false);
     assert_eq!(plan["steps"], json!([]));
     // 1.24 serves the kinds; `data.pipeline` is not a namespace name.
-    let r = run(skel(dir.path()).arg("run").arg(examples().join("trace.json")).args([
-        "--dry-run",
-        "--format",
-        "json",
-        "--server-version",
-        "1.24",
-    ]));
+    let r = run_trace(
+        dir.path(),
+        &examples().join("trace.json"),
+        &["--dry-run", "--format", "json", "--server-version", "1.24"],
+    );
     assert_eq!(r.code, 1, "{}", r.stderr);
     let preflight = json_of(&r.stdout)["preflight"].clone();
     assert_eq!(preflight["error"]["code"], "skel::run::bad_namespace");
@@ -485,27 +464,21 @@ fn read_report(path: &Path) -> Value {
 #[test]
 fn a_dry_run_writes_a_report() {
     let dir = tempfile::tempdir().unwrap();
-    let r = run(skel(dir.path()).arg("run").arg(shared_trace("ex-cronjob.sktrace")).args([
-        "--dry-run",
-        "-q",
-        "--virtual-nodes",
-        "1",
-        "--report",
-        "out/report.json",
-    ]));
+    let r = run_trace(
+        dir.path(),
+        &shared_trace("ex-cronjob.sktrace"),
+        &["--dry-run", "-q", "--virtual-nodes", "1", "--report", "out/report.json"],
+    );
     // The report's folder must exist: said before anything is planned.
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("report.json"), "{}", r.stderr);
     assert_eq!(r.stdout, "");
     std::fs::create_dir(dir.path().join("out")).unwrap();
-    let r = run(skel(dir.path()).arg("run").arg(shared_trace("ex-cronjob.sktrace")).args([
-        "--dry-run",
-        "-q",
-        "--virtual-nodes",
-        "1",
-        "--report",
-        "out/report.json",
-    ]));
+    let r = run_trace(
+        dir.path(),
+        &shared_trace("ex-cronjob.sktrace"),
+        &["--dry-run", "-q", "--virtual-nodes", "1", "--report", "out/report.json"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let report = read_report(&dir.path().join("out/report.json"));
     assert_eq!(report["skel_run_report"], 1);
@@ -534,13 +507,11 @@ fn a_dry_run_writes_a_report() {
     assert_eq!(report["cleanup"]["namespaces"], json!(["virtual-default"]));
     assert_eq!(report["cleanup"]["virtual_nodes"], json!(["virtual-node-0"]));
     // A refused plan writes its report too, with the error and exit code 1.
-    let r = run(skel(dir.path()).arg("run").arg(examples().join("trace.json")).args([
-        "--dry-run",
-        "--server-version",
-        "1.25",
-        "--report",
-        "refused.json",
-    ]));
+    let r = run_trace(
+        dir.path(),
+        &examples().join("trace.json"),
+        &["--dry-run", "--server-version", "1.25", "--report", "refused.json"],
+    );
     assert_eq!(r.code, 1, "{}", r.stderr);
     let report = read_report(&dir.path().join("refused.json"));
     assert_eq!(report["exit_code"], 1);
