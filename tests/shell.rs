@@ -9,6 +9,7 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -95,10 +96,15 @@ fn bash_complete(bash: &Path, script: &Path, lines: &[&str]) -> Vec<Vec<String>>
     replies
 }
 
+/// Says on stderr, past the test harness's capture so that it shows, that a check is skipped.
+fn skipped(why: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
+}
+
 #[test]
 fn bash_completes_subcommands_flags_and_values() {
     let Some(bash) = which("bash") else {
-        eprintln!("SKIPPED: bash is not installed, so its completion cannot be tried");
+        skipped("bash is not installed, so its completion cannot be tried");
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -178,7 +184,7 @@ fn every_shell_script_names_every_subcommand_and_flag() {
                         String::from_utf8_lossy(&out.stderr)
                     );
                 }
-                None => eprintln!("SKIPPED: {program} is not installed; its script is checked only for its names"),
+                None => skipped(&format!("{program} is not installed; its script is checked only for its names")),
             }
         }
     }
@@ -292,7 +298,7 @@ fn man_pages_render_with_every_subcommand_and_flag() {
 
     let renderers = renderers();
     if renderers.is_empty() {
-        eprintln!("SKIPPED: neither `man` nor `groff` is installed; the pages were written but not rendered");
+        skipped("neither `man` nor `groff` is installed; the pages were written but not rendered");
         return;
     }
     for (renderer, command) in &renderers {
