@@ -405,7 +405,12 @@ pub fn manifests(text: &str) -> Outcome {
         }
         let report = scanner.report();
         let _ = (report.text(), report.json(), report.sarif("manifests.yaml"), report.markdown());
-        let fix = report.fix_script();
+        let fix = match report.fix_script() {
+            Ok(fix) => fix,
+            Err(e) => {
+                return Err(format!("the fix script at {target} is not formatted: {e:?}\n{}", report.fix_source()))
+            }
+        };
         if let Err(r) = skel::compile(&fix) {
             return Err(format!("the fix script at {target} does not compile: {:?}\n{fix}", r.diagnostics));
         }

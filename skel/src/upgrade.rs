@@ -656,8 +656,14 @@ impl Report {
     }
 
     /// A SKEL script that rewrites what can be rewritten mechanically, a comment per finding
-    /// saying what and why; what cannot is listed as comments. In `skel fmt`'s canonical style.
-    pub fn fix_script(&self) -> String {
+    /// saying what and why; what cannot is listed as comments. In `skel fmt`'s canonical style,
+    /// or why the formatter cannot take it (a bug: `fix_source` is the script as made).
+    pub fn fix_script(&self) -> Result<String, skel_grammar::FormatError> {
+        skel_grammar::format(&self.fix_source())
+    }
+
+    /// `fix_script` as made, before the formatter lays it out.
+    pub fn fix_source(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# Written by `skel check --target-version {}`.", self.target);
         let _ =
@@ -697,7 +703,7 @@ impl Report {
                 let _ = writeln!(out, "{statement}");
             }
         }
-        skel_grammar::format(&out).unwrap_or(out)
+        out
     }
 }
 
@@ -1009,7 +1015,7 @@ mod tests {
             &json!({"kind": "NetworkPolicy", "spec": {"egress": [{"to": [{"ipBlock": {"cidr": "10.1.0.0/8"}}]}]}}),
         );
         let report = s.report();
-        let script = report.fix_script();
+        let script = report.fix_script().expect("the formatter takes the fix script");
         if let Err(rejected) = crate::compile(&script) {
             panic!("{rejected:?}\n{script}");
         }

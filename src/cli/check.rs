@@ -79,7 +79,7 @@ pub fn run(args: CheckArgs, reporter: &Reporter) -> Result<(), Failed> {
         // Written as `skel fmt` would write it (its formatter, on the whole script), so that
         // `skel fmt --check` passes on it; one the formatter cannot take is not written.
         let script =
-            super::fmt::formatted(&files::display(fix), &report.fix_script()).map_err(|f| f.exit_as(Exit::Usage))?;
+            super::fmt::formatted(&files::display(fix), &report.fix_source()).map_err(|f| f.exit_as(Exit::Usage))?;
         files::write_text(Some(fix), &script).map_err(|f| f.exit_as(Exit::Usage))?;
         if args.format == CheckFormat::Text {
             let _ = writeln!(stdout, "wrote {}", fix.display());

@@ -507,7 +507,7 @@ mod tests {
         for r in &with_fields {
             scanner.object(0, 1, &json!({"apiVersion": r.api_version(), "kind": r.kind, "metadata": {"name": "x"}}));
         }
-        let script = scanner.report().fix_script();
+        let script = scanner.report().fix_script().expect("the formatter takes the fix script");
         for r in with_fields {
             let fields =
                 r.fields_fix.as_deref().map(|f| skel_grammar::format(f.trim()).unwrap_or_default()).unwrap_or_default();
