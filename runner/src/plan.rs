@@ -38,37 +38,46 @@ pub const OWNER_NAME_ANNOTATION: &str = "skel/owner-name";
 /// for any kind, custom resources too), else as SimKube and Kubernetes' built-in kinds have them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PodTemplates {
-    /// `group/version.Kind` -> pointers, from the trace's config.
-    configured: BTreeMap<String, Vec<String>>,
+    /// Pointers per kind, from the trace's config (whose `group/version.Kind` keys it checked).
+    configured: BTreeMap<Gvk, Vec<String>>,
 }
 
 impl PodTemplates {
     /// The templates the trace's config names (`None`: the built-in kinds only).
     pub fn new(config: Option<&skel_trace::Config>) -> PodTemplates {
         let configured = config
-            .map(|c| {
-                c.tracked_objects.iter().map(|(gvk, t)| (gvk.clone(), t.pod_spec_template_paths.clone())).collect()
+            .into_iter()
+            .flat_map(|c| &c.tracked_objects)
+            .filter_map(|(key, t)| {
+                let (api_version, kind) = key.rsplit_once('.')?;
+                Some((Gvk::new(api_version, kind), t.pod_spec_template_paths.clone()))
             })
-            .unwrap_or_default();
+            .collect();
         PodTemplates { configured }
     }
 
-    /// Where `gvk`'s objects keep their pod templates.
-    pub fn of(&self, gvk: &Gvk) -> Vec<String> {
-        if let Some(paths) = self.configured.get(&gvk.trace_key()) {
-            return paths.clone();
-        }
-        let path = match (gvk.group(), gvk.kind.as_str()) {
-            ("", "Pod") => "",
-            ("", "ReplicationController") => "/spec/template",
-            ("", "PodTemplate") => "/template",
-            ("apps" | "extensions", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") => "/spec/template",
-            ("batch", "Job") => "/spec/template",
-            ("batch", "CronJob") => "/spec/jobTemplate/spec/template",
-            _ => return Vec::new(),
+    /// Where `gvk`'s objects keep their pod templates (looked up per object: nothing copied).
+    pub fn of<'a>(&'a self, gvk: &Gvk) -> impl Iterator<Item = &'a str> + 'a {
+        let configured = self.configured.get(gvk);
+        let builtin = match configured {
+            Some(_) => None,
+            None => builtin_template(gvk),
         };
-        vec![path.to_string()]
+        configured.into_iter().flatten().map(String::as_str).chain(builtin)
     }
+}
+
+/// Where SimKube and Kubernetes' built-in kinds keep their pod template.
+fn builtin_template(gvk: &Gvk) -> Option<&'static str> {
+    Some(match (gvk.group(), gvk.kind.as_str()) {
+        ("", "Pod") => "",
+        ("", "ReplicationController") => "/spec/template",
+        ("", "PodTemplate") => "/template",
+        ("apps" | "extensions", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") => "/spec/template",
+        ("batch", "Job") => "/spec/template",
+        ("batch", "CronJob") => "/spec/jobTemplate/spec/template",
+        _ => return None,
+    })
 }
 
 /// How trace namespaces map onto the cluster's.
@@ -175,13 +184,14 @@ pub fn manifest(obj: Value, gvk: &Gvk, target: &Target, naming: &Naming, templat
     let Some(map) = out.as_object_mut() else { return out };
     map.remove("status");
     let meta = map.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
-    // The owner as the trace names it, before the name and namespace change.
+    // The owner as the trace names it, before the name and namespace change, for the pod
+    // templates (an object without any needs none).
     // (A namespaced object without a namespace is in `default`, as `target` places it.)
-    let owner = {
+    let owner = templates.of(gvk).next().is_some().then(|| {
         let field = |k: &str| meta.get(k).and_then(Value::as_str).filter(|v| !v.is_empty());
         let ns = field("namespace").or(target.namespace.as_ref().map(|_| "default")).unwrap_or("");
         format!("{ns}/{}", field("name").unwrap_or(""))
-    };
+    });
     if let Some(meta) = meta.as_object_mut() {
         for key in SERVER_METADATA {
             meta.remove(*key);
@@ -198,8 +208,9 @@ pub fn manifest(obj: Value, gvk: &Gvk, target: &Target, naming: &Naming, templat
             }
         }
     }
+    let owner = owner.unwrap_or_default();
     for pointer in templates.of(gvk) {
-        let Some(mut template) = out.pointer_mut(&pointer).and_then(Value::as_object_mut) else { continue };
+        let Some(mut template) = out.pointer_mut(pointer).and_then(Value::as_object_mut) else { continue };
         // A path to what holds the template (SimKube's `/spec` for a ReplicaSet): the template.
         if !template.contains_key("spec") && template.get("template").is_some_and(Value::is_object) {
             match template.get_mut("template").and_then(Value::as_object_mut) {
@@ -417,8 +428,8 @@ mod tests {
         assert_eq!(plain, m);
         // SimKube's path for a ReplicaSet is its `spec`, which holds the template.
         let rs = Gvk::new("apps/v1", "ReplicaSet");
-        assert_eq!(templates.of(&rs), ["/spec"]);
-        assert_eq!(PodTemplates::default().of(&rs), ["/spec/template"]);
+        assert_eq!(templates.of(&rs).collect::<Vec<_>>(), ["/spec"]);
+        assert_eq!(PodTemplates::default().of(&rs).collect::<Vec<_>>(), ["/spec/template"]);
         let obj = json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "r"},
             "spec": {"template": {"spec": {"containers": []}}}});
         let res = Resource::new("apps/v1", "ReplicaSet", "replicasets", true);
@@ -427,7 +438,7 @@ mod tests {
         assert_eq!(m["spec"]["template"]["spec"]["nodeSelector"]["type"], "virtual");
         assert_eq!(m["spec"]["template"]["metadata"]["annotations"]["skel/owner-name"], "default/r");
         assert!(m["spec"].get("metadata").is_none());
-        assert_eq!(PodTemplates::default().of(&Gvk::new("v1", "PodTemplate")), ["/template"]);
+        assert_eq!(PodTemplates::default().of(&Gvk::new("v1", "PodTemplate")).collect::<Vec<_>>(), ["/template"]);
     }
 
     #[test]
