@@ -141,14 +141,17 @@ pub fn describe(owner: &Owner, lifecycles: &[PodLifecycle], speed: Speed) -> Str
     format!("{} {}: {}, {}", owner.0, owner.1, pods(lifecycles.len()), parts.join("; "))
 }
 
-/// A pod of the replay as the watch saw it last.
+/// A pod of the replay as the watch saw it last: what the [`Driver`] reads of it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PodState {
     pub namespace: String,
     pub name: String,
     pub phase: Option<String>,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
+    /// Its owner in the trace ([`OWNER_KIND_ANNOTATION`], [`OWNER_NAME_ANNOTATION`]), when it
+    /// carries both annotations.
+    pub owner: Option<Owner>,
+    /// It carries [`STAGE_COMPLETE_LABEL`] already.
+    pub completing: bool,
 }
 
 impl PodState {
@@ -156,18 +159,13 @@ impl PodState {
     pub fn from_value(pod: &Value) -> Option<PodState> {
         let meta = pod.get("metadata")?;
         let text = |v: Option<&Value>, k: &str| v.and_then(|v| v.get(k)).and_then(Value::as_str).map(str::to_string);
-        let map = |k: &str| -> BTreeMap<String, String> {
-            meta.get(k)
-                .and_then(Value::as_object)
-                .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
-                .unwrap_or_default()
-        };
+        let annotation = |k: &str| text(meta.get("annotations"), k);
         Some(PodState {
             namespace: text(Some(meta), "namespace").unwrap_or_default(),
             name: text(Some(meta), "name")?,
             phase: text(pod.get("status"), "phase"),
-            labels: map("labels"),
-            annotations: map("annotations"),
+            owner: annotation(OWNER_KIND_ANNOTATION).zip(annotation(OWNER_NAME_ANNOTATION)),
+            completing: meta.get("labels").and_then(|l| l.get(STAGE_COMPLETE_LABEL)).is_some(),
         })
     }
 
@@ -247,18 +245,12 @@ impl Driver {
             }
             return None;
         }
-        if pod.phase.as_deref() != Some("Running") || pod.labels.contains_key(STAGE_COMPLETE_LABEL) {
+        if pod.phase.as_deref() != Some("Running") || pod.completing {
             return None;
         }
-        let owner: Owner =
-            match (pod.annotations.get(OWNER_KIND_ANNOTATION), pod.annotations.get(OWNER_NAME_ANNOTATION)) {
-                (Some(kind), Some(name)) => (kind.clone(), name.clone()),
-                _ => {
-                    self.unknown.insert(key);
-                    return None;
-                }
-            };
-        let Some(list) = self.lifecycles.get(&owner).filter(|l| !l.is_empty()) else {
+        let Some((owner, list)) =
+            pod.owner.as_ref().and_then(|o| Some((o, self.lifecycles.get(o).filter(|l| !l.is_empty())?)))
+        else {
             self.unknown.insert(key);
             return None;
         };
@@ -267,11 +259,12 @@ impl Driver {
         *count += 1;
         let lifecycle = list[n % list.len()];
         let runs_for = run_time(&lifecycle, self.speed);
+        let run_time = runs_for.map(go_duration);
         self.seen.insert(key.clone(), self.given.len());
         self.given.push(Given {
             pod: key,
-            owner_kind: owner.0,
-            owner: owner.1,
+            owner_kind: owner.0.clone(),
+            owner: owner.1.clone(),
             n,
             lifecycle: match lifecycle {
                 PodLifecycle::Finished(..) => "Finished",
@@ -279,15 +272,14 @@ impl Driver {
                 PodLifecycle::Empty => "Empty",
             }
             .into(),
-            runs_for: runs_for.map(go_duration),
+            runs_for: run_time.clone(),
             started_at: secs(now),
             completes_at: runs_for.map(|d| secs(now + d)),
             completed_at: None,
         });
-        let runs_for = runs_for?;
         Some(json!({"metadata": {
             "labels": {STAGE_COMPLETE_LABEL: "true"},
-            "annotations": {STAGE_COMPLETE_TIME_ANNOTATION: go_duration(runs_for)},
+            "annotations": {STAGE_COMPLETE_TIME_ANNOTATION: run_time?},
         }}))
     }
 }
@@ -318,12 +310,34 @@ mod tests {
             namespace: "virtual-default".into(),
             name: name.into(),
             phase: Some(phase.into()),
-            labels: BTreeMap::new(),
-            annotations: [(OWNER_KIND_ANNOTATION, owner.0), (OWNER_NAME_ANNOTATION, owner.1)]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            owner: Some((owner.0.into(), owner.1.into())),
+            completing: false,
         }
+    }
+
+    #[test]
+    fn a_pod_from_the_api_server_carries_its_owner_and_label() {
+        let v = json!({"metadata": {"namespace": "virtual-default", "name": "a",
+            "labels": {STAGE_COMPLETE_LABEL: "true"},
+            "annotations": {OWNER_KIND_ANNOTATION: "batch/v1.CronJob", OWNER_NAME_ANNOTATION: "default/hello"}},
+            "status": {"phase": "Running"}});
+        let pod = PodState::from_value(&v).unwrap();
+        assert_eq!(pod.owner, Some(("batch/v1.CronJob".into(), "default/hello".into())));
+        assert!(pod.completing);
+        assert_eq!(
+            (pod.namespace.as_str(), pod.name.as_str(), pod.phase.as_deref()),
+            ("virtual-default", "a", Some("Running"))
+        );
+        // One annotation of the two is no owner; a labelled pod is not given a lifecycle again.
+        let half = json!({"metadata": {"name": "b", "annotations": {OWNER_KIND_ANNOTATION: "batch/v1.Job"}}});
+        let half = PodState::from_value(&half).unwrap();
+        assert_eq!((half.owner, half.completing), (None, false));
+        let mut driver = Driver::new(Lifecycles::new(&section()), Speed::Max);
+        assert_eq!(driver.on_pod(&pod, SystemTime::now()), None);
+        assert!(driver.given.is_empty());
+        // Without the label, the same pod is given its owner's first lifecycle.
+        let fresh = PodState { completing: false, ..pod };
+        assert!(driver.on_pod(&fresh, SystemTime::now()).is_some());
     }
 
     #[test]
@@ -371,7 +385,7 @@ mod tests {
         assert_eq!(driver.given[0].completes_at, None);
         assert_eq!(driver.on_pod(&pod("x", ("apps/v1.Deployment", "default/web"), "Running"), now), None);
         let mut no_owner = pod("y", ("", ""), "Running");
-        no_owner.annotations.clear();
+        no_owner.owner = None;
         assert_eq!(driver.on_pod(&no_owner, now), None);
         assert_eq!(driver.without_lifecycle(), 2);
         // At --speed max a finished lifecycle completes at once.
